@@ -48,6 +48,14 @@ class Modes:
         """Number of modes k."""
         return len(self.frequencies_hz)
 
+    def modal_load(self, node_ids: ArrayLike, forces: ArrayLike) -> NDArray[np.float64]:
+        """Modal force ``phi^T f`` (k,) of forces (P, 3) (or impulses) applied at nodes ``node_ids`` (P,)."""
+        ids = np.atleast_1d(np.asarray(node_ids))
+        f = np.asarray(forces, dtype=np.float64).reshape(len(ids), 3)
+        if ids.dtype.kind not in "iu" or ids.min(initial=0) < 0 or ids.max(initial=0) >= self.node_shapes.shape[1]:
+            raise ValueError(f"node_ids must be integer indices in [0, {self.node_shapes.shape[1] - 1}]")
+        return np.einsum("kpd,pd->k", self.node_shapes[:, ids], f)
+
 
 def _material(value: ArrayLike, name: str, num_tets: int) -> NDArray[np.float64]:
     arr = np.asarray(value, dtype=np.float64)
