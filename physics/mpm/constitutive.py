@@ -1,0 +1,185 @@
+"""Constitutive models as Warp functions: return mapping then Kirchhoff stress.
+
+Every model maps the trial elastic deformation gradient F (after the G2P update
+F <- (I + dt grad v) F) and the particle's scalar plastic state to the projected elastic
+F, the new plastic state and the Kirchhoff stress tau = J sigma used by P2G. The plastic
+state is: accumulated equivalent plastic strain (von Mises, Drucker-Prager,
+Herschel-Bulkley), log J_p (snow) or the damage d (fracture); 0 at rest.
+"""
+
+from __future__ import annotations
+
+import warp as wp
+
+from .materials import (
+    DRUCKER_PRAGER,
+    FIXED_COROTATED,
+    FLUID,
+    FRACTURE,
+    HERSCHEL_BULKLEY,
+    NEO_HOOKEAN,
+    SNOW,
+    VON_MISES,
+    MaterialModel,
+)
+
+SQRT_2_3 = wp.constant(0.816496580927726)  # sqrt(2/3)
+MIN_STRETCH = wp.constant(1.0e-6)
+
+
+@wp.func
+def fixed_corotated_stress(F: wp.mat33, U: wp.mat33, sigma: wp.vec3, V: wp.mat33, mu: float, lam: float):
+    """tau = 2 mu (F - R) F^T + lam (J - 1) J I with R = U V^T."""
+    R = U * wp.transpose(V)
+    J = sigma[0] * sigma[1] * sigma[2]
+    return 2.0 * mu * (F - R) * wp.transpose(F) + wp.diag(wp.vec3(lam * (J - 1.0) * J))
+
+
+@wp.func
+def neo_hookean_stress(F: wp.mat33, mu: float, lam: float):
+    """tau = mu (F F^T - I) + lam log(J) I."""
+    J = wp.determinant(F)
+    return mu * (F * wp.transpose(F) - wp.identity(n=3, dtype=float)) + wp.diag(wp.vec3(lam * wp.log(J)))
+
+
+@wp.func
+def log_strain(sigma: wp.vec3):
+    """Principal Hencky strains log(sigma), singular values bounded away from zero."""
+    return wp.vec3(
+        wp.log(wp.max(sigma[0], MIN_STRETCH)),
+        wp.log(wp.max(sigma[1], MIN_STRETCH)),
+        wp.log(wp.max(sigma[2], MIN_STRETCH)),
+    )
+
+
+@wp.func
+def hencky_stress(U: wp.mat33, eps: wp.vec3, mu: float, lam: float):
+    """StVK-Hencky Kirchhoff stress tau = U (2 mu eps + lam tr(eps) I) U^T."""
+    tr = eps[0] + eps[1] + eps[2]
+    return U * wp.diag(2.0 * mu * eps + wp.vec3(lam * tr)) * wp.transpose(U)
+
+
+@wp.func
+def von_mises_return(eps: wp.vec3, alpha: float, mu: float, m: MaterialModel):
+    """Radial return of the deviatoric log strain onto the hardened von Mises surface.
+
+    Yield when sqrt(3/2) |dev tau| > yield_stress + hardening * alpha.
+    Returns the projected log strain and the new equivalent plastic strain alpha.
+    """
+    tr = eps[0] + eps[1] + eps[2]
+    dev = eps - wp.vec3(tr / 3.0)
+    a = wp.length(dev)
+    limit = (m.yield_stress + m.hardening * alpha) * SQRT_2_3 / (2.0 * mu)
+    if a <= limit:
+        return eps, alpha
+    b = (m.yield_stress + m.hardening * alpha + m.hardening * SQRT_2_3 * a) * SQRT_2_3 / (2.0 * mu + m.hardening * SQRT_2_3 * SQRT_2_3)
+    return wp.vec3(tr / 3.0) + dev * (b / a), alpha + SQRT_2_3 * (a - b)
+
+
+@wp.func
+def drucker_prager_return(eps: wp.vec3, alpha: float, mu: float, lam: float, m: MaterialModel):
+    """Drucker-Prager projection of the log strain (Klar et al. 2016, sand).
+
+    Expansion beyond the cone tip projects to the tip; otherwise the deviatoric strain
+    is shortened by dgamma = |dev eps| + (3 lam + 2 mu) / (2 mu) tr(eps) alpha_friction.
+    """
+    tr = eps[0] + eps[1] + eps[2] - m.cohesion
+    dev = eps - wp.vec3((eps[0] + eps[1] + eps[2]) / 3.0)
+    a = wp.length(dev)
+    if tr >= 0.0:
+        return wp.vec3(m.cohesion / 3.0), alpha + wp.length(eps)
+    dgamma = a + (3.0 * lam + 2.0 * mu) / (2.0 * mu) * tr * m.friction_alpha
+    if dgamma <= 0.0:
+        return eps, alpha
+    return eps - dev * (dgamma / a), alpha + dgamma
+
+
+@wp.func
+def herschel_bulkley_return(eps: wp.vec3, alpha: float, mu: float, m: MaterialModel, dt: float):
+    """Viscoplastic relaxation of the deviatoric log strain above the yield stress.
+
+    With s = 2 mu |dev eps| and y = sqrt(2/3) yield_stress, the strain norm b solves
+    b = a - dt ((2 mu b - y) / viscosity)^(1 / n) (Newton, exact for n = 1).
+    """
+    tr = eps[0] + eps[1] + eps[2]
+    dev = eps - wp.vec3(tr / 3.0)
+    a = wp.length(dev)
+    y = SQRT_2_3 * m.yield_stress
+    b_min = y / (2.0 * mu)
+    if a <= b_min:
+        return eps, alpha
+    b = a
+    for _it in range(6):
+        over = wp.max((2.0 * mu * b - y) / m.viscosity, 1.0e-12)
+        rate = wp.pow(over, 1.0 / m.flow_index)
+        g = b - a + dt * rate
+        dg = 1.0 + dt * rate / (m.flow_index * over) * (2.0 * mu / m.viscosity)
+        b = wp.clamp(b - g / dg, b_min, a)
+    return wp.vec3(tr / 3.0) + dev * (b / a), alpha + (a - b)
+
+
+@wp.func
+def fluid_update(F: wp.mat33, C: wp.mat33, lam: float, m: MaterialModel):
+    """Weakly compressible fluid: keep only J, tau = K (J - 1) I + eta J (C + C^T)."""
+    J = wp.determinant(F)
+    F_new = wp.diag(wp.vec3(wp.cbrt(J)))
+    tau = wp.diag(wp.vec3(lam * (J - 1.0)))
+    if m.viscosity > 0.0:
+        tau = tau + m.viscosity * J * (C + wp.transpose(C))
+    return F_new, tau
+
+
+@wp.func
+def snow_update(U: wp.mat33, sigma: wp.vec3, V: wp.mat33, log_jp: float, mu: float, lam: float, m: MaterialModel):
+    """Stomakhin snow: clamp the stretches, move the excess into J_p, harden mu and lam."""
+    clamped = wp.vec3(
+        wp.clamp(sigma[0], m.lower_stretch, m.upper_stretch),
+        wp.clamp(sigma[1], m.lower_stretch, m.upper_stretch),
+        wp.clamp(sigma[2], m.lower_stretch, m.upper_stretch),
+    )
+    log_jp_new = log_jp + wp.log(wp.max(sigma[0] * sigma[1] * sigma[2], MIN_STRETCH)) - wp.log(clamped[0] * clamped[1] * clamped[2])
+    h = wp.min(wp.exp(m.hardening * (1.0 - wp.exp(log_jp_new))), m.max_hardening)
+    F_e = U * wp.diag(clamped) * wp.transpose(V)
+    return F_e, log_jp_new, fixed_corotated_stress(F_e, U, clamped, V, mu * h, lam * h)
+
+
+@wp.func
+def fracture_update(F: wp.mat33, U: wp.mat33, sigma: wp.vec3, V: wp.mat33, damage: float, mu: float, lam: float, m: MaterialModel):
+    """Damage grows with the largest stretch; softens all but compressive volumetric stress."""
+    grow = (sigma[0] - m.critical_stretch) / (m.failure_stretch - m.critical_stretch)
+    d = wp.max(damage, wp.clamp(grow, 0.0, 1.0))
+    J = sigma[0] * sigma[1] * sigma[2]
+    tau = (1.0 - d) * fixed_corotated_stress(F, U, sigma, V, mu, lam)
+    tau = tau + wp.diag(wp.vec3(d * wp.min(lam * (J - 1.0) * J, 0.0)))
+    F_e = F
+    if d >= 1.0:
+        F_e = wp.diag(wp.vec3(wp.cbrt(J)))
+    return F_e, d, tau
+
+
+@wp.func
+def constitutive_update(m: MaterialModel, F: wp.mat33, plastic: float, C: wp.mat33, mu: float, lam: float, dt: float):
+    """Return mapping and Kirchhoff stress of any material: (F_elastic, plastic, tau)."""
+    if m.kind == FLUID:
+        F_f, tau_f = fluid_update(F, C, lam, m)
+        return F_f, plastic, tau_f
+    if m.kind == NEO_HOOKEAN:
+        return F, plastic, neo_hookean_stress(F, mu, lam)
+    U, sigma, V = wp.svd3(F)
+    if m.kind == FIXED_COROTATED:
+        return F, plastic, fixed_corotated_stress(F, U, sigma, V, mu, lam)
+    if m.kind == SNOW:
+        return snow_update(U, sigma, V, plastic, mu, lam, m)
+    if m.kind == FRACTURE:
+        return fracture_update(F, U, sigma, V, plastic, mu, lam, m)
+    # Hencky-based plasticity: project the principal log strains, rebuild F = U exp(eps) V^T.
+    eps = log_strain(sigma)
+    alpha = plastic
+    if m.kind == VON_MISES:
+        eps, alpha = von_mises_return(eps, plastic, mu, m)
+    elif m.kind == DRUCKER_PRAGER:
+        eps, alpha = drucker_prager_return(eps, plastic, mu, lam, m)
+    elif m.kind == HERSCHEL_BULKLEY:
+        eps, alpha = herschel_bulkley_return(eps, plastic, mu, m, dt)
+    F_e = U * wp.diag(wp.vec3(wp.exp(eps[0]), wp.exp(eps[1]), wp.exp(eps[2]))) * wp.transpose(V)
+    return F_e, alpha, hencky_stress(U, eps, mu, lam)

@@ -1,0 +1,211 @@
+"""The MLS/APIC MPM substep as Warp kernels (quadratic B-splines, dense grid).
+
+One substep of length dt, in launch order:
+
+1. ``stress_and_return_mapping`` (particles): project the trial elastic F onto the
+   material's yield surface and compute the Kirchhoff stress tau.
+2. ``p2g`` (particles): scatter mass m_p w_ip and momentum
+   w_ip (m_p v_p + (m_p C_p - dt V_p 4/dx^2 tau_p)(x_i - x_p)) to the 27 nodes i.
+3. ``grid_update`` (nodes): v_i = momentum / mass + dt g, then colliders and walls.
+4. ``g2p`` (particles): v_p = sum w_ip v_i, C_p = 4/dx^2 sum w_ip v_i (x_i - x_p)^T,
+   F_p <- (I + dt C_p) F_p, x_p <- x_p + dt v_p (clamped to the bounds and counted).
+
+Kernels read inputs and write outputs through separate arguments, so the forward solver
+can pass the same arrays (in place) while the differentiable rollout passes a fresh
+state per substep for ``wp.Tape``.
+"""
+
+from __future__ import annotations
+
+import warp as wp
+
+from .colliders import ColliderData, collide
+from .config import Grid
+from .constitutive import constitutive_update
+from .materials import FLUID, MaterialModel
+
+CLAMPED = wp.constant(0)  # stats counter slots
+NON_FINITE = wp.constant(1)
+
+
+@wp.func
+def stencil(x: wp.vec3, grid: Grid):
+    """Base node and fractional offset of a particle in grid units (x_i - x_p = (offset - fx) dx)."""
+    xp = (x - grid.lower) * grid.inv_dx + wp.vec3(grid.pad)
+    base = wp.vec3i(int(xp[0] - 0.5), int(xp[1] - 0.5), int(xp[2] - 0.5))
+    return base, xp - wp.vec3(float(base[0]), float(base[1]), float(base[2]))
+
+
+@wp.func
+def bspline_weights(fx: wp.vec3):
+    """Quadratic B-spline weights: row o holds the weights of node offset o along x, y, z."""
+    w0 = 0.5 * wp.cw_mul(wp.vec3(1.5) - fx, wp.vec3(1.5) - fx)
+    w1 = wp.vec3(0.75) - wp.cw_mul(fx - wp.vec3(1.0), fx - wp.vec3(1.0))
+    w2 = 0.5 * wp.cw_mul(fx - wp.vec3(0.5), fx - wp.vec3(0.5))
+    return wp.matrix_from_rows(w0, w1, w2)
+
+
+@wp.kernel
+def lame(
+    stiffness: wp.array(dtype=float),
+    poisson_ratio: wp.array(dtype=float),
+    material_id: wp.array(dtype=wp.int32),
+    materials: wp.array(dtype=MaterialModel),
+    mu: wp.array(dtype=float),
+    lam: wp.array(dtype=float),
+):
+    """Lame parameters from E and nu (fluids: mu = 0, lam = bulk modulus)."""
+    p = wp.tid()
+    E = stiffness[p]
+    nu = poisson_ratio[p]
+    if materials[material_id[p]].kind == FLUID:
+        mu[p] = 0.0
+        lam[p] = E
+    else:
+        mu[p] = E / (2.0 * (1.0 + nu))
+        lam[p] = E * nu / ((1.0 + nu) * (1.0 - 2.0 * nu))
+
+
+@wp.kernel
+def stress_and_return_mapping(
+    F_trial: wp.array(dtype=wp.mat33),
+    plastic_in: wp.array(dtype=float),
+    C: wp.array(dtype=wp.mat33),
+    mu: wp.array(dtype=float),
+    lam: wp.array(dtype=float),
+    material_id: wp.array(dtype=wp.int32),
+    materials: wp.array(dtype=MaterialModel),
+    dt: float,
+    F_out: wp.array(dtype=wp.mat33),
+    plastic_out: wp.array(dtype=float),
+    tau: wp.array(dtype=wp.mat33),
+):
+    """Plastic projection of F and Kirchhoff stress, per particle."""
+    p = wp.tid()
+    F_e, plastic, stress = constitutive_update(materials[material_id[p]], F_trial[p], plastic_in[p], C[p], mu[p], lam[p], dt)
+    F_out[p] = F_e
+    plastic_out[p] = plastic
+    tau[p] = stress
+
+
+@wp.kernel
+def p2g(
+    x: wp.array(dtype=wp.vec3),
+    v: wp.array(dtype=wp.vec3),
+    C: wp.array(dtype=wp.mat33),
+    tau: wp.array(dtype=wp.mat33),
+    mass: wp.array(dtype=float),
+    volume: wp.array(dtype=float),
+    grid: Grid,
+    dt: float,
+    apic_blend: float,
+    grid_mv: wp.array(dtype=wp.vec4),
+):
+    """Particle to grid: scatter momentum (with APIC affine and stress terms) and mass."""
+    p = wp.tid()
+    base, fx = stencil(x[p], grid)
+    w = bspline_weights(fx)
+    m = mass[p]
+    affine = (-dt * volume[p] * 4.0 * grid.inv_dx * grid.inv_dx) * tau[p] + (m * apic_blend) * C[p]
+    # w_o (m v + affine (x_o - x_p)) with x_o - x_p = (o - fx) dx, split per axis of o
+    q = m * v[p] - affine * (fx * grid.dx)
+    ax = wp.vec3(affine[0, 0], affine[1, 0], affine[2, 0]) * grid.dx
+    ay = wp.vec3(affine[0, 1], affine[1, 1], affine[2, 1]) * grid.dx
+    az = wp.vec3(affine[0, 2], affine[1, 2], affine[2, 2]) * grid.dx
+    for i in range(3):
+        q_i = q + float(i) * ax
+        for j in range(3):
+            q_ij = q_i + float(j) * ay
+            w_ij = w[i, 0] * w[j, 1]
+            row = ((base[0] + i) * grid.ny + base[1] + j) * grid.nz + base[2]
+            for k in range(3):
+                weight = w_ij * w[k, 2]
+                momentum = weight * (q_ij + float(k) * az)
+                wp.atomic_add(grid_mv, row + k, wp.vec4(momentum[0], momentum[1], momentum[2], weight * m))
+
+
+@wp.kernel
+def grid_update(
+    grid_mv: wp.array(dtype=wp.vec4),
+    grid: Grid,
+    gravity: wp.vec3,
+    dt: float,
+    colliders: wp.array(dtype=ColliderData),
+    frame_time: float,
+    grid_v: wp.array(dtype=wp.vec3),
+):
+    """Grid velocities: momentum / mass plus gravity, then collider contact and walls."""
+    n = wp.tid()
+    mv = grid_mv[n]
+    if mv[3] <= 0.0:
+        grid_v[n] = wp.vec3(0.0)
+        return
+    i = n / (grid.ny * grid.nz)
+    j = (n / grid.nz) % grid.ny
+    k = n % grid.nz
+    v = wp.vec3(mv[0], mv[1], mv[2]) / mv[3] + dt * gravity
+    node = grid.lower + (wp.vec3(float(i), float(j), float(k)) - wp.vec3(grid.pad)) * grid.dx
+    for c in range(colliders.shape[0]):
+        v = collide(colliders[c], node, v, frame_time)
+    if grid.boundary != 2:
+        for d in range(3):
+            outward_low = node[d] < grid.lower[d] + grid.dx and v[d] < 0.0
+            outward_high = node[d] > grid.upper[d] - grid.dx and v[d] > 0.0
+            if outward_low or outward_high:
+                if grid.boundary == 1:
+                    v = wp.vec3(0.0)
+                else:
+                    v[d] = 0.0
+    grid_v[n] = v
+
+
+@wp.kernel
+def g2p(
+    x: wp.array(dtype=wp.vec3),
+    F: wp.array(dtype=wp.mat33),
+    grid_v: wp.array(dtype=wp.vec3),
+    grid: Grid,
+    dt: float,
+    x_out: wp.array(dtype=wp.vec3),
+    v_out: wp.array(dtype=wp.vec3),
+    C_out: wp.array(dtype=wp.mat33),
+    F_out: wp.array(dtype=wp.mat33),
+    covariance: wp.array(dtype=wp.mat33),
+    counters: wp.array(dtype=wp.int32),
+    max_speed_sq: wp.array(dtype=float),
+):
+    """Grid to particle: gather v and C, update F (and covariance), advect, clamp, check."""
+    p = wp.tid()
+    base, fx = stencil(x[p], grid)
+    w = bspline_weights(fx)
+    v_new = wp.vec3(0.0)
+    B = wp.mat33(0.0)
+    for i in range(3):
+        for j in range(3):
+            row = ((base[0] + i) * grid.ny + base[1] + j) * grid.nz + base[2]
+            for k in range(3):
+                dpos = (wp.vec3(float(i), float(j), float(k)) - fx) * grid.dx
+                weighted_v = (w[i, 0] * w[j, 1] * w[k, 2]) * grid_v[row + k]
+                v_new += weighted_v
+                B += wp.outer(weighted_v, dpos)
+    C_new = (4.0 * grid.inv_dx * grid.inv_dx) * B
+    step = wp.identity(n=3, dtype=float) + dt * C_new
+    x_new = x[p] + dt * v_new
+    if not wp.isfinite(v_new):
+        wp.atomic_add(counters, NON_FINITE, 1)
+        x_new = x[p]  # keep the stencil inside the grid; the solver raises after the frame
+    clamped = int(0)
+    for d in range(3):
+        if x_new[d] < grid.lower[d] or x_new[d] > grid.upper[d]:
+            x_new[d] = wp.clamp(x_new[d], grid.lower[d], grid.upper[d])
+            v_new[d] = 0.0
+            clamped = 1
+    if clamped == 1:
+        wp.atomic_add(counters, CLAMPED, 1)
+    x_out[p] = x_new
+    v_out[p] = v_new
+    C_out[p] = C_new
+    F_out[p] = step * F[p]
+    if covariance.shape[0] > 0:
+        covariance[p] = step * covariance[p] * wp.transpose(step)
+    wp.atomic_max(max_speed_sq, 0, wp.dot(v_new, v_new))
