@@ -1,0 +1,16 @@
+"""Gymnasium tasks of worldmodel4d. ``import envs`` registers them:
+
+- ``PushT4D-v0``: Push-T in 3D with a URDF robot, RGB-D, fused point clouds and exact
+  point flow (`envs.pusht.PushT4DEnv`; its docstring is the task specification).
+"""
+
+from gymnasium.envs.registration import register, registry
+
+from .pusht import PushT4DEnv
+
+ENV_IDS = ("PushT4D-v0",)
+
+if "PushT4D-v0" not in registry:
+    register(id="PushT4D-v0", entry_point="envs.pusht:PushT4DEnv", max_episode_steps=300)
+
+__all__ = ["ENV_IDS", "PushT4DEnv"]

@@ -1,0 +1,326 @@
+"""PushT4D-v0: the Push-T task in 3D with a URDF robot, RGB-D, fused point clouds and exact point flow."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from physics.rigid import BACKENDS, LABEL_OBJECT, make_backend
+from robots.gripper_points import DEFAULT_GRIPPER_LINKS, GripperPoints
+
+from . import pusht_geometry as geo
+from .cameras import orbit_cameras
+from .pointcloud import PointCloudFuser
+from .pusht_scene import make_scene
+from .robot_setup import ROBOTS, make_robot
+
+OBS_MODES = ("state", "rgbd", "pointcloud", "all")
+ACTION_MODES = ("absolute", "delta")
+STARTS = ("full", "near_goal")
+RENDER_MODES = ("rgb_array", "depth_array", "rgbd_tuple")
+MAX_DELTA = 0.03
+EE_RESET_RANGE = 0.33
+BLOCK_RESET_RANGE = 0.25
+EE_CLEARANCE = 0.03
+
+
+def _positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _choice(name: str, value: Any, allowed: tuple) -> Any:
+    if value not in allowed:
+        raise ValueError(f"unknown {name} {value!r}; allowed: {allowed}")
+    return value
+
+
+class PushT4DEnv(gym.Env):
+    """Push a T-shaped block onto a goal pose on a table with a Franka Panda (gym-pusht in metres, 3D).
+
+    **Scene.** Table top at z = 0; a square workspace of side 0.853 m centred at the origin,
+    closed by walls 0.05 m high. T block: bar 0.20 x 0.05 m and stem 0.05 x 0.15 m, 0.04 m
+    high, 0.8 kg, uniform density. Block pose (x, y, yaw) is that of the midpoint of the
+    bar's outer edge (gym-pusht convention); the block frame's origin is on the table.
+    Goal pose (0, 0, pi/4). The robot keeps its fingers closed and its fingertips 0.01 m
+    above the table; ``robot="panda"`` is the full arm (mounted overhead, inverse
+    kinematics), ``robot="panda_hand"`` the floating hand + fingers of the same URDF.
+
+    **Action.** ``action_mode="absolute"``: the fingertip xy target in metres,
+    ``Box(-0.4265, 0.4265, (2,), float32)``. ``"delta"``: an xy step from the current
+    fingertip position, ``Box(-0.03, 0.03, (2,), float32)``. Control at 10 Hz; within a step
+    the target is approached at most ``max_speed`` m/s (default 0.5). Actions outside the
+    box are clipped to it; NaN/inf or wrongly shaped actions raise ValueError.
+
+    **Observation** (``obs_mode``, a ``Dict``):
+    ``"state"``: ``agent_pos`` (2) fingertip xy, ``block_pose`` (3), ``qpos`` (robot joints:
+    7 arm + 2 finger for panda; base x, y + 2 finger for panda_hand).
+    ``"rgbd"``: + ``rgb`` (V,H,W,3 uint8), ``depth`` (V,H,W float32 metres along the optical
+    axis, 0 where nothing is hit), ``segmentation`` (V,H,W int32: 0 table/walls/background,
+    1 block, 2 robot), ``intrinsics`` (V,3,3 OpenCV, cx = (W-1)/2), ``cam2world`` (V,4,4,
+    OpenCV axes x right, y down, z forward).
+    ``"pointcloud"`` (default): state keys + ``scene_points``, ``scene_colors`` (in [0,1]),
+    ``scene_normals`` (unit), ``scene_labels`` (0 static, 1 block): fused from all cameras
+    in the world frame, robot pixels removed, cropped to the workspace inside the walls,
+    deterministically downsampled to ``num_scene_points`` (block points get up to
+    ``block_point_fraction`` of them); and ``gripper_points`` (Nr,3): surface samples of the
+    hand and finger links placed by URDF forward kinematics of the simulated joints.
+    ``"all"``: the keys of ``rgbd`` and ``pointcloud``.
+
+    **Reward.** coverage = area(goal T intersect block T) / area(goal T) on the exact
+    polygons; reward = clip(coverage / 0.95, 0, 1); ``terminated`` when coverage > 0.95.
+    Truncated at 300 steps by the registered ``TimeLimit``.
+
+    **Info** every step: ``coverage``, ``is_success`` (> 0.95), ``is_success_090`` (>= 0.90),
+    ``block_pose``, ``block_com_pose``, ``block_pose7`` (x, y, z, qw, qx, qy, qz),
+    ``object_points`` (K,3: the same K surface points of the T every step, exact tracks),
+    ``goal_object_points`` (K,3 at the goal pose); with cameras also
+    ``object_points_visible`` (K bool, z-buffer test).
+
+    **Reset.** Through ``self.np_random``: ``start="full"``: fingertip xy ~ U([-0.33, 0.33]^2),
+    block xy ~ U([-0.25, 0.25]^2), yaw ~ U(-pi, pi), the fingertip resampled while within
+    0.03 m of the footprint; ``start="near_goal"``: block within 0.05 m and +-30 deg of the
+    goal. ``reset(options={"block_pose": (x, y, yaw), "ee_xy": (x, y)})`` starts from a
+    given state (either key may be given alone).
+
+    **Arguments.** ``obs_mode``, ``robot`` ("panda", "panda_hand"), ``backend`` ("mujoco"),
+    ``action_mode``, ``start``, ``render_mode`` ("rgb_array", "depth_array", "rgbd_tuple":
+    all cameras side by side), ``image_size`` (int or (W, H), default 96),
+    ``num_cameras`` (2), ``num_scene_points`` (1024), ``num_gripper_points`` (256),
+    ``num_object_points`` (256), ``block_point_fraction`` (0.25), ``friction`` (0.5),
+    ``max_speed`` (0.5 m/s), ``seed_points`` (seed of the gripper and block surface samples).
+    """
+
+    metadata = {"render_modes": list(RENDER_MODES), "render_fps": 10}
+
+    def __init__(
+        self,
+        obs_mode: str = "pointcloud",
+        robot: str = "panda",
+        backend: str = "mujoco",
+        action_mode: str = "absolute",
+        start: str = "full",
+        render_mode: str | None = None,
+        image_size: int | tuple[int, int] = 96,
+        num_cameras: int = 2,
+        num_scene_points: int = 1024,
+        num_gripper_points: int = 256,
+        num_object_points: int = 256,
+        block_point_fraction: float = 0.25,
+        friction: float = 0.5,
+        max_speed: float = 0.5,
+        seed_points: int = 0,
+    ):
+        self.obs_mode = _choice("obs_mode", obs_mode, OBS_MODES)
+        self.robot_name = _choice("robot", robot, ROBOTS)
+        self.backend_name = _choice("backend", backend, BACKENDS)
+        self.action_mode = _choice("action_mode", action_mode, ACTION_MODES)
+        self.start = _choice("start", start, STARTS)
+        if render_mode is not None:
+            _choice("render_mode", render_mode, RENDER_MODES)
+        self.render_mode = render_mode
+        w, h = (image_size, image_size) if np.isscalar(image_size) else tuple(image_size)
+        w, h = _positive_int("image_size", w), _positive_int("image_size", h)
+        num_cameras = _positive_int("num_cameras", num_cameras)
+        self.num_scene_points = _positive_int("num_scene_points", num_scene_points)
+        num_gripper_points = _positive_int("num_gripper_points", num_gripper_points)
+        self.num_object_points = _positive_int("num_object_points", num_object_points)
+        if not (friction > 0 and max_speed > 0):
+            raise ValueError(f"friction and max_speed must be positive, got {friction}, {max_speed}")
+        self.cameras = orbit_cameras(num_cameras, w, h)
+        self.robot = make_robot(self.robot_name, max_speed=max_speed)
+        self.sim = make_backend(self.backend_name, make_scene(self.robot, self.cameras, friction=friction))
+        self.gripper = GripperPoints(self.robot.desc, DEFAULT_GRIPPER_LINKS, num_gripper_points, seed=seed_points)
+        self.object_local, _ = geo.surface_points(self.num_object_points, seed_points)
+        self.goal_object_points = geo.transform_points(
+            geo.pose_matrix(geo.pose7_from_pose3(geo.GOAL_POSE)), self.object_local
+        ).astype(np.float32)
+        half = geo.WORKSPACE / 2 - 5e-4
+        self.fuser = PointCloudFuser(
+            self.cameras, self.num_scene_points, np.array([-half, -half, -0.005]), np.array([half, half, 0.1]),
+            object_fraction=block_point_fraction,
+        )
+        self.uses_cameras = self.obs_mode != "state"
+        half_ws = geo.WORKSPACE / 2
+        if self.action_mode == "absolute":
+            self.action_space = spaces.Box(-half_ws, half_ws, shape=(2,), dtype=np.float32)
+        else:
+            self.action_space = spaces.Box(-MAX_DELTA, MAX_DELTA, shape=(2,), dtype=np.float32)
+        self.observation_space = self._make_observation_space(num_cameras, h, w, num_gripper_points)
+        self._frames = None
+        self._last_target = np.zeros(2)
+
+    # ------------------------------------------------------------------ spaces
+    def _make_observation_space(self, V: int, H: int, W: int, Nr: int) -> spaces.Dict:
+        f32, inf = np.float32, np.inf
+        D = len(self.sim.robot_qpos())
+        d = {
+            "agent_pos": spaces.Box(-1.0, 1.0, (2,), f32),
+            "block_pose": spaces.Box(np.array([-1, -1, -np.pi], f32), np.array([1, 1, np.pi], f32), dtype=f32),
+            "qpos": spaces.Box(-inf, inf, (D,), f32),
+        }
+        if self.obs_mode in ("rgbd", "all"):
+            d.update(
+                rgb=spaces.Box(0, 255, (V, H, W, 3), np.uint8),
+                depth=spaces.Box(0.0, inf, (V, H, W), f32),
+                segmentation=spaces.Box(0, 2, (V, H, W), np.int32),
+                intrinsics=spaces.Box(-inf, inf, (V, 3, 3), f32),
+                cam2world=spaces.Box(-inf, inf, (V, 4, 4), f32),
+            )
+        if self.obs_mode in ("pointcloud", "all"):
+            N = self.num_scene_points
+            d.update(
+                scene_points=spaces.Box(-inf, inf, (N, 3), f32),
+                scene_colors=spaces.Box(0.0, 1.0, (N, 3), f32),
+                scene_normals=spaces.Box(-1.0, 1.0, (N, 3), f32),
+                scene_labels=spaces.Box(0, 1, (N,), np.int32),
+                gripper_points=spaces.Box(-inf, inf, (Nr, 3), f32),
+            )
+        return spaces.Dict(d)
+
+    # ------------------------------------------------------------------- reset
+    def _sample_block_pose(self) -> np.ndarray:
+        rng = self.np_random
+        if self.start == "near_goal":
+            r, a = 0.05 * np.sqrt(rng.random()), rng.uniform(-np.pi, np.pi)
+            gx, gy, gyaw = geo.GOAL_POSE
+            return np.array([gx + r * np.cos(a), gy + r * np.sin(a), geo.wrap_angle(gyaw + rng.uniform(-1, 1) * np.pi / 6)])
+        return np.array([*rng.uniform(-BLOCK_RESET_RANGE, BLOCK_RESET_RANGE, 2), rng.uniform(-np.pi, np.pi)])
+
+    def _sample_ee(self, block_pose: np.ndarray) -> np.ndarray:
+        for _ in range(1000):
+            ee = self.np_random.uniform(-EE_RESET_RANGE, EE_RESET_RANGE, 2)
+            if geo.distance_to_footprint(block_pose, ee) >= EE_CLEARANCE:
+                return ee
+        raise RuntimeError("could not place the end effector away from the block")
+
+    @staticmethod
+    def _option_vector(options: dict, key: str, size: int) -> np.ndarray | None:
+        if key not in options:
+            return None
+        v = np.asarray(options[key], dtype=float)
+        if v.shape != (size,) or not np.all(np.isfinite(v)):
+            raise ValueError(f"options[{key!r}] must be {size} finite numbers, got {options[key]!r}")
+        return v
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        """Start an episode (see the class docstring for the start distributions and ``options``)."""
+        super().reset(seed=seed)
+        options = options or {}
+        unknown = set(options) - {"block_pose", "ee_xy"}
+        if unknown:
+            raise ValueError(f"unknown reset options {sorted(unknown)}; allowed: 'block_pose', 'ee_xy'")
+        block = self._option_vector(options, "block_pose", 3)
+        ee = self._option_vector(options, "ee_xy", 2)
+        block = self._sample_block_pose() if block is None else block
+        ee = self._sample_ee(block) if ee is None else ee
+        self.sim.reset(geo.pose7_from_pose3(block), ee)
+        self._last_target = ee.copy()
+        self._elapsed = 0
+        obs, info = self._observe()
+        return obs, info
+
+    # -------------------------------------------------------------------- step
+    def _check_action(self, action) -> np.ndarray:
+        a = np.asarray(action, dtype=np.float64)
+        if a.shape != (2,):
+            raise ValueError(f"action must have shape (2,) (xy in metres), got shape {a.shape}")
+        if not np.all(np.isfinite(a)):
+            raise ValueError(f"action must be finite, got {a.tolist()}")
+        return np.clip(a, self.action_space.low, self.action_space.high)
+
+    def step(self, action):
+        """Advance one control period (0.1 s) toward the action's fingertip target."""
+        a = self._check_action(action)
+        if self.action_mode == "delta":
+            half = geo.WORKSPACE / 2
+            a = np.clip(self.sim.tcp_xy() + a, -half, half)
+        self._last_target = a
+        self.sim.step(a)
+        self._elapsed += 1
+        obs, info = self._observe()
+        reward = float(np.clip(info["coverage"] / geo.SUCCESS_COVERAGE, 0.0, 1.0))
+        return obs, reward, bool(info["is_success"]), False, info
+
+    # ------------------------------------------------------------- observation
+    def _observe(self) -> tuple[dict, dict]:
+        pose7 = self.sim.body_pose7()
+        pose3 = geo.pose3_from_pose7(pose7)
+        qpos = self.sim.robot_qpos()
+        cov = geo.coverage(pose3)
+        object_points = geo.transform_points(geo.pose_matrix(pose7), self.object_local).astype(np.float32)
+        obs = {
+            "agent_pos": self.sim.tcp_xy().astype(np.float32),
+            "block_pose": pose3.astype(np.float32),
+            "qpos": qpos.astype(np.float32),
+        }
+        info = {
+            "coverage": cov,
+            "is_success": cov > geo.SUCCESS_COVERAGE,
+            "is_success_090": cov >= 0.90,
+            "block_pose": pose3,
+            "block_com_pose": geo.com_pose(pose3),
+            "block_pose7": pose7,
+            "object_points": object_points,
+            "goal_object_points": self.goal_object_points.copy(),
+        }
+        self._frames = None
+        if self.uses_cameras:
+            f = self._frames = self.sim.render()
+            info["object_points_visible"] = self.fuser.visible(object_points, f.depth, f.segmentation, LABEL_OBJECT)
+            if self.obs_mode in ("rgbd", "all"):
+                obs.update(
+                    rgb=f.rgb,
+                    depth=f.depth,
+                    segmentation=f.segmentation,
+                    intrinsics=np.stack([c.intrinsics for c in self.cameras]).astype(np.float32),
+                    cam2world=np.stack([c.cam2world for c in self.cameras]).astype(np.float32),
+                )
+            if self.obs_mode in ("pointcloud", "all"):
+                cloud = self.fuser.fuse(f.rgb, f.depth, f.segmentation)
+                obs.update(
+                    scene_points=cloud.points,
+                    scene_colors=cloud.colors,
+                    scene_normals=cloud.normals,
+                    scene_labels=cloud.labels,
+                    gripper_points=self.gripper_points(qpos).astype(np.float32),
+                )
+        return obs, info
+
+    def gripper_points(self, qpos: np.ndarray | None = None) -> np.ndarray:
+        """Gripper surface points (Nr, 3) in the world for robot joints ``qpos`` (default: the current ones)."""
+        qpos = self.sim.robot_qpos() if qpos is None else qpos
+        return self.gripper.place(self.robot.link_poses(qpos, self.gripper.links))[0]
+
+    # ----------------------------------------------------------- state / render
+    def get_state(self):
+        """Snapshot of the full simulation state (for planners); restore with `set_state`."""
+        return (self.sim.get_state(), self._last_target.copy(), self._elapsed)
+
+    def set_state(self, state) -> None:
+        """Restore a `get_state` snapshot."""
+        sim_state, target, elapsed = state
+        self.sim.set_state(sim_state)
+        self._last_target, self._elapsed = target.copy(), elapsed
+
+    def render(self):
+        """All cameras side by side: RGB (H, V*W, 3) uint8, depth (H, V*W) metres, or both."""
+        if self.render_mode is None:
+            gym.logger.warn("render() called without a render_mode; pass render_mode='rgb_array'")
+            return None
+        f = self._frames if self._frames is not None else self.sim.render()
+        rgb = np.concatenate(list(f.rgb), axis=1)
+        depth = np.concatenate(list(f.depth), axis=1)
+        if self.render_mode == "rgb_array":
+            return rgb
+        if self.render_mode == "depth_array":
+            return depth
+        return rgb, depth
+
+    def close(self) -> None:
+        """Release rendering resources."""
+        self.sim.close()

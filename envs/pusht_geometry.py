@@ -1,0 +1,185 @@
+"""Geometry of the Push-T task in metres: the T block, its poses, the goal, coverage and surface points.
+
+Block frame: origin at the midpoint of the bar's outer edge, on the table (bottom face at
+z = 0); footprint = bar x in [-0.10, 0.10], y in [0, 0.05] union stem x in [-0.025, 0.025],
+y in [0.05, 0.20]; height 0.04 m. A planar pose (x, y, yaw) rotates the footprint
+counter-clockwise by yaw about +z and moves the origin to (x, y), as in gym-pusht.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import shapely
+import trimesh
+from shapely.geometry import Polygon, box
+
+from robots.gripper_points import sample_surface
+
+BAR = (-0.10, 0.0, 0.10, 0.05)  # xmin, ymin, xmax, ymax
+STEM = (-0.025, 0.05, 0.025, 0.20)
+HEIGHT = 0.04
+MASS = 0.8
+WORKSPACE = 0.853
+WALL_HEIGHT = 0.05
+WALL_THICKNESS = 0.02
+GOAL_POSE = (0.0, 0.0, np.pi / 4)
+SUCCESS_COVERAGE = 0.95
+
+
+def _area(r: tuple[float, float, float, float]) -> float:
+    return (r[2] - r[0]) * (r[3] - r[1])
+
+
+AREA = _area(BAR) + _area(STEM)
+# centre of mass of the uniform T (block frame), from the two rectangles' centroids
+COM_LOCAL = np.array(
+    [
+        0.0,
+        (_area(BAR) * (BAR[1] + BAR[3]) / 2 + _area(STEM) * (STEM[1] + STEM[3]) / 2) / AREA,
+        HEIGHT / 2,
+    ]
+)
+
+
+@lru_cache(maxsize=1)
+def footprint() -> Polygon:
+    """The T footprint in the block frame (a shapely polygon)."""
+    return shapely.union(box(*BAR), box(*STEM)).normalize()
+
+
+@lru_cache(maxsize=1)
+def _footprint_vertices() -> np.ndarray:
+    return np.asarray(footprint().exterior.coords)
+
+
+def footprint_at(pose: np.ndarray) -> Polygon:
+    """The footprint placed at planar pose (x, y, yaw)."""
+    x, y, yaw = (float(v) for v in pose)
+    c, s = np.cos(yaw), np.sin(yaw)
+    v = _footprint_vertices() @ np.array([[c, s], [-s, c]]) + (x, y)
+    return shapely.polygons(v)
+
+
+@lru_cache(maxsize=4)
+def _goal_polygon(goal: tuple[float, float, float]) -> Polygon:
+    poly = footprint_at(goal)
+    shapely.prepare(poly)
+    return poly
+
+
+def coverage(pose: np.ndarray, goal: tuple[float, float, float] = GOAL_POSE) -> float:
+    """area(goal T intersect block T) / area(goal T) on the exact footprint polygons."""
+    goal_poly = _goal_polygon(tuple(float(g) for g in goal))
+    return float(shapely.area(shapely.intersection(goal_poly, footprint_at(pose))) / AREA)
+
+
+def wrap_angle(a: np.ndarray | float) -> np.ndarray | float:
+    """Angle wrapped to [-pi, pi)."""
+    return (np.asarray(a) + np.pi) % (2 * np.pi) - np.pi
+
+
+def rot_z(yaw: float) -> np.ndarray:
+    """3x3 rotation about +z."""
+    c, s = np.cos(yaw), np.sin(yaw)
+    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+
+
+def pose7_from_pose3(pose: np.ndarray, z: float = 0.0) -> np.ndarray:
+    """(x, y, yaw) -> (x, y, z, qw, qx, qy, qz)."""
+    x, y, yaw = pose
+    return np.array([x, y, z, np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)])
+
+
+def quat_to_mat(q: np.ndarray) -> np.ndarray:
+    """Unit quaternions (..., 4) as (w, x, y, z) -> rotation matrices (..., 3, 3)."""
+    q = np.asarray(q, dtype=float)
+    if q.shape == (4,):  # the per-step case, without array-stacking overhead
+        w, x, y, z = (q / np.sqrt(q @ q)).tolist()
+        return np.array(
+            [
+                [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+                [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+                [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+            ]
+        )
+    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
+    w, x, y, z = np.moveaxis(q, -1, 0)
+    return np.stack(
+        [
+            np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)], -1),
+            np.stack([2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)], -1),
+            np.stack([2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)], -1),
+        ],
+        -2,
+    )
+
+
+def pose_matrix(pose7: np.ndarray) -> np.ndarray:
+    """(..., 7) poses -> (..., 4, 4) homogeneous transforms."""
+    pose7 = np.asarray(pose7, dtype=float)
+    T = np.zeros(pose7.shape[:-1] + (4, 4))
+    T[..., :3, :3] = quat_to_mat(pose7[..., 3:])
+    T[..., :3, 3] = pose7[..., :3]
+    T[..., 3, 3] = 1.0
+    return T
+
+
+def pose3_from_pose7(pose7: np.ndarray) -> np.ndarray:
+    """(..., 7) -> planar (x, y, yaw) with yaw the heading of the block's x axis."""
+    R = quat_to_mat(np.asarray(pose7)[..., 3:])
+    yaw = np.arctan2(R[..., 1, 0], R[..., 0, 0])
+    return np.stack([pose7[..., 0], pose7[..., 1], yaw], -1)
+
+
+def com_pose(pose: np.ndarray) -> np.ndarray:
+    """Planar pose of the centre of mass for block pose (x, y, yaw)."""
+    x, y, yaw = pose
+    c = rot_z(yaw)[:2, :2] @ COM_LOCAL[:2]
+    return np.array([x + c[0], y + c[1], yaw])
+
+
+def transform_points(T: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Apply a 4x4 transform to points (N, 3)."""
+    return points @ T[:3, :3].T + T[:3, 3]
+
+
+@lru_cache(maxsize=1)
+def t_mesh() -> trimesh.Trimesh:
+    """Watertight triangle mesh of the T prism in the block frame."""
+    return trimesh.creation.extrude_polygon(footprint(), HEIGHT)
+
+
+@lru_cache(maxsize=8)
+def surface_points(count: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``count`` area-uniform points (and outward normals) on the T's top and side faces (block frame).
+
+    The bottom face rests on the table and is never seen, so it is not sampled. The same
+    (count, seed) always gives the same points: they are the block's material tracks.
+    """
+    if count <= 0:
+        raise ValueError(f"count must be positive, got {count}")
+    mesh = t_mesh()
+    keep = mesh.face_normals[:, 2] > -0.5
+    sub = mesh.submesh([np.flatnonzero(keep)], append=True)
+    pts, nrm = sample_surface(sub, count, np.random.default_rng(seed))
+    pts.flags.writeable = False
+    nrm.flags.writeable = False
+    return pts, nrm
+
+
+def inside_block(local: np.ndarray, tol: float = 1e-3) -> np.ndarray:
+    """Whether block-frame points (N, 3) lie in the T solid grown by ``tol`` (m)."""
+    x, y, z = local[:, 0], local[:, 1], local[:, 2]
+    in_z = (z >= -tol) & (z <= HEIGHT + tol)
+
+    def in_rect(r):
+        return (x >= r[0] - tol) & (x <= r[2] + tol) & (y >= r[1] - tol) & (y <= r[3] + tol)
+
+    return in_z & (in_rect(BAR) | in_rect(STEM))
+
+
+def distance_to_footprint(pose: np.ndarray, xy: np.ndarray) -> float:
+    """Planar distance (m) from point ``xy`` to the footprint at ``pose`` (0 inside)."""
+    return float(footprint_at(pose).distance(shapely.Point(float(xy[0]), float(xy[1]))))

@@ -1,0 +1,147 @@
+"""The robots of the tabletop tasks, built from the Franka Panda URDF.
+
+- ``"panda"``: the full 7-joint arm, hanging from an overhead xy gantry (base 0.9 m above
+  the table, pointing down). A fixed-base Panda cannot hold a vertical tool 0.01 m above
+  every point of the 0.853 m workspace (from any mount we tried, part of it is out of reach
+  or beyond the joint limits), so the gantry carries the arm to the target while the arm's
+  joint servos hold a pushing posture and yield under contact like a real arm.
+- ``"panda_hand"``: the hand and fingers of the same URDF on a floating planar base.
+
+Both hold the fingers closed, the hand pointing straight down, and the fingertips
+``tcp_height`` above the table. Gripper points and the simulators use the same
+`RobotDescription`, so the points follow the simulated links exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from physics.rigid.spec import Link, MeshGeom, RobotModel
+from robots.gripper_points import link_mesh
+from robots.kinematics import ForwardKinematics
+from robots.urdf import RobotDescription, load_description
+
+ROBOTS = ("panda", "panda_hand")
+HAND_LINK = "panda_hand"
+FINGER_JOINTS = ("panda_finger_joint1", "panda_finger_joint2")
+ARM_JOINTS = tuple(f"panda_joint{i}" for i in range(1, 8))
+CONTACT_LINKS = ("panda_leftfinger", "panda_rightfinger", "panda_hand")
+GRIPPER_LINKS = CONTACT_LINKS  # rendered with their visual meshes; arm links with collision meshes (speed)
+PANDA_BASE_HEIGHT = 0.9
+# posture of the hanging arm: hand pointing down, fingertips 0.89 m below the base and 0.25 m
+# beside it, every joint at least 7% of its range from its limits
+PANDA_REST_Q = (1.438, -1.482, -0.57, -2.435, 2.484, 2.068, 0.039)
+HAND_DOWN = np.array([[1.0, 0.0, 0.0], [0.0, -1.0, 0.0], [0.0, 0.0, -1.0]])  # hand z -> world -z
+
+
+def _rot_x(angle: float) -> np.ndarray:
+    c, s = np.cos(angle), np.sin(angle)
+    return np.array([[1, 0, 0], [0, c, -s], [0, s, c]])
+
+
+@dataclass(frozen=True)
+class RobotSetup:
+    """A robot variant: its description, FK, simulator model and the map from qpos to link poses."""
+
+    name: str
+    desc: RobotDescription
+    fk: ForwardKinematics
+    model: RobotModel
+    fingertip_offset: float  # distance from the hand origin to the fingertips along hand z
+
+    def base_pose(self, qpos: np.ndarray) -> np.ndarray:
+        """World pose of the description's root link for robot joint values ``qpos`` (..., D)."""
+        qpos = np.asarray(qpos, dtype=float)
+        T = np.broadcast_to(self.model.base_pose, qpos.shape[:-1] + (4, 4)).copy()
+        T[..., 0, 3] += qpos[..., 0]
+        T[..., 1, 3] += qpos[..., 1]
+        return T
+
+    def joint_vector(self, qpos: np.ndarray) -> np.ndarray:
+        """The description's actuated joint vector for robot joint values ``qpos`` (..., D).
+
+        ``qpos`` = (gantry x, gantry y, arm joints..., finger1, finger2); finger2 mimics finger1.
+        """
+        return np.asarray(qpos, dtype=float)[..., 2 : 2 + self.fk.dof]
+
+    def link_poses(self, qpos: np.ndarray, links: tuple[str, ...]) -> np.ndarray:
+        """World poses (..., len(links), 4, 4) of links for robot joint values ``qpos``."""
+        return self.fk.link_poses(self.joint_vector(qpos), links, self.base_pose(qpos))
+
+    def hand_pose(self, tcp_xy: np.ndarray) -> np.ndarray:
+        """World pose of the hand (..., 4, 4) when the fingertips are centred at ``tcp_xy``."""
+        tcp_xy = np.asarray(tcp_xy, dtype=float)
+        T = np.broadcast_to(np.eye(4), tcp_xy.shape[:-1] + (4, 4)).copy()
+        T[..., :3, :3] = HAND_DOWN
+        T[..., 0, 3] = tcp_xy[..., 0]
+        T[..., 1, 3] = tcp_xy[..., 1]
+        T[..., 2, 3] = self.model.tcp_height + self.fingertip_offset
+        return T
+
+
+def _link_mass(link: str, has_mesh: bool) -> float:
+    if link == HAND_LINK:
+        return 0.81
+    if "finger" in link:
+        return 0.1
+    return 0.5 if has_mesh else 0.01
+
+
+def _links(desc: RobotDescription, fixed: dict[str, float]) -> tuple[Link, ...]:
+    def meshes(refs):
+        return tuple(MeshGeom(r.path, r.T_link_mesh, r.scale, r.rgba) for r in refs)
+
+    root_meshes = (desc.visual if desc.root in GRIPPER_LINKS else desc.collision).get(desc.root, ())
+    out = [Link(desc.root, None, "", "fixed", np.eye(4), np.zeros(3), visual=meshes(root_meshes))]
+    for j in desc.joints:
+        out.append(
+            Link(
+                name=j.child,
+                parent=j.parent,
+                joint_name=j.name,
+                joint_type="fixed" if j.name in fixed else j.type,
+                joint_origin=j.origin,
+                joint_axis=j.axis,
+                joint_range=(j.lower, j.upper),
+                visual=meshes((desc.visual if j.child in GRIPPER_LINKS else desc.collision).get(j.child, ())),
+                collision=meshes(desc.collision.get(j.child, ())),
+                mass=_link_mass(j.child, bool(desc.visual.get(j.child))),
+            )
+        )
+    return tuple(out)
+
+
+def make_robot(name: str = "panda", tcp_height: float = 0.01, max_speed: float = 0.5) -> RobotSetup:
+    """The robot variant ``name`` ("panda" or "panda_hand") with fingertips ``tcp_height`` above the table."""
+    if name not in ROBOTS:
+        raise ValueError(f"unknown robot {name!r}; allowed: {ROBOTS}")
+    full = load_description()
+    finger = link_mesh(full, "panda_leftfinger", "collision")
+    fingertip = float(full.joint("panda_finger_joint1").origin[2, 3] + finger.bounds[1, 2])
+    fixed = {n: 0.0 for n in FINGER_JOINTS}  # fingers closed
+    tcp_quat_hand = (0.0, 1.0, 0.0, 0.0)  # HAND_DOWN as (w, x, y, z)
+    if name == "panda_hand":
+        desc = full.subtree(HAND_LINK)
+        base = np.eye(4)
+        base[:3, :3] = HAND_DOWN
+        base[2, 3] = tcp_height + fingertip
+        model = RobotModel(
+            name=name, links=_links(desc, fixed), base_pose=base, floating=True, arm_joints=(),
+            fixed_joint_values=fixed, tcp_link=HAND_LINK, tcp_offset=(0.0, 0.0, fingertip),
+            tcp_height=tcp_height, tcp_quat=tcp_quat_hand, contact_links=CONTACT_LINKS,
+            max_speed=max_speed, stiffness=8000.0,
+        )
+    else:
+        desc = full
+        base = np.eye(4)
+        base[:3, :3] = _rot_x(np.pi)
+        base[2, 3] = PANDA_BASE_HEIGHT
+        model = RobotModel(
+            name=name, links=_links(desc, fixed), base_pose=base, floating=True, arm_joints=ARM_JOINTS,
+            fixed_joint_values=fixed, tcp_link=HAND_LINK, tcp_offset=(0.0, 0.0, fingertip),
+            tcp_height=tcp_height, tcp_quat=tcp_quat_hand, rest_q=PANDA_REST_Q, contact_links=CONTACT_LINKS,
+            max_speed=max_speed, stiffness=8000.0,
+        )
+    return RobotSetup(name=name, desc=desc, fk=ForwardKinematics(desc), model=model, fingertip_offset=fingertip)

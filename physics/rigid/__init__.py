@@ -1,0 +1,21 @@
+"""Rigid-body backends for tabletop tasks: the engine-neutral scene description, the backend interface, engines."""
+
+from .base import Frames, RigidBackend, SimState
+from .spec import LABEL_OBJECT, LABEL_ROBOT, LABEL_STATIC, Box, Camera, FreeBody, Link, MeshGeom, RobotModel, Scene
+
+BACKENDS = ("mujoco",)
+
+
+def make_backend(name: str, scene: Scene) -> RigidBackend:
+    """The rigid backend ``name`` simulating ``scene``."""
+    if name == "mujoco":
+        from .mujoco_backend import MujocoBackend
+
+        return MujocoBackend(scene)
+    raise ValueError(f"unknown backend {name!r}; allowed: {BACKENDS}")
+
+
+__all__ = [
+    "BACKENDS", "Box", "Camera", "Frames", "FreeBody", "LABEL_OBJECT", "LABEL_ROBOT", "LABEL_STATIC", "Link",
+    "MeshGeom", "RigidBackend", "RobotModel", "Scene", "SimState", "make_backend",
+]

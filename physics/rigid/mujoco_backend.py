@@ -1,0 +1,218 @@
+"""MuJoCo implementation of `RigidBackend`.
+
+Control: every ``servo_dt`` the tool setpoint moves toward the commanded xy by at most
+``max_speed * servo_dt``. A floating robot's two slide actuators track the setpoint
+directly; an arm tracks it through damped-least-squares inverse kinematics of the tool
+site (position and orientation, null-space pull toward ``rest_q``), warm-started from the
+previous solution, and joint position servos (the robot is gravity-compensated).
+"""
+
+from __future__ import annotations
+
+from . import gl  # noqa: F401  (selects a headless GL backend before mujoco is imported)
+
+import mujoco
+import numpy as np
+
+from .base import Frames, RigidBackend, SimState
+from .mjcf import scene_to_mjcf
+from .spec import LABEL_OBJECT, LABEL_ROBOT, LABEL_STATIC, Scene
+
+STATE_SPEC = mujoco.mjtState.mjSTATE_INTEGRATION
+IK_AXIS_WEIGHT = 0.3
+IK_MAX_STEP = 0.2
+
+
+class MujocoBackend(RigidBackend):
+    """A `Scene` simulated by MuJoCo; rendering is created lazily on the first `render` call."""
+
+    def __init__(self, scene: Scene, servo_dt: float = 0.01):
+        self.scene = scene
+        xml, assets = scene_to_mjcf(scene)
+        self.model = mujoco.MjModel.from_xml_string(xml, assets)
+        self.data = mujoco.MjData(self.model)
+        self._ik_data = mujoco.MjData(self.model)
+        m, r = self.model, scene.robot
+        if servo_dt < m.opt.timestep or scene.control_dt < servo_dt:
+            raise ValueError(f"servo_dt must lie in [timestep, control_dt], got {servo_dt}")
+        self.n_servo = int(round(scene.control_dt / servo_dt))
+        self.n_sub = int(round(servo_dt / m.opt.timestep))
+        if abs(self.n_servo * self.n_sub * m.opt.timestep - scene.control_dt) > 1e-9:
+            raise ValueError("control_dt must be a whole number of servo periods and timesteps")
+        self.servo_dt = self.n_sub * m.opt.timestep
+        self._body_qadr = m.jnt_qposadr[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, f"{scene.body.name}_free")]
+        self._body_dofadr = m.jnt_dofadr[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, f"{scene.body.name}_free")]
+        driven = (("base_x", "base_y") if r.floating else ()) + tuple(r.arm_joints)
+        jids = [mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, n) for n in driven]
+        self._qadr = m.jnt_qposadr[jids]
+        self._dofadr = m.jnt_dofadr[jids]
+        self._jrange = m.jnt_range[jids].copy()
+        self._jlimited = m.jnt_limited[jids].astype(bool)
+        self._tcp = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_SITE, "tcp")
+        self._link_ids = {l.name: mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, l.name) for l in r.links}
+        self._fixed_q = np.array([r.fixed_joint_values[k] for k in sorted(r.fixed_joint_values)])
+        self._rest = np.asarray(r.rest_q, dtype=float) if len(r.rest_q) else None
+        tcp_R = np.zeros(9)
+        mujoco.mju_quat2Mat(tcp_R, np.asarray(r.tcp_quat, dtype=float))
+        self._tcp_R = tcp_R.reshape(3, 3)
+        self._tcp_z = r.tcp_height
+        # controller state: setpoint xy, target xy, commanded joints
+        self._setpoint = np.zeros(2)
+        self._target = np.zeros(2)
+        self._q_cmd = np.zeros(len(driven))
+        self._jacp = np.zeros((3, m.nv))
+        self._jacr = np.zeros((3, m.nv))
+        self._renderer = None
+        labels = np.full(m.ngeom, LABEL_STATIC, np.int32)
+        body_id = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, scene.body.name)
+        robot_bodies = set(self._link_ids.values())
+        for g in range(m.ngeom):
+            b = m.geom_bodyid[g]
+            if b == body_id:
+                labels[g] = LABEL_OBJECT
+            elif b in robot_bodies:
+                labels[g] = LABEL_ROBOT
+        self._geom_labels = labels
+        # floating base: offset between the carriage origin (base_x, base_y) and the tcp
+        self._tcp_offset_xy = np.zeros(2)
+        if r.floating:
+            if self._rest is not None:
+                self._ik_data.qpos[self._qadr[2:]] = self._rest
+            mujoco.mj_kinematics(m, self._ik_data)
+            self._tcp_offset_xy = self._ik_data.site_xpos[self._tcp][:2].copy()
+
+    # ----------------------------------------------------------------- control
+    def _solve_ik(self, xy: np.ndarray, q: np.ndarray, iterations: int, damping: float = 1e-2) -> np.ndarray:
+        """Joint values placing the tcp at (xy, tcp_height) with its z axis along tcp_quat's (DLS, warm start q).
+
+        Position is a hard task; the tool axis is weighted by ``IK_AXIS_WEIGHT`` (the arm may
+        tilt the tool slightly where a vertical tool cannot reach) and yaw about it is free.
+        Steps are limited to ``IK_MAX_STEP`` rad per joint and iteration.
+        """
+        m, d = self.model, self._ik_data
+        goal = np.array([xy[0], xy[1], self._tcp_z])
+        axis = self._tcp_R[:, 2]
+        for _ in range(iterations):
+            d.qpos[self._qadr] = q
+            mujoco.mj_kinematics(m, d)
+            mujoco.mj_comPos(m, d)
+            z = d.site_xmat[self._tcp].reshape(3, 3)[:, 2]
+            err = np.concatenate([goal - d.site_xpos[self._tcp], IK_AXIS_WEIGHT * np.cross(z, axis)])
+            mujoco.mj_jacSite(m, d, self._jacp, self._jacr, self._tcp)
+            J = np.vstack([self._jacp[:, self._dofadr], IK_AXIS_WEIGHT * self._jacr[:, self._dofadr]])
+            JJt = J @ J.T + damping**2 * np.eye(6)
+            dq = J.T @ np.linalg.solve(JJt, err)
+            if self._rest is not None:
+                pinv = J.T @ np.linalg.solve(JJt, np.eye(6))
+                dq += (np.eye(len(q)) - pinv @ J) @ (0.1 * (self._rest - q))
+            q = q + np.clip(dq, -IK_MAX_STEP, IK_MAX_STEP)
+            q = np.where(self._jlimited, np.clip(q, self._jrange[:, 0] + 1e-4, self._jrange[:, 1] - 1e-4), q)
+        return q
+
+    def _command(self, xy: np.ndarray, iterations: int) -> np.ndarray:
+        if self.scene.robot.floating:  # gantry to the target, arm joints held at rest
+            held = self._rest if self._rest is not None else np.zeros(0)
+            return np.concatenate([xy - self._tcp_offset_xy, held])
+        return self._solve_ik(xy, self._q_cmd, iterations)
+
+    def reset(self, body_pose7: np.ndarray, tcp_xy: np.ndarray) -> None:
+        """Place the body and the tool (inverse kinematics from ``rest_q``), everything at rest."""
+        m, d = self.model, self.data
+        mujoco.mj_resetData(m, d)
+        d.qpos[self._body_qadr : self._body_qadr + 7] = body_pose7
+        tcp_xy = np.asarray(tcp_xy, dtype=float)
+        if not self.scene.robot.floating:
+            self._q_cmd = self._rest.copy() if self._rest is not None else np.zeros(len(self._qadr))
+        self._q_cmd = self._command(tcp_xy, iterations=200)
+        d.qpos[self._qadr] = self._q_cmd
+        d.ctrl[:] = self._q_cmd
+        self._setpoint = tcp_xy.copy()
+        self._target = tcp_xy.copy()
+        mujoco.mj_forward(m, d)
+
+    def _ramp(self, target: np.ndarray) -> np.ndarray:
+        """Setpoints (n_servo, 2) moving from the current setpoint toward ``target`` at ``max_speed``."""
+        delta = target - self._setpoint
+        dist = float(np.hypot(delta[0], delta[1]))
+        travel = np.minimum(np.arange(1, self.n_servo + 1) * self.scene.robot.max_speed * self.servo_dt, dist)
+        direction = delta / dist if dist > 0 else np.zeros(2)
+        return self._setpoint + travel[:, None] * direction
+
+    def step(self, target_xy: np.ndarray) -> None:
+        """One control period: the setpoint ramps toward ``target_xy`` at ``max_speed``; servos track it."""
+        m, d = self.model, self.data
+        self._target = np.asarray(target_xy, dtype=float).copy()
+        ramp = self._ramp(self._target)
+        moving = bool(np.any(ramp[-1] != self._setpoint))
+        for i in range(self.n_servo):
+            if moving:
+                self._q_cmd = self._command(ramp[i], iterations=2)
+            d.ctrl[:] = self._q_cmd
+            mujoco.mj_step(m, d, nstep=self.n_sub)
+        self._setpoint = ramp[-1]
+
+    # ------------------------------------------------------------------ state
+    def body_pose7(self) -> np.ndarray:
+        """(x, y, z, qw, qx, qy, qz) of the free body."""
+        return self.data.qpos[self._body_qadr : self._body_qadr + 7].copy()
+
+    def body_velocity(self) -> np.ndarray:
+        """Linear (world) and angular (local) velocity of the free body (6,)."""
+        return self.data.qvel[self._body_dofadr : self._body_dofadr + 6].copy()
+
+    def tcp_xy(self) -> np.ndarray:
+        """xy of the tool centre point."""
+        return self.data.site_xpos[self._tcp][:2].copy()
+
+    def tcp_pose(self) -> np.ndarray:
+        """World pose (4, 4) of the tool centre point."""
+        T = np.eye(4)
+        T[:3, :3] = self.data.site_xmat[self._tcp].reshape(3, 3)
+        T[:3, 3] = self.data.site_xpos[self._tcp]
+        return T
+
+    def robot_qpos(self) -> np.ndarray:
+        """Driven joint values (gantry x, y when floating, then arm joints) then fixed joint values."""
+        return np.concatenate([self.data.qpos[self._qadr], self._fixed_q])
+
+    def link_poses(self, names: tuple[str, ...]) -> np.ndarray:
+        """MuJoCo's world poses (len(names), 4, 4) of robot links."""
+        out = np.tile(np.eye(4), (len(names), 1, 1))
+        for i, n in enumerate(names):
+            b = self._link_ids[n]
+            out[i, :3, :3] = self.data.xmat[b].reshape(3, 3)
+            out[i, :3, 3] = self.data.xpos[b]
+        return out
+
+    def get_state(self) -> SimState:
+        """Physics integration state plus the controller's setpoint, target and joint commands."""
+        size = mujoco.mj_stateSize(self.model, STATE_SPEC)
+        phys = np.empty(size)
+        mujoco.mj_getState(self.model, self.data, phys, STATE_SPEC)
+        ctrl = np.concatenate([self._setpoint, self._target, self._q_cmd])
+        return SimState(phys, ctrl, float(self.data.time))
+
+    def set_state(self, state: SimState) -> None:
+        """Restore a `get_state` snapshot exactly."""
+        mujoco.mj_setState(self.model, self.data, state.physics, STATE_SPEC)
+        self._setpoint = state.controller[:2].copy()
+        self._target = state.controller[2:4].copy()
+        self._q_cmd = state.controller[4:].copy()
+        mujoco.mj_forward(self.model, self.data)
+
+    # -------------------------------------------------------------- rendering
+    def render(self) -> Frames:
+        """RGB, depth (metres along the optical axis; 0 where nothing is hit) and labels of every camera."""
+        if self._renderer is None:
+            from .mujoco_render import MujocoCameraRenderer
+
+            self._renderer = MujocoCameraRenderer(self.model, self._geom_labels)
+        sizes = [(c.width, c.height) for c in self.scene.cameras]
+        rgb, depth, seg = self._renderer.render(self.data, sizes)
+        return Frames(rgb, depth, seg)
+
+    def close(self) -> None:
+        """Release the rendering context."""
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None

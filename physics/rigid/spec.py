@@ -1,0 +1,134 @@
+"""Engine-neutral description of a rigid tabletop scene: static boxes, one free body, a robot, cameras.
+
+Tasks (in ``envs``) fill these dataclasses; every rigid backend builds its engine's model
+from them, so all engines simulate the same geometry, masses, robot and cameras.
+Units are SI; quaternions are (w, x, y, z); camera extrinsics use OpenCV axes
+(x right, y down, z forward).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+LABEL_STATIC, LABEL_OBJECT, LABEL_ROBOT = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class Box:
+    """A box geometry: ``half_size`` (3,), placed at ``pos``/``quat`` in its parent frame."""
+
+    name: str
+    half_size: tuple[float, float, float]
+    pos: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    quat: tuple[float, float, float, float] = (1.0, 0.0, 0.0, 0.0)
+    rgba: tuple[float, float, float, float] = (0.8, 0.8, 0.8, 1.0)
+
+
+@dataclass(frozen=True)
+class FreeBody:
+    """A rigid body made of boxes, with total ``mass`` spread uniformly over their volume."""
+
+    name: str
+    boxes: tuple[Box, ...]
+    mass: float
+    friction: float = 0.5
+
+
+@dataclass(frozen=True)
+class MeshGeom:
+    """A mesh file on a link: ``T_link_mesh`` places it; ``scale`` per axis."""
+
+    path: str
+    T_link_mesh: np.ndarray
+    scale: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    rgba: tuple[float, float, float, float] = (0.9, 0.9, 0.9, 1.0)
+
+
+@dataclass(frozen=True)
+class Link:
+    """One link of an articulated robot and the joint to its parent (``parent`` None: the base link)."""
+
+    name: str
+    parent: str | None
+    joint_name: str
+    joint_type: str  # "fixed", "revolute", "prismatic"
+    joint_origin: np.ndarray  # T_parent_link at joint value 0
+    joint_axis: np.ndarray
+    joint_range: tuple[float, float] = (-np.inf, np.inf)
+    visual: tuple[MeshGeom, ...] = ()
+    collision: tuple[MeshGeom, ...] = ()
+    mass: float = 0.1
+
+
+@dataclass(frozen=True)
+class RobotModel:
+    """An articulated robot held at a fixed tool height and orientation, driven by an xy target.
+
+    ``floating=True``: the base link rides two horizontal slide joints (x, y) at
+    ``base_pose``'s height and orientation (a gantry), servoed to the target, while
+    ``arm_joints`` (if any) are servoed to hold ``rest_q``; else the base is fixed at
+    ``base_pose`` and ``arm_joints`` are servoed to inverse-kinematics targets.
+    The tool centre point is ``tcp_offset`` in link ``tcp_link``; it is held at height
+    ``tcp_height`` with the link frame's orientation ``tcp_quat`` (world).
+    Only links in ``contact_links`` collide, and only with the free body.
+    """
+
+    name: str
+    links: tuple[Link, ...]
+    base_pose: np.ndarray
+    floating: bool
+    arm_joints: tuple[str, ...]
+    fixed_joint_values: dict[str, float]
+    tcp_link: str
+    tcp_offset: tuple[float, float, float]
+    tcp_height: float
+    tcp_quat: tuple[float, float, float, float]
+    rest_q: tuple[float, ...] = ()
+    contact_links: tuple[str, ...] = ()
+    max_speed: float = 1.0
+    stiffness: float = 4000.0
+
+
+@dataclass(frozen=True)
+class Camera:
+    """A pinhole camera: image size, OpenCV intrinsics and cam2world (4x4, OpenCV axes)."""
+
+    name: str
+    width: int
+    height: int
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+    cam2world: np.ndarray
+
+    @property
+    def intrinsics(self) -> np.ndarray:
+        """The 3x3 OpenCV intrinsic matrix."""
+        return np.array([[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]])
+
+    @property
+    def fovy_deg(self) -> float:
+        """Vertical field of view in degrees."""
+        return float(np.degrees(2.0 * np.arctan(self.height / 2.0 / self.fy)))
+
+
+@dataclass(frozen=True)
+class Scene:
+    """Everything a rigid backend simulates: ``table`` and ``statics`` (label 0), ``body`` (label 1), ``robot`` (label 2).
+
+    ``table`` is a box whose top face is the support surface (engines may model it as a
+    plane). ``timestep`` is the physics step; ``control_dt`` the period of one `step` call.
+    """
+
+    table: Box
+    statics: tuple[Box, ...]
+    body: FreeBody
+    robot: RobotModel
+    cameras: tuple[Camera, ...]
+    timestep: float = 0.002
+    control_dt: float = 0.1
+    static_friction: float = 0.5
+    extra: dict = field(default_factory=dict)

@@ -1,0 +1,232 @@
+"""URDF loading (yourdfpy) and a flat, engine-neutral description of a robot's kinematic tree.
+
+`RobotDescription` is what the rest of the package consumes: links in topological order,
+one joint per non-root link (origin, axis, limits, mimic), the actuated joints, and the
+visual/collision meshes of every link with their local transforms. Forward kinematics
+(`robots.kinematics`), gripper surface points (`robots.gripper_points`) and the simulator
+scenes are all built from the same description, so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import yourdfpy
+
+JOINT_TYPES = ("fixed", "revolute", "continuous", "prismatic")
+
+
+@dataclass(frozen=True)
+class MeshRef:
+    """A mesh file attached to a link: ``T_link_mesh`` places it, ``scale`` scales it."""
+
+    path: str
+    T_link_mesh: np.ndarray
+    scale: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    rgba: tuple[float, float, float, float] = (0.9, 0.9, 0.9, 1.0)
+
+
+@dataclass(frozen=True)
+class JointDesc:
+    """The joint that connects ``parent`` to ``child``; ``origin`` is T_parent_joint at q = 0."""
+
+    name: str
+    type: str
+    parent: str
+    child: str
+    origin: np.ndarray
+    axis: np.ndarray
+    lower: float = -np.inf
+    upper: float = np.inf
+    mimic: str | None = None
+    mimic_multiplier: float = 1.0
+    mimic_offset: float = 0.0
+
+
+@dataclass(frozen=True)
+class RobotDescription:
+    """A kinematic tree: ``links[0]`` is the root; ``joints[i]`` has child ``links[i + 1]``.
+
+    ``actuated`` lists the independent joint variables (non-fixed, non-mimic) in URDF order;
+    a joint vector ``q`` of shape (..., len(actuated)) fully determines every link pose.
+    """
+
+    name: str
+    links: tuple[str, ...]
+    joints: tuple[JointDesc, ...]
+    actuated: tuple[str, ...]
+    visual: dict[str, tuple[MeshRef, ...]] = field(default_factory=dict)
+    collision: dict[str, tuple[MeshRef, ...]] = field(default_factory=dict)
+    source: str = ""
+
+    @property
+    def root(self) -> str:
+        """Name of the root link."""
+        return self.links[0]
+
+    def link_index(self, name: str) -> int:
+        """Index of link ``name`` in ``links``; ValueError names the available links."""
+        try:
+            return self.links.index(name)
+        except ValueError:
+            raise ValueError(f"unknown link {name!r}; links are {list(self.links)}") from None
+
+    def joint(self, name: str) -> JointDesc:
+        """The joint called ``name``."""
+        for j in self.joints:
+            if j.name == name:
+                return j
+        raise ValueError(f"unknown joint {name!r}; joints are {[j.name for j in self.joints]}")
+
+    def joint_limits(self) -> tuple[np.ndarray, np.ndarray]:
+        """Lower and upper limits of the actuated joints (inf for continuous joints)."""
+        js = [self.joint(n) for n in self.actuated]
+        return np.array([j.lower for j in js]), np.array([j.upper for j in js])
+
+    def subtree(self, root: str) -> "RobotDescription":
+        """The description of the links below (and including) ``root``; ``root`` becomes the base."""
+        self.link_index(root)
+        keep = {root}
+        joints = []
+        for j in self.joints:  # topological order: parents come first
+            if j.parent in keep:
+                keep.add(j.child)
+                joints.append(j)
+        links = tuple(l for l in self.links if l in keep)
+        names = {j.name for j in joints}
+        actuated = tuple(n for n in self.actuated if n in names)
+        joints = [replace(j, mimic=None) if j.mimic is not None and j.mimic not in names else j for j in joints]
+        return RobotDescription(
+            name=f"{self.name}:{root}",
+            links=links,
+            joints=tuple(joints),
+            actuated=actuated,
+            visual={k: v for k, v in self.visual.items() if k in keep},
+            collision={k: v for k, v in self.collision.items() if k in keep},
+            source=self.source,
+        )
+
+
+def panda_urdf_path() -> Path:
+    """Path of the Franka Panda URDF shipped in ``pybullet_data`` (used in place, never copied)."""
+    import pybullet_data
+
+    path = Path(pybullet_data.getDataPath()) / "franka_panda" / "panda.urdf"
+    if not path.is_file():
+        raise FileNotFoundError(f"the Franka Panda URDF is missing from pybullet_data: {path}")
+    return path
+
+
+def package_resolver(urdf_path: str | os.PathLike) -> "callable":
+    """A yourdfpy filename handler that resolves ``package://`` and relative paths against the URDF folder."""
+    folder = Path(urdf_path).resolve().parent
+
+    def resolve(fname: str) -> str:
+        if fname.startswith("package://"):
+            rel = fname[len("package://"):]
+            candidate = folder / rel
+            if not candidate.exists():  # package://<pkg_name>/<rel>: drop the package name
+                candidate = folder / rel.split("/", 1)[-1]
+            return str(candidate)
+        if fname.startswith("file://"):
+            fname = fname[len("file://"):]
+        return str(fname if os.path.isabs(fname) else folder / fname)
+
+    return resolve
+
+
+def load_urdf(path: str | os.PathLike, load_meshes: bool = False) -> yourdfpy.URDF:
+    """Load a URDF with yourdfpy, resolving ``package://`` mesh paths against its folder."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"URDF not found: {path}")
+    return yourdfpy.URDF.load(
+        str(path),
+        filename_handler=package_resolver(path),
+        load_meshes=load_meshes,
+        build_scene_graph=load_meshes,
+        load_collision_meshes=load_meshes,
+    )
+
+
+def _mesh_refs(elements, resolve, material_colors: dict[str, tuple]) -> tuple[MeshRef, ...]:
+    refs = []
+    for el in elements:
+        mesh = el.geometry.mesh if el.geometry is not None else None
+        if mesh is None:
+            continue  # primitive shapes are not used by the robots we ship
+        origin = np.eye(4) if el.origin is None else np.asarray(el.origin, dtype=float)
+        scale = (1.0, 1.0, 1.0) if mesh.scale is None else tuple(np.broadcast_to(mesh.scale, 3).astype(float))
+        rgba = (0.9, 0.9, 0.9, 1.0)
+        mat = getattr(el, "material", None)
+        if mat is not None:
+            if mat.color is not None:
+                rgba = tuple(float(c) for c in mat.color.rgba)
+            elif mat.name in material_colors:
+                rgba = material_colors[mat.name]
+        refs.append(MeshRef(path=resolve(mesh.filename), T_link_mesh=origin, scale=scale, rgba=rgba))
+    return tuple(refs)
+
+
+def describe(urdf: yourdfpy.URDF, urdf_path: str | os.PathLike) -> RobotDescription:
+    """Flatten a loaded yourdfpy URDF into a `RobotDescription` (topological link order)."""
+    robot = urdf.robot
+    resolve = package_resolver(urdf_path)
+    by_child = {j.child: j for j in robot.joints}
+    children: dict[str, list] = {}
+    for j in robot.joints:
+        children.setdefault(j.parent, []).append(j)
+    roots = [l.name for l in robot.links if l.name not in by_child]
+    if len(roots) != 1:
+        raise ValueError(f"URDF {urdf_path} must have exactly one root link, found {roots}")
+    links, joints, stack = [roots[0]], [], list(reversed(children.get(roots[0], [])))
+    while stack:
+        j = stack.pop()
+        if j.type not in JOINT_TYPES:
+            raise ValueError(f"joint {j.name!r} has unsupported type {j.type!r}; supported: {JOINT_TYPES}")
+        lim = j.limit
+        lower = -np.inf if lim is None or lim.lower is None or j.type == "continuous" else float(lim.lower)
+        upper = np.inf if lim is None or lim.upper is None or j.type == "continuous" else float(lim.upper)
+        axis = np.array([1.0, 0.0, 0.0]) if j.axis is None else np.asarray(j.axis, dtype=float)
+        if j.type != "fixed":
+            axis = axis / np.linalg.norm(axis)
+        joints.append(
+            JointDesc(
+                name=j.name,
+                type=j.type,
+                parent=j.parent,
+                child=j.child,
+                origin=np.eye(4) if j.origin is None else np.asarray(j.origin, dtype=float),
+                axis=axis,
+                lower=lower,
+                upper=upper,
+                mimic=None if j.mimic is None else j.mimic.joint,
+                mimic_multiplier=1.0 if j.mimic is None else float(j.mimic.multiplier or 1.0),
+                mimic_offset=0.0 if j.mimic is None else float(j.mimic.offset or 0.0),
+            )
+        )
+        links.append(j.child)
+        stack.extend(reversed(children.get(j.child, [])))
+    actuated = tuple(j.name for j in joints if j.type != "fixed" and j.mimic is None)
+    colors = {m.name: tuple(float(c) for c in m.color.rgba) for m in robot.materials if m.color is not None}
+    link_by_name = {l.name: l for l in robot.links}
+    return RobotDescription(
+        name=robot.name,
+        links=tuple(links),
+        joints=tuple(joints),
+        actuated=actuated,
+        visual={n: _mesh_refs(link_by_name[n].visuals, resolve, colors) for n in links},
+        collision={n: _mesh_refs(link_by_name[n].collisions, resolve, colors) for n in links},
+        source=str(urdf_path),
+    )
+
+
+@lru_cache(maxsize=8)
+def load_description(path: str | os.PathLike | None = None) -> RobotDescription:
+    """Load and describe a URDF (default: the Franka Panda from pybullet_data); cached per path."""
+    path = panda_urdf_path() if path is None else Path(path)
+    return describe(load_urdf(path), path)
