@@ -28,10 +28,27 @@ MIN_STRETCH = wp.constant(1.0e-6)
 
 
 @wp.func
-def fixed_corotated_stress(F: wp.mat33, U: wp.mat33, sigma: wp.vec3, V: wp.mat33, mu: float, lam: float):
-    """tau = 2 mu (F - R) F^T + lam (J - 1) J I with R = U V^T."""
-    R = U * wp.transpose(V)
-    J = sigma[0] * sigma[1] * sigma[2]
+def polar_rotation(F: wp.mat33):
+    """Rotation R of the polar decomposition F = R S.
+
+    Newton's iteration R <- (R + R^-T) / 2 (8 steps: converges for stretches in about
+    [0.05, 20]) has a well-defined derivative at F = I, unlike the SVD route whose
+    singular vectors are undetermined there; inverted F (det <= 0) falls back to the SVD.
+    """
+    if wp.determinant(F) <= 1.0e-6:
+        U, sigma, V = wp.svd3(F)
+        return U * wp.transpose(V)
+    R = F
+    for _it in range(8):
+        R = 0.5 * (R + wp.transpose(wp.inverse(R)))
+    return R
+
+
+@wp.func
+def fixed_corotated_stress(F: wp.mat33, mu: float, lam: float):
+    """tau = 2 mu (F - R) F^T + lam (J - 1) J I with R = polar(F)."""
+    R = polar_rotation(F)
+    J = wp.determinant(F)
     return 2.0 * mu * (F - R) * wp.transpose(F) + wp.diag(wp.vec3(lam * (J - 1.0) * J))
 
 
@@ -140,16 +157,16 @@ def snow_update(U: wp.mat33, sigma: wp.vec3, V: wp.mat33, log_jp: float, mu: flo
     log_jp_new = log_jp + wp.log(wp.max(sigma[0] * sigma[1] * sigma[2], MIN_STRETCH)) - wp.log(clamped[0] * clamped[1] * clamped[2])
     h = wp.min(wp.exp(m.hardening * (1.0 - wp.exp(log_jp_new))), m.max_hardening)
     F_e = U * wp.diag(clamped) * wp.transpose(V)
-    return F_e, log_jp_new, fixed_corotated_stress(F_e, U, clamped, V, mu * h, lam * h)
+    return F_e, log_jp_new, fixed_corotated_stress(F_e, mu * h, lam * h)
 
 
 @wp.func
-def fracture_update(F: wp.mat33, U: wp.mat33, sigma: wp.vec3, V: wp.mat33, damage: float, mu: float, lam: float, m: MaterialModel):
+def fracture_update(F: wp.mat33, sigma: wp.vec3, damage: float, mu: float, lam: float, m: MaterialModel):
     """Damage grows with the largest stretch; softens all but compressive volumetric stress."""
     grow = (sigma[0] - m.critical_stretch) / (m.failure_stretch - m.critical_stretch)
     d = wp.max(damage, wp.clamp(grow, 0.0, 1.0))
     J = sigma[0] * sigma[1] * sigma[2]
-    tau = (1.0 - d) * fixed_corotated_stress(F, U, sigma, V, mu, lam)
+    tau = (1.0 - d) * fixed_corotated_stress(F, mu, lam)
     tau = tau + wp.diag(wp.vec3(d * wp.min(lam * (J - 1.0) * J, 0.0)))
     F_e = F
     if d >= 1.0:
@@ -165,13 +182,13 @@ def constitutive_update(m: MaterialModel, F: wp.mat33, plastic: float, C: wp.mat
         return F_f, plastic, tau_f
     if m.kind == NEO_HOOKEAN:
         return F, plastic, neo_hookean_stress(F, mu, lam)
-    U, sigma, V = wp.svd3(F)
     if m.kind == FIXED_COROTATED:
-        return F, plastic, fixed_corotated_stress(F, U, sigma, V, mu, lam)
+        return F, plastic, fixed_corotated_stress(F, mu, lam)
+    U, sigma, V = wp.svd3(F)
     if m.kind == SNOW:
         return snow_update(U, sigma, V, plastic, mu, lam, m)
     if m.kind == FRACTURE:
-        return fracture_update(F, U, sigma, V, plastic, mu, lam, m)
+        return fracture_update(F, sigma, plastic, mu, lam, m)
     # Hencky-based plasticity: project the principal log strains, rebuild F = U exp(eps) V^T.
     eps = log_strain(sigma)
     alpha = plastic

@@ -6,7 +6,8 @@ One substep of length dt, in launch order:
    material's yield surface and compute the Kirchhoff stress tau.
 2. ``p2g`` (particles): scatter mass m_p w_ip and momentum
    w_ip (m_p v_p + (m_p C_p - dt V_p 4/dx^2 tau_p)(x_i - x_p)) to the 27 nodes i.
-3. ``grid_update`` (nodes): v_i = momentum / mass + dt g, then colliders and walls.
+3. ``grid_update`` (nodes): v_i = momentum / mass + dt g, domain walls; then
+   ``grid_collide`` once per collider (sticky / slip / friction contact).
 4. ``g2p`` (particles): v_p = sum w_ip v_i, C_p = 4/dx^2 sum w_ip v_i (x_i - x_p)^T,
    F_p <- (I + dt C_p) F_p, x_p <- x_p + dt v_p (clamped to the bounds and counted).
 
@@ -124,39 +125,66 @@ def p2g(
                 wp.atomic_add(grid_mv, row + k, wp.vec4(momentum[0], momentum[1], momentum[2], weight * m))
 
 
+@wp.func
+def node_position(n: int, grid: Grid):
+    """World position of flat node index n."""
+    i = n / (grid.ny * grid.nz)
+    j = (n / grid.nz) % grid.ny
+    k = n % grid.nz
+    return grid.lower + (wp.vec3(float(i), float(j), float(k)) - wp.vec3(grid.pad)) * grid.dx
+
+
+@wp.func
+def wall_factor(node: float, v: float, lower: float, upper: float, dx: float):
+    """0 where velocity component v points out of the domain within one cell of a wall, else 1."""
+    if (node <= lower + dx and v < 0.0) or (node >= upper - dx and v > 0.0):
+        return 0.0
+    return 1.0
+
+
 @wp.kernel
 def grid_update(
     grid_mv: wp.array(dtype=wp.vec4),
     grid: Grid,
     gravity: wp.vec3,
     dt: float,
-    colliders: wp.array(dtype=ColliderData),
-    frame_time: float,
     grid_v: wp.array(dtype=wp.vec3),
 ):
-    """Grid velocities: momentum / mass plus gravity, then collider contact and walls."""
+    """Grid velocities: momentum / mass plus gravity, then the domain walls."""
     n = wp.tid()
     mv = grid_mv[n]
     if mv[3] <= 0.0:
         grid_v[n] = wp.vec3(0.0)
         return
-    i = n / (grid.ny * grid.nz)
-    j = (n / grid.nz) % grid.ny
-    k = n % grid.nz
     v = wp.vec3(mv[0], mv[1], mv[2]) / mv[3] + dt * gravity
-    node = grid.lower + (wp.vec3(float(i), float(j), float(k)) - wp.vec3(grid.pad)) * grid.dx
-    for c in range(colliders.shape[0]):
-        v = collide(colliders[c], node, v, frame_time)
     if grid.boundary != 2:
-        for d in range(3):
-            outward_low = node[d] < grid.lower[d] + grid.dx and v[d] < 0.0
-            outward_high = node[d] > grid.upper[d] - grid.dx and v[d] > 0.0
-            if outward_low or outward_high:
-                if grid.boundary == 1:
-                    v = wp.vec3(0.0)
-                else:
-                    v[d] = 0.0
+        node = node_position(n, grid)
+        wall = wp.vec3(
+            wall_factor(node[0], v[0], grid.lower[0], grid.upper[0], grid.dx),
+            wall_factor(node[1], v[1], grid.lower[1], grid.upper[1], grid.dx),
+            wall_factor(node[2], v[2], grid.lower[2], grid.upper[2], grid.dx),
+        )
+        if grid.boundary == 1 and wall[0] * wall[1] * wall[2] == 0.0:
+            wall = wp.vec3(0.0)
+        v = wp.cw_mul(v, wall)
     grid_v[n] = v
+
+
+@wp.kernel
+def grid_collide(
+    grid_v: wp.array(dtype=wp.vec3),
+    grid_mv: wp.array(dtype=wp.vec4),
+    grid: Grid,
+    collider: ColliderData,
+    frame_time: float,
+    grid_v_out: wp.array(dtype=wp.vec3),
+):
+    """Contact of one collider with the grid velocities (one launch per collider)."""
+    n = wp.tid()
+    v = grid_v[n]
+    if grid_mv[n][3] > 0.0:
+        v = collide(collider, node_position(n, grid), v, frame_time)
+    grid_v_out[n] = v
 
 
 @wp.kernel
@@ -194,14 +222,16 @@ def g2p(
     if not wp.isfinite(v_new):
         wp.atomic_add(counters, NON_FINITE, 1)
         x_new = x[p]  # keep the stencil inside the grid; the solver raises after the frame
-    clamped = int(0)
-    for d in range(3):
-        if x_new[d] < grid.lower[d] or x_new[d] > grid.upper[d]:
-            x_new[d] = wp.clamp(x_new[d], grid.lower[d], grid.upper[d])
-            v_new[d] = 0.0
-            clamped = 1
-    if clamped == 1:
+    x_clamped = wp.min(wp.max(x_new, grid.lower), grid.upper)
+    if wp.length_sq(x_clamped - x_new) > 0.0:
         wp.atomic_add(counters, CLAMPED, 1)
+        keep = wp.vec3(
+            wp.where(x_clamped[0] == x_new[0], 1.0, 0.0),
+            wp.where(x_clamped[1] == x_new[1], 1.0, 0.0),
+            wp.where(x_clamped[2] == x_new[2], 1.0, 0.0),
+        )
+        v_new = wp.cw_mul(v_new, keep)  # no velocity into the wall it was clamped onto
+        x_new = x_clamped
     x_out[p] = x_new
     v_out[p] = v_new
     C_out[p] = C_new

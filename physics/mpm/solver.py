@@ -23,6 +23,42 @@ class SimulationDivergedError(FloatingPointError):
         self.indices = indices
 
 
+def launch_substep(
+    solver: "MPMSolver",
+    src: object,
+    dst: object,
+    mu: wp.array,
+    lam: wp.array,
+    F_elastic: wp.array,
+    tau: wp.array,
+    covariance: wp.array,
+    grid_mv: wp.array,
+    grid_v: wp.array,
+    dt: float,
+    frame_time: float,
+    colliders: list[ColliderData],
+) -> None:
+    """Launch the four kernels of one substep from state ``src`` into state ``dst``.
+
+    ``src`` and ``dst`` have arrays ``x, v, C, F, plastic`` (F is the trial F of the last
+    G2P; after the substep ``dst.F`` is the next trial F). They may be the same object
+    (in-place forward stepping, ``F_elastic`` then ``src.F``) or distinct (one state per
+    substep under ``wp.Tape``, with fresh ``F_elastic``, ``tau`` and grid arrays).
+    ``grid_mv`` must be zero on entry; ``covariance`` is updated in place (may be empty).
+    """
+    p = solver.particles
+    n, dev = len(p), solver.device
+    in_place = src is dst
+    wp.launch(K.stress_and_return_mapping, dim=n, inputs=[src.F, src.plastic, src.C, mu, lam, p.material_id, solver._material_table, dt], outputs=[F_elastic, dst.plastic, tau], device=dev)
+    wp.launch(K.p2g, dim=n, inputs=[src.x, src.v, src.C, tau, p.mass, p.volume, solver.grid, dt, solver.config.apic_blend], outputs=[grid_mv], device=dev)
+    wp.launch(K.grid_update, dim=grid_mv.shape[0], inputs=[grid_mv, solver.grid, solver.gravity, dt], outputs=[grid_v], device=dev)
+    for collider in colliders:
+        contact_v = grid_v if in_place else wp.zeros_like(grid_v)
+        wp.launch(K.grid_collide, dim=grid_mv.shape[0], inputs=[grid_v, grid_mv, solver.grid, collider, frame_time], outputs=[contact_v], device=dev)
+        grid_v = contact_v
+    wp.launch(K.g2p, dim=n, inputs=[src.x, F_elastic, grid_v, solver.grid, dt], outputs=[dst.x, dst.v, dst.C, dst.F, covariance, solver._counters, solver._max_speed_sq], device=dev)
+
+
 class MPMSolver:
     """Explicit MLS/APIC material point method on a dense grid (Warp kernels).
 
@@ -55,7 +91,7 @@ class MPMSolver:
         self.time = 0.0
         self._max_wave_speed = 0.0
         self._material_table = wp.zeros(0, dtype=MaterialModel, device=self.device)
-        self._collider_table = wp.zeros(0, dtype=ColliderData, device=self.device)
+        self._collider_table: list[ColliderData] = []
         self._collider_versions: list[int] = []
         num_nodes = int(np.prod(config.grid_shape))
         self.grid_mv = wp.zeros(num_nodes, dtype=wp.vec4, device=self.device)
@@ -176,11 +212,10 @@ class MPMSolver:
         self._collider_versions = []
         return collider
 
-    def _sync_colliders(self) -> wp.array:
+    def _sync_colliders(self) -> list[ColliderData]:
         versions = [c.version for c in self.colliders]
         if versions != self._collider_versions:
-            data = [c.data(self.device) for c in self.colliders]
-            self._collider_table = wp.array(data, dtype=ColliderData, device=self.device) if data else wp.zeros(0, dtype=ColliderData, device=self.device)
+            self._collider_table = [c.data(self.device) for c in self.colliders]
             self._collider_versions = versions
         return self._collider_table
 
@@ -228,16 +263,12 @@ class MPMSolver:
         self.time += frame_dt
         return count
 
-    def substep(self, dt: float, frame_time: float = 0.0, colliders: wp.array | None = None) -> None:
+    def substep(self, dt: float, frame_time: float = 0.0, colliders: list[ColliderData] | None = None) -> None:
         """One MPM substep of ``dt`` seconds, in place (no checks; ``step`` is the safe entry)."""
         p = self.particles
-        n = len(p)
         table = self._sync_colliders() if colliders is None else colliders
-        wp.launch(K.stress_and_return_mapping, dim=n, inputs=[p.F, p.plastic, p.C, p.mu, p.lam, p.material_id, self._material_table, dt], outputs=[p.F, p.plastic, p.tau], device=self.device)
         self.grid_mv.zero_()
-        wp.launch(K.p2g, dim=n, inputs=[p.x, p.v, p.C, p.tau, p.mass, p.volume, self.grid, dt, self.config.apic_blend], outputs=[self.grid_mv], device=self.device)
-        wp.launch(K.grid_update, dim=self.grid_mv.shape, inputs=[self.grid_mv, self.grid, self.gravity, dt, table, frame_time], outputs=[self.grid_v], device=self.device)
-        wp.launch(K.g2p, dim=n, inputs=[p.x, p.F, self.grid_v, self.grid, dt], outputs=[p.x, p.v, p.C, p.F, p.covariance, self._counters, self._max_speed_sq], device=self.device)
+        launch_substep(self, p, p, p.mu, p.lam, p.F, p.tau, p.covariance, self.grid_mv, self.grid_v, dt, frame_time, table)
 
     def _after_frame(self) -> None:
         clamped, non_finite = (int(c) for c in self._counters.numpy())
