@@ -44,13 +44,14 @@ def sample_box(lower: object, upper: object, spacing: float, rng: np.random.Gene
 
 
 def sample_sphere(center: object, radius: float, spacing: float, rng: np.random.Generator, jitter: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
-    """Fill the ball of ``radius`` around ``center`` with particles ``spacing`` apart."""
+    """Fill the ball of ``radius`` around ``center`` with particles ``spacing`` apart (lattice
+    cells whose centre lies in the ball; jitter may move a particle up to spacing * sqrt(3) / 2 out)."""
     _check(spacing, jitter, rng)
     c = np.asarray(center, dtype=np.float64)
     if c.shape != (3,) or not (np.isfinite(radius) and radius > 0.0):
         raise ValueError(f"need a 3-vector center and radius > 0; got {center!r}, {radius}")
     pts = _lattice(c - radius, c + radius, spacing, 0.0, rng)
-    pts = pts[np.linalg.norm(pts - c, axis=1) <= radius - 0.5 * jitter * spacing * np.sqrt(3.0)]
+    pts = pts[np.linalg.norm(pts - c, axis=1) <= radius]  # cells whose centre is inside: unbiased volume
     if jitter > 0.0:
         pts = pts + rng.uniform(-0.5, 0.5, size=pts.shape) * jitter * spacing
     return pts, np.full(len(pts), spacing**3)
