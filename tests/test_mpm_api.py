@@ -167,7 +167,7 @@ def test_snow_hardens_and_fracture_damages() -> None:
     squeeze = np.zeros((len(xs), 3))
     squeeze[:, 0] = -10.0 * (xs[:, 0] - 0.1)  # compress the snow block along x
     stretch = np.zeros((len(xf), 3))
-    stretch[:, 0] = 4.0 * (xf[:, 0] - 0.3)  # pull the brittle block apart
+    stretch[:, 0] = 20.0 * (xf[:, 0] - 0.3)  # pull the brittle block apart
     snow = solver.add_particles(xs, vs, Snow(youngs_modulus=2.0e4), velocities=squeeze)
     frac = solver.add_particles(xf, vf, Fracture(1e4, 0.3, 500.0, critical_stretch=1.02, softening=0.05), velocities=stretch)
     for _ in range(4):
