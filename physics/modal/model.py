@@ -169,11 +169,14 @@ class ModalModel:
         wave_speed_sq = float(np.median(self.youngs_modulus / self.density))
         return -1e-3 * wave_speed_sq / size**2
 
-    def solve(self, num_modes: int, keep_rigid: bool = False, shift: float | None = None) -> Modes:
+    def solve(
+        self, num_modes: int, keep_rigid: bool = False, shift: float | None = None, rng: np.random.Generator | None = None
+    ) -> Modes:
         """The ``num_modes`` lowest elastic modes (rigid modes are dropped unless ``keep_rigid``).
 
         Rigid modes are counted exactly (:func:`~physics.modal.rigid.count_rigid_modes`);
-        ``shift`` overrides :meth:`default_shift` and must lie below the lowest eigenvalue.
+        ``shift`` overrides :meth:`default_shift` and must lie below the lowest eigenvalue;
+        ``rng`` draws the Lanczos start vector (default: a fixed seed).
         """
         if not isinstance(num_modes, (int, np.integer)) or num_modes < 1:
             raise ValueError(f"num_modes must be a positive integer, got {num_modes!r}")
@@ -186,7 +189,7 @@ class ModalModel:
             )
         count = num_modes + (0 if keep_rigid else rigid)
         sigma = self.default_shift() if shift is None else float(shift)
-        vals, vecs = lowest_eigenpairs(self._k_free, self._m_free, count, sigma, self.backend, tree=self.separator_tree())
+        vals, vecs = lowest_eigenpairs(self._k_free, self._m_free, count, sigma, self.backend, tree=self.separator_tree(), rng=rng)
         drop = 0 if keep_rigid else rigid
         vals, vecs = vals[drop:], vecs[:, drop:]
         # deterministic sign: the largest-magnitude component of each mode is positive
