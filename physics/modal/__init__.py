@@ -21,15 +21,25 @@ Formulation (stated once here; the modules implement it):
 - Spectral modes (Davis et al. 2015; Generative Image Dynamics): the temporal FFT of point
   tracks; resonant peaks give frequencies, the complex FFT coefficients there give
   point-space mode shapes driven by the same per-mode oscillators.
+
+Query points live in :mod:`physics.modal.embedding` (``PointEmbedding``, ``PointModes``;
+imported on demand because they use torch).
 """
 
 from .beams import euler_bernoulli_cantilever_hz, timoshenko_cantilever_hz
+from .dynamics import ModalDynamics, RayleighDamping
 from .mesh import box_tet_mesh, points_tet_mesh, surface_tet_mesh, voxel_tet_mesh
 from .model import ModalModel, Modes
+from .spectral import SpectralVolume, spectral_modes, spectral_volume
 
 __all__ = [
     "ModalModel",
     "Modes",
+    "ModalDynamics",
+    "RayleighDamping",
+    "SpectralVolume",
+    "spectral_modes",
+    "spectral_volume",
     "box_tet_mesh",
     "voxel_tet_mesh",
     "points_tet_mesh",
