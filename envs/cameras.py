@@ -36,7 +36,7 @@ def pinhole(name: str, cam2world: np.ndarray, width: int, height: int, fovy_deg:
 
 
 def orbit_cameras(
-    num: int, width: int, height: int, radius: float = 0.9, height_m: float = 0.8, fovy_deg: float = 58.0,
+    num: int, width: int, height: int, radius: float = 0.9, height_m: float = 0.8, fovy_deg: float = 45.0,
     azimuth0_deg: float = -135.0, target: tuple[float, float, float] = (0.0, 0.0, 0.0),
 ) -> tuple[Camera, ...]:
     """``num`` cameras evenly spaced in azimuth on a circle, looking obliquely down at ``target``."""

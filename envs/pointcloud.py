@@ -90,12 +90,16 @@ class PointCloudFuser:
         p = self.world_points(depth, pix)
 
         def one_sided(dh, dw):
-            fwd_pix = np.ravel_multi_index((v, np.minimum(h + dh, H - 1), np.minimum(w + dw, W - 1)), (V, H, W))
-            bwd_pix = np.ravel_multi_index((v, np.maximum(h - dh, 0), np.maximum(w - dw, 0)), (V, H, W))
+            hf, wf, hb, wb = h + dh, w + dw, h - dh, w - dw
+            f_ok, b_ok = (hf < H) & (wf < W), (hb >= 0) & (wb >= 0)
+            fwd_pix = np.ravel_multi_index((v, np.minimum(hf, H - 1), np.minimum(wf, W - 1)), (V, H, W))
+            bwd_pix = np.ravel_multi_index((v, np.maximum(hb, 0), np.maximum(wb, 0)), (V, H, W))
             fwd = self.world_points(depth, fwd_pix) - p
             bwd = p - self.world_points(depth, bwd_pix)
-            use_fwd = np.abs(d[fwd_pix] - d[pix]) <= np.abs(d[pix] - d[bwd_pix])
-            return np.where(use_fwd[:, None], fwd, bwd)
+            # a neighbour off the image or on the background (depth 0) is never used
+            jf = np.where(f_ok & (d[fwd_pix] > 0), np.abs(d[fwd_pix] - d[pix]), np.inf)
+            jb = np.where(b_ok & (d[bwd_pix] > 0), np.abs(d[pix] - d[bwd_pix]), np.inf)
+            return np.where((jf <= jb)[:, None], fwd, bwd)
 
         n = np.cross(one_sided(1, 0), one_sided(0, 1))
         to_cam = self.origins[pix] - p

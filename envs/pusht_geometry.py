@@ -50,7 +50,8 @@ def footprint() -> Polygon:
 
 
 @lru_cache(maxsize=1)
-def _footprint_vertices() -> np.ndarray:
+def footprint_vertices() -> np.ndarray:
+    """Closed ring (9, 2) of the T footprint vertices in the block frame."""
     return np.asarray(footprint().exterior.coords)
 
 
@@ -58,7 +59,7 @@ def footprint_at(pose: np.ndarray) -> Polygon:
     """The footprint placed at planar pose (x, y, yaw)."""
     x, y, yaw = (float(v) for v in pose)
     c, s = np.cos(yaw), np.sin(yaw)
-    v = _footprint_vertices() @ np.array([[c, s], [-s, c]]) + (x, y)
+    v = footprint_vertices() @ np.array([[c, s], [-s, c]]) + (x, y)
     return shapely.polygons(v)
 
 

@@ -1,0 +1,15 @@
+"""Policies for the PushT4D tasks: scripted pushers (exploration data, a goal-directed heuristic)."""
+
+from .scripted import HeuristicPushPolicy, PushPolicy, RandomPushPolicy
+
+POLICIES = {"random_push": RandomPushPolicy, "heuristic": HeuristicPushPolicy}
+
+
+def make_policy(name: str, rng, **kwargs) -> PushPolicy:
+    """The scripted policy ``name`` ("random_push" or "heuristic") drawing from ``rng``."""
+    if name not in POLICIES:
+        raise ValueError(f"unknown policy {name!r}; allowed: {sorted(POLICIES)}")
+    return POLICIES[name](rng, **kwargs)
+
+
+__all__ = ["HeuristicPushPolicy", "POLICIES", "PushPolicy", "RandomPushPolicy", "make_policy"]

@@ -139,8 +139,11 @@ def package_resolver(urdf_path: str | os.PathLike) -> "callable":
     return resolve
 
 
-def load_urdf(path: str | os.PathLike, load_meshes: bool = False) -> yourdfpy.URDF:
-    """Load a URDF with yourdfpy, resolving ``package://`` mesh paths against its folder."""
+def load_urdf(path: str | os.PathLike, load_meshes: bool = False, build_scene_graph: bool = False) -> yourdfpy.URDF:
+    """Load a URDF with yourdfpy, resolving ``package://`` mesh paths against its folder.
+
+    ``build_scene_graph=True`` enables yourdfpy's own forward kinematics (``get_transform``).
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"URDF not found: {path}")
@@ -148,7 +151,7 @@ def load_urdf(path: str | os.PathLike, load_meshes: bool = False) -> yourdfpy.UR
         str(path),
         filename_handler=package_resolver(path),
         load_meshes=load_meshes,
-        build_scene_graph=load_meshes,
+        build_scene_graph=build_scene_graph or load_meshes,
         load_collision_meshes=load_meshes,
     )
 

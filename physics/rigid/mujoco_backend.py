@@ -150,6 +150,7 @@ class MujocoBackend(RigidBackend):
             d.ctrl[:] = self._q_cmd
             mujoco.mj_step(m, d, nstep=self.n_sub)
         self._setpoint = ramp[-1]
+        mujoco.mj_kinematics(m, d)  # poses of the final state (mj_step leaves those of the state before)
 
     # ------------------------------------------------------------------ state
     def body_pose7(self) -> np.ndarray:
@@ -207,8 +208,10 @@ class MujocoBackend(RigidBackend):
             from .mujoco_render import MujocoCameraRenderer
 
             self._renderer = MujocoCameraRenderer(self.model, self._geom_labels)
-        sizes = [(c.width, c.height) for c in self.scene.cameras]
-        rgb, depth, seg = self._renderer.render(self.data, sizes)
+        cams = self.scene.cameras
+        if any((c.width, c.height) != (cams[0].width, cams[0].height) for c in cams):
+            raise ValueError("all cameras of a scene must share one image size")
+        rgb, depth, seg = self._renderer.render(self.data, cams[0].width, cams[0].height)
         return Frames(rgb, depth, seg)
 
     def close(self) -> None:

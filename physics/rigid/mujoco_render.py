@@ -39,37 +39,40 @@ class MujocoCameraRenderer:
         extent = model.stat.extent
         self._near = model.vis.map.znear * extent
         self._far = model.vis.map.zfar * extent
-        n = model.ncam
-        self._rgb = np.zeros((n, self.height, self.width, 3), np.uint8)
-        self._zbuf = np.zeros((n, self.height, self.width), np.float32)
-        self._ids = np.zeros((n, self.height, self.width, 3), np.uint8)
         self._seg_geom: np.ndarray | None = None
+        self._buffers: dict[tuple[int, int], tuple[np.ndarray, ...]] = {}
 
-    def render(self, data: mujoco.MjData, sizes: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """rgb (V,H,W,3) uint8, depth (V,H,W) float32 metres, labels (V,H,W) int32 for cameras of size (W, H)."""
+    def render(self, data: mujoco.MjData, width: int, height: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """rgb (V,H,W,3) uint8, depth (V,H,W) float32 metres, labels (V,H,W) int32 of every camera."""
+        w, h, n = int(width), int(height), self.model.ncam
+        if w > self.width or h > self.height:
+            raise ValueError(f"image {w}x{h} exceeds the offscreen buffer {self.width}x{self.height}")
+        if (w, h) not in self._buffers:
+            self._buffers[(w, h)] = (np.zeros((n, h, w, 3), np.uint8), np.zeros((n, h, w), np.float32),
+                                     np.zeros((n, h, w, 3), np.uint8))
+        rgb_buf, z_buf, id_buf = self._buffers[(w, h)]
         self._gl.make_current()
         scn, ctx = self._scene, self._ctx
-        for i, (w, h) in enumerate(sizes):
-            viewport = mujoco.MjrRect(0, 0, w, h)
+        viewport = mujoco.MjrRect(0, 0, w, h)
+        for i in range(n):
             self._cam.fixedcamid = i
             mujoco.mjv_updateScene(self.model, data, self._opt, None, self._cam, mujoco.mjtCatBit.mjCAT_ALL, scn)
             scn.flags[mujoco.mjtRndFlag.mjRND_SEGMENT] = 0
             scn.flags[mujoco.mjtRndFlag.mjRND_IDCOLOR] = 0
             mujoco.mjr_render(viewport, scn, ctx)
-            mujoco.mjr_readPixels(self._rgb[i, :h, :w], self._zbuf[i, :h, :w], viewport, ctx)
+            mujoco.mjr_readPixels(rgb_buf[i], z_buf[i], viewport, ctx)
             scn.flags[mujoco.mjtRndFlag.mjRND_SEGMENT] = 1
             scn.flags[mujoco.mjtRndFlag.mjRND_IDCOLOR] = 1
             mujoco.mjr_render(viewport, scn, ctx)
-            mujoco.mjr_readPixels(self._ids[i, :h, :w], None, viewport, ctx)
+            mujoco.mjr_readPixels(id_buf[i], None, viewport, ctx)
             if self._seg_geom is None:  # scene-geom index -> model geom id; fixed for a fixed model
                 self._seg_geom = np.array(
                     [g.objid if g.objtype == mujoco.mjtObj.mjOBJ_GEOM else -1 for g in scn.geoms[: scn.ngeom]] + [-1]
                 )
-        w, h = sizes[0]
-        rgb = self._rgb[:, :h, :w][:, ::-1]
-        z = self._zbuf[:, :h, :w][:, ::-1]
+        rgb = rgb_buf[:, ::-1]
+        z = z_buf[:, ::-1]
         depth = self._near / (1.0 - z * (1.0 - self._near / self._far))
-        ids = self._ids[:, :h, :w][:, ::-1].astype(np.int32)
+        ids = id_buf[:, ::-1].astype(np.int32)
         segid = ids[..., 0] + (ids[..., 1] << 8) + (ids[..., 2] << 16) - 1  # -1: background
         label = self._labels[self._seg_geom[segid]]
         depth = np.where(segid < 0, np.float32(0.0), depth).astype(np.float32)

@@ -1,0 +1,64 @@
+"""Read-only access to rollout stores written by ``envs.recording`` (needs only zarr and numpy).
+
+Only committed episodes are visible: rows past ``meta/episode_ends[-1]`` (left by an
+interrupted recording) are ignored.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import zarr
+
+SCHEMA_VERSION = 1  # must match envs.recording.SCHEMA_VERSION (the on-disk contract, DESIGN §5)
+
+
+class RolloutStore:
+    """A recorded dataset: ``episode(i)`` returns a dict of arrays, ``attrs`` the recording's metadata."""
+
+    def __init__(self, path: str | os.PathLike):
+        if not os.path.exists(os.path.join(str(path), "zarr.json")):
+            raise FileNotFoundError(f"no zarr store at {path}")
+        self.root = zarr.open_group(str(path), mode="r")
+        version = self.root.attrs.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise ValueError(f"{path}: schema version {version}, this reader understands {SCHEMA_VERSION}")
+        self.episode_ends = np.asarray(self.root["meta/episode_ends"][:], dtype=np.int64)
+        self.episode_seeds = np.asarray(self.root["meta/episode_seeds"][: len(self.episode_ends)], dtype=np.int64)
+
+    @property
+    def attrs(self) -> dict:
+        """Root attributes: env id and kwargs, seed, package and schema versions."""
+        return dict(self.root.attrs)
+
+    @property
+    def keys(self) -> list[str]:
+        """Recorded per-step keys."""
+        return sorted(self.root["data"].array_keys())
+
+    @property
+    def num_episodes(self) -> int:
+        """Number of committed episodes."""
+        return len(self.episode_ends)
+
+    @property
+    def num_steps(self) -> int:
+        """Number of committed rows."""
+        return int(self.episode_ends[-1]) if len(self.episode_ends) else 0
+
+    def episode_bounds(self, i: int) -> tuple[int, int]:
+        """Row range [start, end) of episode ``i``."""
+        if not -self.num_episodes <= i < self.num_episodes:
+            raise IndexError(f"episode {i} out of range: the store has {self.num_episodes} episodes")
+        i %= self.num_episodes
+        return (int(self.episode_ends[i - 1]) if i > 0 else 0), int(self.episode_ends[i])
+
+    def episode(self, i: int, keys: list[str] | None = None) -> dict[str, np.ndarray]:
+        """All (or the named) arrays of episode ``i``."""
+        start, end = self.episode_bounds(i)
+        return {k: np.asarray(self.root["data"][k][start:end]) for k in (keys or self.keys)}
+
+    def array(self, key: str) -> np.ndarray:
+        """A whole committed array (all episodes concatenated)."""
+        return np.asarray(self.root["data"][key][: self.num_steps])
