@@ -82,37 +82,37 @@ class PointCloudFuser:
             return self.origins + d[:, None] * self.rays_world
         return self.origins[pix] + d[pix, None] * self.rays_world[pix]
 
-    def normals(self, depth: np.ndarray, pix: np.ndarray) -> np.ndarray:
-        """Unit normals (N, 3) at flat pixel indices ``pix`` from neighbouring pixels, facing the camera."""
+    def normals(self, world: np.ndarray, depth: np.ndarray, pix: np.ndarray) -> np.ndarray:
+        """Unit normals (N, 3) at flat pixel indices ``pix`` from neighbouring pixels, facing the camera.
+
+        ``world`` (V*H*W, 3) are the back-projected pixels of ``depth`` (V, H, W).
+        """
         V, H, W = depth.shape
         d = depth.reshape(-1)
-        v, h, w = np.unravel_index(pix, (V, H, W))
-        p = self.world_points(depth, pix)
+        col, row = pix % W, (pix // W) % H
+        p = world[pix]
 
-        def one_sided(dh, dw):
-            hf, wf, hb, wb = h + dh, w + dw, h - dh, w - dw
-            f_ok, b_ok = (hf < H) & (wf < W), (hb >= 0) & (wb >= 0)
-            fwd_pix = np.ravel_multi_index((v, np.minimum(hf, H - 1), np.minimum(wf, W - 1)), (V, H, W))
-            bwd_pix = np.ravel_multi_index((v, np.maximum(hb, 0), np.maximum(wb, 0)), (V, H, W))
-            fwd = self.world_points(depth, fwd_pix) - p
-            bwd = p - self.world_points(depth, bwd_pix)
-            # a neighbour off the image or on the background (depth 0) is never used
-            jf = np.where(f_ok & (d[fwd_pix] > 0), np.abs(d[fwd_pix] - d[pix]), np.inf)
-            jb = np.where(b_ok & (d[bwd_pix] > 0), np.abs(d[pix] - d[bwd_pix]), np.inf)
-            return np.where((jf <= jb)[:, None], fwd, bwd)
+        def one_sided(step: int, has_fwd: np.ndarray, has_bwd: np.ndarray) -> np.ndarray:
+            fwd_pix, bwd_pix = np.where(has_fwd, pix + step, pix), np.where(has_bwd, pix - step, pix)
+            df, db = d[fwd_pix], d[bwd_pix]
+            jf = np.where(has_fwd & (df > 0), np.abs(df - d[pix]), np.inf)  # background: never used
+            jb = np.where(has_bwd & (db > 0), np.abs(d[pix] - db), np.inf)
+            return np.where((jf <= jb)[:, None], world[fwd_pix] - p, p - world[bwd_pix])
 
-        n = np.cross(one_sided(1, 0), one_sided(0, 1))
+        nrm = np.cross(one_sided(W, row < H - 1, row > 0), one_sided(1, col < W - 1, col > 0))
         to_cam = self.origins[pix] - p
-        n = np.where((np.sum(n * to_cam, -1) < 0)[:, None], -n, n)
-        norm = np.linalg.norm(n, axis=-1, keepdims=True)
-        return n / np.where(norm > 0, norm, 1.0)
+        nrm = np.where((np.sum(nrm * to_cam, -1) < 0)[:, None], -nrm, nrm)
+        norm = np.linalg.norm(nrm, axis=-1, keepdims=True)
+        return nrm / np.where(norm > 0, norm, 1.0)
 
     def fuse(self, rgb: np.ndarray, depth: np.ndarray, labels: np.ndarray) -> PointCloud:
         """The fused, cropped, robot-free and downsampled cloud of one set of frames."""
-        idx = np.flatnonzero(((depth > 0) & (labels != LABEL_ROBOT)).ravel())
-        pts = self.world_points(depth, idx)
-        inside = np.all((pts >= self.crop_min) & (pts <= self.crop_max), axis=-1)
-        idx, pts = idx[inside], pts[inside]
+        world = self.world_points(depth)
+        keep = (depth.reshape(-1) > 0) & (labels.reshape(-1) != LABEL_ROBOT)
+        for axis in range(3):
+            keep &= (world[:, axis] >= self.crop_min[axis]) & (world[:, axis] <= self.crop_max[axis])
+        idx = np.flatnonzero(keep)
+        pts = world[idx]
         lab = labels.reshape(-1)[idx]
         cells = np.floor((pts - self.crop_min) / self.voxel).astype(np.int64)
         codes = morton_codes(cells)
@@ -128,7 +128,7 @@ class PointCloudFuser:
         if len(chosen) == 0:
             raise RuntimeError("no scene point is visible: every camera pixel was cropped or masked")
         pix = idx[chosen]
-        nrm = self.normals(depth, pix)
+        nrm = self.normals(world, depth, pix)
         return PointCloud(
             points=pts[chosen].astype(np.float32),
             colors=(rgb.reshape(-1, 3)[pix] / 255.0).astype(np.float32),

@@ -249,10 +249,11 @@ class PushT4DEnv(gym.Env):
     # ------------------------------------------------------------- observation
     def _observe(self) -> tuple[dict, dict]:
         pose7 = self.sim.body_pose7()
-        pose3 = geo.pose3_from_pose7(pose7)
+        T = geo.pose_matrix(pose7)
+        pose3 = geo.pose3_from_pose7(pose7, T[:3, :3])
         qpos = self.sim.robot_qpos()
         cov = geo.coverage(pose3)
-        object_points = geo.transform_points(geo.pose_matrix(pose7), self.object_local).astype(np.float32)
+        object_points = geo.transform_points(T, self.object_local).astype(np.float32)
         obs = {
             "agent_pos": self.sim.tcp_xy().astype(np.float32),
             "block_pose": pose3.astype(np.float32),

@@ -127,10 +127,12 @@ def pose_matrix(pose7: np.ndarray) -> np.ndarray:
     return T
 
 
-def pose3_from_pose7(pose7: np.ndarray) -> np.ndarray:
-    """(..., 7) -> planar (x, y, yaw) with yaw the heading of the block's x axis."""
-    R = quat_to_mat(np.asarray(pose7)[..., 3:])
+def pose3_from_pose7(pose7: np.ndarray, R: np.ndarray | None = None) -> np.ndarray:
+    """(..., 7) -> planar (x, y, yaw) with yaw the heading of the block's x axis (``R``: its rotation, if known)."""
+    R = quat_to_mat(np.asarray(pose7)[..., 3:]) if R is None else R
     yaw = np.arctan2(R[..., 1, 0], R[..., 0, 0])
+    if np.ndim(yaw) == 0:
+        return np.array([pose7[0], pose7[1], yaw])
     return np.stack([pose7[..., 0], pose7[..., 1], yaw], -1)
 
 

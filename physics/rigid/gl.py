@@ -20,6 +20,9 @@ def select_gl_backend() -> str | None:
         if ctypes.util.find_library(lib):
             os.environ["MUJOCO_GL"] = backend
             os.environ.setdefault("PYOPENGL_PLATFORM", backend)
+            # Mesa's software rasterizer: rasterizing small images inline beats handing them to
+            # worker threads (2 cameras at 96x96: 3.9 ms instead of 6.1 ms per step here)
+            os.environ.setdefault("LP_NUM_THREADS", "0")
             return backend
     return None
 

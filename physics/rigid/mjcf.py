@@ -159,7 +159,8 @@ def scene_to_mjcf(scene: Scene) -> tuple[str, dict[str, bytes]]:
     t = scene.table
     top = t.pos[2] + t.half_size[2]
     table = (
-        f'<geom name="{t.name}" type="plane" size="{t.half_size[0]:.6g} {t.half_size[1]:.6g} 0.05" '
+        # (a plane's third size is its rendering grid spacing: one cell keeps software rendering cheap)
+        f'<geom name="{t.name}" type="plane" size="{t.half_size[0]:.6g} {t.half_size[1]:.6g} {2 * max(t.half_size):.6g}" '
         f'pos="{t.pos[0]:.6g} {t.pos[1]:.6g} {top:.10g}" rgba="{_f(t.rgba)}" {STATIC_BITS} '
         f'friction="{scene.static_friction:.6g} 0.005 0.0001"/>'
     )

@@ -109,11 +109,16 @@ class MujocoBackend(RigidBackend):
             q = np.where(self._jlimited, np.clip(q, self._jrange[:, 0] + 1e-4, self._jrange[:, 1] - 1e-4), q)
         return q
 
-    def _command(self, xy: np.ndarray, iterations: int) -> np.ndarray:
+    def _commands(self, xys: np.ndarray, iterations: int) -> np.ndarray:
+        """Actuator targets (n, nu) for tool setpoints (n, 2), in order (IK is warm-started along them)."""
         if self.scene.robot.floating:  # gantry to the target, arm joints held at rest
             held = self._rest if self._rest is not None else np.zeros(0)
-            return np.concatenate([xy - self._tcp_offset_xy, held])
-        return self._solve_ik(xy, self._q_cmd, iterations)
+            return np.concatenate([xys - self._tcp_offset_xy, np.broadcast_to(held, (len(xys), len(held)))], axis=1)
+        out = []
+        for xy in xys:
+            self._q_cmd = self._solve_ik(xy, self._q_cmd, iterations)
+            out.append(self._q_cmd)
+        return np.array(out)
 
     def reset(self, body_pose7: np.ndarray, tcp_xy: np.ndarray) -> None:
         """Place the body and the tool (inverse kinematics from ``rest_q``), everything at rest."""
@@ -123,7 +128,7 @@ class MujocoBackend(RigidBackend):
         tcp_xy = np.asarray(tcp_xy, dtype=float)
         if not self.scene.robot.floating:
             self._q_cmd = self._rest.copy() if self._rest is not None else np.zeros(len(self._qadr))
-        self._q_cmd = self._command(tcp_xy, iterations=200)
+        self._q_cmd = self._commands(tcp_xy[None], iterations=200)[0]
         d.qpos[self._qadr] = self._q_cmd
         d.ctrl[:] = self._q_cmd
         self._setpoint = tcp_xy.copy()
@@ -143,12 +148,14 @@ class MujocoBackend(RigidBackend):
         m, d = self.model, self.data
         self._target = np.asarray(target_xy, dtype=float).copy()
         ramp = self._ramp(self._target)
-        moving = bool(np.any(ramp[-1] != self._setpoint))
-        for i in range(self.n_servo):
-            if moving:
-                self._q_cmd = self._command(ramp[i], iterations=2)
-            d.ctrl[:] = self._q_cmd
+        if np.any(ramp[-1] != self._setpoint):
+            commands = self._commands(ramp, iterations=2)
+        else:
+            commands = np.broadcast_to(self._q_cmd, (self.n_servo, len(self._q_cmd)))
+        for command in commands:
+            d.ctrl[:] = command
             mujoco.mj_step(m, d, nstep=self.n_sub)
+        self._q_cmd = commands[-1].copy()
         self._setpoint = ramp[-1]
         mujoco.mj_kinematics(m, d)  # poses of the final state (mj_step leaves those of the state before)
 
