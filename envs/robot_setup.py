@@ -133,7 +133,7 @@ def make_robot(name: str = "panda", tcp_height: float = 0.01, max_speed: float =
             name=name, links=_links(desc, fixed), base_pose=base, floating=True, arm_joints=(),
             fixed_joint_values=fixed, tcp_link=HAND_LINK, tcp_offset=(0.0, 0.0, fingertip),
             tcp_height=tcp_height, tcp_quat=tcp_quat_hand, contact_links=CONTACT_LINKS,
-            max_speed=max_speed, stiffness=8000.0,
+            max_speed=max_speed, stiffness=2000.0,
         )
     else:
         desc = full

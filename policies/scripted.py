@@ -25,7 +25,6 @@ from envs import pusht_geometry as geo
 
 OUTLINE_SPACING = 0.01
 BLOCK_CLEARANCE = 0.035
-RADIUS_OF_GYRATION = 0.065
 
 
 def outline_candidates(spacing: float = OUTLINE_SPACING) -> tuple[np.ndarray, np.ndarray]:
@@ -109,7 +108,8 @@ class PushPolicy:
         half = geo.WORKSPACE / 2 - 0.01
         end = np.clip(contact + u * length, -half, half)
         self._queue.extend(np.clip(p, -half, half) for p in around_block(ee, pre, pose, self.step))
-        self._queue.extend(_segment(pre, end, self.step))
+        # short pushes go slowly: the block slides on after a fast pusher stops
+        self._queue.extend(_segment(pre, end, float(np.clip(length / 4, 0.004, self.step))))
 
     def act(self, obs: dict, info: dict | None = None) -> np.ndarray:
         """The next action for observation ``obs`` (uses ``agent_pos`` and ``block_pose``)."""
@@ -140,34 +140,83 @@ class RandomPushPolicy(PushPolicy):
         return i, u, float(self.rng.uniform(*self.length_range))
 
 
-class HeuristicPushPolicy(PushPolicy):
-    """Goal-directed pushes chosen by a quasi-static model of their effect on the block pose."""
+def limit_surface_radius() -> float:
+    """Mean distance of the T's support area from its centre of mass: the ellipsoidal limit
+    surface's moment-to-force ratio for uniform pressure (m_max / f_max)."""
+    rng = np.random.default_rng(0)
+    pts = rng.uniform((-0.1, 0.0), (0.1, 0.2), size=(20000, 2))
+    inside = shapely.contains_xy(geo.footprint(), pts[:, 0], pts[:, 1])
+    return float(np.mean(np.linalg.norm(pts[inside] - geo.COM_LOCAL[:2], axis=1)))
 
-    def __init__(self, rng: np.random.Generator, goal=geo.GOAL_POSE, max_length: float = 0.06, **kw):
+
+def pushed_twist(r: np.ndarray, u: np.ndarray, c: float) -> np.ndarray:
+    """Quasi-static body twists (M, 3) = (vx, vy, omega) per metre of pusher travel along ``u`` (M, 2)
+    at contact offsets ``r`` (M, 2) from the centre of mass, for sticking contact and an
+    ellipsoidal limit surface: V = A J^T (J A J^T)^-1 u with A = diag(1, 1, 1/c^2)."""
+    M = len(r)
+    J = np.zeros((M, 2, 3))
+    J[:, 0, 0] = J[:, 1, 1] = 1.0
+    J[:, 0, 2], J[:, 1, 2] = -r[:, 1], r[:, 0]
+    A = np.diag([1.0, 1.0, 1.0 / c**2])
+    JA = J @ A
+    f = np.linalg.solve(JA @ np.transpose(J, (0, 2, 1)), u[:, :, None])
+    return (np.transpose(JA, (0, 2, 1)) @ f)[:, :, 0]
+
+
+class HeuristicPushPolicy(PushPolicy):
+    """Goal-directed pushes chosen by a quasi-static model of their effect on the block pose.
+
+    For every outline contact (pushing along the inward normal, and +-20 deg off it) and a
+    range of push lengths, the block's motion is predicted from `pushed_twist`; pushes whose
+    force would leave the friction cone are skipped. The push that minimises the mean squared
+    distance of the T's footprint points to their goal positions is taken.
+    """
+
+    def __init__(self, rng: np.random.Generator, goal=geo.GOAL_POSE, max_length: float = 0.06,
+                 friction: float = 0.5, **kw):
         super().__init__(rng, **kw)
         self.goal = np.asarray(goal, dtype=float)
-        self.goal_com = geo.com_pose(self.goal)
         self.max_length = max_length
+        self.friction = friction
+        self.c = limit_surface_radius()
+        probe = np.random.default_rng(1).uniform((-0.1, 0.0), (0.1, 0.2), size=(400, 2))
+        self.probe = probe[shapely.contains_xy(geo.footprint(), probe[:, 0], probe[:, 1])][:60] - geo.COM_LOCAL[:2]
+        self.goal_probe = self.probe @ geo.rot_z(self.goal[2])[:2, :2].T + geo.com_pose(self.goal)[:2]
+        angles = np.radians([-20.0, 0.0, 20.0])
+        self.dirs = np.stack([np.cos(angles), np.sin(angles)], 1)
 
     def choose_push(self, pose, ee):
-        """The push that minimises the predicted pose error (with a small random tie-break)."""
+        """The push that minimises the predicted footprint error (tiny random tie-break)."""
         com = geo.com_pose(pose)
         pts, n = _to_world(pose, self.outline, self.normals)
-        u = -n
-        r = pts - com[:2]
-        turn = (r[:, 0] * u[:, 1] - r[:, 1] * u[:, 0]) / RADIUS_OF_GYRATION**2  # rad per metre pushed
-        err_p = self.goal_com[:2] - com[:2]
-        err_a = geo.wrap_angle(self.goal[2] - pose[2])
-        lengths = np.geomspace(0.003, self.max_length, 8)
-        # the block moves by the push's component through the centre of mass
-        along = np.sum(u * (-r / np.linalg.norm(r, axis=1, keepdims=True)), axis=1).clip(0.2, 1.0)
-        best, choice = np.inf, (0, u[0], lengths[0])
+        idx, u = [], []
+        for c, s in self.dirs:  # rotate the inward normal by each angle
+            idx.append(np.arange(len(pts)))
+            u.append(np.stack([-(c * n[:, 0] - s * n[:, 1]), -(s * n[:, 0] + c * n[:, 1])], 1))
+        idx, u = np.concatenate(idx), np.concatenate(u)
+        r = pts[idx] - com[:2]
+        V = pushed_twist(r, u, self.c)
+        # sticking needs the contact force inside the friction cone about the inward normal
+        f = V[:, :2]
+        fn = -np.sum(f * n[idx], axis=1)
+        ft = np.abs(f[:, 0] * n[idx][:, 1] - f[:, 1] * n[idx][:, 0])
+        ok = (fn > 0) & (ft <= self.friction * fn)
+        lengths = np.geomspace(0.003, self.max_length, 10)
+        best, choice = np.inf, None
         for L in lengths:
-            dp = u * (L * along)[:, None]
-            cost = np.sum((err_p - dp) ** 2, axis=1) + (RADIUS_OF_GYRATION * (err_a - turn * L * along)) ** 2
-            cost += 1e-4 * np.linalg.norm(pts - u * self.standoff - ee, axis=1)  # prefer nearby contacts
-            cost += 1e-6 * self.rng.random(len(cost))
+            theta = pose[2] + L * V[:, 2]
+            cs, sn = np.cos(theta), np.sin(theta)
+            centre = com[:2] + L * V[:, :2]
+            px = cs[:, None] * self.probe[:, 0] - sn[:, None] * self.probe[:, 1] + centre[:, 0:1]
+            py = sn[:, None] * self.probe[:, 0] + cs[:, None] * self.probe[:, 1] + centre[:, 1:2]
+            cost = np.mean((px - self.goal_probe[:, 0]) ** 2 + (py - self.goal_probe[:, 1]) ** 2, axis=1)
+            cost += 1e-4 * np.linalg.norm(pts[idx] - u * self.standoff - ee, axis=1)  # prefer nearby contacts
+            cost += 1e-9 * self.rng.random(len(cost))
+            cost[~ok] = np.inf
             i = int(np.argmin(cost))
             if cost[i] < best:
-                best, choice = cost[i], (i, u[i], float(L))
+                best, choice = cost[i], (int(idx[i]), u[i], float(L))
+        if choice is None:  # no sticking push: push straight through the centre of mass
+            i = int(np.argmin(np.linalg.norm(pts - ee, axis=1)))
+            return i, -n[i], 0.02
         return choice

@@ -29,21 +29,33 @@ def test_paths_go_around_the_block():
     assert np.max(np.linalg.norm(np.diff(np.array(path), axis=0), axis=1)) <= 0.04 + 1e-9
 
 
-def test_heuristic_makes_progress(make_env):
+def test_heuristic_reaches_the_goal(make_env):
     env = make_env(robot="panda_hand", obs_mode="state")
-    gains = []
-    for seed in range(3):
+    successes = 0
+    for seed in range(4):
         obs, info = env.reset(seed=seed)
-        start = info["coverage"]
         policy = HeuristicPushPolicy(np.random.default_rng(seed))
-        best = start
-        for _ in range(120):
+        for _ in range(300):
             obs, _, term, _, info = env.step(policy.act(obs, info))
-            best = max(best, info["coverage"])
             if term:
+                successes += 1
                 break
-        gains.append(best - start)
-    assert np.mean(gains) > 0.3
+    assert successes >= 3  # 92% over 100 held-out seeds (benchmarks/eval_heuristic.py)
+
+
+def test_pushed_twist_closed_forms():
+    from policies.scripted import pushed_twist
+
+    c = 0.05
+    # pushing through the centre of mass: pure translation along the push
+    V = pushed_twist(np.array([[-0.1, 0.0]]), np.array([[1.0, 0.0]]), c)
+    np.testing.assert_allclose(V, [[1.0, 0.0, 0.0]], atol=1e-12)
+    # pushing perpendicular to the lever arm r: the contact point moves exactly with the pusher
+    r, u = np.array([[0.0, -0.08]]), np.array([[1.0, 0.0]])
+    V = pushed_twist(r, u, c)
+    contact_velocity = V[0, :2] + V[0, 2] * np.array([-r[0, 1], r[0, 0]])
+    np.testing.assert_allclose(contact_velocity, u[0], atol=1e-12)
+    assert V[0, 2] > 0  # pushing +x below the centre turns the body counter-clockwise
 
 
 def test_random_push_touches_the_block(make_env):
