@@ -108,7 +108,7 @@ class PointCloudFuser:
     def fuse(self, rgb: np.ndarray, depth: np.ndarray, labels: np.ndarray) -> PointCloud:
         """The fused, cropped, robot-free and downsampled cloud of one set of frames."""
         world = self.world_points(depth)
-        keep = (depth.reshape(-1) > 0) & (labels.reshape(-1) != LABEL_ROBOT)
+        keep = ((depth > 0) & (labels != LABEL_ROBOT)).reshape(-1)
         for axis in range(3):
             keep &= (world[:, axis] >= self.crop_min[axis]) & (world[:, axis] <= self.crop_max[axis])
         idx = np.flatnonzero(keep)

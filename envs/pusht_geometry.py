@@ -15,6 +15,7 @@ import shapely
 import trimesh
 from shapely.geometry import Polygon, box
 
+from physics.rigid.transforms import quat_to_mat
 from robots.gripper_points import sample_surface
 
 BAR = (-0.10, 0.0, 0.10, 0.05)  # xmin, ymin, xmax, ymax
@@ -91,30 +92,6 @@ def pose7_from_pose3(pose: np.ndarray, z: float = 0.0) -> np.ndarray:
     """(x, y, yaw) -> (x, y, z, qw, qx, qy, qz)."""
     x, y, yaw = pose
     return np.array([x, y, z, np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)])
-
-
-def quat_to_mat(q: np.ndarray) -> np.ndarray:
-    """Unit quaternions (..., 4) as (w, x, y, z) -> rotation matrices (..., 3, 3)."""
-    q = np.asarray(q, dtype=float)
-    if q.shape == (4,):  # the per-step case, without array-stacking overhead
-        w, x, y, z = (q / np.sqrt(q @ q)).tolist()
-        return np.array(
-            [
-                [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-                [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-                [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-            ]
-        )
-    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
-    w, x, y, z = np.moveaxis(q, -1, 0)
-    return np.stack(
-        [
-            np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)], -1),
-            np.stack([2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)], -1),
-            np.stack([2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)], -1),
-        ],
-        -2,
-    )
 
 
 def pose_matrix(pose7: np.ndarray) -> np.ndarray:

@@ -91,19 +91,21 @@ def _link_mass(link: str, has_mesh: bool) -> float:
     return 0.5 if has_mesh else 0.01
 
 
-def _links(desc: RobotDescription, fixed: dict[str, float]) -> tuple[Link, ...]:
+def _links(desc: RobotDescription) -> tuple[Link, ...]:
     def meshes(refs):
         return tuple(MeshGeom(r.path, r.T_link_mesh, r.scale, r.rgba) for r in refs)
 
     root_meshes = (desc.visual if desc.root in RENDER_VISUAL_LINKS else desc.collision).get(desc.root, ())
-    out = [Link(desc.root, None, "", "fixed", np.eye(4), np.zeros(3), visual=meshes(root_meshes))]
+    out = [Link(desc.root, None, "", "fixed", np.eye(4), np.zeros(3), visual=meshes(root_meshes),
+                collision=meshes(desc.collision.get(desc.root, ())),
+                mass=_link_mass(desc.root, bool(desc.visual.get(desc.root))))]
     for j in desc.joints:
         out.append(
             Link(
                 name=j.child,
                 parent=j.parent,
                 joint_name=j.name,
-                joint_type="fixed" if j.name in fixed else j.type,
+                joint_type=j.type,
                 joint_origin=j.origin,
                 joint_axis=j.axis,
                 joint_range=(j.lower, j.upper),
@@ -130,7 +132,7 @@ def make_robot(name: str = "panda", tcp_height: float = 0.01, max_speed: float =
         base[:3, :3] = HAND_DOWN
         base[2, 3] = tcp_height + fingertip
         model = RobotModel(
-            name=name, links=_links(desc, fixed), base_pose=base, floating=True, arm_joints=(),
+            name=name, links=_links(desc), base_pose=base, floating=True, arm_joints=(),
             fixed_joint_values=fixed, tcp_link=HAND_LINK, tcp_offset=(0.0, 0.0, fingertip),
             tcp_height=tcp_height, tcp_quat=tcp_quat_hand, contact_links=CONTACT_LINKS,
             max_speed=max_speed, stiffness=2000.0,
@@ -141,7 +143,7 @@ def make_robot(name: str = "panda", tcp_height: float = 0.01, max_speed: float =
         base[:3, :3] = _rot_x(np.pi)
         base[2, 3] = PANDA_BASE_HEIGHT
         model = RobotModel(
-            name=name, links=_links(desc, fixed), base_pose=base, floating=True, arm_joints=ARM_JOINTS,
+            name=name, links=_links(desc), base_pose=base, floating=True, arm_joints=ARM_JOINTS,
             fixed_joint_values=fixed, tcp_link=HAND_LINK, tcp_offset=(0.0, 0.0, fingertip),
             tcp_height=tcp_height, tcp_quat=tcp_quat_hand, rest_q=PANDA_REST_Q, contact_links=CONTACT_LINKS,
             max_speed=max_speed, stiffness=8000.0,

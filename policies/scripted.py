@@ -201,7 +201,11 @@ class HeuristicPushPolicy(PushPolicy):
         fn = -np.sum(f * n[idx], axis=1)
         ft = np.abs(f[:, 0] * n[idx][:, 1] - f[:, 1] * n[idx][:, 0])
         ok = (fn > 0) & (ft <= self.friction * fn)
-        lengths = np.geomspace(0.003, self.max_length, 10)
+        # no push longer than twice the current rms point error: fine pushes near the goal
+        cs0, sn0 = np.cos(pose[2]), np.sin(pose[2])
+        now = self.probe @ np.array([[cs0, sn0], [-sn0, cs0]]) + com[:2]
+        rms = float(np.sqrt(np.mean(np.sum((now - self.goal_probe) ** 2, axis=1))))
+        lengths = np.geomspace(0.002, float(np.clip(2 * rms, 0.005, self.max_length)), 10)
         best, choice = np.inf, None
         for L in lengths:
             theta = pose[2] + L * V[:, 2]

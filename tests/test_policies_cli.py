@@ -32,7 +32,7 @@ def test_paths_go_around_the_block():
 def test_heuristic_reaches_the_goal(make_env):
     env = make_env(robot="panda_hand", obs_mode="state")
     successes = 0
-    for seed in range(4):
+    for seed in range(6):
         obs, info = env.reset(seed=seed)
         policy = HeuristicPushPolicy(np.random.default_rng(seed))
         for _ in range(300):
@@ -40,7 +40,7 @@ def test_heuristic_reaches_the_goal(make_env):
             if term:
                 successes += 1
                 break
-    assert successes >= 3  # 92% over 100 held-out seeds (benchmarks/eval_heuristic.py)
+    assert successes >= 4  # 88% over 100 held-out seeds (benchmarks/eval_heuristic.py)
 
 
 def test_pushed_twist_closed_forms():

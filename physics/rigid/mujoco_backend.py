@@ -218,8 +218,7 @@ class MujocoBackend(RigidBackend):
         cams = self.scene.cameras
         if any((c.width, c.height) != (cams[0].width, cams[0].height) for c in cams):
             raise ValueError("all cameras of a scene must share one image size")
-        rgb, depth, seg = self._renderer.render(self.data, cams[0].width, cams[0].height)
-        return Frames(rgb, depth, seg)
+        return Frames(*self._renderer.render(self.data, cams[0].width, cams[0].height))
 
     def close(self) -> None:
         """Release the rendering context."""

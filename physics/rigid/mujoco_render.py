@@ -42,7 +42,7 @@ class MujocoCameraRenderer:
         self._seg_geom: np.ndarray | None = None
         self._buffers: dict[tuple[int, int], tuple[np.ndarray, ...]] = {}
 
-    def render(self, data: mujoco.MjData, width: int, height: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def render(self, data: mujoco.MjData, width: int, height: int) -> tuple[np.ndarray, ...]:
         """rgb (V,H,W,3) uint8, depth (V,H,W) float32 metres, labels (V,H,W) int32 of every camera."""
         w, h, n = int(width), int(height), self.model.ncam
         if w > self.width or h > self.height:

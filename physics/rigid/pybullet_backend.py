@@ -1,0 +1,258 @@
+"""PyBullet implementation of `RigidBackend` (DIRECT mode, TinyRenderer: no GL libraries needed).
+
+The robot is loaded from the URDF text of `urdf_export.robot_urdf` (the Panda URDF's own
+links on the same gantry mount as the MuJoCo model). The gantry slides are servoed by
+explicit PD forces, f = kp (x_ref - x) - kv dx, with MuJoCo's gains; arm joints hold their
+posture with Bullet's position motors (explicit PD is unstable on the light distal links,
+which MuJoCo stabilises with joint armature), and arm links are gravity-compensated by a
+force -m g at their centres of mass, as MuJoCo's ``gravcomp``.
+Snapshots use Bullet's own ``saveState`` (contacts and solver warm start included), so a
+restored simulation continues exactly as the original.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import numpy as np
+import pybullet as pb
+
+from .base import Frames, RigidBackend, SimState
+from .spec import LABEL_OBJECT, LABEL_ROBOT, LABEL_STATIC, Box, Scene
+from .transforms import quat_to_mat
+from .urdf_export import robot_urdf
+
+GROUP_BODY, GROUP_ROBOT, GROUP_STATIC = 1, 2, 4
+ARM_TORQUE = 87.0  # N m, the Panda's joint torque limit
+NEAR, FAR = 0.02, 5.0
+
+
+def _quat_xyzw(wxyz) -> list[float]:
+    w, x, y, z = wxyz
+    return [x, y, z, w]
+
+
+class PybulletBackend(RigidBackend):
+    """A `Scene` simulated by PyBullet; see the module docstring."""
+
+    def __init__(self, scene: Scene, servo_dt: float = 0.01, solver_iterations: int = 50):
+        self.scene = scene
+        self.client = pb.connect(pb.DIRECT)
+        c = self.client
+        pb.setGravity(0, 0, -9.81, physicsClientId=c)
+        pb.setTimeStep(scene.timestep, physicsClientId=c)
+        pb.setPhysicsEngineParameter(numSolverIterations=solver_iterations, deterministicOverlappingPairs=1,
+                                     physicsClientId=c)
+        self.n_servo = int(round(scene.control_dt / servo_dt))
+        self.n_sub = int(round(servo_dt / scene.timestep))
+        if abs(self.n_servo * self.n_sub * scene.timestep - scene.control_dt) > 1e-9:
+            raise ValueError("control_dt must be a whole number of servo periods and timesteps")
+        self.servo_dt = self.n_sub * scene.timestep
+        self._statics = [self._static_box(b, scene.static_friction) for b in (scene.table,) + scene.statics]
+        self.body = self._free_body()
+        self._load_robot()
+        self._renderer_ready = False
+
+    # ------------------------------------------------------------------ build
+    def _static_box(self, b: Box, friction: float) -> int:
+        c = self.client
+        col = pb.createCollisionShape(pb.GEOM_BOX, halfExtents=b.half_size, physicsClientId=c)
+        vis = pb.createVisualShape(pb.GEOM_BOX, halfExtents=b.half_size, rgbaColor=b.rgba, physicsClientId=c)
+        uid = pb.createMultiBody(0, col, vis, basePosition=b.pos, baseOrientation=_quat_xyzw(b.quat), physicsClientId=c)
+        pb.changeDynamics(uid, -1, lateralFriction=friction, physicsClientId=c)
+        pb.setCollisionFilterGroupMask(uid, -1, GROUP_STATIC, GROUP_BODY, physicsClientId=c)
+        return uid
+
+    def _free_body(self) -> int:
+        """The free body: boxes around their common centre of mass, exact inertia (principal frame)."""
+        c, body = self.client, self.scene.body
+        vols = np.array([8 * np.prod(b.half_size) for b in body.boxes])
+        centres = np.array([b.pos for b in body.boxes])
+        com = (vols[:, None] * centres).sum(0) / vols.sum()
+        masses = body.mass * vols / vols.sum()
+        inertia = np.zeros((3, 3))
+        for m, b, p in zip(masses, body.boxes, centres):
+            a, bb, cc = (2 * np.asarray(b.half_size)) ** 2
+            d = p - com
+            inertia += np.diag([m * (bb + cc), m * (a + cc), m * (a + bb)]) / 12 + m * (d @ d * np.eye(3) - np.outer(d, d))
+        if np.abs(inertia - np.diag(np.diag(inertia))).max() > 1e-12:
+            raise ValueError("the free body's boxes must be symmetric about its frame axes")
+        self._com_local = com
+        col = pb.createCollisionShapeArray(
+            [pb.GEOM_BOX] * len(body.boxes), halfExtents=[b.half_size for b in body.boxes],
+            collisionFramePositions=[list(p - com) for p in centres], physicsClientId=c)
+        vis = pb.createVisualShapeArray(
+            [pb.GEOM_BOX] * len(body.boxes), halfExtents=[b.half_size for b in body.boxes],
+            visualFramePositions=[list(p - com) for p in centres], rgbaColors=[b.rgba for b in body.boxes],
+            physicsClientId=c)
+        uid = pb.createMultiBody(body.mass, col, vis, basePosition=list(com), physicsClientId=c)
+        pb.changeDynamics(uid, -1, lateralFriction=body.friction, localInertiaDiagonal=list(np.diag(inertia)),
+                          physicsClientId=c)
+        pb.setCollisionFilterGroupMask(uid, -1, GROUP_BODY, GROUP_STATIC | GROUP_ROBOT, physicsClientId=c)
+        return uid
+
+    def _load_robot(self) -> None:
+        c, r = self.client, self.scene.robot
+        with tempfile.NamedTemporaryFile("w", suffix=".urdf", delete=False) as f:
+            f.write(robot_urdf(r))
+        try:
+            self.robot = pb.loadURDF(f.name, useFixedBase=True, flags=pb.URDF_USE_INERTIA_FROM_FILE, physicsClientId=c)
+        finally:
+            os.unlink(f.name)
+        joints = {}
+        self.link_index: dict[str, int] = {}
+        for j in range(pb.getNumJoints(self.robot, physicsClientId=c)):
+            info = pb.getJointInfo(self.robot, j, physicsClientId=c)
+            joints[info[1].decode()] = j
+            self.link_index[info[12].decode()] = j
+        if not r.floating:
+            raise ValueError("the PyBullet backend drives gantry-mounted (floating) robots only")
+        driven = ("base_x", "base_y") + tuple(r.arm_joints)
+        self._driven = [joints[n] for n in driven]
+        self._slides, self._arm = self._driven[:2], self._driven[2:]
+        pb.setJointMotorControlArray(self.robot, self._slides, pb.VELOCITY_CONTROL, forces=[0.0, 0.0], physicsClientId=c)
+        mass = sum(max(l.mass, 1e-3) for l in r.links)
+        self._kp, self._kv = r.stiffness, 2 * np.sqrt(r.stiffness * mass)
+        self._rest = np.asarray(r.rest_q, dtype=float) if len(r.rest_q) else np.zeros(0)
+        if self._arm:
+            pb.setJointMotorControlArray(self.robot, self._arm, pb.POSITION_CONTROL, targetPositions=list(self._rest),
+                                         forces=[ARM_TORQUE] * len(self._arm), physicsClientId=c)
+        self._fixed_q = np.array([r.fixed_joint_values[k] for k in sorted(r.fixed_joint_values)])
+        # gravity compensation: links that move with a driven arm joint
+        arm_links = [self.link_index[l.name] for l in r.links if l.parent is not None]
+        self._gravcomp = [(i, pb.getDynamicsInfo(self.robot, i, physicsClientId=c)[0]) for i in arm_links] if r.arm_joints else []
+        for i in [-1] + list(range(pb.getNumJoints(self.robot, physicsClientId=c))):
+            is_contact = i >= 0 and pb.getJointInfo(self.robot, i, physicsClientId=c)[12].decode() in r.contact_links
+            pb.setCollisionFilterGroupMask(self.robot, i, GROUP_ROBOT if is_contact else 0,
+                                           GROUP_BODY if is_contact else 0, physicsClientId=c)
+        self._tcp_link = self.link_index[r.tcp_link]
+        self._tcp_offset = np.asarray(r.tcp_offset, dtype=float)
+        self._labels = {self.body: LABEL_OBJECT, self.robot: LABEL_ROBOT}
+        self._setpoint = np.zeros(2)
+        self._target = np.zeros(2)
+        self._q_cmd = np.zeros(2)
+        self._tcp_offset_xy = np.zeros(2)
+        self._set_robot(np.zeros(2))
+        self._tcp_offset_xy = self.tcp_xy().copy()
+
+    def _set_robot(self, xy: np.ndarray) -> None:
+        """Gantry at ``xy``, arm at rest, all at rest."""
+        for j, v in zip(self._driven, np.concatenate([xy, self._rest])):
+            pb.resetJointState(self.robot, j, float(v), 0.0, physicsClientId=self.client)
+
+    # ---------------------------------------------------------------- control
+    def _ramp(self, target: np.ndarray) -> np.ndarray:
+        delta = target - self._setpoint
+        dist = float(np.hypot(delta[0], delta[1]))
+        travel = np.minimum(np.arange(1, self.n_servo + 1) * self.scene.robot.max_speed * self.servo_dt, dist)
+        return self._setpoint + travel[:, None] * (delta / dist if dist > 0 else np.zeros(2))
+
+    def reset(self, body_pose7: np.ndarray, tcp_xy: np.ndarray) -> None:
+        """Place the body and the tool, everything at rest."""
+        c = self.client
+        T_R = quat_to_mat(body_pose7[3:])
+        pos = np.asarray(body_pose7[:3]) + T_R @ self._com_local
+        pb.resetBasePositionAndOrientation(self.body, list(pos), _quat_xyzw(body_pose7[3:]), physicsClientId=c)
+        pb.resetBaseVelocity(self.body, [0, 0, 0], [0, 0, 0], physicsClientId=c)
+        tcp_xy = np.asarray(tcp_xy, dtype=float)
+        self._q_cmd = tcp_xy - self._tcp_offset_xy
+        self._set_robot(self._q_cmd)
+        self._setpoint, self._target = tcp_xy.copy(), tcp_xy.copy()
+
+    def step(self, target_xy: np.ndarray) -> None:
+        """One control period: PD servos track the speed-limited setpoint ramp."""
+        c, rob = self.client, self.robot
+        self._target = np.asarray(target_xy, dtype=float).copy()
+        ramp = self._ramp(self._target)
+        commands = ramp - self._tcp_offset_xy
+        g = np.array([0.0, 0.0, 9.81])
+        for command in commands:
+            for _ in range(self.n_sub):
+                (x, vx, *_), (y, vy, *_) = pb.getJointStates(rob, self._slides, physicsClientId=c)
+                f = self._kp * (command - (x, y)) - self._kv * np.array([vx, vy])
+                pb.setJointMotorControlArray(rob, self._slides, pb.TORQUE_CONTROL, forces=list(f), physicsClientId=c)
+                if self._gravcomp:
+                    coms = pb.getLinkStates(rob, [i for i, _ in self._gravcomp], physicsClientId=c)
+                    for (i, m), s in zip(self._gravcomp, coms):
+                        pb.applyExternalForce(rob, i, list(m * g), s[0], pb.WORLD_FRAME, physicsClientId=c)
+                pb.stepSimulation(physicsClientId=c)
+        self._q_cmd = commands[-1].copy()
+        self._setpoint = ramp[-1]
+
+    # ------------------------------------------------------------------ state
+    def body_pose7(self) -> np.ndarray:
+        """(x, y, z, qw, qx, qy, qz) of the free body's frame."""
+        pos, q = pb.getBasePositionAndOrientation(self.body, physicsClientId=self.client)
+        wxyz = np.array([q[3], q[0], q[1], q[2]])
+        origin = np.asarray(pos) - quat_to_mat(wxyz) @ self._com_local
+        return np.concatenate([origin, wxyz])
+
+    def _link_pose(self, index: int) -> np.ndarray:
+        s = pb.getLinkState(self.robot, index, computeForwardKinematics=True, physicsClientId=self.client)
+        T = np.eye(4)
+        T[:3, :3] = np.array(pb.getMatrixFromQuaternion(s[5])).reshape(3, 3)
+        T[:3, 3] = s[4]
+        return T
+
+    def tcp_xy(self) -> np.ndarray:
+        """xy of the tool centre point."""
+        T = self._link_pose(self._tcp_link)
+        return (T[:3, :3] @ self._tcp_offset + T[:3, 3])[:2]
+
+    def robot_qpos(self) -> np.ndarray:
+        """Driven joint values (gantry x, y, then arm joints) then fixed joint values."""
+        q = [s[0] for s in pb.getJointStates(self.robot, self._driven, physicsClientId=self.client)]
+        return np.concatenate([q, self._fixed_q])
+
+    def link_poses(self, names: tuple[str, ...]) -> np.ndarray:
+        """PyBullet's world poses (len(names), 4, 4) of robot links (URDF link frames)."""
+        return np.stack([self._link_pose(self.link_index[n]) for n in names])
+
+    def get_state(self) -> SimState:
+        """Bullet's saved state id plus the controller state (valid while this backend lives)."""
+        sid = pb.saveState(physicsClientId=self.client)
+        return SimState(np.array([float(sid)]), np.concatenate([self._setpoint, self._target, self._q_cmd]), 0.0)
+
+    def set_state(self, state: SimState) -> None:
+        """Restore a `get_state` snapshot exactly."""
+        pb.restoreState(stateId=int(state.physics[0]), physicsClientId=self.client)
+        self._setpoint = state.controller[:2].copy()
+        self._target = state.controller[2:4].copy()
+        self._q_cmd = state.controller[4:].copy()
+
+    # -------------------------------------------------------------- rendering
+    def render(self) -> Frames:
+        """RGB, depth (metres along the optical axis; 0 where nothing is hit) and labels (TinyRenderer)."""
+        cams = self.scene.cameras
+        rgb, depth, seg = [], [], []
+        for cam in cams:
+            T_gl = np.asarray(cam.cam2world, dtype=float) @ np.diag([1.0, -1.0, -1.0, 1.0])
+            view = np.linalg.inv(T_gl).T.ravel().tolist()  # column-major
+            proj = list(pb.computeProjectionMatrixFOV(cam.fovy_deg, cam.width / cam.height, NEAR, FAR))
+            # TinyRenderer samples pixels half a pixel off their centres in both axes (against
+            # MuJoCo's depth: up to 7 mm off at 64x64); shift the projection back by half a pixel
+            proj[8] += 1.0 / cam.width
+            proj[9] += 1.0 / cam.height
+            _, _, px, z, ids = pb.getCameraImage(
+                cam.width, cam.height, view, proj, shadow=0, renderer=pb.ER_TINY_RENDERER,
+                physicsClientId=self.client)
+            px = np.asarray(px, dtype=np.uint8).reshape(cam.height, cam.width, 4)
+            z = np.asarray(z, dtype=np.float32).reshape(cam.height, cam.width)
+            ids = np.asarray(ids, dtype=np.int64).reshape(cam.height, cam.width)
+            obj = np.where(ids >= 0, ids & ((1 << 24) - 1), -1)
+            lab = np.full(obj.shape, LABEL_STATIC, np.int32)
+            for uid, label in self._labels.items():
+                lab[obj == uid] = label
+            d = FAR * NEAR / (FAR - (FAR - NEAR) * z)
+            depth.append(np.where(obj < 0, 0.0, d).astype(np.float32))
+            rgb.append(px[..., :3])
+            seg.append(lab)
+        return Frames(np.stack(rgb), np.stack(depth), np.stack(seg))
+
+    def close(self) -> None:
+        """Disconnect the physics client."""
+        if self.client is not None and pb.isConnected(self.client):
+            pb.disconnect(self.client)
+        self.client = None
+
