@@ -1,10 +1,10 @@
-"""Env throughput: steps/s of PushT4D-v0 per robot and obs mode, and gym-pusht in the same run.
+"""Env throughput: steps/s of PushT4D-v0 per backend, robot and obs mode, and gym-pusht in the same run.
 
-    python benchmarks/bench_env.py [--steps N]
+    python benchmarks/bench_env.py [--steps N] [--backends mujoco,pybullet]
 
 gym-pusht (extra `bench`) is the anchor: its state and 96x96 pixel modes are measured in
-this run, and every PushT4D figure is printed next to its ratio to them. Also reports the
-resident memory of one pointcloud env before/after the run.
+this run, and every PushT4D figure is printed next to its ratio to them and, for
+PyBullet, to MuJoCo in the same mode. Memory: benchmarks/bench_memory.py.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import time
 
 import gymnasium as gym
 import numpy as np
-import psutil
 
 import envs  # noqa: F401
 
@@ -36,6 +35,7 @@ def main() -> None:
     """Print the table."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=500)
+    ap.add_argument("--backends", default="mujoco,pybullet")
     args = ap.parse_args()
     anchors = {}
     try:
@@ -48,24 +48,18 @@ def main() -> None:
             print(f"gym-pusht {mode:10s} {anchors[mode]:8.0f} steps/s")
     except ImportError:
         print("gym-pusht not installed (pip install -e .[bench]); no anchor ratios")
-    proc = psutil.Process()
-    for robot in ("panda_hand", "panda"):
-        for mode in ("state", "pointcloud", "rgbd", "all"):
-            env = gym.make("PushT4D-v0", robot=robot, obs_mode=mode)
-            r = rate(env, args.steps if mode == "state" else max(100, args.steps // 4))
-            env.close()
-            anchor = anchors.get("state" if mode == "state" else "pixels")
-            ratio = f"{r / anchor:6.2f}x gym-pusht {'state' if mode == 'state' else 'pixels'}" if anchor else ""
-            print(f"PushT4D {robot:10s} {mode:10s} {r:8.0f} steps/s {ratio}")
-    env = gym.make("PushT4D-v0", robot="panda_hand", obs_mode="pointcloud")
-    env.reset(seed=0)
-    before = proc.memory_info().rss
-    for i in range(2000):
-        _, _, term, trunc, _ = env.step(env.action_space.sample())
-        if term or trunc:
-            env.reset()
-    print(f"resident memory, one pointcloud env: {before / 2**20:.0f} MB -> {proc.memory_info().rss / 2**20:.0f} MB after 2000 steps")
-
+    rates = {}
+    for backend in args.backends.split(","):
+        for robot in ("panda_hand", "panda"):
+            for mode in ("state", "pointcloud", "rgbd", "all"):
+                env = gym.make("PushT4D-v0", robot=robot, obs_mode=mode, backend=backend)
+                r = rates[backend, robot, mode] = rate(env, args.steps if mode == "state" else max(100, args.steps // 4))
+                env.close()
+                kind = "state" if mode == "state" else "pixels"
+                ratio = f"{r / anchors[kind]:6.2f}x gym-pusht {kind}" if kind in anchors else ""
+                if backend != "mujoco" and ("mujoco", robot, mode) in rates:
+                    ratio += f"  {r / rates['mujoco', robot, mode]:5.2f}x mujoco"
+                print(f"PushT4D {backend:8s} {robot:10s} {mode:10s} {r:8.0f} steps/s {ratio}", flush=True)
 
 if __name__ == "__main__":
     main()

@@ -35,8 +35,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=5000)
     ap.add_argument("--robot", default="panda_hand")
     ap.add_argument("--start", default="full")
+    ap.add_argument("--backend", default="mujoco")
     args = ap.parse_args()
-    env = gym.make("PushT4D-v0", robot=args.robot, obs_mode="state", start=args.start)
+    env = gym.make("PushT4D-v0", robot=args.robot, obs_mode="state", start=args.start, backend=args.backend)
     success, max_reward, final = [], [], []
     t = time.perf_counter()
     for i in trange(args.episodes, desc="episodes"):
@@ -51,7 +52,7 @@ def main() -> None:
         max_reward.append(best)
         final.append(info["coverage"])
     lo, hi = wilson_interval(int(np.sum(success)), len(success))
-    print(f"PushT4D-v0 robot={args.robot} start={args.start} episodes={args.episodes} seeds {args.seed}..")
+    print(f"PushT4D-v0 backend={args.backend} robot={args.robot} start={args.start} episodes={args.episodes} seeds {args.seed}..")
     print(f"pc_success {100 * np.mean(success):.1f}% (95% CI {100 * lo:.1f}-{100 * hi:.1f}%), "
           f"avg_max_reward {np.mean(max_reward):.3f}, final coverage {np.mean(final):.3f}, "
           f"{time.perf_counter() - t:.0f} s")

@@ -45,10 +45,12 @@ class PushT4DEnv(gym.Env):
     **Scene.** Table top at z = 0; a square workspace of side 0.853 m centred at the origin,
     closed by walls 0.05 m high. T block: bar 0.20 x 0.05 m and stem 0.05 x 0.15 m, 0.04 m
     high, 0.8 kg, uniform density. Block pose (x, y, yaw) is that of the midpoint of the
-    bar's outer edge (gym-pusht convention); the block frame's origin is on the table.
+    bar's outer edge (gym-pusht convention); the block frame's origin is at its bottom face, which
+    rests 1 mm above the table on three contact pads (statically determinate support friction).
     Goal pose (0, 0, pi/4). The robot keeps its fingers closed and its fingertips 0.01 m
-    above the table; ``robot="panda"`` is the full arm (mounted overhead, inverse
-    kinematics), ``robot="panda_hand"`` the floating hand + fingers of the same URDF.
+    above the table; ``robot="panda"`` is the full 7-joint arm carried by an
+    overhead xy gantry (joint servos hold its pushing posture), ``robot="panda_hand"`` the
+    floating hand + fingers of the same URDF.
 
     **Action.** ``action_mode="absolute"``: the fingertip xy target in metres,
     ``Box(-0.4265, 0.4265, (2,), float32)``. ``"delta"``: an xy step from the current
@@ -87,7 +89,7 @@ class PushT4DEnv(gym.Env):
     goal. ``reset(options={"block_pose": (x, y, yaw), "ee_xy": (x, y)})`` starts from a
     given state (either key may be given alone).
 
-    **Arguments.** ``obs_mode``, ``robot`` ("panda", "panda_hand"), ``backend`` ("mujoco"),
+    **Arguments.** ``obs_mode``, ``robot`` ("panda", "panda_hand"), ``backend`` ("mujoco", "pybullet"),
     ``action_mode``, ``start``, ``render_mode`` ("rgb_array", "depth_array", "rgbd_tuple":
     all cameras side by side), ``image_size`` (int or (W, H), default 96),
     ``num_cameras`` (2), ``num_scene_points`` (1024), ``num_gripper_points`` (256),

@@ -1,7 +1,7 @@
 """Geometry of the Push-T task in metres: the T block, its poses, the goal, coverage and surface points.
 
-Block frame: origin at the midpoint of the bar's outer edge, on the table (bottom face at
-z = 0); footprint = bar x in [-0.10, 0.10], y in [0, 0.05] union stem x in [-0.025, 0.025],
+Block frame: origin at the midpoint of the bar's outer edge, at the bottom face (which rests
+``PAD_CLEARANCE`` = 1 mm above the table on three contact pads); footprint = bar x in [-0.10, 0.10], y in [0, 0.05] union stem x in [-0.025, 0.025],
 y in [0.05, 0.20]; height 0.04 m. A planar pose (x, y, yaw) rotates the footprint
 counter-clockwise by yaw about +z and moves the origin to (x, y), as in gym-pusht.
 """
@@ -26,6 +26,7 @@ WORKSPACE = 0.853
 WALL_HEIGHT = 0.05
 WALL_THICKNESS = 0.02
 GOAL_POSE = (0.0, 0.0, np.pi / 4)
+PAD_CLEARANCE = 0.001  # the block rests on three pads that reach this far below it
 SUCCESS_COVERAGE = 0.95
 
 
@@ -88,8 +89,8 @@ def rot_z(yaw: float) -> np.ndarray:
     return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
 
 
-def pose7_from_pose3(pose: np.ndarray, z: float = 0.0) -> np.ndarray:
-    """(x, y, yaw) -> (x, y, z, qw, qx, qy, qz)."""
+def pose7_from_pose3(pose: np.ndarray, z: float = PAD_CLEARANCE) -> np.ndarray:
+    """(x, y, yaw) -> (x, y, z, qw, qx, qy, qz); the default z is the block's resting height on its pads."""
     x, y, yaw = pose
     return np.array([x, y, z, np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)])
 

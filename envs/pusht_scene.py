@@ -10,6 +10,7 @@ from .robot_setup import RobotSetup
 TABLE_RGBA = (0.78, 0.74, 0.68, 1.0)
 WALL_RGBA = (0.45, 0.45, 0.5, 1.0)
 BLOCK_RGBA = (0.47, 0.53, 0.6, 1.0)  # gym-pusht's LightSlateGray
+PAD_RADIUS = 0.005
 
 
 def _rect_box(name: str, rect: tuple[float, float, float, float], z0: float, z1: float, rgba) -> Box:
@@ -38,8 +39,14 @@ def walls() -> tuple[Box, ...]:
     )
 
 
-def t_block(friction: float) -> FreeBody:
-    """The T block (two boxes in the block frame, uniform density, total mass 0.8 kg)."""
+def t_block() -> FreeBody:
+    """The T block: two boxes in the block frame (uniform density, 0.8 kg) resting on three pads.
+
+    The pads (5 mm spheres under both ends of the bar and the end of the stem, reaching
+    ``geo.PAD_CLEARANCE`` below the block) carry it on the table, so the friction under the
+    block is statically determinate and the same in every engine.
+    """
+    r, z = PAD_RADIUS, PAD_RADIUS - geo.PAD_CLEARANCE
     return FreeBody(
         "block",
         (
@@ -47,7 +54,8 @@ def t_block(friction: float) -> FreeBody:
             _rect_box("block_stem", geo.STEM, 0.0, geo.HEIGHT, BLOCK_RGBA),
         ),
         mass=geo.MASS,
-        friction=friction,
+        feet=((-0.085, 0.025, z), (0.085, 0.025, z), (0.0, 0.185, z)),
+        foot_radius=r,
     )
 
 
@@ -59,7 +67,7 @@ def make_scene(
     return Scene(
         table=table(),
         statics=walls(),
-        body=t_block(friction),
+        body=t_block(),
         robot=robot.model,
         cameras=cameras,
         timestep=timestep,

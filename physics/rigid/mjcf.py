@@ -2,7 +2,8 @@
 
 Contact filtering: statics collide only with the free body; the robot's ``contact_links``
 collide only with the free body (never the table or walls: the tool is held above the
-table). Visual geoms are in group 1, robot collision geoms in group 3 (not rendered).
+table). Friction: statics and robot geoms have a higher ``priority`` than the free body, so
+MuJoCo uses their coefficient for each pair (rather than the maximum of the two). Visual geoms are in group 1, robot collision geoms in group 3 (not rendered).
 The robot is gravity-compensated and servoed by position actuators.
 """
 
@@ -15,9 +16,9 @@ import trimesh
 
 from .spec import Box, Link, RobotModel, Scene
 
-STATIC_BITS = 'contype="1" conaffinity="0"'
+STATIC_BITS = 'contype="1" conaffinity="0" priority="1"'
 BODY_BITS = 'contype="1" conaffinity="3"'
-ROBOT_BITS = 'contype="2" conaffinity="0"'
+ROBOT_BITS = 'contype="2" conaffinity="0" priority="1"'
 VISUAL_ONLY = 'contype="0" conaffinity="0" group="1"'
 
 
@@ -84,7 +85,7 @@ class _RobotWriter:
                 name = f"{link.name}_{kind}{i}"
                 self.files[f"{name}.stl"] = mesh_asset(g.path, tuple(g.scale))
                 self.assets.append(f'<mesh name="{name}" file="{name}.stl"/>')
-                attrs = VISUAL_ONLY if kind == "v" else f'{ROBOT_BITS} group="3"'
+                attrs = VISUAL_ONLY if kind == "v" else f'{ROBOT_BITS} group="3" friction="{self.robot.friction:.6g} 0.005 0.0001"'
                 out.append(
                     f'<geom name="{name}" type="mesh" mesh="{name}" {_pose_attr(g.T_link_mesh)} '
                     f'rgba="{_f(g.rgba)}" mass="0" {attrs}/>'
@@ -151,7 +152,9 @@ def scene_to_mjcf(scene: Scene) -> tuple[str, dict[str, bytes]]:
     volume = sum(8 * np.prod(b.half_size) for b in body.boxes)
     density = body.mass / volume
     body_geoms = "\n".join(
-        _box(b, BODY_BITS, f'density="{density:.10g}" friction="{body.friction:.6g} 0.005 0.0001"') for b in body.boxes
+        [_box(b, BODY_BITS, f'density="{density:.10g}"') for b in body.boxes]
+        + [f'<geom name="{body.name}_foot{i}" type="sphere" size="{body.foot_radius:.6g}" pos="{_f(p)}" '
+           f'mass="0" rgba="{_f(body.boxes[0].rgba)}" {BODY_BITS}/>' for i, p in enumerate(body.feet)]
     )
     statics = "\n".join(
         _box(b, STATIC_BITS, f'friction="{scene.static_friction:.6g} 0.005 0.0001"') for b in scene.statics

@@ -79,15 +79,20 @@ class PybulletBackend(RigidBackend):
         if np.abs(inertia - np.diag(np.diag(inertia))).max() > 1e-12:
             raise ValueError("the free body's boxes must be symmetric about its frame axes")
         self._com_local = com
+        n_box, n_feet = len(body.boxes), len(body.feet)
         col = pb.createCollisionShapeArray(
-            [pb.GEOM_BOX] * len(body.boxes), halfExtents=[b.half_size for b in body.boxes],
-            collisionFramePositions=[list(p - com) for p in centres], physicsClientId=c)
+            [pb.GEOM_BOX] * n_box + [pb.GEOM_SPHERE] * n_feet,
+            halfExtents=[b.half_size for b in body.boxes] + [[0, 0, 0]] * n_feet,
+            radii=[0.0] * n_box + [body.foot_radius] * n_feet,
+            collisionFramePositions=[list(p - com) for p in centres] + [list(np.asarray(f) - com) for f in body.feet],
+            physicsClientId=c)
         vis = pb.createVisualShapeArray(
-            [pb.GEOM_BOX] * len(body.boxes), halfExtents=[b.half_size for b in body.boxes],
+            [pb.GEOM_BOX] * n_box, halfExtents=[b.half_size for b in body.boxes],
             visualFramePositions=[list(p - com) for p in centres], rgbaColors=[b.rgba for b in body.boxes],
             physicsClientId=c)
         uid = pb.createMultiBody(body.mass, col, vis, basePosition=list(com), physicsClientId=c)
-        pb.changeDynamics(uid, -1, lateralFriction=body.friction, localInertiaDiagonal=list(np.diag(inertia)),
+        # Bullet multiplies the two coefficients of a pair: the body carries 1, the others the pair value
+        pb.changeDynamics(uid, -1, lateralFriction=1.0, localInertiaDiagonal=list(np.diag(inertia)),
                           physicsClientId=c)
         pb.setCollisionFilterGroupMask(uid, -1, GROUP_BODY, GROUP_STATIC | GROUP_ROBOT, physicsClientId=c)
         return uid
@@ -126,6 +131,7 @@ class PybulletBackend(RigidBackend):
             is_contact = i >= 0 and pb.getJointInfo(self.robot, i, physicsClientId=c)[12].decode() in r.contact_links
             pb.setCollisionFilterGroupMask(self.robot, i, GROUP_ROBOT if is_contact else 0,
                                            GROUP_BODY if is_contact else 0, physicsClientId=c)
+            pb.changeDynamics(self.robot, i, lateralFriction=r.friction, physicsClientId=c)
         self._tcp_link = self.link_index[r.tcp_link]
         self._tcp_offset = np.asarray(r.tcp_offset, dtype=float)
         self._labels = {self.body: LABEL_OBJECT, self.robot: LABEL_ROBOT}

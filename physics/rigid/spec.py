@@ -28,12 +28,18 @@ class Box:
 
 @dataclass(frozen=True)
 class FreeBody:
-    """A rigid body made of boxes, with total ``mass`` spread uniformly over their volume."""
+    """A rigid body made of boxes, with total ``mass`` spread uniformly over their volume.
+
+    ``feet``: centres of massless contact spheres of ``foot_radius`` (body frame) that carry
+    the body on the table. Three feet make the support pressure statically determinate, so
+    every engine computes the same friction forces and torque for the same motion.
+    """
 
     name: str
     boxes: tuple[Box, ...]
     mass: float
-    friction: float = 0.5
+    feet: tuple[tuple[float, float, float], ...] = ()
+    foot_radius: float = 0.005
 
 
 @dataclass(frozen=True)
@@ -72,7 +78,8 @@ class RobotModel:
     ``base_pose`` and ``arm_joints`` are servoed to inverse-kinematics targets.
     The tool centre point is ``tcp_offset`` in link ``tcp_link``; it is held at height
     ``tcp_height`` with the link frame's orientation ``tcp_quat`` (world).
-    Only links in ``contact_links`` collide, and only with the free body.
+    Only links in ``contact_links`` collide, and only with the free body, with Coulomb
+    coefficient ``friction``.
     """
 
     name: str
@@ -89,6 +96,7 @@ class RobotModel:
     contact_links: tuple[str, ...] = ()
     max_speed: float = 1.0
     stiffness: float = 4000.0
+    friction: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -120,7 +128,10 @@ class Scene:
     """Everything a rigid backend simulates: ``table`` and ``statics`` (label 0), ``body`` (label 1), ``robot`` (label 2).
 
     ``table`` is a box whose top face is the support surface (engines may model it as a
-    plane). ``timestep`` is the physics step; ``control_dt`` the period of one `step` call.
+    plane). ``static_friction`` is the Coulomb coefficient between the free body and the
+    statics (the robot's is ``robot.friction``): each engine sets its per-geometry values so
+    that these pair values come out of its own combination rule. ``timestep`` is the physics
+    step; ``control_dt`` the period of one `step` call.
     """
 
     table: Box
