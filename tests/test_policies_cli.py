@@ -85,3 +85,11 @@ def test_collect_and_resume(tmp_path):
     np.testing.assert_array_equal(RolloutStore(ref).array("block_pose"), store.array("block_pose"))
     with pytest.raises(ValueError, match="unknown job"):
         run_job("dance")
+
+
+def test_collect_names_the_backend(tmp_path):
+    out = str(tmp_path / "pb.zarr")
+    run_job("collect", ["env.robot=panda_hand", "env.backend=pybullet", "max_steps=5", "episodes=1", f"out={out}"])
+    store = RolloutStore(out)
+    assert store.attrs["backend"] == "pybullet" and store.attrs["env_kwargs"]["backend"] == "pybullet"
+    assert store.num_steps == 5 and np.isfinite(store.array("scene_points")).all()
