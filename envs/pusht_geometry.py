@@ -15,8 +15,8 @@ import shapely
 import trimesh
 from shapely.geometry import Polygon, box
 
-from physics.rigid.transforms import quat_to_mat
 from robots.gripper_points import sample_surface
+from robots.transforms import quat_to_mat
 
 BAR = (-0.10, 0.0, 0.10, 0.05)  # xmin, ymin, xmax, ymax
 STEM = (-0.025, 0.05, 0.025, 0.20)

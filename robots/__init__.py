@@ -1,6 +1,14 @@
 """URDF loading (yourdfpy), batched forward kinematics (numpy and torch) and gripper surface points."""
 
-from .gripper_points import DEFAULT_GRIPPER_LINKS, GripperPoints, GripperTrajectory, link_mesh, sample_surface
+from .gripper_points import (
+    DEFAULT_GRIPPER_LINKS,
+    GripperPoints,
+    GripperTrajectory,
+    finite_difference_motion,
+    link_mesh,
+    sample_surface,
+)
+from .transforms import quat_to_mat
 from .kinematics import ForwardKinematics
 from .urdf import JointDesc, MeshRef, RobotDescription, describe, load_description, load_urdf, panda_urdf_path
 
@@ -13,9 +21,11 @@ __all__ = [
     "MeshRef",
     "RobotDescription",
     "describe",
+    "finite_difference_motion",
     "link_mesh",
     "load_description",
     "load_urdf",
     "panda_urdf_path",
+    "quat_to_mat",
     "sample_surface",
 ]

@@ -56,6 +56,17 @@ def allocate(weights: np.ndarray, total: int) -> np.ndarray:
     return counts
 
 
+def finite_difference_motion(points: np.ndarray, dt: float) -> tuple[np.ndarray, np.ndarray]:
+    """Velocity and acceleration (T, ...) of point tracks (T, ...) sampled every ``dt`` s.
+
+    Second-order central differences inside, first order at the ends; zero for T = 1.
+    """
+    if len(points) < 2:
+        return np.zeros_like(points), np.zeros_like(points)
+    vel = np.gradient(points, dt, axis=0)
+    return vel, np.gradient(vel, dt, axis=0)
+
+
 @dataclass(frozen=True)
 class GripperTrajectory:
     """Gripper points over time: positions, normals, velocity and acceleration (T, Nr, 3), time (T,)."""
@@ -142,12 +153,7 @@ class GripperPoints:
         if dt <= 0:
             raise ValueError(f"dt must be positive, got {dt}")
         points, normals = self.place(link_pose_traj)
-        if len(points) >= 2:
-            vel = np.gradient(points, dt, axis=0)
-            acc = np.gradient(vel, dt, axis=0)
-        else:
-            vel = np.zeros_like(points)
-            acc = np.zeros_like(points)
+        vel, acc = finite_difference_motion(points, dt)
         return GripperTrajectory(points, normals, vel, acc, np.arange(len(points)) * dt)
 
     def joint_trajectory(

@@ -20,7 +20,6 @@ import pybullet as pb
 
 from .base import Frames, RigidBackend, SimState
 from .spec import LABEL_OBJECT, LABEL_ROBOT, LABEL_STATIC, Box, Scene
-from .transforms import quat_to_mat
 from .urdf_export import robot_urdf
 
 GROUP_BODY, GROUP_ROBOT, GROUP_STATIC = 1, 2, 4
@@ -31,6 +30,10 @@ NEAR, FAR = 0.02, 5.0
 def _quat_xyzw(wxyz) -> list[float]:
     w, x, y, z = wxyz
     return [x, y, z, w]
+
+
+def _rotation(wxyz) -> np.ndarray:
+    return np.array(pb.getMatrixFromQuaternion(_quat_xyzw(wxyz))).reshape(3, 3)
 
 
 class PybulletBackend(RigidBackend):
@@ -157,8 +160,7 @@ class PybulletBackend(RigidBackend):
     def reset(self, body_pose7: np.ndarray, tcp_xy: np.ndarray) -> None:
         """Place the body and the tool, everything at rest."""
         c = self.client
-        T_R = quat_to_mat(body_pose7[3:])
-        pos = np.asarray(body_pose7[:3]) + T_R @ self._com_local
+        pos = np.asarray(body_pose7[:3]) + _rotation(body_pose7[3:]) @ self._com_local
         pb.resetBasePositionAndOrientation(self.body, list(pos), _quat_xyzw(body_pose7[3:]), physicsClientId=c)
         pb.resetBaseVelocity(self.body, [0, 0, 0], [0, 0, 0], physicsClientId=c)
         tcp_xy = np.asarray(tcp_xy, dtype=float)
@@ -191,7 +193,7 @@ class PybulletBackend(RigidBackend):
         """(x, y, z, qw, qx, qy, qz) of the free body's frame."""
         pos, q = pb.getBasePositionAndOrientation(self.body, physicsClientId=self.client)
         wxyz = np.array([q[3], q[0], q[1], q[2]])
-        origin = np.asarray(pos) - quat_to_mat(wxyz) @ self._com_local
+        origin = np.asarray(pos) - _rotation(wxyz) @ self._com_local
         return np.concatenate([origin, wxyz])
 
     def _link_pose(self, index: int) -> np.ndarray:

@@ -26,11 +26,24 @@ def available_jobs() -> list[str]:
 
 
 def compose_config(job: str, overrides: Sequence[str] = ()) -> DictConfig:
-    """Compose the hydra config of ``job`` with command-line style ``overrides``."""
+    """Compose the hydra config of ``job`` with command-line style ``overrides``.
+
+    ``env.<kwarg>=value`` may name any keyword argument of the env, whether or not the job's
+    config lists it (it is appended, as hydra's ``+env.<kwarg>`` would).
+    """
     from hydra import compose, initialize_config_module
 
     with initialize_config_module(config_module=CONF_MODULE, version_base="1.3"):
-        return compose(config_name=job.replace("-", "_"), overrides=list(overrides))
+        name = job.replace("-", "_")
+        base = compose(config_name=name)
+        env_keys = set(base.env.keys()) if "env" in base else set()
+        fixed = []
+        for o in overrides:
+            key = o.split("=", 1)[0]
+            if key.startswith("env.") and key[4:] not in env_keys and "env" in base:
+                o = "+" + o
+            fixed.append(o)
+        return compose(config_name=name, overrides=fixed)
 
 
 def run_job(job: str, overrides: Sequence[str] = ()) -> None:

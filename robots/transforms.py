@@ -1,4 +1,4 @@
-"""Rotation helpers shared by the rigid backends and the tasks (quaternions are (w, x, y, z))."""
+"""Rotation helpers for rigid-body poses (quaternions are (w, x, y, z))."""
 
 from __future__ import annotations
 

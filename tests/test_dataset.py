@@ -1,0 +1,87 @@
+"""Point-flow samples: exact targets, static points, augmentation consistency, episode splits, bad stores."""
+
+import numpy as np
+import pytest
+
+from worldmodel.cli.main import run_job
+from worldmodel.data import PointFlowDataset, RolloutStore
+
+H = 5
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> str:
+    path = str(tmp_path_factory.mktemp("data") / "push.zarr")
+    run_job("collect", ["env.robot=panda_hand", "env.image_size=48", "env.num_scene_points=256",
+                        "env.num_gripper_points=64", "episodes=4", "max_steps=25", "seed=3", f"out={path}"])
+    return path
+
+
+def kabsch(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rotation R and translation t with b ~ a @ R.T + t."""
+    ca, cb = a.mean(0), b.mean(0)
+    U, _, Vt = np.linalg.svd((a - ca).T @ (b - cb))
+    D = np.diag([1, 1, np.sign(np.linalg.det(Vt.T @ U.T))])
+    R = Vt.T @ D @ U.T
+    return R, cb - ca @ R.T
+
+
+def test_targets_follow_the_recorded_object_tracks(store):
+    ds = PointFlowDataset(store, horizon=H, split="all")
+    raw = RolloutStore(store)
+    checked = 0
+    for i in range(0, len(ds), 7):
+        s = ds.sample(i)
+        e, t = ds.index[i]
+        ep = raw.episode(int(e), ["object_points"])
+        block = s.scene_labels == 1
+        assert np.all(s.target[:, ~block] == 0.0)
+        for h in range(H):  # the block's rigid motion t -> t+h+1 from its independent surface tracks
+            R, tr = kabsch(ep["object_points"][t].astype(float), ep["object_points"][t + h + 1].astype(float))
+            expected = s.scene_points[block] @ R.T + tr - s.scene_points[block]
+            np.testing.assert_allclose(s.target[h, block], expected, atol=2e-4)
+        checked += int(block.any())
+    assert checked > 3
+    assert max(np.abs(ds.sample(i).target).max() for i in range(len(ds))) > 0.005  # the pushes moved the block
+
+
+def test_augmentation_is_a_rigid_motion_of_the_whole_sample(store):
+    plain = PointFlowDataset(store, horizon=H, split="all")
+    aug = PointFlowDataset(store, horizon=H, split="all", augment=True, seed=1)
+    for i in (0, len(plain) // 2):
+        a, b = plain.sample(i), aug.sample(i)
+        R, t = kabsch(a.scene_points.astype(float), b.scene_points.astype(float))
+        assert abs(R[2, 2] - 1) < 1e-6 and abs(t[2]) < 1e-5  # rotation about z, horizontal shift
+        np.testing.assert_allclose(a.scene_points @ R.T + t, b.scene_points, atol=1e-5)
+        np.testing.assert_allclose(a.gripper_points @ R.T + t, b.gripper_points, atol=1e-5)
+        for field in ("scene_normals", "gripper_velocity", "gripper_acceleration", "target"):
+            np.testing.assert_allclose(getattr(a, field) @ R.T, getattr(b, field), atol=1e-5, err_msg=field)
+    first = aug.sample(0).scene_points
+    aug.set_epoch(1)
+    assert not np.allclose(first, aug.sample(0).scene_points)
+
+
+def test_split_by_episode_and_batches(store):
+    train = PointFlowDataset(store, horizon=H, split="train", val_fraction=0.25)
+    val = PointFlowDataset(store, horizon=H, split="val", val_fraction=0.25)
+    assert len(train) == 3 * (25 - H) and len(val) == 25 - H
+    seeds = {tuple(ep["block_pose7"][0]) for ep in train._episodes}
+    assert not seeds & {tuple(ep["block_pose7"][0]) for ep in val._episodes}
+    from torch.utils.data import DataLoader
+
+    batch = next(iter(DataLoader(train, batch_size=4, shuffle=False)))
+    assert batch["scene_points"].shape == (4, 256, 3) and batch["target"].shape == (4, H, 256, 3)
+    assert batch["gripper_points"].shape == (4, H + 1, 64, 3)
+    stats = train.statistics(max_samples=20)
+    assert len(stats["scene_mean"]) == 3 and min(stats["displacement_std"]) > 0
+
+
+def test_bad_stores_and_arguments_are_refused(store, tmp_path):
+    state_only = str(tmp_path / "state.zarr")
+    run_job("collect", ["env.robot=panda_hand", "env.obs_mode=state", "episodes=1", "max_steps=8", f"out={state_only}"])
+    with pytest.raises(ValueError, match="lacks keys"):
+        PointFlowDataset(state_only)
+    with pytest.raises(ValueError, match="horizon"):
+        PointFlowDataset(store, horizon=0)
+    with pytest.raises(ValueError, match="longer than the horizon"):
+        PointFlowDataset(store, horizon=40)

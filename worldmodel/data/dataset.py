@@ -1,0 +1,151 @@
+"""Point-flow training samples from recorded rollouts: (scene at t, gripper points t..t+H) -> displacements.
+
+A sample at row t of an episode holds the scene cloud at t (points, colours, normals,
+labels), the gripper points of rows t..t+H with their velocity and acceleration, and the
+exact target displacements (H, Ns, 3) of every scene point for t+1..t+H relative to t:
+block points move with the recorded block poses (``scene_obj_coords`` are their body-frame
+coordinates), static points do not move. Episodes are split into train/val as a whole.
+Augmentation rotates the whole sample about the vertical axis through the origin and
+shifts it horizontally; positions, directions and displacements transform consistently.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from robots.gripper_points import finite_difference_motion
+from robots.transforms import quat_to_mat
+
+from .rollouts import RolloutStore
+
+REQUIRED_KEYS = ("scene_points", "scene_colors", "scene_normals", "scene_labels", "scene_obj_coords",
+                 "block_pose7", "gripper_points")
+
+
+def exact_displacements(obj_coords: np.ndarray, points: np.ndarray, future_pose7: np.ndarray) -> np.ndarray:
+    """Displacements (H, N, 3) of scene points (N, 3) whose body-frame coordinates are ``obj_coords``
+    (NaN for static points) when the body takes the poses ``future_pose7`` (H, 7); 0 for static points."""
+    R = quat_to_mat(future_pose7[:, 3:])
+    moving = ~np.isnan(obj_coords[:, 0])
+    c = np.where(moving[:, None], obj_coords, 0.0)
+    future = np.einsum("hij,nj->hni", R, c) + future_pose7[:, None, :3]
+    return np.where(moving[None, :, None], future - points[None], 0.0).astype(np.float32)
+
+
+@dataclass
+class FlowSample:
+    """One sample as numpy arrays (see the module docstring); a batch stacks each field."""
+
+    scene_points: np.ndarray  # (Ns, 3)
+    scene_colors: np.ndarray  # (Ns, 3)
+    scene_normals: np.ndarray  # (Ns, 3)
+    scene_labels: np.ndarray  # (Ns,)
+    gripper_points: np.ndarray  # (H + 1, Nr, 3)
+    gripper_velocity: np.ndarray  # (H + 1, Nr, 3)
+    gripper_acceleration: np.ndarray  # (H + 1, Nr, 3)
+    target: np.ndarray  # (H, Ns, 3)
+
+
+class PointFlowDataset(Dataset):
+    """Samples of the point-flow formulation over one or more rollout stores.
+
+    ``split`` is "train", "val" or "all"; ``val_fraction`` of the episodes of every store
+    (chosen by ``split_seed``) form the validation split. ``augment`` enables the random
+    rotation about z (uniform angle) and horizontal shift (uniform in +-``max_shift`` m),
+    drawn from a generator seeded by (``seed``, epoch, index): reproducible and different
+    every epoch (`set_epoch`).
+    """
+
+    def __init__(self, paths: str | os.PathLike | Sequence[str | os.PathLike], horizon: int = 10,
+                 split: str = "train", val_fraction: float = 0.1, split_seed: int = 0, augment: bool = False,
+                 max_shift: float = 0.05, seed: int = 0, dt: float = 0.1):
+        if horizon <= 0:
+            raise ValueError(f"horizon must be a positive integer, got {horizon}")
+        if split not in ("train", "val", "all"):
+            raise ValueError(f"split must be 'train', 'val' or 'all', got {split!r}")
+        if not 0.0 <= val_fraction < 1.0:
+            raise ValueError(f"val_fraction must lie in [0, 1), got {val_fraction}")
+        paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+        self.horizon, self.augment, self.max_shift, self.seed, self.dt = int(horizon), augment, max_shift, seed, dt
+        self.epoch = 0
+        self._episodes: list[dict[str, np.ndarray]] = []
+        index = []
+        for path in paths:
+            store = RolloutStore(path)
+            missing = [k for k in REQUIRED_KEYS if k not in store.keys]
+            if missing:
+                raise ValueError(f"{path} lacks keys {missing} needed for point-flow samples (record obs_mode pointcloud)")
+            order = np.random.default_rng(split_seed).permutation(store.num_episodes)
+            n_val = int(round(val_fraction * store.num_episodes))
+            chosen = {"train": order[n_val:], "val": order[:n_val], "all": order}[split]
+            for e in sorted(chosen):
+                ep = store.episode(int(e), list(REQUIRED_KEYS))
+                T = len(ep["block_pose7"])
+                if T <= self.horizon:
+                    continue
+                k = len(self._episodes)
+                self._episodes.append(ep)
+                index.append(np.stack([np.full(T - self.horizon, k), np.arange(T - self.horizon)], 1))
+        if not index:
+            raise ValueError(f"no episode in {paths} ({split} split) is longer than the horizon {self.horizon}")
+        self.index = np.concatenate(index)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the augmentation draws of ``epoch``."""
+        self.epoch = int(epoch)
+
+    def sample(self, i: int) -> FlowSample:
+        """Sample ``i`` as a `FlowSample` (numpy)."""
+        e, t = self.index[i]
+        ep, H = self._episodes[e], self.horizon
+        pts = ep["scene_points"][t].astype(np.float64)
+        target = exact_displacements(ep["scene_obj_coords"][t], pts, ep["block_pose7"][t + 1 : t + H + 1])
+        grip = ep["gripper_points"][t : t + H + 1].astype(np.float64)
+        vel, acc = finite_difference_motion(grip, self.dt)
+        nrm = ep["scene_normals"][t].astype(np.float64)
+        if self.augment:
+            rng = np.random.default_rng([self.seed, self.epoch, int(i)])
+            a = rng.uniform(-np.pi, np.pi)
+            R = np.array([[np.cos(a), -np.sin(a), 0.0], [np.sin(a), np.cos(a), 0.0], [0.0, 0.0, 1.0]])
+            shift = np.array([*rng.uniform(-self.max_shift, self.max_shift, 2), 0.0])
+            pts, grip = pts @ R.T + shift, grip @ R.T + shift
+            nrm, vel, acc, target = nrm @ R.T, vel @ R.T, acc @ R.T, target @ R.T
+        f32 = np.float32
+        return FlowSample(pts.astype(f32), ep["scene_colors"][t].astype(f32), nrm.astype(f32),
+                          ep["scene_labels"][t].astype(np.int64), grip.astype(f32), vel.astype(f32),
+                          acc.astype(f32), target.astype(f32))
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        s = self.sample(i)
+        return {k: torch.from_numpy(v) for k, v in vars(s).items()}
+
+    def statistics(self, max_samples: int = 2000, seed: int = 0) -> dict[str, list[float]]:
+        """Per-axis mean and std of scene positions, gripper positions, gripper velocities and target
+        displacements (moved points only), from up to ``max_samples`` un-augmented samples."""
+        idx = np.random.default_rng(seed).choice(len(self), size=min(max_samples, len(self)), replace=False)
+        aug, self.augment = self.augment, False
+        try:
+            samples = [self.sample(int(i)) for i in idx]
+        finally:
+            self.augment = aug
+        scene = np.concatenate([s.scene_points for s in samples])
+        grip = np.concatenate([s.gripper_points.reshape(-1, 3) for s in samples])
+        gvel = np.concatenate([s.gripper_velocity.reshape(-1, 3) for s in samples])
+        disp = np.concatenate([s.target.reshape(-1, 3) for s in samples])
+        disp = disp[np.linalg.norm(disp, axis=1) > 1e-6]
+        if len(disp) == 0:
+            disp = np.zeros((1, 3))
+        out = {}
+        for name, arr in (("scene", scene), ("gripper", grip), ("gripper_velocity", gvel), ("displacement", disp)):
+            out[f"{name}_mean"] = arr.mean(0).tolist()
+            out[f"{name}_std"] = np.maximum(arr.std(0), 1e-6).tolist()
+        return out
