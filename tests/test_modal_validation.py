@@ -8,6 +8,8 @@ quadratic-tet cells across the section), which is what the 2% tolerances are hel
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import pytest
 import scipy.linalg as sla
@@ -61,7 +63,7 @@ def frequencies_of(vertices: NDArray[np.float64], modes: Modes, kind: int, count
 # ---------------------------------------------------------------- 1D references computed here
 
 
-def hermite_beam_hz(length: float, ei: callable, rho_a: callable, clamped_left: bool, count: int, elements: int = 160) -> NDArray[np.float64]:
+def hermite_beam_hz(length: float, ei: Callable[[float], float], rho_a: Callable[[float], float], clamped_left: bool, count: int, elements: int = 160) -> NDArray[np.float64]:
     """Euler-Bernoulli frequencies of a beam with piecewise EI(x), rho A(x) by Rayleigh-Ritz on
     cubic Hermite elements (converged to < 1e-5 at 160 elements for the first modes)."""
     le = length / elements

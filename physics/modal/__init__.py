@@ -26,7 +26,16 @@ Query points live in :mod:`physics.modal.embedding` (``PointEmbedding``, ``Point
 imported on demand because they use torch).
 """
 
-from .beams import euler_bernoulli_cantilever_hz, timoshenko_cantilever_hz
+from .beams import (
+    bar_axial_hz,
+    bar_torsion_hz,
+    beam_beta_l,
+    euler_bernoulli_beam_hz,
+    euler_bernoulli_cantilever_hz,
+    saint_venant_torsion_constant,
+    simply_supported_plate_hz,
+    timoshenko_cantilever_hz,
+)
 from .dynamics import ModalDynamics, RayleighDamping
 from .mesh import box_tet_mesh, points_tet_mesh, surface_tet_mesh, voxel_tet_mesh
 from .model import ModalModel, Modes
@@ -46,4 +55,10 @@ __all__ = [
     "surface_tet_mesh",
     "euler_bernoulli_cantilever_hz",
     "timoshenko_cantilever_hz",
+    "beam_beta_l",
+    "euler_bernoulli_beam_hz",
+    "bar_axial_hz",
+    "bar_torsion_hz",
+    "saint_venant_torsion_constant",
+    "simply_supported_plate_hz",
 ]

@@ -1,6 +1,8 @@
-"""Closed-form references for a clamped-free beam of rectangular section (validation).
+"""Closed-form references for validating the modal solver: beams of rectangular section
+(clamped-free, free-free, clamped-clamped), axial and torsional bar modes, and the simply
+supported Kirchhoff plate.
 
-``bending_axis`` names the direction of the bending displacement: a beam of width ``b``
+Bending references name ``width`` the direction of the bending displacement: a beam of width ``b``
 (that direction) and thickness ``t`` has ``I = t b^3 / 12``, ``A = b t``.
 
 - Euler-Bernoulli: ``f_n = (beta_n L)^2 / (2 pi L^2) sqrt(E I / (rho A))`` with
@@ -131,8 +133,13 @@ def euler_bernoulli_beam_hz(
 
 
 def bar_axial_hz(
-    length: float, youngs_modulus: float, density: float, mode: int = 1, boundary: str = "free-free",
-    poisson_ratio: float = 0.0, polar_gyration_sq: float = 0.0,
+    length: float,
+    youngs_modulus: float,
+    density: float,
+    mode: int = 1,
+    boundary: str = "free-free",
+    poisson_ratio: float = 0.0,
+    polar_gyration_sq: float = 0.0,
 ) -> float:
     """Longitudinal frequency (Hz) of a uniform bar: ``f_n = n c / (2 L)`` free-free or
     clamped-clamped, ``(2n - 1) c / (4 L)`` clamped-free, ``c = sqrt(E / rho)``.
@@ -161,8 +168,14 @@ def saint_venant_torsion_constant(width: float, thickness: float, terms: int = 5
 
 
 def bar_torsion_hz(
-    length: float, width: float, thickness: float, youngs_modulus: float, poisson_ratio: float, density: float,
-    mode: int = 1, boundary: str = "free-free",
+    length: float,
+    width: float,
+    thickness: float,
+    youngs_modulus: float,
+    poisson_ratio: float,
+    density: float,
+    mode: int = 1,
+    boundary: str = "free-free",
 ) -> float:
     """Torsional frequency (Hz) of a rectangular bar, Saint-Venant torsion (warping free):
     ``f_n = n / (2 L) sqrt(G J / (rho I_p))`` free-free (``(2n - 1) / (4 L)`` clamped-free)."""
@@ -175,8 +188,14 @@ def bar_torsion_hz(
 
 
 def simply_supported_plate_hz(
-    side_x: float, side_y: float, thickness: float, youngs_modulus: float, poisson_ratio: float, density: float,
-    m: int = 1, n: int = 1,
+    side_x: float,
+    side_y: float,
+    thickness: float,
+    youngs_modulus: float,
+    poisson_ratio: float,
+    density: float,
+    m: int = 1,
+    n: int = 1,
 ) -> float:
     """Kirchhoff (Navier) frequency (Hz) of a simply supported rectangular plate:
     ``omega_mn = pi^2 ((m / a)^2 + (n / b)^2) sqrt(D / (rho h))``, ``D = E h^3 / (12 (1 - nu^2))``."""
