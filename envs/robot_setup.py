@@ -92,29 +92,23 @@ def _link_mass(link: str, has_mesh: bool) -> float:
 
 
 def _links(desc: RobotDescription) -> tuple[Link, ...]:
-    def meshes(refs):
-        return tuple(MeshGeom(r.path, r.T_link_mesh, r.scale, r.rgba) for r in refs)
-
-    root_meshes = (desc.visual if desc.root in RENDER_VISUAL_LINKS else desc.collision).get(desc.root, ())
-    out = [Link(desc.root, None, "", "fixed", np.eye(4), np.zeros(3), visual=meshes(root_meshes),
-                collision=meshes(desc.collision.get(desc.root, ())),
-                mass=_link_mass(desc.root, bool(desc.visual.get(desc.root))))]
-    for j in desc.joints:
-        out.append(
-            Link(
-                name=j.child,
-                parent=j.parent,
-                joint_name=j.name,
-                joint_type=j.type,
-                joint_origin=j.origin,
-                joint_axis=j.axis,
-                joint_range=(j.lower, j.upper),
-                visual=meshes((desc.visual if j.child in RENDER_VISUAL_LINKS else desc.collision).get(j.child, ())),
-                collision=meshes(desc.collision.get(j.child, ())),
-                mass=_link_mass(j.child, bool(desc.visual.get(j.child))),
-            )
+    def link(name: str, **joint) -> Link:
+        shown = (desc.visual if name in RENDER_VISUAL_LINKS else desc.collision).get(name, ())
+        return Link(
+            name=name,
+            visual=tuple(MeshGeom(r.path, r.T_link_mesh, r.scale, r.rgba) for r in shown),
+            collision=tuple(MeshGeom(r.path, r.T_link_mesh, r.scale, r.rgba) for r in desc.collision.get(name, ())),
+            mass=_link_mass(name, bool(desc.visual.get(name))),
+            **joint,
         )
-    return tuple(out)
+
+    root = link(desc.root, parent=None, joint_name="", joint_type="fixed", joint_origin=np.eye(4),
+                joint_axis=np.zeros(3))
+    return (root,) + tuple(
+        link(j.child, parent=j.parent, joint_name=j.name, joint_type=j.type, joint_origin=j.origin,
+             joint_axis=j.axis, joint_range=(j.lower, j.upper))
+        for j in desc.joints
+    )
 
 
 def make_robot(name: str = "panda", tcp_height: float = 0.01, max_speed: float = 0.5) -> RobotSetup:
