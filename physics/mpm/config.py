@@ -30,8 +30,6 @@ class MPMConfig:
             ``"slip"`` (outward normal velocity removed), ``"sticky"`` or ``"open"`` (no walls). In every case a particle that would leave the bounds is
             clamped onto them and counted.
         track_covariance: keep per-particle PhysGaussian covariances (Sigma <- F Sigma F^T).
-        sort_interval: reorder particles by grid cell every this many substeps for memory
-            locality (0 disables); results do not depend on it beyond round-off.
     """
 
     grid_res: int = 64
@@ -43,7 +41,6 @@ class MPMConfig:
     apic_blend: float = 1.0
     boundary: str = "slip"
     track_covariance: bool = False
-    sort_interval: int = 0
     _lower: np.ndarray = field(init=False, repr=False, compare=False)
     _upper: np.ndarray = field(init=False, repr=False, compare=False)
 
@@ -64,8 +61,6 @@ class MPMConfig:
             raise ValueError(f"apic_blend must lie in [0, 1] (1 APIC, 0 PIC), got {self.apic_blend}")
         if self.boundary not in BOUNDARIES:
             raise ValueError(f"unknown boundary {self.boundary!r}; allowed: {', '.join(BOUNDARIES)}")
-        if self.sort_interval < 0:
-            raise ValueError(f"sort_interval must be >= 0, got {self.sort_interval}")
         object.__setattr__(self, "_lower", b[0])
         object.__setattr__(self, "_upper", b[1])
 
