@@ -202,6 +202,16 @@ class VonMises(ElasticMaterial):
 class DruckerPrager(ElasticMaterial):
     """Sand: StVK-Hencky elasticity with Drucker-Prager plasticity (Klar et al. 2016).
 
+    Yield when |dev tau| + alpha tr(tau) > 0 with Klar's alpha = sqrt(2/3) 2 sin(phi) /
+    (3 - sin(phi)), the cone through Mohr-Coulomb's triaxial-compression meridian; it is
+    stronger than Mohr-Coulomb in other stress states (in steady plane-strain flow it
+    acts like Mohr-Coulomb with sin(phi') = 2 sqrt(3) sin(phi) / (3 - sin(phi)), 44 deg
+    for phi = 30), so over-steep slopes can stand until disturbed. Measured angle of
+    repose of a slowly released plane-strain pile 10 cells high (see
+    ``tests/test_mpm_validation.py``): 19.6 / 24.4 / 29.5 / 30.6 / 31.3 deg for
+    phi = 20 / 25 / 30 / 35 / 40. Piles need many cells: a 3D pile only 10 cells high
+    runs out far below phi (about 10 deg for phi = 30; 20 deg at 20 cells).
+
     Args:
         friction_angle_deg: internal friction angle phi in degrees, in (0, 90).
         cohesion: log-strain shift of the cone tip (>= 0); 0 is cohesionless sand.
