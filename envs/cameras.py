@@ -65,8 +65,8 @@ def backproject(depth: np.ndarray, rays: np.ndarray, cam2world: np.ndarray) -> n
 
 def project(points: np.ndarray, cam: Camera) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pixel coordinates u, v (N,) and depth z (N,) of world points (N, 3) in ``cam``."""
-    w2c = np.linalg.inv(cam.cam2world)
-    pc = points @ w2c[:3, :3].T + w2c[:3, 3]
+    R, t = np.asarray(cam.cam2world)[:3, :3], np.asarray(cam.cam2world)[:3, 3]
+    pc = (points - t) @ R  # world -> camera: R^T (p - t)
     z = pc[:, 2]
     safe = np.where(np.abs(z) < 1e-9, 1e-9, z)
     return cam.fx * pc[:, 0] / safe + cam.cx, cam.fy * pc[:, 1] / safe + cam.cy, z
