@@ -92,4 +92,5 @@ def robot_urdf(robot: RobotModel) -> str:
             out.append(f'<joint name="{link.joint_name}" type="fixed"><parent link="{link.parent}"/>'
                        f'<child link="{link.name}"/>{_origin(T)}</joint>')
     out.append("</robot>")
-    return "".join(out)
+    # one element per line: Bullet's URDF reader breaks lines longer than 8 kB (mid-attribute)
+    return "".join(out).replace("><", ">\n<")
