@@ -1,0 +1,5 @@
+"""Point-flow predictors behind one interface: ``model(batch) -> (displacements (B, H, Ns, 3), log_var (B, H, Ns))``."""
+
+from .pointnet_flow import PointNetFlow
+
+__all__ = ["PointNetFlow"]

@@ -1,0 +1,69 @@
+"""PointNetFlow: Dream2Flow's Push-T dynamics model extended to H-step point flow.
+
+Every scene point is a query (position, colour, normal) that sees two broadcast codes: a
+global scene code (max-pooled point features) and a push code that encodes the gripper
+points' trajectory (a shared point MLP per time step, max-pooled, the steps concatenated
+and mixed). A shared per-point MLP maps [query, scene code, push code] to H displacements
+and H log-variances. Positions are centred and scaled by normalisation statistics.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..formulation import HORIZON, check_batch
+
+
+def mlp(sizes: list[int]) -> nn.Sequential:
+    """Linear + GELU layers (no activation after the last)."""
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(a, b))
+        if i < len(sizes) - 2:
+            layers.append(nn.GELU())
+    return nn.Sequential(*layers)
+
+
+class PointNetFlow(nn.Module):
+    """Per-point displacement predictor (see the module docstring); ``horizon`` steps, ``width`` channels."""
+
+    def __init__(self, horizon: int = HORIZON, width: int = 128, position_scale: float = 0.2,
+                 velocity_scale: float = 0.3, displacement_scale: float = 0.02):
+        super().__init__()
+        if horizon <= 0 or width <= 0:
+            raise ValueError(f"horizon and width must be positive, got {horizon}, {width}")
+        self.horizon = horizon
+        self.register_buffer("position_mean", torch.zeros(3))
+        self.register_buffer("position_scale", torch.tensor(float(position_scale)))
+        self.register_buffer("velocity_scale", torch.tensor(float(velocity_scale)))
+        self.register_buffer("displacement_scale", torch.tensor(float(displacement_scale)))
+        self.point_encoder = mlp([9, width, width])
+        self.gripper_encoder = mlp([9 + 1, width, width])
+        self.push_mixer = mlp([(horizon + 1) * width, 2 * width, width])
+        self.decoder = mlp([3 * width, 2 * width, width, 4 * horizon])
+
+    def encode_scene(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-point features (B, Ns, C) and the global scene code (B, C); reusable across pushes."""
+        x = (batch["scene_points"] - self.position_mean) / self.position_scale
+        feats = self.point_encoder(torch.cat([x, batch["scene_colors"], batch["scene_normals"]], dim=-1))
+        return feats, feats.amax(dim=1)
+
+    def encode_push(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The push code (B, C) of the gripper-point trajectory."""
+        g = (batch["gripper_points"] - self.position_mean) / self.position_scale
+        v = batch["gripper_velocity"] / self.velocity_scale
+        a = batch["gripper_acceleration"] / (self.velocity_scale * 10)
+        B, T, Nr, _ = g.shape
+        t = torch.linspace(0, 1, T, device=g.device, dtype=g.dtype).view(1, T, 1, 1).expand(B, T, Nr, 1)
+        per_step = self.gripper_encoder(torch.cat([g, v, a, t], dim=-1)).amax(dim=2)  # (B, T, C)
+        return self.push_mixer(per_step.reshape(B, -1))
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Displacements (B, H, Ns, 3) in metres and log-variances (B, H, Ns)."""
+        B, N, _ = check_batch(batch, self.horizon)
+        feats, scene = self.encode_scene(batch)
+        push = self.encode_push(batch)
+        code = torch.cat([feats, scene[:, None].expand(B, N, -1), push[:, None].expand(B, N, -1)], dim=-1)
+        out = self.decoder(code).view(B, N, self.horizon, 4).permute(0, 2, 1, 3)
+        return out[..., :3] * self.displacement_scale, out[..., 3]
