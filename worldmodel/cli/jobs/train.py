@@ -1,0 +1,37 @@
+"""``wm4d train``: fit a point-flow model on rollout stores; rerunning the same command resumes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+
+def run(cfg: DictConfig) -> None:
+    """Build the datasets and model from ``cfg``, set normalisation from the data, and train."""
+    from worldmodel.data import PointFlowDataset
+    from worldmodel.training import train
+
+    paths = list(cfg.data) if OmegaConf.is_list(cfg.data) else [str(cfg.data)]
+    common = dict(horizon=int(cfg.horizon), val_fraction=float(cfg.val_fraction))
+    train_set = PointFlowDataset(paths, split="train", augment=bool(cfg.augment), seed=int(cfg.trainer.seed), **common)
+    val_set = PointFlowDataset(paths, split="val", **common) if cfg.val_fraction > 0 else None
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stats_path = out / "stats.json"
+    stats = json.loads(stats_path.read_text()) if stats_path.exists() else train_set.statistics()
+    stats_path.write_text(json.dumps(stats, indent=2))
+    torch.manual_seed(int(cfg.trainer.seed))
+    model = instantiate(cfg.model)
+    with torch.no_grad():  # normalisation from the training data, stored with the weights
+        model.position_mean.copy_(torch.tensor(stats["scene_mean"]))
+        model.position_scale.fill_(float(torch.tensor(stats["scene_std"])[:2].mean()))
+        model.displacement_scale.fill_(float(torch.tensor(stats["displacement_std"]).norm()))
+    trainer_cfg = instantiate(cfg.trainer)
+    config = {"model": OmegaConf.to_container(cfg.model, resolve=True), "data": paths, "horizon": int(cfg.horizon)}
+    result = train(model, train_set, trainer_cfg, out, val_set=val_set, config=config)
+    (out / "result.json").write_text(json.dumps(result, indent=2))
+    print(json.dumps({k: v for k, v in result.items() if k != "val"}))
