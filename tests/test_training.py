@@ -12,11 +12,16 @@ from worldmodel.training import TrainConfig, learning_rate, load_weights, train
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
+def store(tmp_path_factory) -> str:
     path = str(tmp_path_factory.mktemp("train") / "push.zarr")
     run_job("collect", ["env.robot=panda_hand", "env.image_size=48", "env.num_scene_points=128",
                         "env.num_gripper_points=32", "episodes=3", "max_steps=20", "seed=5", f"out={path}"])
-    return PointFlowDataset(path, horizon=4, split="all")
+    return path
+
+
+@pytest.fixture(scope="module")
+def data(store):
+    return PointFlowDataset(store, horizon=4, split="all")
 
 
 def test_learning_rate_schedule():
@@ -76,3 +81,22 @@ def test_wm4d_train_job_writes_a_loadable_checkpoint(tmp_path):
     stats = json.loads((out / "stats.json").read_text())
     torch.testing.assert_close(model.position_mean, torch.tensor(stats["scene_mean"]))
     assert "zero_flow_moved" in json.loads((out / "result.json").read_text())["val"]
+
+
+def test_wm4d_eval_model_writes_the_design_metrics(data, store, tmp_path):
+    import json
+
+    out = tmp_path / "run"
+    train(PointNetFlow(horizon=4, width=16), data, TrainConfig(steps=3, batch_size=4, warmup_steps=1), out,
+          config={"model": {"_target_": "worldmodel.models.PointNetFlow", "horizon": 4, "width": 16}, "horizon": 4})
+    run_job("eval-model", [f"checkpoint={out}", f"data={store}", f"out={tmp_path / 'ev'}"])
+    m = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    for key in ("horizon", "l2_moved_per_step", "l2_static_per_step", "l2_all_per_step",
+                "zero_flow_l2_moved_per_step", "chamfer", "num_samples"):
+        assert key in m
+    assert m["horizon"] == 4 and len(m["l2_moved_per_step"]) == 4 and m["num_samples"] == len(data)
+    assert m["zero_flow_l2_moved_per_step"][-1] > 0.005  # the recorded pushes moved block points
+    assert m["chamfer"] >= 0.0
+    assert (tmp_path / "ev" / "error_vs_horizon.png").exists()
+    with pytest.raises(ValueError, match="not a checkpoint directory"):
+        run_job("eval-model", [f"checkpoint={tmp_path}", f"data={store}", f"out={tmp_path / 'ev2'}"])
