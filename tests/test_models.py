@@ -61,3 +61,18 @@ def test_loss_decreases_when_fitting_a_tiny_batch():
     final = l2_per_step(model(b)[0].detach(), target)["all"].mean()
     assert losses[-1] < losses[0] - 1.0
     assert final < 0.5 * torch.linalg.vector_norm(target, dim=-1).mean()  # half the zero-flow error
+
+
+def test_one_encoded_scene_serves_many_pushes():
+    torch.manual_seed(0)
+    model = PointNetFlow(horizon=4, width=32).eval()
+    b = batch(B=5)
+    for k in ("scene_points", "scene_colors", "scene_normals"):  # the same scene for every candidate
+        b[k] = b[k][:1].expand_as(b[k]).contiguous()
+    with torch.no_grad():
+        full, _ = model(b)
+        feats, scene = model.encode_scene({k: v[:1] for k, v in b.items()})
+        shared, _ = model.decode(feats, scene, model.encode_push(b))
+    torch.testing.assert_close(shared, full)
+    with pytest.raises(ValueError, match="cannot serve"):
+        model.decode(feats.expand(2, -1, -1), scene.expand(2, -1), model.encode_push(b))

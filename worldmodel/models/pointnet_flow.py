@@ -61,9 +61,19 @@ class PointNetFlow(nn.Module):
 
     def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """Displacements (B, H, Ns, 3) in metres and log-variances (B, H, Ns)."""
-        B, N, _ = check_batch(batch, self.horizon)
+        check_batch(batch, self.horizon)
         feats, scene = self.encode_scene(batch)
-        push = self.encode_push(batch)
-        code = torch.cat([feats, scene[:, None].expand(B, N, -1), push[:, None].expand(B, N, -1)], dim=-1)
+        return self.decode(feats, scene, self.encode_push(batch))
+
+    def decode(self, feats: torch.Tensor, scene: torch.Tensor, push: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Flow for point features (S, Ns, C) and scene codes (S, C) under push codes (B, C), S in {1, B}.
+
+        With S = 1 one encoded scene serves every candidate push (MPC): encode it once with
+        `encode_scene`, encode the candidates with `encode_push`, and decode them together.
+        """
+        B, N = push.shape[0], feats.shape[1]
+        if feats.shape[0] not in (1, B):
+            raise ValueError(f"scene features for {feats.shape[0]} scenes cannot serve {B} pushes (need 1 or {B})")
+        code = torch.cat([feats.expand(B, N, -1), scene[:, None].expand(B, N, -1), push[:, None].expand(B, N, -1)], -1)
         out = self.decoder(code).view(B, N, self.horizon, 4).permute(0, 2, 1, 3)
         return out[..., :3] * self.displacement_scale, out[..., 3]

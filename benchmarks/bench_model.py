@@ -1,0 +1,78 @@
+"""Point-flow model speed on this CPU: inference ms at batch 1 and for 256 candidate pushes on one
+encoded scene (the MPC case), and training samples/s.
+
+    python benchmarks/bench_model.py [--points 1024] [--gripper 256] [--horizon 10] [--width 128]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from worldmodel.formulation import heteroscedastic_huber
+from worldmodel.models import PointNetFlow
+
+
+def random_batch(B: int, N: int, Nr: int, H: int) -> dict[str, torch.Tensor]:
+    """A batch of the model's input shapes (values do not matter for timing)."""
+    g = torch.Generator().manual_seed(0)
+    return {"scene_points": torch.rand(B, N, 3, generator=g), "scene_colors": torch.rand(B, N, 3, generator=g),
+            "scene_normals": torch.rand(B, N, 3, generator=g), "gripper_points": torch.rand(B, H + 1, Nr, 3, generator=g),
+            "gripper_velocity": torch.rand(B, H + 1, Nr, 3, generator=g),
+            "gripper_acceleration": torch.rand(B, H + 1, Nr, 3, generator=g),
+            "target": torch.rand(B, H, N, 3, generator=g) * 0.01}
+
+
+def timed(fn, repeats: int) -> float:
+    """Best wall time of ``repeats`` calls, in ms."""
+    fn()
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return 1000 * best
+
+
+def main() -> None:
+    """Print the figures."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--points", type=int, default=1024)
+    ap.add_argument("--gripper", type=int, default=256)
+    ap.add_argument("--horizon", type=int, default=10)
+    ap.add_argument("--width", type=int, default=128)
+    a = ap.parse_args()
+    torch.manual_seed(0)
+    model = PointNetFlow(horizon=a.horizon, width=a.width).eval()
+    one = random_batch(1, a.points, a.gripper, a.horizon)
+    many = random_batch(256, a.points, a.gripper, a.horizon)
+    with torch.no_grad():
+        ms1 = timed(lambda: model(one), 10)
+
+        def shared():
+            feats, scene = model.encode_scene(one)
+            return model.decode(feats, scene, model.encode_push(many))
+
+        ms256 = timed(shared, 3)
+    print(f"PointNetFlow width {a.width}, Ns {a.points}, Nr {a.gripper}, H {a.horizon}, {torch.get_num_threads()} threads")
+    print(f"inference batch 1: {ms1:.1f} ms (goal <= 50 ms)")
+    print(f"inference 256 pushes on one encoded scene: {ms256:.0f} ms (goal <= 1000 ms)")
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    train_batch = random_batch(16, a.points, a.gripper, a.horizon)
+
+    def step():
+        pred, log_var = model(train_batch)
+        loss = heteroscedastic_huber(pred, log_var, train_batch["target"])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    ms = timed(step, 3)
+    print(f"training: {16 / (ms / 1000):.0f} samples/s (batch 16)")
+
+
+if __name__ == "__main__":
+    main()
