@@ -52,8 +52,7 @@ def main() -> None:
         ms1 = timed(lambda: model(one), 10)
 
         def shared():
-            feats, scene = model.encode_scene(one)
-            return model.decode(feats, scene, model.encode_push(many))
+            return model.decode(model.encode_scene(one), model.encode_push(many))
 
         ms256 = timed(shared, 3)
     print(f"PointNetFlow width {a.width}, Ns {a.points}, Nr {a.gripper}, H {a.horizon}, {torch.get_num_threads()} threads")

@@ -40,6 +40,11 @@ def test_targets_follow_the_recorded_object_tracks(store):
             R, tr = kabsch(ep["object_points"][t].astype(float), ep["object_points"][t + h + 1].astype(float))
             expected = s.scene_points[block] @ R.T + tr - s.scene_points[block]
             np.testing.assert_allclose(s.target[h, block], expected, atol=2e-4)
+        if t > 0:  # the motion t-1 -> t, inverted
+            R, tr = kabsch(ep["object_points"][t].astype(float), ep["object_points"][t - 1].astype(float))
+            expected = -(s.scene_points[block] @ R.T + tr - s.scene_points[block])
+            np.testing.assert_allclose(s.previous_displacement[block], expected, atol=2e-4)
+        assert np.all(s.previous_displacement[~block] == 0.0)
         checked += int(block.any())
     assert checked > 3
     assert max(np.abs(ds.sample(i).target).max() for i in range(len(ds))) > 0.005  # the pushes moved the block
@@ -54,7 +59,7 @@ def test_augmentation_is_a_rigid_motion_of_the_whole_sample(store):
         assert abs(R[2, 2] - 1) < 1e-6 and abs(t[2]) < 1e-5  # rotation about z, horizontal shift
         np.testing.assert_allclose(a.scene_points @ R.T + t, b.scene_points, atol=1e-5)
         np.testing.assert_allclose(a.gripper_points @ R.T + t, b.gripper_points, atol=1e-5)
-        for field in ("scene_normals", "gripper_velocity", "gripper_acceleration", "target"):
+        for field in ("scene_normals", "gripper_velocity", "gripper_acceleration", "target", "previous_displacement"):
             np.testing.assert_allclose(getattr(a, field) @ R.T, getattr(b, field), atol=1e-5, err_msg=field)
     first = aug.sample(0).scene_points
     aug.set_epoch(1)

@@ -71,8 +71,8 @@ def test_one_encoded_scene_serves_many_pushes():
         b[k] = b[k][:1].expand_as(b[k]).contiguous()
     with torch.no_grad():
         full, _ = model(b)
-        feats, scene = model.encode_scene({k: v[:1] for k, v in b.items()})
-        shared, _ = model.decode(feats, scene, model.encode_push(b))
+        code = model.encode_scene({k: v[:1] for k, v in b.items()})
+        shared, _ = model.decode(code, model.encode_push(b))
     torch.testing.assert_close(shared, full)
     with pytest.raises(ValueError, match="cannot serve"):
-        model.decode(feats.expand(2, -1, -1), scene.expand(2, -1), model.encode_push(b))
+        model.decode(code.expand(2, -1, -1), model.encode_push(b))

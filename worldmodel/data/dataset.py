@@ -4,7 +4,8 @@ A sample at row t of an episode holds the scene cloud at t (points, colours, nor
 labels), the gripper points of rows t..t+H with their velocity and acceleration, and the
 exact target displacements (H, Ns, 3) of every scene point for t+1..t+H relative to t:
 block points move with the recorded block poses (``scene_obj_coords`` are their body-frame
-coordinates), static points do not move. Episodes are split into train/val as a whole.
+coordinates), static points do not move. ``previous_displacement`` (Ns, 3) is each point's
+motion from t-1 to t (zero at t = 0), which the constant-velocity baseline extrapolates. Episodes are split into train/val as a whole.
 Augmentation rotates the whole sample about the vertical axis through the origin and
 shifts it horizontally; positions, directions and displacements transform consistently.
 """
@@ -50,6 +51,7 @@ class FlowSample:
     gripper_velocity: np.ndarray  # (H + 1, Nr, 3)
     gripper_acceleration: np.ndarray  # (H + 1, Nr, 3)
     target: np.ndarray  # (H, Ns, 3)
+    previous_displacement: np.ndarray  # (Ns, 3)
 
 
 class PointFlowDataset(Dataset):
@@ -109,6 +111,10 @@ class PointFlowDataset(Dataset):
         ep, H = self._episodes[e], self.horizon
         pts = ep["scene_points"][t].astype(np.float64)
         target = exact_displacements(ep["scene_obj_coords"][t], pts, ep["block_pose7"][t + 1 : t + H + 1])
+        if t > 0:  # where the block points were at t-1, relative to t
+            prev = -exact_displacements(ep["scene_obj_coords"][t], pts, ep["block_pose7"][t - 1 : t])[0]
+        else:
+            prev = np.zeros_like(pts)
         grip = ep["gripper_points"][t : t + H + 1].astype(np.float64)
         vel, acc = finite_difference_motion(grip, self.dt)
         nrm = ep["scene_normals"][t].astype(np.float64)
@@ -118,11 +124,11 @@ class PointFlowDataset(Dataset):
             R = np.array([[np.cos(a), -np.sin(a), 0.0], [np.sin(a), np.cos(a), 0.0], [0.0, 0.0, 1.0]])
             shift = np.array([*rng.uniform(-self.max_shift, self.max_shift, 2), 0.0])
             pts, grip = pts @ R.T + shift, grip @ R.T + shift
-            nrm, vel, acc, target = nrm @ R.T, vel @ R.T, acc @ R.T, target @ R.T
+            nrm, vel, acc, target, prev = nrm @ R.T, vel @ R.T, acc @ R.T, target @ R.T, prev @ R.T
         f32 = np.float32
         return FlowSample(pts.astype(f32), ep["scene_colors"][t].astype(f32), nrm.astype(f32),
                           ep["scene_labels"][t].astype(np.int64), grip.astype(f32), vel.astype(f32),
-                          acc.astype(f32), target.astype(f32))
+                          acc.astype(f32), target.astype(f32), prev.astype(f32))
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         s = self.sample(i)

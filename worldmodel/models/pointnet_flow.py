@@ -5,11 +5,16 @@ global scene code (max-pooled point features) and a push code that encodes the g
 points' trajectory (a shared point MLP per time step, max-pooled, the steps concatenated
 and mixed). A shared per-point MLP maps [query, scene code, push code] to H displacements
 and H log-variances. Positions are centred and scaled by normalisation statistics.
+
+The decoder's first layer is linear in the concatenation, so it is split into a scene term
+(computed once per scene by `encode_scene`) plus a push term (one vector per candidate):
+MPC decodes hundreds of candidate pushes of one scene at the price of the later layers.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..formulation import HORIZON, check_batch
@@ -41,13 +46,16 @@ class PointNetFlow(nn.Module):
         self.point_encoder = mlp([9, width, width])
         self.gripper_encoder = mlp([9 + 1, width, width])
         self.push_mixer = mlp([(horizon + 1) * width, 2 * width, width])
-        self.decoder = mlp([3 * width, 2 * width, width, 4 * horizon])
+        self.scene_to_hidden = nn.Linear(2 * width, 2 * width)  # [query, scene code] part of layer 1
+        self.push_to_hidden = nn.Linear(width, 2 * width, bias=False)  # push-code part of layer 1
+        self.decoder = mlp([2 * width, width, 4 * horizon])
 
-    def encode_scene(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-point features (B, Ns, C) and the global scene code (B, C); reusable across pushes."""
+    def encode_scene(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The scene's share of the decoder's first layer per point (B, Ns, 2C); reusable across pushes."""
         x = (batch["scene_points"] - self.position_mean) / self.position_scale
         feats = self.point_encoder(torch.cat([x, batch["scene_colors"], batch["scene_normals"]], dim=-1))
-        return feats, feats.amax(dim=1)
+        scene = feats.amax(dim=1, keepdim=True).expand_as(feats)
+        return self.scene_to_hidden(torch.cat([feats, scene], dim=-1))
 
     def encode_push(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """The push code (B, C) of the gripper-point trajectory."""
@@ -62,18 +70,17 @@ class PointNetFlow(nn.Module):
     def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """Displacements (B, H, Ns, 3) in metres and log-variances (B, H, Ns)."""
         check_batch(batch, self.horizon)
-        feats, scene = self.encode_scene(batch)
-        return self.decode(feats, scene, self.encode_push(batch))
+        return self.decode(self.encode_scene(batch), self.encode_push(batch))
 
-    def decode(self, feats: torch.Tensor, scene: torch.Tensor, push: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Flow for point features (S, Ns, C) and scene codes (S, C) under push codes (B, C), S in {1, B}.
+    def decode(self, scene_code: torch.Tensor, push: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Flow of encoded scenes (S, Ns, 2C) under push codes (B, C), S in {1, B}.
 
         With S = 1 one encoded scene serves every candidate push (MPC): encode it once with
         `encode_scene`, encode the candidates with `encode_push`, and decode them together.
         """
-        B, N = push.shape[0], feats.shape[1]
-        if feats.shape[0] not in (1, B):
-            raise ValueError(f"scene features for {feats.shape[0]} scenes cannot serve {B} pushes (need 1 or {B})")
-        code = torch.cat([feats.expand(B, N, -1), scene[:, None].expand(B, N, -1), push[:, None].expand(B, N, -1)], -1)
-        out = self.decoder(code).view(B, N, self.horizon, 4).permute(0, 2, 1, 3)
+        B, N = push.shape[0], scene_code.shape[1]
+        if scene_code.shape[0] not in (1, B):
+            raise ValueError(f"scene codes of {scene_code.shape[0]} scenes cannot serve {B} pushes (need 1 or {B})")
+        hidden = F.gelu(scene_code + self.push_to_hidden(push)[:, None])
+        out = self.decoder(hidden).view(B, N, self.horizon, 4).permute(0, 2, 1, 3)
         return out[..., :3] * self.displacement_scale, out[..., 3]
