@@ -7,6 +7,21 @@ first and its ``episode_ends`` entry last: that entry is the commit point. zarr 
 chunk and metadata file atomically, so after a crash (even ``kill -9``) every committed
 episode is intact; rows past the last committed end are ignored by readers and trimmed
 when recording resumes. Root attributes: env id, env kwargs, seed, package and schema version.
+
+Schema versions (the on-disk contract of DESIGN §5; readers: ``worldmodel.data.rollouts``):
+
+1. Per-step keys as recorded from the env: ``action``, ``reward``, the observation's
+   ``agent_pos``, ``block_pose``, ``qpos``, ``scene_points``/``scene_colors``/``scene_normals``/
+   ``scene_labels`` (Ns per step), ``gripper_points`` (Nr, 3), optionally ``rgb``/``depth``/
+   ``segmentation``; from ``info`` ``block_pose7``, ``object_points``, ``coverage``; and
+   ``scene_obj_coords`` (Ns, 3: each scene point in its object's frame, NaN for static points).
+2. Adds optional per-point tracks, for objects that are not one rigid body (deformables,
+   bring-your-own data, see ``worldmodel.data.byo``): ``scene_track_ids`` (Ns,) int32, the
+   track each scene point is (-1 = static/untracked), indexing ``tracks`` (K, 3) float32, the
+   positions of the K tracked points at this step (NaN for a track never observed), and
+   ``track_visible`` (K,) bool (observed at this step rather than filled in). The three come
+   together. A store with tracks needs neither ``scene_obj_coords`` nor ``block_pose7``;
+   a version-1 store is a valid version-2 store without tracks.
 """
 
 from __future__ import annotations
@@ -21,7 +36,7 @@ import zarr
 
 from . import pusht_geometry as geo
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # see the module docstring; worldmodel.data.rollouts reads versions 1..2
 STEP_KEYS = ("agent_pos", "block_pose", "qpos", "scene_points", "scene_colors", "scene_normals", "scene_labels",
              "gripper_points", "rgb", "depth", "segmentation")
 INFO_KEYS = ("block_pose7", "object_points", "object_points_visible", "coverage")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from worldmodel.cli.main import run_job
-from worldmodel.data import PointFlowDataset, RolloutStore
+from worldmodel.data import PointFlowDataset, RolloutStore, track_displacements
 
 H = 5
 
@@ -90,3 +90,17 @@ def test_bad_stores_and_arguments_are_refused(store, tmp_path):
         PointFlowDataset(store, horizon=0)
     with pytest.raises(ValueError, match="longer than the horizon"):
         PointFlowDataset(store, horizon=40)
+
+
+def test_track_targets_index_the_tracks():
+    tracks = np.random.default_rng(0).normal(size=(8, 5, 3))
+    ids = np.array([2, -1, 0, 4])
+    target, prev = track_displacements(tracks, ids, 3, 2)
+    for i, k in enumerate(ids):
+        for h in range(2):
+            expected = tracks[3 + h + 1, k] - tracks[3, k] if k >= 0 else np.zeros(3)
+            np.testing.assert_allclose(target[h, i], expected)
+        np.testing.assert_allclose(prev[i], tracks[3, k] - tracks[2, k] if k >= 0 else np.zeros(3))
+    target0, prev0 = track_displacements(tracks, ids, 0, 7)
+    assert target0.shape == (7, 4, 3) and np.all(prev0 == 0)
+    np.testing.assert_allclose(target0[-1, 0], tracks[7, 2] - tracks[0, 2])

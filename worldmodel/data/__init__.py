@@ -1,6 +1,12 @@
-"""Reading recorded rollouts (zarr + numpy only) and, later, training datasets."""
+"""Reading recorded rollouts (zarr + numpy only), training datasets, and bring-your-own data.
 
-from .dataset import FlowSample, PointFlowDataset, exact_displacements
+`lifting` (numpy) lifts 2D tracks / 4D reconstructions to 3D tracks; `byo` (open3d, optional
+extra ``byo``) turns them into rollout-store episodes. Both are imported on demand:
+``from worldmodel.data.byo import build_episode``.
+"""
+
+from .dataset import FlowSample, PointFlowDataset, exact_displacements, track_displacements
 from .rollouts import SCHEMA_VERSION, RolloutStore
 
-__all__ = ["SCHEMA_VERSION", "FlowSample", "PointFlowDataset", "RolloutStore", "exact_displacements"]
+__all__ = ["SCHEMA_VERSION", "FlowSample", "PointFlowDataset", "RolloutStore", "exact_displacements",
+           "track_displacements"]

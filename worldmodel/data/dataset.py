@@ -2,10 +2,16 @@
 
 A sample at row t of an episode holds the scene cloud at t (points, colours, normals,
 labels), the gripper points of rows t..t+H with their velocity and acceleration, and the
-exact target displacements (H, Ns, 3) of every scene point for t+1..t+H relative to t:
-block points move with the recorded block poses (``scene_obj_coords`` are their body-frame
-coordinates), static points do not move. ``previous_displacement`` (Ns, 3) is each point's
-motion from t-1 to t (zero at t = 0), which the constant-velocity baseline extrapolates. Episodes are split into train/val as a whole.
+exact target displacements (H, Ns, 3) of every scene point for t+1..t+H relative to t.
+Two sources of targets, chosen per store:
+- rigid (simulator stores): block points move with the recorded block poses
+  (``scene_obj_coords`` are their body-frame coordinates), static points do not move;
+- tracks (schema 2, e.g. bring-your-own data): when a store has ``scene_track_ids`` and
+  ``tracks``, ``target[h, i] = tracks[t+h+1, id_i] - tracks[t, id_i]`` for ``id_i >= 0`` and 0
+  for static points (``id_i = -1``); ``scene_obj_coords``/``block_pose7`` are then not needed,
+  and a store without ``gripper_points`` gives empty (H + 1, 0, 3) gripper arrays.
+``previous_displacement`` (Ns, 3) is each point's motion from t-1 to t (zero at t = 0), which
+the constant-velocity baseline extrapolates. Episodes are split into train/val as a whole.
 Augmentation rotates the whole sample about the vertical axis through the origin and
 shifts it horizontally; positions, directions and displacements transform consistently.
 """
@@ -25,8 +31,9 @@ from robots.transforms import quat_to_mat
 
 from .rollouts import RolloutStore
 
-REQUIRED_KEYS = ("scene_points", "scene_colors", "scene_normals", "scene_labels", "scene_obj_coords",
-                 "block_pose7", "gripper_points")
+SCENE_KEYS = ("scene_points", "scene_colors", "scene_normals", "scene_labels")
+REQUIRED_KEYS = SCENE_KEYS + ("scene_obj_coords", "block_pose7", "gripper_points")  # rigid targets
+TRACK_REQUIRED_KEYS = SCENE_KEYS + ("scene_track_ids", "tracks")  # track targets; gripper_points optional
 
 
 def exact_displacements(obj_coords: np.ndarray, points: np.ndarray, future_pose7: np.ndarray) -> np.ndarray:
@@ -37,6 +44,20 @@ def exact_displacements(obj_coords: np.ndarray, points: np.ndarray, future_pose7
     c = np.where(moving[:, None], obj_coords, 0.0)
     future = np.einsum("hij,nj->hni", R, c) + future_pose7[:, None, :3]
     return np.where(moving[None, :, None], future - points[None], 0.0).astype(np.float32)
+
+
+def track_displacements(tracks: np.ndarray, track_ids: np.ndarray, t: int, horizon: int
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """Targets (H, N, 3) and previous displacements (N, 3) of scene points with track ids ``track_ids``
+    (N,) (-1 = static) at row ``t`` of ``tracks`` (T, K, 3): ``tracks[t+h+1, id] - tracks[t, id]`` and
+    ``tracks[t, id] - tracks[t-1, id]`` (0 at t = 0); 0 for static points."""
+    ids = np.asarray(track_ids)
+    tracked = (ids >= 0)[:, None]
+    window = tracks[max(t - 1, 0) : t + horizon + 1][:, np.maximum(ids, 0)].astype(np.float64)
+    now = window[1] if t > 0 else window[0]
+    target = np.where(tracked[None], window[-horizon:] - now, 0.0)
+    prev = np.where(tracked, now - window[0], 0.0)
+    return target, prev
 
 
 @dataclass
@@ -80,15 +101,15 @@ class PointFlowDataset(Dataset):
         index = []
         for path in paths:
             store = RolloutStore(path)
-            missing = [k for k in REQUIRED_KEYS if k not in store.keys]
-            if missing:
-                raise ValueError(f"{path} lacks keys {missing} needed for point-flow samples (record obs_mode pointcloud)")
+            keys = self._keys_of(store, path)
             order = np.random.default_rng(split_seed).permutation(store.num_episodes)
             n_val = int(round(val_fraction * store.num_episodes))
             chosen = {"train": order[n_val:], "val": order[:n_val], "all": order}[split]
             for e in sorted(chosen):
-                ep = store.episode(int(e), list(REQUIRED_KEYS))
-                T = len(ep["block_pose7"])
+                ep = store.episode(int(e), keys)
+                if "tracks" in ep:
+                    self._check_tracks(ep, path, int(e))
+                T = len(ep["scene_points"])
                 if T <= self.horizon:
                     continue
                 k = len(self._episodes)
@@ -97,6 +118,31 @@ class PointFlowDataset(Dataset):
         if not index:
             raise ValueError(f"no episode in {paths} ({split} split) is longer than the horizon {self.horizon}")
         self.index = np.concatenate(index)
+
+    @staticmethod
+    def _keys_of(store: RolloutStore, path: str | os.PathLike) -> list[str]:
+        """The keys samples of ``store`` are made of: track targets when it has tracks, else rigid ones."""
+        if store.has_tracks:
+            required, optional = TRACK_REQUIRED_KEYS, ("gripper_points",)
+        else:
+            required, optional = REQUIRED_KEYS, ()
+        missing = [k for k in required if k not in store.keys]
+        if missing:
+            raise ValueError(f"{path} lacks keys {missing} needed for point-flow samples (record obs_mode "
+                             f"pointcloud, or write per-point tracks {list(TRACK_REQUIRED_KEYS)})")
+        return list(required) + [k for k in optional if k in store.keys]
+
+    @staticmethod
+    def _check_tracks(ep: dict[str, np.ndarray], path: str | os.PathLike, episode: int) -> None:
+        """Refuse track ids out of range or referring to tracks with non-finite positions."""
+        ids, K = ep["scene_track_ids"], ep["tracks"].shape[1]
+        if ids.size and (ids.min() < -1 or ids.max() >= K):
+            raise ValueError(f"{path} episode {episode}: scene_track_ids must lie in [-1, {K - 1}], "
+                             f"got [{ids.min()}, {ids.max()}]")
+        finite = np.all(np.isfinite(ep["tracks"]), axis=(0, 2))
+        if not finite[ids[ids >= 0]].all():
+            raise ValueError(f"{path} episode {episode}: a scene point refers to a track with NaN/inf positions; "
+                             "fill occlusions (worldmodel.data.lifting.fill_track_gaps) before writing")
 
     def __len__(self) -> int:
         return len(self.index)
@@ -110,12 +156,18 @@ class PointFlowDataset(Dataset):
         e, t = self.index[i]
         ep, H = self._episodes[e], self.horizon
         pts = ep["scene_points"][t].astype(np.float64)
-        target = exact_displacements(ep["scene_obj_coords"][t], pts, ep["block_pose7"][t + 1 : t + H + 1])
-        if t > 0:  # where the block points were at t-1, relative to t
-            prev = -exact_displacements(ep["scene_obj_coords"][t], pts, ep["block_pose7"][t - 1 : t])[0]
+        if "tracks" in ep:
+            target, prev = track_displacements(ep["tracks"], ep["scene_track_ids"][t], int(t), H)
         else:
-            prev = np.zeros_like(pts)
-        grip = ep["gripper_points"][t : t + H + 1].astype(np.float64)
+            target = exact_displacements(ep["scene_obj_coords"][t], pts, ep["block_pose7"][t + 1 : t + H + 1])
+            if t > 0:  # where the block points were at t-1, relative to t
+                prev = -exact_displacements(ep["scene_obj_coords"][t], pts, ep["block_pose7"][t - 1 : t])[0]
+            else:
+                prev = np.zeros_like(pts)
+        if "gripper_points" in ep:
+            grip = ep["gripper_points"][t : t + H + 1].astype(np.float64)
+        else:
+            grip = np.zeros((H + 1, 0, 3))
         vel, acc = finite_difference_motion(grip, self.dt)
         nrm = ep["scene_normals"][t].astype(np.float64)
         if self.augment:

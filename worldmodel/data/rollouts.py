@@ -1,7 +1,10 @@
 """Read-only access to rollout stores written by ``envs.recording`` (needs only zarr and numpy).
 
 Only committed episodes are visible: rows past ``meta/episode_ends[-1]`` (left by an
-interrupted recording) are ignored.
+interrupted recording) are ignored. Schema versions 1 and 2 are read (version 2 adds the
+optional per-point tracks ``scene_track_ids``/``tracks``/``track_visible``, see
+``envs.recording``); a newer version, or a store without the schema's required parts, is
+refused with a ``ValueError`` that names the reason.
 """
 
 from __future__ import annotations
@@ -11,7 +14,29 @@ import os
 import numpy as np
 import zarr
 
-SCHEMA_VERSION = 1  # must match envs.recording.SCHEMA_VERSION (the on-disk contract, DESIGN §5)
+SCHEMA_VERSION = 2  # must match envs.recording.SCHEMA_VERSION (the on-disk contract, DESIGN §5)
+MIN_SCHEMA_VERSION = 1  # oldest version still read (version 1 = version 2 without tracks)
+REQUIRED_PARTS = ("data", "meta/episode_ends", "meta/episode_seeds")
+TRACK_KEYS = ("scene_track_ids", "tracks", "track_visible")  # schema 2: all or none
+
+
+def check_store(root: zarr.Group, path: str) -> None:
+    """Raise ``ValueError`` naming what is wrong when ``root`` is not a readable rollout store."""
+    version = root.attrs.get("schema_version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ValueError(f"{path}: no integer schema_version attribute (got {version!r}); not a rollout store")
+    if version > SCHEMA_VERSION:
+        raise ValueError(f"{path}: schema version {version} is newer than this reader supports "
+                         f"({MIN_SCHEMA_VERSION}..{SCHEMA_VERSION}); upgrade worldmodel4d")
+    if version < MIN_SCHEMA_VERSION:
+        raise ValueError(f"{path}: schema version {version} is not supported ({MIN_SCHEMA_VERSION}..{SCHEMA_VERSION})")
+    missing = [k for k in REQUIRED_PARTS if k not in root]
+    if missing:
+        raise ValueError(f"{path}: store lacks required keys {missing} (a rollout store has {list(REQUIRED_PARTS)})")
+    present = [k for k in TRACK_KEYS if k in root["data"]]
+    if present and len(present) != len(TRACK_KEYS):
+        raise ValueError(f"{path}: store has {present} but lacks {sorted(set(TRACK_KEYS) - set(present))}; "
+                         f"per-point tracks need all of {list(TRACK_KEYS)}")
 
 
 class RolloutStore:
@@ -21,21 +46,24 @@ class RolloutStore:
         if not os.path.exists(os.path.join(str(path), "zarr.json")):
             raise FileNotFoundError(f"no zarr store at {path}")
         self.root = zarr.open_group(str(path), mode="r")
-        version = self.root.attrs.get("schema_version")
-        if version != SCHEMA_VERSION:
-            raise ValueError(f"{path}: schema version {version}, this reader understands {SCHEMA_VERSION}")
+        check_store(self.root, str(path))
         self.episode_ends = np.asarray(self.root["meta/episode_ends"][:], dtype=np.int64)
         self.episode_seeds = np.asarray(self.root["meta/episode_seeds"][: len(self.episode_ends)], dtype=np.int64)
 
     @property
     def attrs(self) -> dict:
-        """Root attributes: env id and kwargs, seed, package and schema versions."""
+        """Root attributes: env id and kwargs (or your own for BYO data), package and schema versions."""
         return dict(self.root.attrs)
 
     @property
     def keys(self) -> list[str]:
         """Recorded per-step keys."""
         return sorted(self.root["data"].array_keys())
+
+    @property
+    def has_tracks(self) -> bool:
+        """Whether the store holds per-point tracks (schema 2: ``scene_track_ids``, ``tracks``, ``track_visible``)."""
+        return TRACK_KEYS[0] in self.root["data"]
 
     @property
     def num_episodes(self) -> int:
