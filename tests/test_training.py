@@ -92,11 +92,45 @@ def test_wm4d_eval_model_writes_the_design_metrics(data, store, tmp_path):
     run_job("eval-model", [f"checkpoint={out}", f"data={store}", f"out={tmp_path / 'ev'}"])
     m = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     for key in ("horizon", "l2_moved_per_step", "l2_static_per_step", "l2_all_per_step",
-                "zero_flow_l2_moved_per_step", "chamfer", "num_samples"):
+                "zero_flow_l2_moved_per_step", "chamfer", "num_samples", "constant_velocity_l2_moved_per_step",
+                "zero_flow_chamfer", "constant_velocity_chamfer", "moved_l2_ratio_to_zero_flow_at_H"):
         assert key in m
     assert m["horizon"] == 4 and len(m["l2_moved_per_step"]) == 4 and m["num_samples"] == len(data)
     assert m["zero_flow_l2_moved_per_step"][-1] > 0.005  # the recorded pushes moved block points
     assert m["chamfer"] >= 0.0
-    assert (tmp_path / "ev" / "error_vs_horizon.png").exists()
+    assert (tmp_path / "ev" / "error_vs_horizon.png").exists() and (tmp_path / "ev" / "flow.png").exists()
+    # static points move < 1 mm over the horizon, so zero flow errs below that there
+    assert all(0.0 <= v < 1e-3 for v in m["zero_flow_l2_static_per_step"])
     with pytest.raises(ValueError, match="not a checkpoint directory"):
         run_job("eval-model", [f"checkpoint={tmp_path}", f"data={store}", f"out={tmp_path / 'ev2'}"])
+
+
+def test_constant_velocity_baseline_extrapolates_the_last_motion():
+    from worldmodel.formulation import constant_velocity_flow
+
+    prev = torch.tensor([[[0.01, 0.0, 0.0], [0.0, -0.002, 0.0]]])
+    flow = constant_velocity_flow(prev, 3)
+    assert flow.shape == (1, 3, 2, 3)
+    torch.testing.assert_close(flow[0, :, 0, 0], torch.tensor([0.01, 0.02, 0.03]))
+    torch.testing.assert_close(flow[0, 2, 1], torch.tensor([0.0, -0.006, 0.0]))
+
+
+def test_load_model_prefers_ema_weights_and_refuses_unknown_names(data, tmp_path):
+    from worldmodel.pretrained import load_model, load_pretrained
+
+    out = tmp_path / "ema"
+    cfg = TrainConfig(steps=4, batch_size=4, warmup_steps=1, ema_decay=0.5, device="cpu")
+    model = PointNetFlow(horizon=4, width=16)
+    train(model, data, cfg, out, config={"model": {"_target_": "worldmodel.models.PointNetFlow", "horizon": 4,
+                                                   "width": 16}, "horizon": 4})
+    loaded, config = load_model(out)
+    ema = PointNetFlow(horizon=4, width=16)
+    load_weights(ema, out / "ema.safetensors")
+    for k, v in loaded.state_dict().items():
+        torch.testing.assert_close(v, ema.state_dict()[k])
+    assert not all(torch.equal(v, model.state_dict()[k]) for k, v in ema.state_dict().items())
+    assert not loaded.training and config["train"]["ema_decay"] == 0.5
+    with pytest.raises(ValueError, match="no shipped checkpoint"):
+        load_pretrained("no-such-model")
+    with pytest.raises(ValueError, match="neither a checkpoint directory"):
+        load_model(tmp_path / "missing")

@@ -50,14 +50,23 @@ def heteroscedastic_huber(pred: torch.Tensor, log_var: torch.Tensor, target: tor
     return (0.5 * (huber * torch.exp(-log_var) + log_var)).mean()
 
 
-def l2_per_step(pred: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Mean L2 error (H,) per horizon step on moved, static and all points of a batch (B, H, Ns, 3)."""
+def l2_sums_per_step(pred: torch.Tensor, target: torch.Tensor) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """(sum of L2 errors (H,), number of points (H,)) per horizon step on moved, static and all points
+    of a batch (B, H, Ns, 3): sums over batches combine exactly into means."""
     err = torch.linalg.vector_norm(pred - target, dim=-1)  # (B, H, N)
     true = torch.linalg.vector_norm(target, dim=-1)
-    moved = true > MOVED_THRESHOLD
-    static = (true.amax(dim=1, keepdim=True) < STATIC_THRESHOLD).expand_as(true)
+    masks = {"moved": true > MOVED_THRESHOLD,
+             "static": (true.amax(dim=1, keepdim=True) < STATIC_THRESHOLD).expand_as(true),
+             "all": torch.ones_like(true, dtype=torch.bool)}
+    return {k: ((err * m).sum(dim=(0, 2)), m.sum(dim=(0, 2)).to(err.dtype)) for k, m in masks.items()}
 
-    def masked_mean(mask):
-        return (err * mask).sum(dim=(0, 2)) / mask.sum(dim=(0, 2)).clamp(min=1)
 
-    return {"moved": masked_mean(moved), "static": masked_mean(static), "all": err.mean(dim=(0, 2))}
+def l2_per_step(pred: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Mean L2 error (H,) per horizon step on moved, static and all points of a batch (B, H, Ns, 3)."""
+    return {k: s / n.clamp(min=1) for k, (s, n) in l2_sums_per_step(pred, target).items()}
+
+
+def constant_velocity_flow(previous_displacement: torch.Tensor, horizon: int) -> torch.Tensor:
+    """Baseline flow (B, H, Ns, 3): every point keeps its last motion, (h + 1) x (x_t - x_{t-1}) at step h."""
+    steps = torch.arange(1, horizon + 1, dtype=previous_displacement.dtype, device=previous_displacement.device)
+    return steps.view(1, -1, 1, 1) * previous_displacement[:, None]

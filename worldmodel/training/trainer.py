@@ -1,16 +1,16 @@
 """Training loop for point-flow models: AdamW, linear warm-up + cosine decay, gradient clipping,
-resumable checkpoints, CSV log and a tqdm bar.
+optional EMA, AMP (bfloat16) on GPUs, data parallelism under torchrun, resumable checkpoints,
+CSV (and optionally TensorBoard) logs and a tqdm bar.
 
-Checkpoint directory layout (every file written atomically: temp file, then rename):
-``model.safetensors`` (weights and normalisation buffers), ``trainer_state.pt`` (optimizer,
-step, RNG states), ``config.json`` (the model and trainer config), ``metrics.csv``.
-Rerunning with the same ``out_dir`` resumes from the last checkpoint without losing steps.
+Rerunning with the same ``out_dir`` resumes from the last checkpoint without losing steps
+(files: see `worldmodel.training.checkpoint`). Under torchrun every rank trains on its shard
+of each global batch, gradients are averaged by DistributedDataParallel, and rank 0 alone
+writes files.
 """
 
 from __future__ import annotations
 
 import csv
-import json
 import math
 import os
 from dataclasses import asdict, dataclass
@@ -18,16 +18,24 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
-from torch.utils.data import DataLoader, Dataset, RandomSampler
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from ..formulation import heteroscedastic_huber, l2_per_step
+from ..formulation import heteroscedastic_huber
+from . import distributed
+from .checkpoint import load_weights, save_checkpoint
+from .evaluation import flow_metrics
 
 
 @dataclass
 class TrainConfig:
-    """Optimisation settings; ``steps`` counts optimizer steps."""
+    """Optimisation settings; ``steps`` counts optimizer steps, ``batch_size`` is per process.
+
+    ``ema_decay`` > 0 keeps an exponential moving average of the weights (``ema.safetensors``);
+    ``device`` is "auto" (CUDA when available), "cpu" or "cuda[:i]"; ``amp`` autocasts to
+    bfloat16 on CUDA (ignored on CPU).
+    """
 
     steps: int = 2000
     batch_size: int = 16
@@ -40,6 +48,10 @@ class TrainConfig:
     checkpoint_every: int = 200
     log_every: int = 20
     loss_scale: float = 0.01
+    ema_decay: float = 0.0
+    device: str = "auto"
+    amp: bool = True
+    tensorboard: bool = False
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "checkpoint_every", "log_every"):
@@ -47,6 +59,14 @@ class TrainConfig:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
         if self.lr <= 0 or self.warmup_steps < 0 or self.grad_clip <= 0:
             raise ValueError("lr and grad_clip must be positive and warmup_steps non-negative")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must lie in [0, 1) (0 disables EMA), got {self.ema_decay}")
+
+    def torch_device(self) -> torch.device:
+        """The device to train on."""
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(self.device)
 
 
 def learning_rate(step: int, cfg: TrainConfig) -> float:
@@ -57,114 +77,103 @@ def learning_rate(step: int, cfg: TrainConfig) -> float:
     return 0.5 * cfg.lr * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
-def _atomic(path: Path, write) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    os.replace(tmp, path)
-
-
-def save_checkpoint(out_dir: str | os.PathLike, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                    step: int, config: dict[str, Any], rng: torch.Generator) -> None:
-    """Write the checkpoint files of ``out_dir`` (see the module docstring)."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    _atomic(out / "model.safetensors", lambda p: save_file(weights, str(p), metadata={"step": str(step)}))
-    state = {"optimizer": optimizer.state_dict(), "step": step, "rng": rng.get_state()}
-    _atomic(out / "trainer_state.pt", lambda p: torch.save(state, p))
-    _atomic(out / "config.json", lambda p: p.write_text(json.dumps(config, indent=2)))
-
-
-def load_weights(model: torch.nn.Module, path: str | os.PathLike) -> int:
-    """Load ``model.safetensors`` into ``model`` (every key must match); returns the saved step."""
-    path = Path(path)
-    try:
-        weights = load_file(str(path))
-        from safetensors import safe_open
-
-        with safe_open(str(path), framework="pt") as f:
-            step = int((f.metadata() or {}).get("step", 0))
-    except Exception as err:
-        raise ValueError(f"{path} is not a readable safetensors checkpoint: {err}") from err
-    own = model.state_dict()
-    missing, extra = sorted(set(own) - set(weights)), sorted(set(weights) - set(own))
-    bad = [k for k in own if k in weights and own[k].shape != weights[k].shape]
-    if missing or extra or bad:
-        raise ValueError(f"{path} does not fit {type(model).__name__}: missing {missing}, unexpected {extra}, "
-                         f"wrong shapes {bad}")
-    model.load_state_dict(weights)
-    return step
-
-
 def evaluate(model: torch.nn.Module, dataset: Dataset, batch_size: int = 16, max_batches: int = 20) -> dict[str, list]:
-    """Moved/static/all L2 per step of ``model`` and of the zero-flow baseline on ``dataset``."""
-    model.eval()
-    sums: dict[str, torch.Tensor] = {}
-    n = 0
-    with torch.no_grad():
-        for i, batch in enumerate(DataLoader(dataset, batch_size=batch_size)):
-            if i >= max_batches:
-                break
-            pred, _ = model(batch)
-            for prefix, p in (("", pred), ("zero_flow_", torch.zeros_like(pred))):
-                for k, v in l2_per_step(p, batch["target"]).items():
-                    sums[prefix + k] = sums.get(prefix + k, 0) + v
-            n += 1
-    model.train()
-    return {k: (v / max(n, 1)).tolist() for k, v in sums.items()}
+    """Moved/static/all L2 per step of ``model`` (keys moved, static, all) and of the baselines
+    (keys prefixed zero_flow_ and constant_velocity_) on up to ``max_batches`` batches of ``dataset``."""
+    m = flow_metrics(model, dataset, batch_size, max_batches)
+    return {k.removeprefix("model_"): v for k, v in m.items() if not k.endswith("chamfer") and k != "num_samples"}
+
+
+class _Log:
+    """Appends rows to metrics.csv (and TensorBoard when asked) on rank 0."""
+
+    def __init__(self, out: Path, tensorboard: bool, active: bool):
+        self.path, self.active, self.writer = out / "metrics.csv", active, None
+        if tensorboard and active:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError as err:
+                raise ValueError("trainer.tensorboard=true needs the tensorboard package (pip install tensorboard)") from err
+            self.writer = SummaryWriter(str(out / "tensorboard"))
+
+    def write(self, row: dict[str, float]) -> None:
+        if not self.active:
+            return
+        new = not self.path.exists()
+        with open(self.path, "a", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(row))
+            if new:
+                w.writeheader()
+            w.writerow(row)
+        if self.writer is not None:
+            for k, v in row.items():
+                if k != "step":
+                    self.writer.add_scalar(k, v, int(row["step"]))
+            self.writer.flush()
 
 
 def train(model: torch.nn.Module, train_set: Dataset, cfg: TrainConfig, out_dir: str | os.PathLike,
           val_set: Dataset | None = None, config: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train ``model`` for ``cfg.steps`` steps (resuming from ``out_dir`` if it holds a checkpoint)."""
     out = Path(out_dir)
-    torch.manual_seed(cfg.seed)  # parameter init of layers created later, if any
+    device = cfg.torch_device()
+    is_ddp = distributed.init_from_env(device)
+    rank, size = distributed.world()
+    if device.type == "cuda" and is_ddp:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    model.to(device)
     rng = torch.Generator().manual_seed(cfg.seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True) \
+        if cfg.ema_decay > 0 else None
     step = 0
     if (out / "model.safetensors").exists() and (out / "trainer_state.pt").exists():
-        step = load_weights(model, out / "model.safetensors")
-        state = torch.load(out / "trainer_state.pt", weights_only=False)
+        load_weights(model, out / "model.safetensors")
+        if ema is not None and (out / "ema.safetensors").exists():
+            load_weights(ema.module, out / "ema.safetensors")
+        state = torch.load(out / "trainer_state.pt", weights_only=False, map_location=device)
         optimizer.load_state_dict(state["optimizer"])
         rng.set_state(state["rng"])
         step = int(state["step"])
-    full_config = {"train": asdict(cfg), **(config or {})}
-    log_path = out / "metrics.csv"
+    net = torch.nn.parallel.DistributedDataParallel(model) if is_ddp else model  # broadcasts rank 0's weights
+    full_config = {"train": asdict(cfg), "world_size": size, **(config or {})}
     out.mkdir(parents=True, exist_ok=True)
-    bar = tqdm(total=cfg.steps, initial=step, desc="train", unit="step")
-    last = {}
+    log = _Log(out, cfg.tensorboard, rank == 0)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cfg.amp and device.type == "cuda")
+    bar = tqdm(total=cfg.steps, initial=step, desc="train", unit="step", disable=rank != 0)
+    last: dict[str, Any] = {}
     while step < cfg.steps:
         if hasattr(train_set, "set_epoch"):
             train_set.set_epoch(step)
-        sampler = RandomSampler(train_set, generator=rng)
+        sampler = distributed.ShardedRandomSampler(len(train_set), rng)
         loader = DataLoader(train_set, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.num_workers,
-                            drop_last=len(train_set) >= cfg.batch_size)
+                            drop_last=len(sampler) >= cfg.batch_size, persistent_workers=False)
         for batch in loader:
+            batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(step, cfg)
-            pred, log_var = model(batch)
-            loss = heteroscedastic_huber(pred, log_var, batch["target"], scale=cfg.loss_scale)
+            with autocast:
+                pred, log_var = net(batch)
+            loss = heteroscedastic_huber(pred.float(), log_var.float(), batch["target"], scale=cfg.loss_scale)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             optimizer.step()
+            if ema is not None:
+                ema.update_parameters(model)
             step += 1
             bar.update(1)
             if step % cfg.log_every == 0 or step == cfg.steps:
                 last = {"step": step, "lr": learning_rate(step - 1, cfg), "loss": loss.item()}
                 bar.set_postfix(loss=f"{loss.item():.3f}")
-                new = not log_path.exists()
-                with open(log_path, "a", newline="") as f:
-                    w = csv.DictWriter(f, fieldnames=list(last))
-                    if new:
-                        w.writeheader()
-                    w.writerow(last)
-            if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-                save_checkpoint(out, model, optimizer, step, full_config, rng)
+                log.write(last)
+            if rank == 0 and (step % cfg.checkpoint_every == 0 or step == cfg.steps):
+                save_checkpoint(out, model, optimizer, step, full_config, rng,
+                                ema.module if ema is not None else None)
             if step >= cfg.steps:
                 break
     bar.close()
     result = {**last, "steps": step}
-    if val_set is not None:
-        result["val"] = evaluate(model, val_set, cfg.batch_size)
+    if val_set is not None and rank == 0:
+        result["val"] = evaluate(ema.module if ema is not None else model, val_set, cfg.batch_size)
     return result

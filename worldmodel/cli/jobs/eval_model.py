@@ -1,7 +1,9 @@
-"""``wm4d eval-model``: DESIGN §11 metrics of a checkpoint on rollouts -> ``DIR/metrics.json`` and a PNG.
+"""``wm4d eval-model``: DESIGN §11 metrics of a checkpoint on rollouts -> ``DIR/metrics.json`` and PNGs.
 
-L2 per horizon step on moved, static and all points next to the zero-flow baseline, and the
-Chamfer distance between predicted and true scene points at t+H (metres).
+L2 per horizon step on moved, static and all points and the Chamfer distance at t+H, each
+next to the zero-flow and constant-velocity baselines (`worldmodel.training.flow_metrics`);
+``error_vs_horizon.png`` plots them, ``flow.png`` draws predicted against true flow on the
+point clouds of a few samples.
 """
 
 from __future__ import annotations
@@ -9,87 +11,85 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from torch.utils.data import DataLoader
-from tqdm import tqdm
-
-
-def chamfer(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Symmetric mean nearest-neighbour distance between point sets (B, N, 3) and (B, M, 3), per batch item."""
-    d = torch.cdist(a, b)
-    return 0.5 * (d.amin(dim=2).mean(dim=1) + d.amin(dim=1).mean(dim=1))
-
-
-def load_model(checkpoint: str | Path) -> tuple[torch.nn.Module, dict]:
-    """The model of a ``wm4d train`` directory and its saved config."""
-    from worldmodel.training import load_weights
-
-    ckpt = Path(checkpoint)
-    if not (ckpt / "config.json").exists() or not (ckpt / "model.safetensors").exists():
-        raise ValueError(f"{ckpt} is not a checkpoint directory (needs config.json and model.safetensors)")
-    config = json.loads((ckpt / "config.json").read_text())
-    model = instantiate(config["model"])
-    load_weights(model, ckpt / "model.safetensors")
-    return model.eval(), config
 
 
 def run(cfg: DictConfig) -> None:
-    """Evaluate ``cfg.checkpoint`` on ``cfg.data`` and write ``cfg.out``/metrics.json and error_vs_horizon.png."""
+    """Evaluate ``cfg.checkpoint`` on ``cfg.data`` and write ``cfg.out``/metrics.json and the PNGs."""
     from worldmodel.data import PointFlowDataset
-    from worldmodel.formulation import l2_per_step
+    from worldmodel.pretrained import load_model
+    from worldmodel.training import flow_metrics
 
     model, config = load_model(cfg.checkpoint)
     horizon = int(config["horizon"])
     paths = list(cfg.data) if OmegaConf.is_list(cfg.data) else [str(cfg.data)]
     dataset = PointFlowDataset(paths, horizon=horizon, split="all")
-    sums: dict[str, torch.Tensor] = {}
-    chamfers, n_batches, n_samples = [], 0, 0
-    with torch.no_grad():
-        for i, batch in enumerate(tqdm(DataLoader(dataset, batch_size=int(cfg.batch_size)), desc="eval", unit="batch")):
-            if cfg.max_batches is not None and i >= int(cfg.max_batches):
-                break
-            pred, _ = model(batch)
-            for prefix, p in (("", pred), ("zero_flow_", torch.zeros_like(pred))):
-                for k, v in l2_per_step(p, batch["target"]).items():
-                    sums[prefix + k] = sums.get(prefix + k, 0) + v
-            pts = batch["scene_points"]
-            chamfers.append(chamfer(pts + pred[:, -1], pts + batch["target"][:, -1]))
-            n_batches += 1
-            n_samples += len(pts)
-    mean = {k: (v / n_batches).tolist() for k, v in sums.items()}
-    metrics = {
-        "horizon": horizon,
-        "l2_moved_per_step": mean["moved"],
-        "l2_static_per_step": mean["static"],
-        "l2_all_per_step": mean["all"],
-        "zero_flow_l2_moved_per_step": mean["zero_flow_moved"],
-        "zero_flow_l2_all_per_step": mean["zero_flow_all"],
-        "chamfer": float(torch.cat(chamfers).mean()),
-        "num_samples": n_samples,
-        "checkpoint": str(cfg.checkpoint),
-        "data": paths,
-    }
+    max_batches = None if cfg.max_batches is None else int(cfg.max_batches)
+    m = flow_metrics(model, dataset, int(cfg.batch_size), max_batches, progress=True)
+    metrics = {"horizon": horizon}
+    for name in ("model", "zero_flow", "constant_velocity"):
+        prefix = "" if name == "model" else name + "_"
+        for kind in ("moved", "static", "all"):
+            metrics[f"{prefix}l2_{kind}_per_step"] = m[f"{name}_{kind}"]
+        metrics[f"{prefix}chamfer"] = m[f"{name}_chamfer"]
+    metrics["moved_l2_ratio_to_zero_flow_at_H"] = m["model_moved"][-1] / max(m["zero_flow_moved"][-1], 1e-12)
+    metrics.update(num_samples=m["num_samples"], checkpoint=str(cfg.checkpoint), data=paths)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    _plot(out / "error_vs_horizon.png", metrics)
-    print(json.dumps({k: metrics[k] for k in ("horizon", "chamfer", "num_samples")}))
+    _plot_errors(out / "error_vs_horizon.png", metrics)
+    _plot_flow(out / "flow.png", model, dataset, int(cfg.flow_samples))
+    print(json.dumps({k: metrics[k] for k in ("horizon", "chamfer", "moved_l2_ratio_to_zero_flow_at_H",
+                                              "num_samples")}))
 
 
-def _plot(path: Path, m: dict) -> None:
+def _plot_errors(path: Path, m: dict) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     steps = range(1, m["horizon"] + 1)
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    ax.plot(steps, [1000 * v for v in m["l2_moved_per_step"]], "o-", label="model, moved points")
-    ax.plot(steps, [1000 * v for v in m["zero_flow_l2_moved_per_step"]], "s--", label="zero flow, moved points")
-    ax.plot(steps, [1000 * v for v in m["l2_static_per_step"]], "^-", label="model, static points")
-    ax.set_xlabel("horizon step"), ax.set_ylabel("L2 error (mm)"), ax.legend(), ax.grid(alpha=0.3)
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    mm = lambda key: [1000 * v for v in m[key]]  # noqa: E731
+    ax.plot(steps, mm("l2_moved_per_step"), "o-", color="C0", label="model, moved points")
+    ax.plot(steps, mm("zero_flow_l2_moved_per_step"), "s--", color="C1", label="zero flow, moved")
+    ax.plot(steps, mm("constant_velocity_l2_moved_per_step"), "d:", color="C2", label="constant velocity, moved")
+    ax.plot(steps, mm("l2_static_per_step"), "^-", color="C3", label="model, static points")
+    ax.set_xlabel("horizon step"), ax.set_ylabel("L2 error (mm)"), ax.legend(fontsize=8), ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _plot_flow(path: Path, model: torch.nn.Module, dataset, count: int) -> None:
+    """Top views of the samples whose block moves most: true flow to t+H in green, predicted in red."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    probe = np.linspace(0, len(dataset) - 1, min(len(dataset), 20 * count)).astype(int)
+    motion = [float(np.abs(dataset.sample(int(i)).target[-1]).max()) for i in probe]
+    chosen = probe[np.argsort(motion)[::-1][:count]]
+    fig, axes = plt.subplots(1, len(chosen), figsize=(4 * len(chosen), 4), squeeze=False)
+    for ax, i in zip(axes[0], chosen):
+        s = dataset[int(i)]
+        with torch.no_grad():
+            pred, _ = model({k: v[None] for k, v in s.items()})
+        p, t, f = s["scene_points"].numpy(), s["target"][-1].numpy(), pred[0, -1].numpy()
+        g = s["gripper_points"].numpy()
+        ax.scatter(p[:, 0], p[:, 1], s=2, c=s["scene_colors"].numpy().clip(0, 1))
+        ax.plot(g[:, :, 0].mean(1), g[:, :, 1].mean(1), "k.-", lw=1, ms=3, label="gripper t..t+H")
+        moving = np.linalg.norm(t, axis=1) > 1e-4
+        kw = dict(angles="xy", scale_units="xy", scale=1, width=0.004)
+        ax.quiver(p[moving, 0], p[moving, 1], t[moving, 0], t[moving, 1], color="tab:green", **kw, label="true")
+        ax.quiver(p[moving, 0], p[moving, 1], f[moving, 0], f[moving, 1], color="tab:red", alpha=0.7, **kw,
+                  label="predicted")
+        ax.set_aspect("equal"), ax.set_title(f"sample {int(i)}: flow to t+H", fontsize=9)
+        ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
     plt.close(fig)

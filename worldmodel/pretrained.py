@@ -1,0 +1,65 @@
+"""Trained point-flow models: load a ``wm4d train`` directory or a checkpoint shipped with the package.
+
+Shipped checkpoints live in ``worldmodel/checkpoints/<name>/``: ``model.safetensors`` (the
+weights, EMA-averaged when training kept an average), ``config.json`` (the resolved model,
+trainer and data config), ``stats.json`` (normalisation statistics), ``metrics.json`` (held-out
+evaluation) and ``recipe.yaml`` (the data collection, training and evaluation commands;
+``wm4d reproduce name=<name>`` reruns them)::
+
+    from worldmodel import pretrained
+    model = pretrained.load_pretrained("pusht4d-pointflow")   # eval mode, on the CPU
+    displacements, log_var = model(batch)                      # DESIGN §6 batch
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+
+CHECKPOINTS = Path(__file__).parent / "checkpoints"
+
+
+def available() -> list[str]:
+    """Names of the checkpoints shipped with the package."""
+    if not CHECKPOINTS.is_dir():
+        return []
+    return sorted(p.name for p in CHECKPOINTS.iterdir() if (p / "model.safetensors").exists())
+
+
+def checkpoint_dir(name_or_path: str | os.PathLike) -> Path:
+    """The directory of a shipped checkpoint name, or ``name_or_path`` itself when it is a directory."""
+    path = Path(name_or_path)
+    if path.is_dir():
+        return path
+    if (CHECKPOINTS / str(name_or_path)).is_dir():
+        return CHECKPOINTS / str(name_or_path)
+    raise ValueError(f"{name_or_path!r} is neither a checkpoint directory nor a shipped checkpoint "
+                     f"(shipped: {', '.join(available()) or 'none'})")
+
+
+def load_model(checkpoint: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
+    """The model of a checkpoint directory or shipped name (EMA weights when present) and its config."""
+    from hydra.utils import instantiate
+
+    from worldmodel.training import load_weights
+
+    ckpt = checkpoint_dir(checkpoint)
+    if not (ckpt / "config.json").exists() or not (ckpt / "model.safetensors").exists():
+        raise ValueError(f"{ckpt} is not a checkpoint directory (needs config.json and model.safetensors)")
+    config = json.loads((ckpt / "config.json").read_text())
+    if "model" not in config or "_target_" not in config["model"]:
+        raise ValueError(f"{ckpt / 'config.json'} names no model class (needs model._target_)")
+    model = instantiate(config["model"])
+    weights = ckpt / "ema.safetensors" if (ckpt / "ema.safetensors").exists() else ckpt / "model.safetensors"
+    load_weights(model, weights)
+    return model.to(device).eval(), config
+
+
+def load_pretrained(name: str = "pusht4d-pointflow", device: str | torch.device = "cpu") -> torch.nn.Module:
+    """A shipped point-flow model, ready for inference (eval mode)."""
+    if name not in available():
+        raise ValueError(f"no shipped checkpoint named {name!r}; shipped: {', '.join(available()) or 'none'}")
+    return load_model(CHECKPOINTS / name, device)[0]
