@@ -81,6 +81,24 @@ def test_split_by_episode_and_batches(store):
     assert len(stats["scene_mean"]) == 3 and min(stats["displacement_std"]) > 0
 
 
+def test_point_subsets_keep_points_and_targets_together(store):
+    full = PointFlowDataset(store, horizon=H, split="all")
+    sub = PointFlowDataset(store, horizon=H, split="all", num_points=100, num_gripper_points=16, seed=2)
+    i = len(full) // 2
+    a, b = full.sample(i), sub.sample(i)
+    assert b.scene_points.shape == (100, 3) and b.target.shape == (H, 100, 3)
+    assert b.gripper_points.shape == (H + 1, 16, 3) and b.gripper_velocity.shape == (H + 1, 16, 3)
+    rows = [int(np.flatnonzero((a.scene_points == p).all(1))[0]) for p in b.scene_points]
+    assert len(set(rows)) == 100  # a subset, without repeats
+    np.testing.assert_array_equal(b.target, a.target[:, rows])
+    np.testing.assert_array_equal(b.scene_labels, a.scene_labels[rows])
+    np.testing.assert_array_equal(b.previous_displacement, a.previous_displacement[rows])
+    cols = [int(np.flatnonzero((a.gripper_points[0] == p).all(1))[0]) for p in b.gripper_points[0]]
+    np.testing.assert_array_equal(b.gripper_acceleration, a.gripper_acceleration[:, cols])
+    with pytest.raises(ValueError, match="num_points"):
+        PointFlowDataset(store, horizon=H, num_points=0)
+
+
 def test_bad_stores_and_arguments_are_refused(store, tmp_path):
     state_only = str(tmp_path / "state.zarr")
     run_job("collect", ["env.robot=panda_hand", "env.obs_mode=state", "episodes=1", "max_steps=8", f"out={state_only}"])

@@ -16,10 +16,13 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # torch is imported when a model is loaded, not with the package
+    import torch
 
 CHECKPOINTS = Path(__file__).parent / "checkpoints"
+DEFAULT = "pusht4d-pointflow"  # what ``checkpoint=pretrained`` names
 
 
 def available() -> list[str]:
@@ -30,7 +33,10 @@ def available() -> list[str]:
 
 
 def checkpoint_dir(name_or_path: str | os.PathLike) -> Path:
-    """The directory of a shipped checkpoint name, or ``name_or_path`` itself when it is a directory."""
+    """The directory of a shipped checkpoint name ("pretrained" is the default one), or ``name_or_path``
+    itself when it is a directory."""
+    if str(name_or_path) == "pretrained":
+        name_or_path = DEFAULT
     path = Path(name_or_path)
     if path.is_dir():
         return path
@@ -58,7 +64,7 @@ def load_model(checkpoint: str | os.PathLike, device: str | torch.device = "cpu"
     return model.to(device).eval(), config
 
 
-def load_pretrained(name: str = "pusht4d-pointflow", device: str | torch.device = "cpu") -> torch.nn.Module:
+def load_pretrained(name: str = DEFAULT, device: str | torch.device = "cpu") -> torch.nn.Module:
     """A shipped point-flow model, ready for inference (eval mode)."""
     if name not in available():
         raise ValueError(f"no shipped checkpoint named {name!r}; shipped: {', '.join(available()) or 'none'}")

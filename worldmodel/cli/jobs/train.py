@@ -14,16 +14,19 @@ def run(cfg: DictConfig) -> None:
     """Build the datasets and model from ``cfg``, set normalisation from the data, and train."""
     from worldmodel.data import PointFlowDataset
     from worldmodel.training import train
+    from worldmodel.training.checkpoint import atomic_write
 
     paths = list(cfg.data) if OmegaConf.is_list(cfg.data) else [str(cfg.data)]
     common = dict(horizon=int(cfg.horizon), val_fraction=float(cfg.val_fraction))
-    train_set = PointFlowDataset(paths, split="train", augment=bool(cfg.augment), seed=int(cfg.trainer.seed), **common)
+    subsets = {"num_points": cfg.num_points, "num_gripper_points": cfg.num_gripper_points}
+    train_set = PointFlowDataset(paths, split="train", augment=bool(cfg.augment), seed=int(cfg.trainer.seed),
+                                 **subsets, **common)
     val_set = PointFlowDataset(paths, split="val", **common) if cfg.val_fraction > 0 else None
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     stats_path = out / "stats.json"
     stats = json.loads(stats_path.read_text()) if stats_path.exists() else train_set.statistics()
-    stats_path.write_text(json.dumps(stats, indent=2))
+    atomic_write(stats_path, lambda p: p.write_text(json.dumps(stats, indent=2)))
     torch.manual_seed(int(cfg.trainer.seed))
     model = instantiate(cfg.model)
     with torch.no_grad():  # normalisation from the training data, stored with the weights
