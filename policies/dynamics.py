@@ -1,0 +1,147 @@
+"""Dynamics adapters for planning: what a candidate sequence of fingertip targets does to the block.
+
+Both adapters answer one question for a batch of K candidate plans of T absolute fingertip
+xy targets (one per 0.1 s control step): where do the block's points go?
+``rollout(obs, info, targets (K, T, 2)) -> Prediction`` with ``points`` (K, T, N, 3) at
+t+1..t+T and ``goal`` (N, 3), the same points' positions at the goal pose.
+
+- `OracleDynamics`: the simulator itself. A twin env in ``obs_mode="state"`` (same robot,
+  backend and physics) is set to the planning env's snapshot and stepped for every
+  candidate; the points are the env's exact object tracks.
+- `LearnedDynamics`: a point-flow model (S x A -> S). The scene is encoded once per replan
+  and the K candidates are decoded together; the gripper points of a candidate are the
+  current ones carried along the fingertip path (the hand keeps its height and
+  orientation while pushing; targets are approached at most ``max_speed`` m/s). Plans longer
+  than the model's horizon are chained: the predicted scene of one chunk is the input of the
+  next. The points are the scene points labelled block.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from envs import pusht_geometry as geo
+
+CONTROL_DT = 0.1
+
+
+@dataclass
+class Prediction:
+    """Predicted block points (K, T, N, 3) at t+1..t+T and their goal positions (N, 3)."""
+
+    points: torch.Tensor
+    goal: torch.Tensor
+
+
+class Dynamics(Protocol):
+    """What a planner needs from a dynamics model."""
+
+    def rollout(self, obs: dict, info: dict, targets: torch.Tensor) -> Prediction:
+        """Block points under K candidate target sequences (K, T, 2) from the current state."""
+        ...
+
+
+def fingertip_path(start_xy: torch.Tensor, targets: torch.Tensor, max_step: float) -> torch.Tensor:
+    """Fingertip xy (K, T, 2) after each step when it moves toward ``targets`` (K, T, 2) from
+    ``start_xy`` (2,) by at most ``max_step`` metres per step."""
+    pos, path = start_xy.expand(targets.shape[0], 2), []
+    for t in range(targets.shape[1]):
+        delta = targets[:, t] - pos
+        norm = torch.linalg.vector_norm(delta, dim=-1, keepdim=True).clamp(min=1e-12)
+        pos = pos + delta * torch.clamp(max_step / norm, max=1.0)
+        path.append(pos)
+    return torch.stack(path, dim=1)
+
+
+def goal_positions(points: np.ndarray, block_pose: np.ndarray, goal_pose=geo.GOAL_POSE) -> np.ndarray:
+    """Where world points (N, 3) rigidly attached to the block at ``block_pose`` (x, y, yaw) are at the goal."""
+    R, G = geo.rot_z(block_pose[2]), geo.rot_z(goal_pose[2])
+    local = (points - np.array([block_pose[0], block_pose[1], 0.0])) @ R
+    return local @ G.T + np.array([goal_pose[0], goal_pose[1], 0.0])
+
+
+class OracleDynamics:
+    """The simulator as a dynamics model (see the module docstring); ``env`` is the planning env."""
+
+    def __init__(self, env: gym.Env):
+        base = env.unwrapped
+        self.twin = gym.make("PushT4D-v0", obs_mode="state", robot=base.robot_name, backend=base.backend_name,
+                             max_speed=base.robot.model.max_speed, num_object_points=len(base.object_local)).unwrapped
+        self.twin.reset(seed=0)
+        self.env = base
+
+    def rollout(self, obs: dict, info: dict, targets: torch.Tensor) -> Prediction:
+        """Step the twin through every candidate from the planning env's current state."""
+        snapshot = self.env.get_state()
+        K, T, _ = targets.shape
+        out = np.empty((K, T, len(self.env.object_local), 3), np.float32)
+        plans = targets.detach().cpu().numpy().astype(np.float64)
+        for k in range(K):
+            self.twin.set_state(snapshot)
+            for t in range(T):
+                _, _, _, _, step_info = self.twin.step(plans[k, t])
+                out[k, t] = step_info["object_points"]
+        return Prediction(torch.from_numpy(out), torch.as_tensor(info["goal_object_points"], dtype=torch.float32))
+
+    def close(self) -> None:
+        """Release the twin env."""
+        self.twin.close()
+
+
+class LearnedDynamics:
+    """A point-flow model as a dynamics model (see the module docstring)."""
+
+    def __init__(self, model: torch.nn.Module, max_speed: float = 0.5, dt: float = CONTROL_DT):
+        for name in ("encode_scene", "encode_push", "decode", "horizon"):
+            if not hasattr(model, name):
+                raise ValueError(f"{type(model).__name__} lacks {name}: LearnedDynamics needs the S x A -> S "
+                                 "interface (encode_scene, encode_push, decode, horizon)")
+        self.model, self.max_step, self.dt = model.eval(), max_speed * dt, dt
+        self.horizon = int(model.horizon)
+
+    @torch.no_grad()
+    def rollout(self, obs: dict, info: dict, targets: torch.Tensor) -> Prediction:
+        """Predict the block's scene points under every candidate, one encoded scene per chunk."""
+        for key in ("scene_points", "scene_colors", "scene_normals", "scene_labels", "gripper_points"):
+            if key not in obs:
+                raise ValueError(f"LearnedDynamics needs obs_mode='pointcloud' observations; obs lacks {key!r}")
+        f32 = lambda k: torch.as_tensor(obs[k], dtype=torch.float32)  # noqa: E731
+        block = np.asarray(obs["scene_labels"]) == 1
+        K, T, _ = targets.shape
+        start = torch.as_tensor(obs["agent_pos"], dtype=torch.float32)
+        path = torch.cat([start.expand(K, 1, 2), fingertip_path(start, targets.float(), self.max_step)], dim=1)
+        grip0 = f32("gripper_points")
+        scene = {"scene_points": f32("scene_points")[None], "scene_colors": f32("scene_colors")[None],
+                 "scene_normals": f32("scene_normals")[None]}
+        H, chunks, t0 = self.horizon, [], 0
+        while t0 < T:
+            steps = min(H, T - t0)
+            seg = path[:, t0 : t0 + steps + 1]
+            if steps < H:  # the hand rests after the plan's last target
+                seg = torch.cat([seg, seg[:, -1:].expand(K, H - steps, 2)], dim=1)
+            grip = grip0 + torch.nn.functional.pad(path[:, t0] - path[:, 0], (0, 1))[:, None]  # (K, Nr, 3)
+            push = self.model.encode_push(self._push_batch(grip, seg))
+            code = self.model.encode_scene(scene)
+            flow, _ = self.model.decode(code, push)  # (K, H, Ns, 3)
+            pts = scene["scene_points"][:, None] + flow[:, :steps]  # (K, steps, Ns, 3)
+            chunks.append(pts)
+            scene = {k: v.expand(K, *v.shape[1:]) for k, v in scene.items()}
+            scene["scene_points"] = pts[:, -1]
+            t0 += steps
+        points = torch.cat(chunks, dim=1)[:, :, torch.from_numpy(block)]
+        goal = goal_positions(np.asarray(obs["scene_points"])[block], np.asarray(obs["block_pose"], np.float64))
+        return Prediction(points, torch.as_tensor(goal, dtype=torch.float32))
+
+    def _push_batch(self, grip: torch.Tensor, path: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Gripper points (K, H+1, Nr, 3) starting at ``grip`` (K, Nr, 3) and translated along fingertip
+        paths (K, H+1, 2), with the dataset's velocity and acceleration (central differences)."""
+        shift = torch.nn.functional.pad(path - path[:, :1], (0, 1))[:, :, None]  # (K, H+1, 1, 3)
+        pts = grip[:, None] + shift
+        vel = torch.gradient(pts, spacing=self.dt, dim=1)[0]
+        return {"gripper_points": pts, "gripper_velocity": vel,
+                "gripper_acceleration": torch.gradient(vel, spacing=self.dt, dim=1)[0]}

@@ -1,0 +1,179 @@
+"""``wm4d eval``: closed-loop evaluation of a planner or policy on PushT4D-v0 (DESIGN §11).
+
+Each finished episode is appended to ``DIR/episodes.jsonl`` (episode index, seed, success at
+any step, max reward, final coverage, steps, seconds per replan); a rerun skips the episodes
+already there, and ``shard=i/n`` runs only the episodes with index % n == i, so several
+processes (or several sessions) share one evaluation. ``DIR/summary.json`` is recomputed from
+every line of the JSONL at the end of each run: ``episodes``, ``pc_success`` and its 95%
+Wilson interval ``pc_success_ci95``, ``avg_max_reward``, ``final_coverage_mean`` (with 95%
+normal intervals), ``seconds_per_replan``; ``coverage.png`` plots coverage over time and the
+first ``videos`` episodes of a shard are written as mp4 with the plan's predicted block points
+drawn over the camera images (red: predicted at the plan's end, green: goal).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from tqdm import tqdm
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> list[float]:
+    """95% Wilson score interval of a success rate."""
+    if n == 0:
+        return [0.0, 1.0]
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return [max(0.0, centre - half), min(1.0, centre + half)]
+
+
+def summarise(rows: list[dict]) -> dict:
+    """Summary statistics of episode rows (see the module docstring)."""
+    n = len(rows)
+    succ = sum(bool(r["success"]) for r in rows)
+
+    def mean_ci(key):
+        v = np.array([r[key] for r in rows], float)
+        half = 1.96 * v.std(ddof=1) / math.sqrt(n) if n > 1 else float("nan")
+        return float(v.mean()) if n else float("nan"), [float(v.mean() - half), float(v.mean() + half)] if n else []
+
+    amr, amr_ci = mean_ci("max_reward")
+    fc, fc_ci = mean_ci("final_coverage")
+    replans = [s for r in rows for s in r.get("replan_seconds", [])]
+    return {"episodes": n, "pc_success": succ / n if n else float("nan"), "pc_success_ci95": wilson_interval(succ, n),
+            "avg_max_reward": amr, "avg_max_reward_ci95": amr_ci, "final_coverage_mean": fc,
+            "final_coverage_ci95": fc_ci, "seconds_per_replan": float(np.mean(replans)) if replans else 0.0}
+
+
+def _read_rows(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:  # a line cut by a crash: that episode reruns
+            continue
+    return rows
+
+
+def _parse_shard(shard: str) -> tuple[int, int]:
+    try:
+        i, n = (int(x) for x in str(shard).split("/"))
+    except ValueError:
+        raise ValueError(f"shard must look like i/n (e.g. 0/4), got {shard!r}") from None
+    if not 0 <= i < n:
+        raise ValueError(f"shard i/n needs 0 <= i < n, got {shard!r}")
+    return i, n
+
+
+def make_policy(cfg: DictConfig, env, seed: int):
+    """The policy of ``cfg``: the scripted heuristic, or an MPC policy with learned or oracle dynamics."""
+    import torch
+
+    from policies.dynamics import LearnedDynamics, OracleDynamics
+    from policies.mpc import MPCPolicy
+
+    if cfg.planner._target_.endswith("HeuristicPushPolicy"):
+        return instantiate(cfg.planner, rng=np.random.default_rng(seed))
+    planner = instantiate(cfg.planner, generator=torch.Generator().manual_seed(seed))
+    if cfg.dynamics == "learned":
+        from worldmodel.pretrained import load_model
+
+        dynamics = LearnedDynamics(load_model(cfg.checkpoint)[0], max_speed=env.unwrapped.robot.model.max_speed)
+    elif cfg.dynamics == "oracle":
+        dynamics = OracleDynamics(env)
+    else:
+        raise ValueError(f"dynamics must be 'learned' or 'oracle', got {cfg.dynamics!r}")
+    return MPCPolicy(dynamics, planner, instantiate(cfg.cost), execute_steps=int(cfg.execute_steps))
+
+
+def run_episode(env, policy, seed: int, frames: list | None) -> dict:
+    """One episode; ``frames`` (if a list) receives the camera images with the plan drawn."""
+    from envs.overlay import draw_points
+
+    obs, info = env.reset(seed=seed)
+    if hasattr(policy, "reset"):
+        policy.reset()
+    coverage, rewards, done = [info["coverage"]], [], False
+    while not done:
+        action = policy.act(obs, info)
+        if frames is not None:
+            plan = getattr(policy, "last_plan", {})
+            layers = [(plan["goal"], (40, 200, 40)), (plan["points"][-1], (230, 40, 40))] if plan else []
+            frames.append(draw_points(env.render(), env.unwrapped.cameras, layers, scale=3))
+        obs, reward, terminated, truncated, info = env.step(action)
+        coverage.append(info["coverage"])
+        rewards.append(reward)
+        done = terminated or truncated
+    return {"success": bool(max(coverage) > 0.95), "max_reward": float(max(rewards)),
+            "final_coverage": float(coverage[-1]), "steps": len(rewards), "coverage": [round(c, 4) for c in coverage],
+            "replan_seconds": [round(s, 4) for s in getattr(policy, "replan_seconds", [])]}
+
+
+def run(cfg: DictConfig) -> None:
+    """Evaluate ``cfg.planner`` for ``cfg.episodes`` episodes (this shard's share) into ``cfg.out``."""
+    import gymnasium as gym
+    import imageio.v2 as imageio
+
+    import envs  # noqa: F401
+
+    from .collect import episode_seeds
+
+    if cfg.episodes <= 0 or cfg.max_steps <= 0:
+        raise ValueError("episodes and max_steps must be positive integers")
+    shard, shards = _parse_shard(cfg.shard)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    log = out / "episodes.jsonl"
+    done = {r["episode"] for r in _read_rows(log)}
+    seeds = episode_seeds(int(cfg.seed), int(cfg.episodes))
+    todo = [i for i in range(int(cfg.episodes)) if i % shards == shard and i not in done]
+    env_kwargs = OmegaConf.to_container(cfg.env, resolve=True)
+    env = gym.make("PushT4D-v0", max_episode_steps=int(cfg.max_steps), render_mode="rgb_array", **env_kwargs)
+    videos_left = int(cfg.videos) - sum(1 for i in done if i % shards == shard)
+    for i in tqdm(todo, desc=f"eval shard {shard}/{shards}", unit="ep"):
+        policy = make_policy(cfg, env, seeds[i])
+        frames = [] if videos_left > 0 else None
+        row = {"episode": i, "seed": seeds[i], **run_episode(env, policy, seeds[i], frames)}
+        if frames:
+            imageio.mimwrite(out / f"episode_{i:04d}.mp4", frames, fps=10, macro_block_size=8)
+            videos_left -= 1
+        with open(log, "a") as f:
+            f.write(json.dumps(row) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        if hasattr(policy, "dynamics") and hasattr(policy.dynamics, "close"):
+            policy.dynamics.close()
+    env.close()
+    rows = sorted(_read_rows(log), key=lambda r: r["episode"])
+    summary = {**summarise(rows), "planner": cfg.planner._target_.rsplit(".", 1)[-1],
+               "dynamics": str(cfg.dynamics), "env": env_kwargs, "seed": int(cfg.seed)}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    _plot(out / "coverage.png", rows)
+    print(json.dumps({k: summary[k] for k in ("episodes", "pc_success", "pc_success_ci95", "avg_max_reward",
+                                              "final_coverage_mean", "seconds_per_replan")}))
+
+
+def _plot(path: Path, rows: list[dict]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for r in rows:
+        ax.plot(r["coverage"], color="tab:green" if r["success"] else "tab:red", alpha=0.5, lw=1)
+    ax.axhline(0.95, color="k", ls="--", lw=0.8, label="success (0.95)")
+    ax.set_xlabel("step"), ax.set_ylabel("coverage"), ax.set_ylim(0, 1), ax.legend(fontsize=8)
+    ax.set_title(f"{len(rows)} episodes (green: success)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
