@@ -75,7 +75,7 @@ def test_one_encoded_scene_serves_many_pushes():
         shared, _ = model.decode(code, model.encode_push(b))
     torch.testing.assert_close(shared, full)
     with pytest.raises(ValueError, match="cannot serve"):
-        model.decode(code.expand(2, -1, -1), model.encode_push(b))
+        model.decode(tuple(c.expand(2, *c.shape[1:]) for c in code), model.encode_push(b))
 
 
 def test_beta_nll_gives_the_mean_the_plain_huber_gradient():

@@ -1,14 +1,22 @@
-"""PointNetFlow: Dream2Flow's Push-T dynamics model extended to H-step point flow.
+"""PointNetFlow: Dream2Flow's Push-T dynamics model extended to H-step point flow, with a
+contact-aware push code.
 
 Every scene point is a query (position, colour, normal) that sees two broadcast codes: a
-global scene code (max-pooled point features) and a push code that encodes the gripper
-points' trajectory (a shared point MLP per time step, max-pooled, the steps concatenated
-and mixed). A shared per-point MLP maps [query, scene code, push code] to H displacements
-and H log-variances. Positions are centred and scaled by normalisation statistics.
+global scene code (max-pooled point features) and a push code. The push code joins two
+parts: the gripper points' trajectory alone (a shared point MLP per time step, max-pooled,
+the steps concatenated and mixed; Dream2Flow's push encoding) and an *interaction* code:
+``anchors`` scene points (an even, index-strided subset) each see their own features and
+their offsets to the gripper's centroid at every step t..t+H (in units of
+``contact_scale``, clamped), a shared MLP and a max-pool over anchors. The interaction
+code tells the decoder where the hand passes relative to the block, which the two separate
+global codes convey only poorly. A shared per-point MLP maps [query, scene code, push code]
+to H displacements and H log-variances. Positions are centred and scaled by normalisation
+statistics.
 
 The decoder's first layer is linear in the concatenation, so it is split into a scene term
 (computed once per scene by `encode_scene`) plus a push term (one vector per candidate):
-MPC decodes hundreds of candidate pushes of one scene at the price of the later layers.
+MPC decodes hundreds of candidate pushes of one scene at the price of the later layers
+and the small anchor MLP.
 """
 
 from __future__ import annotations
@@ -33,12 +41,12 @@ def mlp(sizes: list[int]) -> nn.Sequential:
 class PointNetFlow(nn.Module):
     """Per-point displacement predictor (see the module docstring); ``horizon`` steps, ``width`` channels."""
 
-    def __init__(self, horizon: int = HORIZON, width: int = 128, position_scale: float = 0.2,
-                 velocity_scale: float = 0.3, displacement_scale: float = 0.02):
+    def __init__(self, horizon: int = HORIZON, width: int = 128, anchors: int = 128, position_scale: float = 0.2,
+                 velocity_scale: float = 0.3, displacement_scale: float = 0.02, contact_scale: float = 0.05):
         super().__init__()
-        if horizon <= 0 or width <= 0:
-            raise ValueError(f"horizon and width must be positive, got {horizon}, {width}")
-        self.horizon = horizon
+        if horizon <= 0 or width <= 0 or anchors <= 0:
+            raise ValueError(f"horizon, width and anchors must be positive, got {horizon}, {width}, {anchors}")
+        self.horizon, self.anchors, self.contact_scale = horizon, anchors, contact_scale
         self.register_buffer("position_mean", torch.zeros(3))
         self.register_buffer("position_scale", torch.tensor(float(position_scale)))
         self.register_buffer("velocity_scale", torch.tensor(float(velocity_scale)))
@@ -46,41 +54,56 @@ class PointNetFlow(nn.Module):
         self.point_encoder = mlp([9, width, width])
         self.gripper_encoder = mlp([9 + 1, width, width])
         self.push_mixer = mlp([(horizon + 1) * width, 2 * width, width])
+        self.interaction_encoder = mlp([9 + 3 * (horizon + 1), width, width])
         self.scene_to_hidden = nn.Linear(2 * width, 2 * width)  # [query, scene code] part of layer 1
-        self.push_to_hidden = nn.Linear(width, 2 * width, bias=False)  # push-code part of layer 1
+        self.push_to_hidden = nn.Linear(2 * width, 2 * width, bias=False)  # push-code part of layer 1
         self.decoder = mlp([2 * width, width, 4 * horizon])
 
-    def encode_scene(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """The scene's share of the decoder's first layer per point (B, Ns, 2C); reusable across pushes."""
+    def _query(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         x = (batch["scene_points"] - self.position_mean) / self.position_scale
-        feats = self.point_encoder(torch.cat([x, batch["scene_colors"], batch["scene_normals"]], dim=-1))
-        scene = feats.amax(dim=1, keepdim=True).expand_as(feats)
-        return self.scene_to_hidden(torch.cat([feats, scene], dim=-1))
+        return torch.cat([x, batch["scene_colors"], batch["scene_normals"]], dim=-1)
 
-    def encode_push(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """The push code (B, C) of the gripper-point trajectory."""
+    def encode_scene(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Reusable across pushes: the scene's share of the decoder's first layer per point (S, Ns, 2C), and
+        the anchors' query features (S, M, 9) and positions (S, M, 3)."""
+        query = self._query(batch)
+        feats = self.point_encoder(query)
+        scene = feats.amax(dim=1, keepdim=True).expand_as(feats)
+        N = query.shape[1]
+        idx = torch.arange(0, N, max(1, N // self.anchors), device=query.device)[: self.anchors]
+        return self.scene_to_hidden(torch.cat([feats, scene], dim=-1)), query[:, idx], batch["scene_points"][:, idx]
+
+    def encode_push(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The trajectory code (B, C) of the gripper points and their centroid path (B, H+1, 3)."""
         g = (batch["gripper_points"] - self.position_mean) / self.position_scale
         v = batch["gripper_velocity"] / self.velocity_scale
         a = batch["gripper_acceleration"] / (self.velocity_scale * 10)
         B, T, Nr, _ = g.shape
         t = torch.linspace(0, 1, T, device=g.device, dtype=g.dtype).view(1, T, 1, 1).expand(B, T, Nr, 1)
         per_step = self.gripper_encoder(torch.cat([g, v, a, t], dim=-1)).amax(dim=2)  # (B, T, C)
-        return self.push_mixer(per_step.reshape(B, -1))
+        return self.push_mixer(per_step.reshape(B, -1)), batch["gripper_points"].mean(dim=2)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """Displacements (B, H, Ns, 3) in metres and log-variances (B, H, Ns)."""
         check_batch(batch, self.horizon)
         return self.decode(self.encode_scene(batch), self.encode_push(batch))
 
-    def decode(self, scene_code: torch.Tensor, push: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Flow of encoded scenes (S, Ns, 2C) under push codes (B, C), S in {1, B}.
+    def decode(self, scene_code: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+               push: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Flow of encoded scenes (S leading) under encoded pushes (B leading), S in {1, B}.
 
         With S = 1 one encoded scene serves every candidate push (MPC): encode it once with
         `encode_scene`, encode the candidates with `encode_push`, and decode them together.
         """
-        B, N = push.shape[0], scene_code.shape[1]
-        if scene_code.shape[0] not in (1, B):
-            raise ValueError(f"scene codes of {scene_code.shape[0]} scenes cannot serve {B} pushes (need 1 or {B})")
-        hidden = F.gelu(scene_code + self.push_to_hidden(push)[:, None])
+        hidden_scene, anchor_query, anchor_xyz = scene_code
+        code, centroid = push
+        B, N = code.shape[0], hidden_scene.shape[1]
+        if hidden_scene.shape[0] not in (1, B):
+            raise ValueError(f"scene codes of {hidden_scene.shape[0]} scenes cannot serve {B} pushes (need 1 or {B})")
+        M = anchor_xyz.shape[1]
+        offsets = (anchor_xyz[:, :, None] - centroid[:, None]) / self.contact_scale  # (B, M, H+1, 3)
+        offsets = offsets.clamp(-5.0, 5.0).reshape(B, M, -1)
+        contact = self.interaction_encoder(torch.cat([anchor_query.expand(B, M, -1), offsets], dim=-1)).amax(dim=1)
+        hidden = F.gelu(hidden_scene + self.push_to_hidden(torch.cat([code, contact], dim=-1))[:, None])
         out = self.decoder(hidden).view(B, N, self.horizon, 4).permute(0, 2, 1, 3)
         return out[..., :3] * self.displacement_scale, out[..., 3]

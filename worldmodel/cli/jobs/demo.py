@@ -1,7 +1,13 @@
-"""``wm4d demo``: the main job. Records heuristic pushing episodes of PushT4D-v0 and writes
-``outputs/demo.zarr``, ``outputs/pusht4d_rgb.mp4`` (all cameras side by side) and
-``outputs/pusht4d_pointflow.png`` (fused scene points, URDF gripper points and the exact
-ground-truth flow of the block's points over ``flow_horizon`` steps).
+"""``wm4d demo``: the main job.
+
+1. Records heuristic pushing episodes of PushT4D-v0 and writes ``outputs/demo.zarr``,
+   ``outputs/pusht4d_rgb.mp4`` (all cameras side by side) and ``outputs/pusht4d_pointflow.png``
+   (fused scene points, URDF gripper points and the exact ground-truth flow of the block's
+   points over ``flow_horizon`` steps).
+2. Plans with the shipped point-flow model: ``wm4d eval`` with CEM and learned dynamics on
+   a handful of short-goal episodes (``plan`` in the config) into ``outputs/plan/``:
+   ``summary.json``, ``episodes.jsonl``, ``coverage.png`` and videos with the predicted block
+   points of every plan drawn over the cameras.
 """
 
 from __future__ import annotations
@@ -87,3 +93,10 @@ def run(cfg: DictConfig) -> None:
     plot_point_flow(png, ep["scene_points"][t], ep["scene_labels"][t], ep["scene_colors"][t], ep["gripper_points"][t],
                     ep["scene_points"][t][is_block], future, f"PushT4D-v0: scene at t={t}, block flow to t+{H}")
     print(f"wrote {store_path} ({store.num_episodes} episodes), {video}, {png}")
+    if cfg.plan.episodes > 0:
+        from worldmodel.cli.main import run_job
+
+        plan_dir = os.path.join(cfg.out, "plan")
+        shutil.rmtree(plan_dir, ignore_errors=True)
+        overrides = [f"{k}={v}" for k, v in OmegaConf.to_container(cfg.plan, resolve=True).items()]
+        run_job("eval", overrides + [f"out={plan_dir}"])
