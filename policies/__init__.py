@@ -1,5 +1,6 @@
 """Policies for the PushT4D tasks: scripted pushers (exploration data, a goal-directed heuristic)."""
 
+from .rewards import FlowReward, ModelReward
 from .scripted import HeuristicPushPolicy, PushPolicy, RandomPushPolicy
 
 POLICIES = {"random_push": RandomPushPolicy, "heuristic": HeuristicPushPolicy}
@@ -12,4 +13,4 @@ def make_policy(name: str, rng, **kwargs) -> PushPolicy:
     return POLICIES[name](rng, **kwargs)
 
 
-__all__ = ["HeuristicPushPolicy", "POLICIES", "PushPolicy", "RandomPushPolicy", "make_policy"]
+__all__ = ["FlowReward", "HeuristicPushPolicy", "ModelReward", "POLICIES", "PushPolicy", "RandomPushPolicy", "make_policy"]
