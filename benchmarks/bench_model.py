@@ -1,7 +1,8 @@
 """Point-flow model speed on this CPU: inference ms at batch 1 and for 256 candidate pushes on one
 encoded scene (the MPC case), and training samples/s.
 
-    python benchmarks/bench_model.py [--points 1024] [--gripper 256] [--horizon 10] [--width 128]
+    python benchmarks/bench_model.py [--model pointnet|transformer|all] [--points 1024] [--gripper 256]
+                                     [--horizon 10] [--width W] [--threads T]
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ import time
 import torch
 
 from worldmodel.formulation import heteroscedastic_huber
-from worldmodel.models import PointNetFlow
+from worldmodel.models import PointFlowTransformer, PointNetFlow
+
+MODELS = {"pointnet": (PointNetFlow, 128), "transformer": (PointFlowTransformer, 64)}
 
 
 def random_batch(B: int, N: int, Nr: int, H: int) -> dict[str, torch.Tensor]:
@@ -36,16 +39,10 @@ def timed(fn, repeats: int) -> float:
     return 1000 * best
 
 
-def main() -> None:
-    """Print the figures."""
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--points", type=int, default=1024)
-    ap.add_argument("--gripper", type=int, default=256)
-    ap.add_argument("--horizon", type=int, default=10)
-    ap.add_argument("--width", type=int, default=128)
-    a = ap.parse_args()
+def bench(cls: type, width: int, a: argparse.Namespace) -> None:
+    """Print the figures of one model class."""
     torch.manual_seed(0)
-    model = PointNetFlow(horizon=a.horizon, width=a.width).eval()
+    model = cls(horizon=a.horizon, width=width).eval()
     one = random_batch(1, a.points, a.gripper, a.horizon)
     many = random_batch(256, a.points, a.gripper, a.horizon)
     with torch.no_grad():
@@ -55,7 +52,9 @@ def main() -> None:
             return model.decode(model.encode_scene(one), model.encode_push(many))
 
         ms256 = timed(shared, 3)
-    print(f"PointNetFlow width {a.width}, Ns {a.points}, Nr {a.gripper}, H {a.horizon}, {torch.get_num_threads()} threads")
+    print(f"{cls.__name__} width {width}, Ns {a.points}, Nr {a.gripper}, H {a.horizon}, "
+          f"{torch.get_num_threads()} threads")
+    print(f"parameters: {sum(p.numel() for p in model.parameters())}")
     print(f"inference batch 1: {ms1:.1f} ms (goal <= 50 ms)")
     print(f"inference 256 pushes on one encoded scene: {ms256:.0f} ms (goal <= 1000 ms)")
     model.train()
@@ -71,6 +70,23 @@ def main() -> None:
 
     ms = timed(step, 3)
     print(f"training: {16 / (ms / 1000):.0f} samples/s (batch 16)")
+
+
+def main() -> None:
+    """Print the figures of the chosen models."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", choices=[*MODELS, "all"], default="pointnet")
+    ap.add_argument("--points", type=int, default=1024)
+    ap.add_argument("--gripper", type=int, default=256)
+    ap.add_argument("--horizon", type=int, default=10)
+    ap.add_argument("--width", type=int, default=None, help="default: 128 pointnet, 64 transformer")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    a = ap.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    for name in MODELS if a.model == "all" else [a.model]:
+        cls, default_width = MODELS[name]
+        bench(cls, a.width or default_width, a)
 
 
 if __name__ == "__main__":

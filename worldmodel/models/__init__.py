@@ -1,5 +1,6 @@
 """Point-flow predictors behind one interface: ``model(batch) -> (displacements (B, H, Ns, 3), log_var (B, H, Ns))``."""
 
+from .point_transformer import PointFlowTransformer
 from .pointnet_flow import PointNetFlow
 
-__all__ = ["PointNetFlow"]
+__all__ = ["PointFlowTransformer", "PointNetFlow"]
