@@ -13,7 +13,9 @@ t+1..t+T and ``goal`` (N, 3), the same points' positions at the goal pose.
   current ones carried along the fingertip path (the hand keeps its height and
   orientation while pushing; targets are approached at most ``max_speed`` m/s). Plans longer
   than the model's horizon are chained: the predicted scene of one chunk is the input of the
-  next. The points are the scene points labelled block.
+  next. The points are the scene points labelled block. Models that take each point's
+  ``previous_displacement`` get it from the block poses of the last two observed steps
+  (`observe` is called every control step; zero on an episode's first step, as in the data).
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ class Prediction:
 
 
 class Dynamics(Protocol):
-    """What a planner needs from a dynamics model."""
+    """What a planner needs from a dynamics model (adapters may also define ``observe(obs, info)``,
+    called every control step, and ``reset()``, called at an episode's start)."""
 
     def rollout(self, obs: dict, info: dict, targets: torch.Tensor) -> Prediction:
         """Block points under K candidate target sequences (K, T, 2) from the current state."""
@@ -103,6 +106,28 @@ class LearnedDynamics:
                                  "interface (encode_scene, encode_push, decode, horizon)")
         self.model, self.max_step, self.dt = model.eval(), max_speed * dt, dt
         self.horizon = int(model.horizon)
+        self.needs_velocity = "previous_displacement" in getattr(model, "inputs", ())
+        self._poses: list[np.ndarray] = []
+
+    def reset(self) -> None:
+        """Forget the observed block poses (new episode)."""
+        self._poses = []
+
+    def observe(self, obs: dict, info: dict) -> None:
+        """Remember the block pose of this control step (for the points' previous displacement)."""
+        self._poses = (self._poses + [np.asarray(info["block_pose7"], np.float64)])[-2:]
+
+    def previous_displacement(self, obs: dict) -> np.ndarray:
+        """x_t - x_{t-1} of the scene points (Ns, 3): block points moved rigidly by the last two observed
+        block poses, static points 0 (0 everywhere before two steps were observed)."""
+        pts = np.asarray(obs["scene_points"], np.float64)
+        out = np.zeros_like(pts)
+        if len(self._poses) == 2:
+            prev, now = (geo.pose_matrix(p) for p in self._poses)
+            back = prev @ np.linalg.inv(now)  # world point at t -> where it was at t-1
+            block = np.asarray(obs["scene_labels"]) == 1
+            out[block] = pts[block] - (pts[block] @ back[:3, :3].T + back[:3, 3])
+        return out
 
     @torch.no_grad()
     def rollout(self, obs: dict, info: dict, targets: torch.Tensor) -> Prediction:
@@ -118,6 +143,9 @@ class LearnedDynamics:
         grip0 = f32("gripper_points")
         scene = {"scene_points": f32("scene_points")[None], "scene_colors": f32("scene_colors")[None],
                  "scene_normals": f32("scene_normals")[None]}
+        if self.needs_velocity:
+            prev = torch.as_tensor(self.previous_displacement(obs), dtype=torch.float32)[None]
+            scene["previous_displacement"] = prev
         H, chunks, t0 = self.horizon, [], 0
         while t0 < T:
             steps = min(H, T - t0)
@@ -131,6 +159,9 @@ class LearnedDynamics:
             pts = scene["scene_points"][:, None] + flow[:, :steps]  # (K, steps, Ns, 3)
             chunks.append(pts)
             scene = {k: v.expand(K, *v.shape[1:]) for k, v in scene.items()}
+            if self.needs_velocity:
+                before = pts[:, -2] if steps > 1 else scene["scene_points"]
+                scene["previous_displacement"] = pts[:, -1] - before
             scene["scene_points"] = pts[:, -1]
             t0 += steps
         points = torch.cat(chunks, dim=1)[:, :, torch.from_numpy(block)]

@@ -67,9 +67,13 @@ class MPCPolicy:
         """Start a new episode."""
         self.planner.reset()
         self._queue = []
+        if hasattr(self.dynamics, "reset"):
+            self.dynamics.reset()
 
     def act(self, obs: dict, info: dict) -> np.ndarray:
         """The next fingertip target, replanning when the executed part of the last plan is used up."""
+        if hasattr(self.dynamics, "observe"):
+            self.dynamics.observe(obs, info)
         if not self._queue:
             t0 = time.perf_counter()
             start = torch.as_tensor(obs["agent_pos"], dtype=torch.float32)

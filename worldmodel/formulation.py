@@ -1,7 +1,9 @@
 """The point-flow formulation, stated once (PointWorld-style chunking, DESIGN §6).
 
-Input: the scene's points at time t (Ns, with colour and normal) and the gripper points of
-rows t..t+H (H + 1, Nr, 3) with their velocity and acceleration. Output: the displacement
+Input: the scene's points at time t (Ns, with colour and normal; optionally each point's
+``previous_displacement`` x_t - x_{t-1}, its motion over the last control period, which
+a single snapshot cannot show: a block kicked at 0.5 m/s slides on after the hand stops)
+and the gripper points of rows t..t+H (H + 1, Nr, 3) with their velocity and acceleration. Output: the displacement
 of every scene point at t+1..t+H relative to t, (H, Ns, 3), and a per-point log-variance
 (H, Ns). Control at 10 Hz, H = 10 by default.
 
@@ -28,16 +30,17 @@ BATCH_KEYS = ("scene_points", "scene_colors", "scene_normals", "gripper_points",
               "gripper_acceleration")
 
 
-def check_batch(batch: dict[str, torch.Tensor], horizon: int) -> tuple[int, int, int]:
-    """(B, Ns, Nr) of a model input batch; ValueError names any key or shape that is wrong."""
-    missing = [k for k in BATCH_KEYS if k not in batch]
+def check_batch(batch: dict[str, torch.Tensor], horizon: int, extra: tuple[str, ...] = ()) -> tuple[int, int, int]:
+    """(B, Ns, Nr) of a model input batch; ValueError names any key or shape that is wrong. ``extra``
+    names further per-point (B, Ns, 3) inputs the model needs (e.g. "previous_displacement")."""
+    missing = [k for k in (*BATCH_KEYS, *extra) if k not in batch]
     if missing:
-        raise ValueError(f"batch lacks {missing}; a batch needs {list(BATCH_KEYS)}")
+        raise ValueError(f"batch lacks {missing}; a batch needs {[*BATCH_KEYS, *extra]}")
     B, N, _ = batch["scene_points"].shape
     Nr = batch["gripper_points"].shape[2]
     expected = {"scene_points": (B, N, 3), "scene_colors": (B, N, 3), "scene_normals": (B, N, 3),
                 "gripper_points": (B, horizon + 1, Nr, 3), "gripper_velocity": (B, horizon + 1, Nr, 3),
-                "gripper_acceleration": (B, horizon + 1, Nr, 3)}
+                "gripper_acceleration": (B, horizon + 1, Nr, 3), **{k: (B, N, 3) for k in extra}}
     for k, shape in expected.items():
         t = batch[k]
         if tuple(t.shape) != shape or not t.is_floating_point():

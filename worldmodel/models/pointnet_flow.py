@@ -11,7 +11,8 @@ their offsets to the gripper's centroid at every step t..t+H (in units of
 code tells the decoder where the hand passes relative to the block, which the two separate
 global codes convey only poorly. A shared per-point MLP maps [query, scene code, push code]
 to H displacements and H log-variances. Positions are centred and scaled by normalisation
-statistics.
+statistics. With ``use_velocity`` every query (and anchor) also carries the point's
+``previous_displacement`` over the last control period (see `worldmodel.formulation`).
 
 The decoder's first layer is linear in the concatenation, so it is split into a scene term
 (computed once per scene by `encode_scene`) plus a push term (one vector per candidate):
@@ -42,30 +43,37 @@ class PointNetFlow(nn.Module):
     """Per-point displacement predictor (see the module docstring); ``horizon`` steps, ``width`` channels."""
 
     def __init__(self, horizon: int = HORIZON, width: int = 128, anchors: int = 128, position_scale: float = 0.2,
-                 velocity_scale: float = 0.3, displacement_scale: float = 0.02, contact_scale: float = 0.05):
+                 velocity_scale: float = 0.3, displacement_scale: float = 0.02, contact_scale: float = 0.05,
+                 use_velocity: bool = False, dt: float = 0.1):
         super().__init__()
         if horizon <= 0 or width <= 0 or anchors <= 0:
             raise ValueError(f"horizon, width and anchors must be positive, got {horizon}, {width}, {anchors}")
         self.horizon, self.anchors, self.contact_scale = horizon, anchors, contact_scale
+        self.use_velocity, self.dt = bool(use_velocity), float(dt)
+        self.inputs = ("previous_displacement",) if use_velocity else ()
+        q = 12 if use_velocity else 9
         self.register_buffer("position_mean", torch.zeros(3))
         self.register_buffer("position_scale", torch.tensor(float(position_scale)))
         self.register_buffer("velocity_scale", torch.tensor(float(velocity_scale)))
         self.register_buffer("displacement_scale", torch.tensor(float(displacement_scale)))
-        self.point_encoder = mlp([9, width, width])
+        self.point_encoder = mlp([q, width, width])
         self.gripper_encoder = mlp([9 + 1, width, width])
         self.push_mixer = mlp([(horizon + 1) * width, 2 * width, width])
-        self.interaction_encoder = mlp([9 + 3 * (horizon + 1), width, width])
+        self.interaction_encoder = mlp([q + 3 * (horizon + 1), width, width])
         self.scene_to_hidden = nn.Linear(2 * width, 2 * width)  # [query, scene code] part of layer 1
         self.push_to_hidden = nn.Linear(2 * width, 2 * width, bias=False)  # push-code part of layer 1
         self.decoder = mlp([2 * width, width, 4 * horizon])
 
     def _query(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         x = (batch["scene_points"] - self.position_mean) / self.position_scale
-        return torch.cat([x, batch["scene_colors"], batch["scene_normals"]], dim=-1)
+        parts = [x, batch["scene_colors"], batch["scene_normals"]]
+        if self.use_velocity:
+            parts.append(batch["previous_displacement"] / (self.dt * self.velocity_scale))
+        return torch.cat(parts, dim=-1)
 
     def encode_scene(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Reusable across pushes: the scene's share of the decoder's first layer per point (S, Ns, 2C), and
-        the anchors' query features (S, M, 9) and positions (S, M, 3)."""
+        the anchors' query features (S, M, 9 or 12) and positions (S, M, 3)."""
         query = self._query(batch)
         feats = self.point_encoder(query)
         scene = feats.amax(dim=1, keepdim=True).expand_as(feats)
@@ -85,7 +93,7 @@ class PointNetFlow(nn.Module):
 
     def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """Displacements (B, H, Ns, 3) in metres and log-variances (B, H, Ns)."""
-        check_batch(batch, self.horizon)
+        check_batch(batch, self.horizon, self.inputs)
         return self.decode(self.encode_scene(batch), self.encode_push(batch))
 
     def decode(self, scene_code: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
