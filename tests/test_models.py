@@ -28,6 +28,17 @@ def test_shapes_and_bad_input():
     del bad["scene_normals"]
     with pytest.raises(ValueError, match="lacks"):
         model(bad)
+    moving = PointNetFlow(horizon=4, width=32, use_velocity=True)
+    with pytest.raises(ValueError, match="previous_displacement"):
+        moving(batch())
+    b = batch()
+    b["previous_displacement"] = torch.zeros(2, 64, 3)
+    slow = moving(b)[0]
+    b["previous_displacement"] = torch.full((2, 64, 3), 0.01)
+    assert moving(b)[0].shape == (2, 4, 64, 3) and not torch.equal(moving(b)[0], slow)  # an input, not ignored
+    b["previous_displacement"] = torch.zeros(2, 64, 2)
+    with pytest.raises(ValueError, match="previous_displacement must be a float tensor of shape"):
+        moving(b)
 
 
 def test_metrics_separate_moved_and_static_points():
