@@ -20,7 +20,9 @@ starts at the first frame). The flow distance is d = mean_k ||p_k - target_k|| i
   that fits it best (least squares) and applied to the true tracked points: both potentials are
   then on the same points, with no bias from the two point sets. A dynamics object with a
   ``rollout`` method (e.g. `policies.dynamics.OracleDynamics`) must instead predict the
-  positions of ``info["object_points"]`` themselves.
+  positions of ``info["object_points"]`` themselves. Its optional ``reset()`` is called at
+  each episode start and ``observe(obs, info)`` after every reset and step (models that use
+  the points' previous displacement need this).
 
 Every step's ``info`` gains ``task_reward`` (the env's own reward) and ``flow_distance`` (d);
 FlowReward adds ``flow_reward``, ModelReward ``model_shaping`` (F) and ``potential`` (Phi of
@@ -212,8 +214,16 @@ class ModelReward(_FlowTargetWrapper):
         """Reset the env; ``info["potential"]`` is Phi of the start state."""
         obs, info = super().reset(seed=seed, options=options)
         info["potential"] = -info["flow_distance"]
-        self._obs, self._info = obs, info
+        if callable(getattr(self.dynamics, "reset", None)):
+            self.dynamics.reset()
+        self._observe(obs, info)
         return obs, info
+
+    def _observe(self, obs: Any, info: dict) -> None:
+        """Keep the state the next action is scored from, and show it to the dynamics (``observe``)."""
+        if callable(getattr(self.dynamics, "observe", None)):
+            self.dynamics.observe(obs, info)
+        self._obs, self._info = obs, info
 
     def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict]:
         """Score ``action`` with the model, then execute it; the reward is the env's + weight * shaping."""
@@ -227,5 +237,5 @@ class ModelReward(_FlowTargetWrapper):
         self._t += 1
         d = self.flow_distance(info)
         info.update(task_reward=float(reward), flow_distance=d, potential=-d, model_shaping=shaping)
-        self._obs, self._info = obs, info
+        self._observe(obs, info)
         return obs, float(reward) + self.weight * shaping, terminated, truncated, info

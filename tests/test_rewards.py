@@ -38,7 +38,13 @@ class NextPoints:
     """A perfect "model": the env itself is stepped to the target and restored (get_state/set_state)."""
 
     def __init__(self, env: gym.Env):
-        self.env = env.unwrapped
+        self.env, self.calls = env.unwrapped, []
+
+    def reset(self) -> None:
+        self.calls.append("reset")
+
+    def observe(self, obs: dict, info: dict) -> None:
+        self.calls.append("observe")
 
     def rollout(self, obs: dict, info: dict, targets: torch.Tensor) -> Prediction:
         snapshot = self.env.get_state()
@@ -135,7 +141,8 @@ def test_rigid_motion_transfer_recovers_a_planar_motion():
 
 def test_model_reward_with_an_untrained_model_is_finite(make_env):
     torch.manual_seed(0)
-    env = ModelReward(make_env(**SMALL, action_mode="delta"), PointNetFlow(horizon=2, width=16), weight=2.0)
+    model = PointNetFlow(horizon=2, width=16, use_velocity=True)  # also fed the points' last displacement
+    env = ModelReward(make_env(**SMALL, action_mode="delta"), model, weight=2.0)
     obs, info = env.reset(seed=3)
     assert info["potential"] == pytest.approx(-analytic(info))
     np.testing.assert_allclose(env.fingertip_target(obs, [0.01, -0.5]), obs["agent_pos"] + [0.01, -0.03], atol=1e-7)
@@ -146,7 +153,8 @@ def test_model_reward_with_an_untrained_model_is_finite(make_env):
 
 
 def test_shaping_with_a_perfect_model_telescopes(cloud_env):
-    env = ModelReward(cloud_env, NextPoints(cloud_env), gamma=1.0)
+    perfect = NextPoints(cloud_env)
+    env = ModelReward(cloud_env, perfect, gamma=1.0)
     _, info = env.reset(seed=0, options=push_start(0.04))
     phi0, shaping = info["potential"], []
     ee = np.array(push_start(0.04)["ee_xy"])
@@ -156,3 +164,4 @@ def test_shaping_with_a_perfect_model_telescopes(cloud_env):
     assert info["potential"] == pytest.approx(-analytic(info))
     assert sum(shaping) == pytest.approx(info["potential"] - phi0, abs=1e-9)
     assert sum(shaping) > 0.02  # the push brought the block closer
+    assert perfect.calls == ["reset"] + ["observe"] * 5  # the dynamics see every state
