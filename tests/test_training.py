@@ -76,7 +76,7 @@ def test_wm4d_train_job_writes_a_loadable_checkpoint(tmp_path):
 
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["model"]["width"] == 16 and cfg["train"]["steps"] == 4
-    model = PointNetFlow(horizon=4, width=16)
+    model = PointNetFlow(horizon=4, width=16, use_velocity=True)  # model/pointnet.yaml
     assert load_weights(model, out / "model.safetensors") == 4
     stats = json.loads((out / "stats.json").read_text())
     torch.testing.assert_close(model.position_mean, torch.tensor(stats["scene_mean"]))
