@@ -1,0 +1,53 @@
+"""The shipped checkpoint: loads by name, predicts held-out pushes far better than zero flow, and its
+recipe consists of valid wm4d commands."""
+
+import json
+
+import pytest
+import torch
+import yaml
+
+from worldmodel.cli.jobs.reproduce import recipe_commands
+from worldmodel.cli.main import compose_config, run_job
+from worldmodel.data import PointFlowDataset
+from worldmodel.pretrained import CHECKPOINTS, available, load_pretrained
+from worldmodel.training import flow_metrics
+
+NAME = "pusht4d-pointflow"
+
+
+def test_the_shipped_checkpoint_is_complete_and_small():
+    assert NAME in available()
+    files = {p.name: p.stat().st_size for p in (CHECKPOINTS / NAME).iterdir()}
+    for f in ("model.safetensors", "config.json", "stats.json", "metrics.json", "recipe.yaml"):
+        assert f in files
+    assert sum(files.values()) <= 20 * 2**20
+    m = json.loads((CHECKPOINTS / NAME / "metrics.json").read_text())
+    assert m["moved_l2_ratio_to_zero_flow_at_H"] < 0.5 and max(m["l2_static_per_step"]) <= 0.002
+    assert m["l2_moved_per_step"][-1] < m["constant_velocity_l2_moved_per_step"][-1]
+
+
+def test_recipe_commands_are_valid_wm4d_configs(tmp_path):
+    recipe = yaml.safe_load((CHECKPOINTS / NAME / "recipe.yaml").read_text())
+    commands = recipe_commands(recipe, str(tmp_path))
+    assert [len(commands[s]) for s in ("train", "eval")] == [1, 1] and len(commands["collect"]) >= 2
+    for stage in commands.values():
+        for job, overrides in stage:
+            cfg = compose_config(job, overrides)  # unknown keys or groups raise here
+            assert str(tmp_path) in str(cfg.out)
+    with pytest.raises(ValueError, match="recipe lacks"):
+        recipe_commands({"collect": []}, str(tmp_path))
+
+
+def test_pretrained_model_predicts_held_out_pushes(tmp_path):
+    path = tmp_path / "held_out.zarr"
+    run_job("collect", ["policy=random_push", "episodes=3", "max_steps=40", "seed=424242", f"out={path}"])
+    model = load_pretrained(NAME)
+    assert not model.training
+    m = flow_metrics(model, PointFlowDataset(path, horizon=model.horizon, split="all"), batch_size=8)
+    assert m["zero_flow_moved"][-1] > 0.01  # the pushes moved the block
+    assert m["model_moved"][-1] < 0.6 * m["zero_flow_moved"][-1]
+    assert m["model_static"][-1] < 0.002
+    with torch.no_grad(), pytest.raises(ValueError, match="gripper_points must be"):
+        model({k: torch.zeros(1, 8, 3) for k in ("scene_points", "scene_colors", "scene_normals", "gripper_points",
+                                                 "gripper_velocity", "gripper_acceleration", "previous_displacement")})
