@@ -5,19 +5,9 @@ A collider is a rigid body with a pose (position, rotation matrix) and a velocit
 robot gripper's forward kinematics. During a frame the solver moves it with that
 velocity; after the frame its pose has advanced by ``frame_dt``.
 
-Contact is applied at grid nodes inside the collider or less than one cell from its
-surface (signed distance < ``CONTACT_REACH`` dx), the same reach as the domain walls.
-Counting only the nodes strictly inside made contact depend on where the surface falls
-between nodes: with a floor on a node plane, particles resting on it drew ~97% of their
-B-spline weight from free nodes, so a "sticky" floor let the base of a sand pile slide
-out (the bottom layer slid ~6 mm on a 1 cm grid and heaps settled up to 7 deg flatter
-than on an off-node floor) and a Coulomb floor braked a sliding block at only 0.2-0.95 mu g
-depending on its height. With a one-cell reach a particle within a quarter cell of the
-surface (the first layer at 8 particles per cell) draws at least ~70% of its weight
-from contact nodes whatever the alignment, and the block slows at mu g.
-
-The law acts on the velocity relative to the collider's velocity there,
-v_rel = v - v_c, with n the outward normal and v_n = v_rel . n:
+Contact is applied at grid nodes inside the collider (signed distance < 0), on the
+velocity relative to the collider's velocity there, v_rel = v - v_c, with n the outward
+normal and v_n = v_rel . n:
 
 - ``"sticky"``: v = v_c.
 - ``"slip"``: if v_n < 0, v = v_c + v_rel - v_n n (the tangential velocity is kept).
@@ -42,7 +32,6 @@ STICKY = wp.constant(0)
 SLIP = wp.constant(1)
 FRICTION = wp.constant(2)
 CONTACT_MODES = {"sticky": int(STICKY), "slip": int(SLIP), "friction": int(FRICTION)}
-CONTACT_REACH = wp.constant(1.0)  # nodes closer than this many cells to a collider's surface take part in contact
 
 
 @wp.struct
@@ -338,17 +327,14 @@ def apply_contact(mode: int, friction: float, v: wp.vec3, v_c: wp.vec3, n: wp.ve
 
 
 @wp.func
-def collide(c: ColliderData, x: wp.vec3, v: wp.vec3, t: float, reach: float):
-    """Grid velocity at world point x after contact with collider c at time t in the frame.
-
-    Contact applies where the signed distance is below ``reach`` (metres, >= 0).
-    """
+def collide(c: ColliderData, x: wp.vec3, v: wp.vec3, t: float):
+    """Grid velocity at world point x after contact with collider c at time t in the frame."""
     pos, R = collider_pose(c, t)
     phi, n_local = local_sdf(c, wp.transpose(R) * (x - pos))
-    if phi >= reach:
+    if phi >= 0.0:
         return v
     v_c = c.linear_velocity + wp.cross(c.angular_velocity, x - pos)
     return apply_contact(c.contact, c.friction, v, v_c, R * n_local)
 
 
-__all__ = ["Collider", "Plane", "Box", "Sphere", "Capsule", "TriMesh", "ColliderData", "CONTACT_MODES", "CONTACT_REACH", "rotation_from_rotvec"]
+__all__ = ["Collider", "Plane", "Box", "Sphere", "Capsule", "TriMesh", "ColliderData", "CONTACT_MODES", "rotation_from_rotvec"]

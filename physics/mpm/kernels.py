@@ -7,8 +7,7 @@ One substep of length dt, in launch order:
 2. ``p2g`` (particles): scatter mass m_p w_ip and momentum
    w_ip (m_p v_p + (m_p C_p - dt V_p 4/dx^2 tau_p)(x_i - x_p)) to the 27 nodes i.
 3. ``grid_update`` (nodes): v_i = momentum / mass + dt g, domain walls; then
-   ``grid_collide`` once per collider (sticky / slip / friction contact at nodes inside
-   the collider or less than one cell from its surface).
+   ``grid_collide`` once per collider (sticky / slip / friction contact).
 4. ``g2p`` (particles): v_p = sum w_ip v_i, C_p = 4/dx^2 sum w_ip v_i (x_i - x_p)^T,
    F_p <- (I + dt C_p) F_p, x_p <- x_p + dt v_p (clamped to the bounds and counted).
 
@@ -21,7 +20,7 @@ from __future__ import annotations
 
 import warp as wp
 
-from .colliders import CONTACT_REACH, ColliderData, collide
+from .colliders import ColliderData, collide
 from .config import Grid
 from .constitutive import constitutive_update
 from .materials import FLUID, MaterialModel
@@ -180,14 +179,11 @@ def grid_collide(
     frame_time: float,
     grid_v_out: wp.array(dtype=wp.vec3),
 ):
-    """Contact of one collider with the grid velocities (one launch per collider).
-
-    Nodes inside the collider or within ``CONTACT_REACH`` cells of its surface take part.
-    """
+    """Contact of one collider with the grid velocities (one launch per collider)."""
     n = wp.tid()
     v = grid_v[n]
     if grid_mv[n][3] > 0.0:
-        v = collide(collider, node_position(n, grid), v, frame_time, CONTACT_REACH * grid.dx)
+        v = collide(collider, node_position(n, grid), v, frame_time)
     grid_v_out[n] = v
 
 

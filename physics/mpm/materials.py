@@ -207,16 +207,10 @@ class DruckerPrager(ElasticMaterial):
     stronger than Mohr-Coulomb in other stress states (in steady plane-strain flow it
     acts like Mohr-Coulomb with sin(phi') = 2 sqrt(3) sin(phi) / (3 - sin(phi)), 44 deg
     for phi = 30), so over-steep slopes can stand until disturbed. Measured angle of
-    repose of piles 10 cells high released slowly onto a sticky floor (see
-    ``tests/test_mpm_validation.py``), for phi = 20 / 25 / 30 / 35 / 40: plane strain
-    (gate lifted at 0.1 m/s) 21.1 / 28.4 / 31.0 / 33.0 / 34.7 deg; 3D heap (cylinder 10
-    cells across, tube lifted at 0.02 m/s) 21.3 / 25.0 / 31.4 / 33.0 / 37.0 deg. A fast
-    release runs out further and settles below phi, the more for large phi and soft sand:
-    a 3D column with H = R released at once leaves flanks of about 21 / 26 deg for
-    phi = 25 / 35 at E = 5e4 Pa (28 / 31 deg for phi = 35 at E = 5e5 / 5e6), in line with
-    experiments where such deposits depend on the column's aspect ratio more than on the
-    friction (Lajeunesse et al. 2004, Lube et al. 2004). The floor must hold the base:
-    on a slip floor any cohesionless pile spreads flat.
+    repose of a slowly released plane-strain pile 10 cells high (see
+    ``tests/test_mpm_validation.py``): 19.6 / 24.4 / 29.5 / 30.6 / 31.3 deg for
+    phi = 20 / 25 / 30 / 35 / 40. Piles need many cells: a 3D pile only 10 cells high
+    runs out far below phi (about 10 deg for phi = 30; 20 deg at 20 cells).
 
     Args:
         friction_angle_deg: internal friction angle phi in degrees, in (0, 90).
