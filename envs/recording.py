@@ -6,7 +6,9 @@ the action taken from it and the reward that action earned); ``meta/episode_seed
 first and its ``episode_ends`` entry last: that entry is the commit point. zarr writes each
 chunk and metadata file atomically, so after a crash (even ``kill -9``) every committed
 episode is intact; rows past the last committed end are ignored by readers and trimmed
-when recording resumes. Root attributes: env id, env kwargs, seed, package and schema version.
+when recording resumes. Growing ``episode_ends`` and writing its new entry are two writes:
+an entry that does not exceed its predecessor (the fill value 0 left by a crash between
+them) is not committed, nor is anything after it. Root attributes: env id, env kwargs, seed, package and schema version.
 
 Schema versions (the on-disk contract of DESIGN §5; readers: ``worldmodel.data.rollouts``):
 
@@ -79,19 +81,27 @@ class RolloutWriter:
             for name in ("episode_ends", "episode_seeds"):
                 meta.create_array(name, shape=(0,), chunks=(4096,), dtype=np.int64)
 
+    def _committed_ends(self) -> np.ndarray:
+        ends = np.asarray(self.root["meta/episode_ends"][:], dtype=np.int64)
+        bad = np.flatnonzero(np.diff(ends, prepend=0) <= 0)
+        return ends[: bad[0]] if len(bad) else ends
+
     @property
     def num_episodes(self) -> int:
         """Number of committed episodes."""
-        return int(self.root["meta/episode_ends"].shape[0])
+        return len(self._committed_ends())
 
     @property
     def num_rows(self) -> int:
         """Number of committed time steps."""
-        ends = self.root["meta/episode_ends"]
-        return int(ends[-1]) if ends.shape[0] else 0
+        ends = self._committed_ends()
+        return int(ends[-1]) if len(ends) else 0
 
     def _trim_uncommitted(self) -> None:
         n = self.num_rows
+        ends = self.root["meta/episode_ends"]
+        if ends.shape[0] > self.num_episodes:
+            ends.resize((self.num_episodes,))
         seeds = self.root["meta/episode_seeds"]
         if seeds.shape[0] > self.num_episodes:
             seeds.resize((self.num_episodes,))
@@ -125,7 +135,7 @@ class RolloutWriter:
         seeds.resize((self.num_episodes + 1,))
         seeds[-1] = seed
         ends = self.root["meta/episode_ends"]
-        ends.resize((ends.shape[0] + 1,))
+        ends.resize((self.num_episodes + 1,))
         ends[-1] = start + T  # commit point
 
 

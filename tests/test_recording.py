@@ -83,3 +83,18 @@ def test_kill_9_leaves_committed_episodes_and_resume_appends(tmp_path):
     store = RolloutStore(path)
     assert store.num_episodes == n + 1 and np.all(store.episode(n)["x"] == n)
     assert store.array("x").shape[0] == 50 * (n + 1)
+
+
+def test_an_end_entry_grown_but_never_written_is_not_committed(tmp_path):
+    path = tmp_path / "torn.zarr"
+    w = RolloutWriter(path)
+    for i in range(2):
+        w.add_episode({"x": np.full((5, 3), i, np.float32)}, seed=i)
+    ends = w.root["meta/episode_ends"]
+    ends.resize((3,))  # a crash between growing episode_ends and writing its entry leaves the fill value
+    assert RolloutStore(path).num_episodes == 2
+    w = RolloutWriter(path, resume=True)
+    assert w.num_episodes == 2 and w.num_rows == 10
+    w.add_episode({"x": np.full((4, 3), 7, np.float32)}, seed=7)
+    store = RolloutStore(path)
+    assert store.num_episodes == 3 and np.all(store.episode(2)["x"] == 7) and len(store.array("x")) == 14

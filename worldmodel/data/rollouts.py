@@ -47,7 +47,9 @@ class RolloutStore:
             raise FileNotFoundError(f"no zarr store at {path}")
         self.root = zarr.open_group(str(path), mode="r")
         check_store(self.root, str(path))
-        self.episode_ends = np.asarray(self.root["meta/episode_ends"][:], dtype=np.int64)
+        ends = np.asarray(self.root["meta/episode_ends"][:], dtype=np.int64)
+        bad = np.flatnonzero(np.diff(ends, prepend=0) <= 0)  # an entry grown but never written (crash)
+        self.episode_ends = ends[: bad[0]] if len(bad) else ends
         self.episode_seeds = np.asarray(self.root["meta/episode_seeds"][: len(self.episode_ends)], dtype=np.int64)
 
     @property
