@@ -19,3 +19,14 @@ def make_env():
     yield factory
     for env in made:
         env.close()
+
+
+def collect_small_store(path, seed: int, scene_points: int = 128, gripper_points: int = 32, episodes: int = 3,
+                        max_steps: int = 20) -> str:
+    """Record a small random-push store with ``wm4d collect`` (floating hand, 48 px cameras)."""
+    from worldmodel.cli.main import run_job
+
+    run_job("collect", ["env.robot=panda_hand", "env.image_size=48", f"env.num_scene_points={scene_points}",
+                        f"env.num_gripper_points={gripper_points}", f"episodes={episodes}", f"max_steps={max_steps}",
+                        f"seed={seed}", f"out={path}"])
+    return str(path)

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from conftest import collect_small_store
 from worldmodel.cli.main import run_job
 from worldmodel.data import PointFlowDataset, RolloutStore, track_displacements
 
@@ -11,10 +12,8 @@ H = 5
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory) -> str:
-    path = str(tmp_path_factory.mktemp("data") / "push.zarr")
-    run_job("collect", ["env.robot=panda_hand", "env.image_size=48", "env.num_scene_points=256",
-                        "env.num_gripper_points=64", "episodes=4", "max_steps=25", "seed=3", f"out={path}"])
-    return path
+    return collect_small_store(tmp_path_factory.mktemp("data") / "push.zarr", seed=3, scene_points=256,
+                               gripper_points=64, episodes=4, max_steps=25)
 
 
 def kabsch(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -5,6 +5,7 @@ import csv
 import pytest
 import torch
 
+from conftest import collect_small_store
 from worldmodel.cli.main import run_job
 from worldmodel.data import PointFlowDataset
 from worldmodel.models import PointNetFlow
@@ -13,10 +14,7 @@ from worldmodel.training import TrainConfig, learning_rate, load_weights, train
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory) -> str:
-    path = str(tmp_path_factory.mktemp("train") / "push.zarr")
-    run_job("collect", ["env.robot=panda_hand", "env.image_size=48", "env.num_scene_points=128",
-                        "env.num_gripper_points=32", "episodes=3", "max_steps=20", "seed=5", f"out={path}"])
-    return path
+    return collect_small_store(tmp_path_factory.mktemp("train") / "push.zarr", seed=5)
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +66,7 @@ def test_truncated_or_foreign_checkpoints_are_refused(data, tmp_path):
 def test_wm4d_train_job_writes_a_loadable_checkpoint(tmp_path):
     out = tmp_path / "job"
     path = tmp_path / "d.zarr"
-    run_job("collect", ["env.robot=panda_hand", "env.image_size=48", "env.num_scene_points=128",
-                        "env.num_gripper_points=32", "episodes=3", "max_steps=20", "seed=6", f"out={path}"])
+    collect_small_store(path, seed=6)
     run_job("train", [f"data={path}", "horizon=4", "model.width=16", "trainer.steps=4", "trainer.batch_size=4",
                       "trainer.warmup_steps=1", "trainer.num_workers=0", "val_fraction=0.34", f"out={out}"])
     import json
