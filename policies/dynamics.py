@@ -2,8 +2,11 @@
 
 Both adapters answer one question for a batch of K candidate plans of T absolute fingertip
 xy targets (one per 0.1 s control step): where do the block's points go?
-``rollout(obs, info, targets (K, T, 2)) -> Prediction`` with ``points`` (K, T, N, 3) at
-t+1..t+T and ``goal`` (N, 3), the same points' positions at the goal pose.
+``rollout(obs, info, targets (K, T, 2), start_xy=None) -> Prediction`` with ``points``
+(K, T, N, 3) at t+1..t+T and ``goal`` (N, 3), the same points' positions at the goal pose.
+With ``start_xy`` (K, 2) each plan starts from that fingertip position instead, the hand
+having travelled there around the block (the scripted pushers' travel); step 1 is then the
+first step after arriving.
 
 - `OracleDynamics`: the simulator itself. A twin env in ``obs_mode="state"`` (same robot,
   backend and physics) is set to the planning env's snapshot and stepped for every
@@ -11,7 +14,8 @@ t+1..t+T and ``goal`` (N, 3), the same points' positions at the goal pose.
 - `LearnedDynamics`: a point-flow model (S x A -> S). The scene is encoded once per replan
   and the K candidates are decoded together; the gripper points of a candidate are the
   current ones carried along the fingertip path (the hand keeps its height and
-  orientation while pushing; targets are approached at most ``max_speed`` m/s). Plans longer
+  orientation while pushing; targets are approached at most ``max_speed`` m/s). A travel to
+  ``start_xy`` is taken to leave the block where it is, at rest. Plans longer
   than the model's horizon are chained: the predicted scene of one chunk is the input of the
   next. The points are the scene points labelled block. Models that take each point's
   ``previous_displacement`` get it from the block poses of the last two observed steps
@@ -29,6 +33,8 @@ import torch
 
 from envs import pusht_geometry as geo
 
+from .scripted import PushPolicy
+
 CONTROL_DT = 0.1
 
 
@@ -44,14 +50,15 @@ class Dynamics(Protocol):
     """What a planner needs from a dynamics model (adapters may also define ``observe(obs, info)``,
     called every control step, and ``reset()``, called at an episode's start)."""
 
-    def rollout(self, obs: dict, info: dict, targets: torch.Tensor) -> Prediction:
-        """Block points under K candidate target sequences (K, T, 2) from the current state."""
+    def rollout(self, obs: dict, info: dict, targets: torch.Tensor, start_xy: torch.Tensor | None = None) -> Prediction:
+        """Block points under K candidate target sequences (K, T, 2) from the current state (or from
+        fingertip positions ``start_xy`` (K, 2) reached around the block)."""
         ...
 
 
 def fingertip_path(start_xy: torch.Tensor, targets: torch.Tensor, max_step: float) -> torch.Tensor:
     """Fingertip xy (K, T, 2) after each step when it moves toward ``targets`` (K, T, 2) from
-    ``start_xy`` (2,) by at most ``max_step`` metres per step."""
+    ``start_xy`` (2,) or (K, 2) by at most ``max_step`` metres per step."""
     pos, path = start_xy.expand(targets.shape[0], 2), []
     for t in range(targets.shape[1]):
         delta = targets[:, t] - pos
@@ -77,15 +84,22 @@ class OracleDynamics:
                              max_speed=base.robot.model.max_speed, num_object_points=len(base.object_local)).unwrapped
         self.twin.reset(seed=0)
         self.env = base
+        self.traveller = PushPolicy(np.random.default_rng(0))  # the scripted pushers' travel
 
-    def rollout(self, obs: dict, info: dict, targets: torch.Tensor) -> Prediction:
-        """Step the twin through every candidate from the planning env's current state."""
+    def rollout(self, obs: dict, info: dict, targets: torch.Tensor, start_xy: torch.Tensor | None = None) -> Prediction:
+        """Step the twin through every candidate from the planning env's current state (after the
+        travel around the block to ``start_xy`` when given)."""
         snapshot = self.env.get_state()
         K, T, _ = targets.shape
         out = np.empty((K, T, len(self.env.object_local), 3), np.float32)
         plans = targets.detach().cpu().numpy().astype(np.float64)
+        starts = None if start_xy is None else np.broadcast_to(np.asarray(start_xy, np.float64), (K, 2))
         for k in range(K):
             self.twin.set_state(snapshot)
+            if starts is not None:
+                for target in self.traveller.travel(np.asarray(obs["block_pose"], np.float64),
+                                                    np.asarray(obs["agent_pos"], np.float64), starts[k]):
+                    self.twin.step(target)
             for t in range(T):
                 _, _, _, _, step_info = self.twin.step(plans[k, t])
                 out[k, t] = step_info["object_points"]
@@ -130,7 +144,7 @@ class LearnedDynamics:
         return out
 
     @torch.no_grad()
-    def rollout(self, obs: dict, info: dict, targets: torch.Tensor) -> Prediction:
+    def rollout(self, obs: dict, info: dict, targets: torch.Tensor, start_xy: torch.Tensor | None = None) -> Prediction:
         """Predict the block's scene points under every candidate, one encoded scene per chunk."""
         for key in ("scene_points", "scene_colors", "scene_normals", "scene_labels", "gripper_points"):
             if key not in obs:
@@ -138,13 +152,14 @@ class LearnedDynamics:
         f32 = lambda k: torch.as_tensor(obs[k], dtype=torch.float32)  # noqa: E731
         block = np.asarray(obs["scene_labels"]) == 1
         K, T, _ = targets.shape
-        start = torch.as_tensor(obs["agent_pos"], dtype=torch.float32)
-        path = torch.cat([start.expand(K, 1, 2), fingertip_path(start, targets.float(), self.max_step)], dim=1)
+        now = torch.as_tensor(obs["agent_pos"], dtype=torch.float32)
+        start = now.expand(K, 2) if start_xy is None else torch.as_tensor(start_xy, dtype=torch.float32).expand(K, 2)
+        path = torch.cat([start[:, None], fingertip_path(start, targets.float(), self.max_step)], dim=1)
         grip0 = f32("gripper_points")
         scene = {"scene_points": f32("scene_points")[None], "scene_colors": f32("scene_colors")[None],
                  "scene_normals": f32("scene_normals")[None]}
-        if self.needs_velocity:
-            prev = torch.as_tensor(self.previous_displacement(obs), dtype=torch.float32)[None]
+        if self.needs_velocity:  # after a travel the block is at rest
+            prev = torch.as_tensor(self.previous_displacement(obs) * (start_xy is None), dtype=torch.float32)[None]
             scene["previous_displacement"] = prev
         H, chunks, t0 = self.horizon, [], 0
         while t0 < T:
@@ -152,7 +167,7 @@ class LearnedDynamics:
             seg = path[:, t0 : t0 + steps + 1]
             if steps < H:  # the hand rests after the plan's last target
                 seg = torch.cat([seg, seg[:, -1:].expand(K, H - steps, 2)], dim=1)
-            grip = grip0 + torch.nn.functional.pad(path[:, t0] - path[:, 0], (0, 1))[:, None]  # (K, Nr, 3)
+            grip = grip0 + torch.nn.functional.pad(path[:, t0] - now, (0, 1))[:, None]  # (K, Nr, 3)
             push = self.model.encode_push(self._push_batch(grip, seg))
             code = self.model.encode_scene(scene)
             flow, _ = self.model.decode(code, push)  # (K, H, Ns, 3)

@@ -31,12 +31,13 @@ class FlowCost:
 
     def __call__(self, pred: Prediction, targets: torch.Tensor, start_xy: torch.Tensor, max_step: float,
                  target_flow: torch.Tensor | None = None) -> torch.Tensor:
-        """Costs (K,) of K candidate target sequences (K, T, 2) with predicted points ``pred``."""
+        """Costs (K,) of K candidate target sequences (K, T, 2) starting at fingertip ``start_xy`` (2,) or
+        (K, 2), with predicted points ``pred``."""
         goal = pred.goal if target_flow is None else target_flow[: pred.points.shape[1]]
         dist = torch.linalg.vector_norm(pred.points - goal, dim=-1).mean(-1)  # (K, T)
         cost = dist[:, -1] + self.progress_weight * dist.mean(1)
         if self.effort_weight:
-            moves = torch.diff(targets, dim=1, prepend=start_xy.expand(len(targets), 1, 2))
+            moves = torch.diff(targets, dim=1, prepend=start_xy.reshape(-1, 1, 2).expand(len(targets), 1, 2))
             cost = cost + self.effort_weight * moves.pow(2).sum((1, 2))
         if self.reach_weight:
             tip = fingertip_path(start_xy, targets, max_step)[:, -1]  # (K, 2)

@@ -99,17 +99,27 @@ class PushPolicy:
         """(outline index, world push direction, push length) of the next push."""
         raise NotImplementedError
 
-    def plan(self, pose: np.ndarray, ee: np.ndarray) -> None:
-        """Queue the targets of one push primitive."""
-        i, u, length = self.choose_push(pose, ee)
-        contact, _ = _to_world(pose, self.outline[i : i + 1], self.normals[i : i + 1])
-        contact = contact[0]
+    def push_path(self, pose: np.ndarray, i: int, u: np.ndarray, length: float) -> tuple[np.ndarray, list[np.ndarray]]:
+        """The pre-push point (``standoff`` behind outline contact ``i`` of the block at ``pose``) and the
+        push's targets along world direction ``u`` for ``length`` metres past the contact."""
+        contact = _to_world(pose, self.outline[i : i + 1])[0]
         pre = contact - u * self.standoff
         half = geo.WORKSPACE / 2 - 0.01
         end = np.clip(contact + u * length, -half, half)
-        self._queue.extend(np.clip(p, -half, half) for p in around_block(ee, pre, pose, self.step))
         # short pushes go slowly: the block slides on after a fast pusher stops
-        self._queue.extend(_segment(pre, end, float(np.clip(length / 4, 0.004, self.step))))
+        return pre, _segment(pre, end, float(np.clip(length / 4, 0.004, self.step)))
+
+    def travel(self, pose: np.ndarray, ee: np.ndarray, pre: np.ndarray) -> list[np.ndarray]:
+        """Targets from ``ee`` to ``pre`` around the block at ``pose``, inside the workspace."""
+        half = geo.WORKSPACE / 2 - 0.01
+        return [np.clip(p, -half, half) for p in around_block(ee, pre, pose, self.step)]
+
+    def plan(self, pose: np.ndarray, ee: np.ndarray) -> None:
+        """Queue the targets of one push primitive."""
+        i, u, length = self.choose_push(pose, ee)
+        pre, push = self.push_path(pose, i, u, length)
+        self._queue.extend(self.travel(pose, ee, pre))
+        self._queue.extend(push)
 
     def act(self, obs: dict, info: dict | None = None) -> np.ndarray:
         """The next action for observation ``obs`` (uses ``agent_pos`` and ``block_pose``)."""
@@ -133,11 +143,16 @@ class RandomPushPolicy(PushPolicy):
     def choose_push(self, pose, ee):
         """A uniformly random contact, direction and length."""
         i = int(self.rng.integers(len(self.outline)))
-        _, n = _to_world(pose, self.outline[i : i + 1], self.normals[i : i + 1])
         a = self.rng.uniform(-self.max_angle, self.max_angle)
-        c, s = np.cos(a), np.sin(a)
-        u = -np.array([c * n[0, 0] - s * n[0, 1], s * n[0, 0] + c * n[0, 1]])
+        u = push_direction(pose, self.normals[i : i + 1], np.array([a]))[0]
         return i, u, float(self.rng.uniform(*self.length_range))
+
+
+def push_direction(pose: np.ndarray, normals: np.ndarray, ang: np.ndarray) -> np.ndarray:
+    """World push directions (K, 2): the inward normals (block frame, (K, 2)) turned by ``ang`` (K,)."""
+    n = normals @ geo.rot_z(pose[2])[:2, :2].T
+    c, s = np.cos(ang), np.sin(ang)
+    return -np.stack([c * n[:, 0] - s * n[:, 1], s * n[:, 0] + c * n[:, 1]], 1)
 
 
 def limit_surface_radius() -> float:
@@ -169,12 +184,16 @@ class HeuristicPushPolicy(PushPolicy):
     For every outline contact (pushing along the inward normal, and +-20 deg off it) and a
     range of push lengths, the block's motion is predicted from `pushed_twist`; pushes whose
     force would leave the friction cone are skipped. The push that minimises the mean squared
-    distance of the T's footprint points to their goal positions is taken.
+    distance of the T's footprint points to their goal positions is taken (``explore_top_k`` > 1:
+    one of that many best, uniformly, for data that covers what a planner proposes).
     """
 
     def __init__(self, rng: np.random.Generator, goal=geo.GOAL_POSE, max_length: float = 0.06,
-                 friction: float = 0.5, **kw):
+                 friction: float = 0.5, explore_top_k: int = 1, **kw):
         super().__init__(rng, **kw)
+        if explore_top_k < 1:
+            raise ValueError(f"explore_top_k must be a positive integer, got {explore_top_k}")
+        self.explore_top_k = int(explore_top_k)
         self.goal = np.asarray(goal, dtype=float)
         self.max_length = max_length
         self.friction = friction
@@ -182,18 +201,30 @@ class HeuristicPushPolicy(PushPolicy):
         probe = np.random.default_rng(1).uniform((-0.1, 0.0), (0.1, 0.2), size=(400, 2))
         self.probe = probe[shapely.contains_xy(geo.footprint(), probe[:, 0], probe[:, 1])][:60] - geo.COM_LOCAL[:2]
         self.goal_probe = self.probe @ geo.rot_z(self.goal[2])[:2, :2].T + geo.com_pose(self.goal)[:2]
-        angles = np.radians([-20.0, 0.0, 20.0])
-        self.dirs = np.stack([np.cos(angles), np.sin(angles)], 1)
+        self.angles = np.radians([-20.0, 0.0, 20.0])
 
     def choose_push(self, pose, ee):
-        """The push that minimises the predicted footprint error (tiny random tie-break)."""
+        """The push that minimises the predicted footprint error (tiny random tie-break), or with
+        ``explore_top_k`` > 1 a uniform pick among that many best (exploration data)."""
+        idx, ang, length, cost = self.ranked_pushes(pose, ee, self.explore_top_k)
+        n_ok = int(np.isfinite(cost).sum())
+        if n_ok > 1:
+            j = int(self.rng.integers(n_ok))
+            idx, ang, length, cost = idx[j:], ang[j:], length[j:], cost[j:]
+        if not np.isfinite(cost[0]):  # no sticking push: push straight through the centre of mass
+            pts, n = _to_world(pose, self.outline, self.normals)
+            i = int(np.argmin(np.linalg.norm(pts - ee, axis=1)))
+            return i, -n[i], 0.02
+        return int(idx[0]), push_direction(pose, self.normals[idx[:1]], ang[:1])[0], float(length[0])
+
+    def ranked_pushes(self, pose: np.ndarray, ee: np.ndarray, k: int) -> tuple[np.ndarray, ...]:
+        """The ``k`` pushes of least predicted footprint error: outline indices, angles off the inward
+        normal (rad), lengths (m) and the errors (inf where no push sticks)."""
         com = geo.com_pose(pose)
         pts, n = _to_world(pose, self.outline, self.normals)
-        idx, u = [], []
-        for c, s in self.dirs:  # rotate the inward normal by each angle
-            idx.append(np.arange(len(pts)))
-            u.append(np.stack([-(c * n[:, 0] - s * n[:, 1]), -(s * n[:, 0] + c * n[:, 1])], 1))
-        idx, u = np.concatenate(idx), np.concatenate(u)
+        idx = np.tile(np.arange(len(pts)), len(self.angles))
+        ang = np.repeat(self.angles, len(pts))
+        u = push_direction(pose, self.normals[idx], ang)
         r = pts[idx] - com[:2]
         V = pushed_twist(r, u, self.c)
         # sticking needs the contact force inside the friction cone about the inward normal
@@ -206,21 +237,16 @@ class HeuristicPushPolicy(PushPolicy):
         now = self.probe @ np.array([[cs0, sn0], [-sn0, cs0]]) + com[:2]
         rms = float(np.sqrt(np.mean(np.sum((now - self.goal_probe) ** 2, axis=1))))
         lengths = np.geomspace(0.002, float(np.clip(2 * rms, 0.005, self.max_length)), 10)
-        best, choice = np.inf, None
-        for L in lengths:
-            theta = pose[2] + L * V[:, 2]
-            cs, sn = np.cos(theta), np.sin(theta)
-            centre = com[:2] + L * V[:, :2]
-            px = cs[:, None] * self.probe[:, 0] - sn[:, None] * self.probe[:, 1] + centre[:, 0:1]
-            py = sn[:, None] * self.probe[:, 0] + cs[:, None] * self.probe[:, 1] + centre[:, 1:2]
-            cost = np.mean((px - self.goal_probe[:, 0]) ** 2 + (py - self.goal_probe[:, 1]) ** 2, axis=1)
-            cost += 1e-4 * np.linalg.norm(pts[idx] - u * self.standoff - ee, axis=1)  # prefer nearby contacts
-            cost += 1e-9 * self.rng.random(len(cost))
-            cost[~ok] = np.inf
-            i = int(np.argmin(cost))
-            if cost[i] < best:
-                best, choice = cost[i], (int(idx[i]), u[i], float(L))
-        if choice is None:  # no sticking push: push straight through the centre of mass
-            i = int(np.argmin(np.linalg.norm(pts - ee, axis=1)))
-            return i, -n[i], 0.02
-        return choice
+        L = lengths[:, None]  # (10, 1) x candidates
+        theta = pose[2] + L * V[:, 2]
+        cs, sn = np.cos(theta)[..., None], np.sin(theta)[..., None]
+        cx, cy = (com[0] + L * V[:, 0])[..., None], (com[1] + L * V[:, 1])[..., None]
+        px = cs * self.probe[:, 0] - sn * self.probe[:, 1] + cx
+        py = sn * self.probe[:, 0] + cs * self.probe[:, 1] + cy
+        cost = np.mean((px - self.goal_probe[:, 0]) ** 2 + (py - self.goal_probe[:, 1]) ** 2, axis=-1)
+        cost += 1e-4 * np.linalg.norm(pts[idx] - u * self.standoff - ee, axis=1)  # prefer nearby contacts
+        cost += 1e-9 * self.rng.random(cost.shape)
+        cost[:, ~ok] = np.inf
+        best = np.argsort(cost, axis=None)[:k]
+        li, ci = np.unravel_index(best, cost.shape)
+        return idx[ci], ang[ci], lengths[li], cost[li, ci]

@@ -4,7 +4,7 @@
    ``outputs/pusht4d_rgb.mp4`` (all cameras side by side) and ``outputs/pusht4d_pointflow.png``
    (fused scene points, URDF gripper points and the exact ground-truth flow of the block's
    points over ``flow_horizon`` steps).
-2. Plans with the shipped point-flow model: ``wm4d eval`` with CEM and learned dynamics on
+2. Plans with the shipped point-flow model: ``wm4d eval`` with push-primitive MPC and learned dynamics on
    a handful of short-goal episodes (``plan`` in the config) into ``outputs/plan/``:
    ``summary.json``, ``episodes.jsonl``, ``coverage.png`` and videos with the predicted block
    points of every plan drawn over the cameras.

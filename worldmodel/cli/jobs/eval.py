@@ -75,7 +75,8 @@ def _parse_shard(shard: str) -> tuple[int, int]:
 
 
 def make_policy(cfg: DictConfig, env, seed: int):
-    """The policy of ``cfg``: the scripted heuristic, or an MPC policy with learned or oracle dynamics."""
+    """The policy of ``cfg``: the scripted heuristic, or MPC (sampled target sequences, or push primitives)
+    with learned or oracle dynamics."""
     import torch
 
     from policies.dynamics import LearnedDynamics, OracleDynamics
@@ -83,7 +84,6 @@ def make_policy(cfg: DictConfig, env, seed: int):
 
     if cfg.planner._target_.endswith("HeuristicPushPolicy"):
         return instantiate(cfg.planner, rng=np.random.default_rng(seed))
-    planner = instantiate(cfg.planner, generator=torch.Generator().manual_seed(seed))
     if cfg.dynamics == "learned":
         from worldmodel.pretrained import load_model
 
@@ -92,6 +92,9 @@ def make_policy(cfg: DictConfig, env, seed: int):
         dynamics = OracleDynamics(env)
     else:
         raise ValueError(f"dynamics must be 'learned' or 'oracle', got {cfg.dynamics!r}")
+    if cfg.planner._target_.endswith("PrimitiveMPC"):
+        return instantiate(cfg.planner, dynamics=dynamics, rng=np.random.default_rng(seed), cost=instantiate(cfg.cost))
+    planner = instantiate(cfg.planner, generator=torch.Generator().manual_seed(seed))
     return MPCPolicy(dynamics, planner, instantiate(cfg.cost), execute_steps=int(cfg.execute_steps))
 
 

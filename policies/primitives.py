@@ -1,0 +1,151 @@
+"""Model-predictive control over push primitives: the scripted pushes, chosen by a dynamics model.
+
+A free-form target sequence lets a sampling planner find hand motions no dataset contains
+(sweeps through the block, fast jabs), and a learned model is most wrong exactly there:
+the planner then exploits the model's errors. Here the action space is the one the data
+were collected in (`policies.scripted`): a push is a contact on the T's outline, a
+direction within ``max_angle_deg`` of the inward normal and a length; the hand travels
+around the block to a point ``standoff`` behind the contact and pushes through it.
+
+Every replan (when the previous push is done) proposes ``prior_samples`` pushes from the
+quasi-static model of `HeuristicPushPolicy` (its best-ranked ones) and ``samples`` uniformly
+random ones, predicts the block's points over each push plus ``settle_steps`` with the hand
+at rest, and scores them
+with the flow cost (DESIGN §7) plus ``travel_weight`` times the travel distance; ``refine``
+more pushes are drawn around the ``elites`` best (one CEM round over contact, angle and
+log-length). The best push is executed whole, then the planner replans.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from envs import pusht_geometry as geo
+
+from .dynamics import Dynamics
+from .mpc import FlowCost
+from .scripted import HeuristicPushPolicy, PushPolicy, push_direction
+
+
+@dataclass
+class PrimitiveConfig:
+    """Sampling settings of `PrimitiveMPC` (lengths in metres)."""
+
+    samples: int = 32
+    prior_samples: int = 32
+    refine: int = 32
+    elites: int = 8
+    max_angle_deg: float = 30.0
+    min_length: float = 0.002
+    max_length: float = 0.10
+    settle_steps: int = 2
+    travel_weight: float = 0.02
+
+    def __post_init__(self) -> None:
+        total = self.samples + self.prior_samples
+        if min(self.samples, self.prior_samples, self.refine) < 0 or not 0 < self.elites <= total:
+            raise ValueError(f"need samples, prior_samples, refine >= 0 and 0 < elites <= samples + prior_samples; got "
+                             f"samples={self.samples}, prior_samples={self.prior_samples}, refine={self.refine}, "
+                             f"elites={self.elites}")
+        if not 0 < self.min_length <= self.max_length:
+            raise ValueError(f"need 0 < min_length <= max_length, got {self.min_length}, {self.max_length}")
+        if not 0 <= self.max_angle_deg < 90 or self.settle_steps < 0 or self.travel_weight < 0:
+            raise ValueError("max_angle_deg must lie in [0, 90), settle_steps and travel_weight must be >= 0")
+
+
+class PrimitiveMPC(PushPolicy):
+    """Push-primitive MPC (see the module docstring) with any `Dynamics` adapter.
+
+    ``act(obs, info)`` returns absolute fingertip targets; ``replan_seconds`` lists the wall
+    time of every replan and ``last_plan`` holds the chosen push and its predicted block points.
+    """
+
+    def __init__(self, dynamics: Dynamics, rng: np.random.Generator, cfg: PrimitiveConfig | None = None,
+                 cost: FlowCost | None = None, **kw):
+        super().__init__(rng, **kw)
+        self.dynamics, self.cfg, self.cost = dynamics, cfg or PrimitiveConfig(), cost or FlowCost()
+        self.prior = HeuristicPushPolicy(rng, **kw)
+        self.replan_seconds: list[float] = []
+        self.last_plan: dict[str, np.ndarray] = {}
+        self._context: tuple[dict, dict] | None = None
+
+    def reset(self, rng: np.random.Generator | None = None) -> None:
+        """Start a new episode."""
+        super().reset(rng)
+        self.prior.reset(rng)
+        if hasattr(self.dynamics, "reset"):
+            self.dynamics.reset()
+
+    def act(self, obs: dict, info: dict | None = None) -> np.ndarray:
+        """The next fingertip target; a new push is planned when the previous one is done."""
+        if info is None:
+            raise ValueError("PrimitiveMPC.act needs the env's info dict (goal and block points)")
+        if hasattr(self.dynamics, "observe"):
+            self.dynamics.observe(obs, info)
+        self._context = (obs, info)
+        return super().act(obs, info)
+
+    def choose_push(self, pose: np.ndarray, ee: np.ndarray) -> tuple[int, np.ndarray, float]:
+        """The sampled push of least predicted cost."""
+        t0 = time.perf_counter()
+        c, M = self.cfg, len(self.outline)
+        idx = self.rng.integers(M, size=c.samples)
+        ang = self.rng.uniform(-1, 1, c.samples) * math.radians(c.max_angle_deg)
+        log_len = self.rng.uniform(math.log(c.min_length), math.log(c.max_length), c.samples)
+        if c.prior_samples:
+            p_idx, p_ang, p_len, p_cost = self.prior.ranked_pushes(pose, ee, c.prior_samples)
+            ok = np.isfinite(p_cost)
+            idx, ang = np.concatenate([p_idx[ok], idx]), np.concatenate([p_ang[ok], ang])
+            log_len = np.concatenate([np.log(p_len[ok]), log_len])
+        if not len(idx):  # no random samples and no sticking push: the heuristic's fallback
+            return self.prior.choose_push(pose, ee)
+        cost, final = self._score(pose, ee, idx, ang, log_len)
+        if c.refine:
+            best = np.argsort(cost)[: c.elites]
+            pick = best[self.rng.integers(len(best), size=c.refine)]
+            idx2 = (idx[pick] + np.rint(self.rng.normal(0, 1.5, c.refine)).astype(int)) % M
+            lim = math.radians(c.max_angle_deg)
+            ang2 = np.clip(ang[pick] + self.rng.normal(0, math.radians(8), c.refine), -lim, lim)
+            len2 = np.clip(log_len[pick] + self.rng.normal(0, 0.3, c.refine), math.log(c.min_length), math.log(c.max_length))
+            cost2, final2 = self._score(pose, ee, idx2, ang2, len2)
+            idx, ang, log_len = (np.concatenate(p) for p in ((idx, idx2), (ang, ang2), (log_len, len2)))
+            cost, final = np.concatenate([cost, cost2]), np.concatenate([final, final2])
+        k = int(np.argmin(cost))
+        u = push_direction(pose, self.normals[idx[k : k + 1]], ang[k : k + 1])[0]
+        pre, push = self.push_path(pose, int(idx[k]), u, math.exp(log_len[k]))
+        self.last_plan = {"targets": np.asarray(push, np.float32), "points": final[k][None],
+                          "goal": self._goal, "cost": np.float32(cost[k])}
+        self.replan_seconds.append(time.perf_counter() - t0)
+        return int(idx[k]), u, math.exp(log_len[k])
+
+    def _score(self, pose: np.ndarray, ee: np.ndarray, idx: np.ndarray, ang: np.ndarray,
+               log_len: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Costs (K,) and predicted final block points (K, N, 3) of K pushes; pushes are batched by how
+        many model chunks they need (all at once for models without a horizon)."""
+        obs, info = self._context
+        u = push_direction(pose, self.normals[idx], ang)
+        pres, pushes = zip(*(self.push_path(pose, int(i), d, math.exp(L)) for i, d, L in zip(idx, u, log_len)))
+        steps = np.array([len(p) for p in pushes]) + self.cfg.settle_steps
+        H = getattr(self.dynamics, "horizon", None)
+        span = np.ceil(steps / H).astype(int) * H if H else np.full(len(steps), steps.max())
+        cost, final = np.empty(len(idx)), [None] * len(idx)
+        for T in np.unique(span):
+            group = np.flatnonzero(span == T)
+            targets = np.stack([np.concatenate([pushes[g], np.repeat(pushes[g][-1:], T - len(pushes[g]), 0)])
+                                for g in group])
+            start = torch.as_tensor(np.stack([pres[g] for g in group]), dtype=torch.float32)
+            targets = torch.as_tensor(targets, dtype=torch.float32)
+            pred = self.dynamics.rollout(obs, info, targets, start_xy=start)
+            c = self.cost(pred, targets, start, float(getattr(self.dynamics, "max_step", self.step)))
+            travel = np.linalg.norm(np.stack([pres[g] for g in group]) - ee, axis=1)
+            cost[group] = c.numpy() + self.cfg.travel_weight * travel
+            for j, g in enumerate(group):
+                final[g] = pred.points[j, -1].numpy()
+            self._goal = pred.goal.numpy()
+        return cost, np.stack(final)
+

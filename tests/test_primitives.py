@@ -1,0 +1,105 @@
+"""Push-primitive MPC: proposals, adapters started after a travel, and closed-loop progress."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+import envs  # noqa: F401
+from policies.dynamics import LearnedDynamics, OracleDynamics
+from policies.primitives import PrimitiveConfig, PrimitiveMPC
+from policies.scripted import HeuristicPushPolicy, push_direction
+from robots.gripper_points import finite_difference_motion
+from worldmodel.models import PointNetFlow
+
+
+def point_error(info: dict) -> float:
+    return float(np.linalg.norm(info["object_points"] - info["goal_object_points"], axis=1).mean())
+
+
+def test_ranked_pushes_are_sorted_and_the_heuristic_takes_the_first():
+    pose, ee = np.array([-0.05, 0.03, 0.4]), np.array([0.2, -0.2])
+    pol = HeuristicPushPolicy(np.random.default_rng(0))
+    idx, ang, length, cost = pol.ranked_pushes(pose, ee, 20)
+    assert np.all(np.diff(cost) >= 0) and np.isfinite(cost).all()
+    assert set(np.round(np.degrees(ang))) <= {-20.0, 0.0, 20.0} and np.all(length > 0)
+    i, u, L = HeuristicPushPolicy(np.random.default_rng(0)).choose_push(pose, ee)
+    assert (i, L) == (idx[0], length[0])
+    np.testing.assert_allclose(u, push_direction(pose, pol.normals[idx[:1]], ang[:1])[0])
+    assert abs(np.linalg.norm(u) - 1) < 1e-12
+    picks = {HeuristicPushPolicy(np.random.default_rng(s), explore_top_k=8).choose_push(pose, ee)[0] for s in range(12)}
+    assert len(picks) > 1 and picks <= set(idx[:8].tolist())
+    with pytest.raises(ValueError, match="explore_top_k"):
+        HeuristicPushPolicy(np.random.default_rng(0), explore_top_k=0)
+
+
+def test_push_directions_point_into_the_block():
+    pol = HeuristicPushPolicy(np.random.default_rng(0))
+    pose = np.array([0.1, -0.05, 1.0])
+    u = push_direction(pose, pol.normals, np.zeros(len(pol.normals)))
+    n_world = pol.normals @ np.array([[np.cos(1.0), -np.sin(1.0)], [np.sin(1.0), np.cos(1.0)]]).T
+    np.testing.assert_allclose(np.sum(u * n_world, axis=1), -1.0, atol=1e-12)
+
+
+@pytest.fixture(scope="module")
+def env():
+    e = gym.make("PushT4D-v0", robot="panda_hand", obs_mode="pointcloud", image_size=48, num_scene_points=256,
+                 num_gripper_points=32, start="near_goal")
+    yield e
+    e.close()
+
+
+def test_learned_dynamics_starts_plans_where_the_travel_ends(env):
+    obs, info = env.reset(seed=3)
+    torch.manual_seed(0)
+    model = PointNetFlow(horizon=3, width=16, use_velocity=True)
+    dyn = LearnedDynamics(model, max_speed=0.5)
+    start = torch.tensor([[0.1, -0.1], [-0.05, 0.12]])
+    targets = start[:, None] + torch.tensor([0.01, 0.0]) * torch.arange(1, 4)[:, None]
+    pred = dyn.rollout(obs, info, targets, start_xy=start)
+    block = obs["scene_labels"] == 1
+    for k in range(2):  # a dataset-style sample with the gripper carried to start k, the block at rest
+        path = np.concatenate([start[k : k + 1].numpy(), targets[k].numpy()])
+        grip = obs["gripper_points"][None] + np.pad(path - obs["agent_pos"], ((0, 0), (0, 1)))[:, None]
+        vel, acc = finite_difference_motion(grip, 0.1)
+        batch = {"scene_points": obs["scene_points"], "scene_colors": obs["scene_colors"],
+                 "scene_normals": obs["scene_normals"], "gripper_points": grip, "gripper_velocity": vel,
+                 "gripper_acceleration": acc, "previous_displacement": np.zeros_like(obs["scene_points"])}
+        with torch.no_grad():
+            flow, _ = model({k_: torch.as_tensor(v, dtype=torch.float32)[None] for k_, v in batch.items()})
+        expected = torch.as_tensor(obs["scene_points"])[block] + flow[0][:, torch.from_numpy(block)]
+        torch.testing.assert_close(pred.points[k], expected, atol=1e-5, rtol=1e-5)
+
+
+def test_oracle_dynamics_travels_around_the_block_before_the_plan(env):
+    obs, info = env.reset(seed=4, options={"block_pose": (0.0, 0.0, 0.0), "ee_xy": (0.0, -0.2)})
+    oracle = OracleDynamics(env)
+    start = torch.tensor([[0.0, 0.25]])  # the far side: a straight line would cross the T
+    hold = start[:, None].expand(1, 3, 2)
+    pred = oracle.rollout(obs, info, hold, start_xy=start)
+    # the travel went around: the block is where it was, and the twin's hand is at the start
+    np.testing.assert_allclose(pred.points[0, -1].numpy(), info["object_points"], atol=2e-3)
+    assert np.linalg.norm(oracle.twin.sim.tcp_xy() - start[0].numpy()) < 0.01
+    oracle.close()
+
+
+def test_primitive_mpc_with_the_oracle_brings_the_block_to_the_goal():
+    e = gym.make("PushT4D-v0", robot="panda_hand", obs_mode="state", start="near_goal")
+    obs, info = e.reset(seed=0, options={"block_pose": (-0.06, 0.0, np.pi / 4), "ee_xy": (-0.2, -0.05)})
+    cfg = PrimitiveConfig(samples=8, prior_samples=8, refine=4, elites=4)
+    policy = PrimitiveMPC(OracleDynamics(e), np.random.default_rng(0), cfg)
+    start = point_error(info)
+    for _ in range(60):
+        obs, _, terminated, _, info = e.step(policy.act(obs, info))
+        if terminated:
+            break
+    assert point_error(info) < 0.3 * start, (start, point_error(info))
+    assert len(policy.replan_seconds) >= 2 and policy.last_plan["points"].shape[0] == 1
+    e.close()
+
+
+def test_primitive_config_rejects_bad_settings():
+    for bad in ({"samples": -1}, {"elites": 0}, {"samples": 2, "prior_samples": 2, "elites": 5},
+                {"min_length": 0.2}, {"max_angle_deg": 95.0}, {"settle_steps": -1}):
+        with pytest.raises(ValueError):
+            PrimitiveConfig(**bad)
