@@ -103,3 +103,15 @@ def test_primitive_config_rejects_bad_settings():
                 {"min_length": 0.2}, {"max_angle_deg": 95.0}, {"settle_steps": -1}):
         with pytest.raises(ValueError):
             PrimitiveConfig(**bad)
+
+
+def test_wm4d_eval_runs_primitive_mpc(tmp_path):
+    import json
+
+    from worldmodel.cli.main import run_job
+
+    run_job("eval", ["planner=primitive", "dynamics=oracle", "env.obs_mode=state", "env.robot=panda_hand", "episodes=1",
+                     "max_steps=12", "videos=0", "planner.cfg.samples=4", "planner.cfg.prior_samples=4",
+                     "planner.cfg.refine=2", "planner.cfg.elites=2", f"out={tmp_path}"])
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["planner"] == "PrimitiveMPC" and summary["episodes"] == 1 and summary["seconds_per_replan"] > 0

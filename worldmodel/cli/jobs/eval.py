@@ -93,7 +93,7 @@ def make_policy(cfg: DictConfig, env, seed: int):
     else:
         raise ValueError(f"dynamics must be 'learned' or 'oracle', got {cfg.dynamics!r}")
     if cfg.planner._target_.endswith("PrimitiveMPC"):
-        return instantiate(cfg.planner, dynamics=dynamics, rng=np.random.default_rng(seed), cost=instantiate(cfg.cost))
+        return instantiate(cfg.planner, dynamics=dynamics, rng=np.random.default_rng(seed), cost=cfg.cost)
     planner = instantiate(cfg.planner, generator=torch.Generator().manual_seed(seed))
     return MPCPolicy(dynamics, planner, instantiate(cfg.cost), execute_steps=int(cfg.execute_steps))
 
