@@ -114,7 +114,9 @@ class PrimitiveMPC(PushPolicy):
             len2 = np.clip(log_len[pick] + self.rng.normal(0, 0.3, c.refine), math.log(c.min_length), math.log(c.max_length))
             cost2, final2 = self._score(pose, ee, idx2, ang2, len2)
             idx, ang, log_len = (np.concatenate(p) for p in ((idx, idx2), (ang, ang2), (log_len, len2)))
-            cost, final = np.concatenate([cost, cost2]), np.concatenate([final, final2])
+            cost, final = np.concatenate([cost, cost2]), final + final2
+        if not np.isfinite(cost).any():  # no approachable push sampled: the heuristic's choice
+            return self.prior.choose_push(pose, ee)
         k = int(np.argmin(cost))
         u = push_direction(pose, self.normals[idx[k : k + 1]], ang[k : k + 1])[0]
         pre, push = self.push_path(pose, int(idx[k]), u, math.exp(log_len[k]))
@@ -124,11 +126,24 @@ class PrimitiveMPC(PushPolicy):
         return int(idx[k]), u, math.exp(log_len[k])
 
     def _score(self, pose: np.ndarray, ee: np.ndarray, idx: np.ndarray, ang: np.ndarray,
-               log_len: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Costs (K,) and predicted final block points (K, N, 3) of K pushes; pushes are batched by how
-        many model chunks they need (all at once for models without a horizon)."""
+               log_len: np.ndarray) -> tuple[np.ndarray, list]:
+        """Costs (K,) and predicted final block points (K lists of (N, 3); inf / None for pushes whose
+        approach would touch the block); pushes are batched by how many model chunks they need (all at
+        once for models without a horizon)."""
         obs, info = self._context
         u = push_direction(pose, self.normals[idx], ang)
+        cost, final = np.full(len(idx), np.inf), [None] * len(idx)
+        clear = np.flatnonzero(self.clear_approach(pose, idx, u))
+        if len(clear):
+            cost[clear], pts = self._predict(pose, ee, idx[clear], u[clear], log_len[clear])
+            for j, k in enumerate(clear):
+                final[k] = pts[j]
+        return cost, final
+
+    def _predict(self, pose: np.ndarray, ee: np.ndarray, idx: np.ndarray, u: np.ndarray,
+                 log_len: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Costs (K,) and predicted final block points (K, N, 3) of K approachable pushes."""
+        obs, info = self._context
         pres, pushes = zip(*(self.push_path(pose, int(i), d, math.exp(L)) for i, d, L in zip(idx, u, log_len)))
         steps = np.array([len(p) for p in pushes]) + self.cfg.settle_steps
         H = getattr(self.dynamics, "horizon", None)

@@ -53,22 +53,26 @@ def _to_world(pose: np.ndarray, pts: np.ndarray, vecs: np.ndarray | None = None)
 
 
 def around_block(start: np.ndarray, goal: np.ndarray, pose: np.ndarray, step: float) -> list[np.ndarray]:
-    """Waypoints from ``start`` to ``goal`` that keep ``BLOCK_CLEARANCE`` from the block at ``pose``."""
-    poly = geo.footprint_at(pose).buffer(BLOCK_CLEARANCE - 0.005)
+    """Waypoints (at most ``step`` apart) from ``start`` to ``goal`` that never approach the block at ``pose``.
+
+    The straight segment is taken when it keeps ``BLOCK_CLEARANCE`` - 5 mm from the T or comes no
+    closer than its end points; otherwise the hand moves out to the T's outline offset by
+    ``BLOCK_CLEARANCE``, along it the shorter way round, and in to ``goal``. The moves out and in
+    follow the distance gradient (each end's nearest point on the offset outline), so they never
+    cut across the T, not even from inside its concave corners.
+    """
+    block = geo.footprint_at(pose)
     line = shapely.LineString([start, goal])
-    if not line.intersects(poly):
+    gap = min(BLOCK_CLEARANCE - 0.005, block.distance(shapely.Point(*start)), block.distance(shapely.Point(*goal)))
+    if line.distance(block) >= gap - 1e-9:
         return _segment(start, goal, step)
-    centre = geo.com_pose(pose)[:2]
-    radius = max(np.linalg.norm(v - centre) for v in geo.footprint_vertices() @ geo.rot_z(pose[2])[:2, :2].T + pose[:2])
-    radius += BLOCK_CLEARANCE
-    a0 = np.arctan2(*(start - centre)[::-1])
-    a1 = np.arctan2(*(goal - centre)[::-1])
-    da = geo.wrap_angle(a1 - a0)
-    out_start = centre + radius * np.array([np.cos(a0), np.sin(a0)])
-    n_arc = max(1, int(abs(da) * radius / step) + 1)
-    arc = [centre + radius * np.array([np.cos(a0 + da * k / n_arc), np.sin(a0 + da * k / n_arc)]) for k in range(1, n_arc + 1)]
-    path = _segment(start, out_start, step) if np.linalg.norm(start - centre) < radius else []
-    return path + arc + _segment(arc[-1], goal, step)
+    ring = block.buffer(BLOCK_CLEARANCE).exterior
+    a, b = ring.project(shapely.Point(*start)), ring.project(shapely.Point(*goal))
+    forward = (b - a) % ring.length
+    span = forward if forward <= ring.length / 2 else forward - ring.length  # signed, the shorter way
+    n = max(1, int(np.ceil(abs(span) / step)))
+    arc = [np.array(ring.interpolate((a + span * k / n) % ring.length).coords[0]) for k in range(n + 1)]
+    return _segment(start, arc[0], step) + arc[1:] + _segment(arc[-1], goal, step)
 
 
 def _segment(a: np.ndarray, b: np.ndarray, step: float) -> list[np.ndarray]:
@@ -108,6 +112,15 @@ class PushPolicy:
         end = np.clip(contact + u * length, -half, half)
         # short pushes go slowly: the block slides on after a fast pusher stops
         return pre, _segment(pre, end, float(np.clip(length / 4, 0.004, self.step)))
+
+    def clear_approach(self, pose: np.ndarray, idx: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """Whether pushes at outline points ``idx`` along world directions ``u`` (K, 2) can be approached:
+        the pre-push point lies outside the block and the approach stays 5 mm from it until 1 cm before
+        the contact (a push into a concave corner at an angle can put its pre-push point inside the
+        other arm of the T, and the hand would sweep the block while getting there)."""
+        contact = _to_world(pose, self.outline[idx])
+        lines = shapely.linestrings(np.stack([contact - u * self.standoff, contact - u * 0.01], axis=1))
+        return shapely.distance(geo.footprint_at(pose), lines) > 0.005
 
     def travel(self, pose: np.ndarray, ee: np.ndarray, pre: np.ndarray) -> list[np.ndarray]:
         """Targets from ``ee`` to ``pre`` around the block at ``pose``, inside the workspace."""
@@ -183,7 +196,8 @@ class HeuristicPushPolicy(PushPolicy):
 
     For every outline contact (pushing along the inward normal, and +-20 deg off it) and a
     range of push lengths, the block's motion is predicted from `pushed_twist`; pushes whose
-    force would leave the friction cone are skipped. The push that minimises the mean squared
+    force would leave the friction cone, or whose approach would touch the block, are skipped.
+    The push that minimises the mean squared
     distance of the T's footprint points to their goal positions is taken (``explore_top_k`` > 1:
     one of that many best, uniformly, for data that covers what a planner proposes).
     """
@@ -231,7 +245,7 @@ class HeuristicPushPolicy(PushPolicy):
         f = V[:, :2]
         fn = -np.sum(f * n[idx], axis=1)
         ft = np.abs(f[:, 0] * n[idx][:, 1] - f[:, 1] * n[idx][:, 0])
-        ok = (fn > 0) & (ft <= self.friction * fn)
+        ok = (fn > 0) & (ft <= self.friction * fn) & self.clear_approach(pose, idx, u)
         # no push longer than twice the current rms point error: fine pushes near the goal
         cs0, sn0 = np.cos(pose[2]), np.sin(pose[2])
         now = self.probe @ np.array([[cs0, sn0], [-sn0, cs0]]) + com[:2]
