@@ -17,7 +17,9 @@ first step after arriving.
   orientation while pushing; targets are approached at most ``max_speed`` m/s). A travel to
   ``start_xy`` is taken to leave the block where it is, at rest. Plans longer
   than the model's horizon are chained: the predicted scene of one chunk is the input of the
-  next. The points are the scene points labelled block. Models that take each point's
+  next. The model sees ``num_points`` scene and ``num_gripper_points`` gripper points (an even
+  subset of the Morton-ordered cloud, the sizes it was trained with; None: all), and the
+  points are those scene points labelled block. Models that take each point's
   ``previous_displacement`` get it from the block poses of the last two observed steps
   (`observe` is called every control step; zero on an episode's first step, as in the data).
 """
@@ -75,6 +77,15 @@ def goal_positions(points: np.ndarray, block_pose: np.ndarray, goal_pose=geo.GOA
     return local @ G.T + np.array([goal_pose[0], goal_pose[1], 0.0])
 
 
+def _even(n: int, k: int | None) -> np.ndarray:
+    """Indices of ``k`` evenly spaced items of ``n`` (all when ``k`` is None or >= n)."""
+    if k is None or k >= n:
+        return np.arange(n)
+    if k <= 0:
+        raise ValueError(f"point counts must be positive or None, got {k}")
+    return np.round(np.linspace(0, n - 1, k)).astype(np.int64)
+
+
 class OracleDynamics:
     """The simulator as a dynamics model (see the module docstring); ``env`` is the planning env."""
 
@@ -113,12 +124,14 @@ class OracleDynamics:
 class LearnedDynamics:
     """A point-flow model as a dynamics model (see the module docstring)."""
 
-    def __init__(self, model: torch.nn.Module, max_speed: float = 0.5, dt: float = CONTROL_DT):
+    def __init__(self, model: torch.nn.Module, max_speed: float = 0.5, dt: float = CONTROL_DT,
+                 num_points: int | None = 512, num_gripper_points: int | None = 64):
         for name in ("encode_scene", "encode_push", "decode", "horizon"):
             if not hasattr(model, name):
                 raise ValueError(f"{type(model).__name__} lacks {name}: LearnedDynamics needs the S x A -> S "
                                  "interface (encode_scene, encode_push, decode, horizon)")
         self.model, self.max_step, self.dt = model.eval(), max_speed * dt, dt
+        self.num_points, self.num_gripper_points = num_points, num_gripper_points
         self.horizon = int(model.horizon)
         self.needs_velocity = "previous_displacement" in getattr(model, "inputs", ())
         self._poses: list[np.ndarray] = []
@@ -149,8 +162,10 @@ class LearnedDynamics:
         for key in ("scene_points", "scene_colors", "scene_normals", "scene_labels", "gripper_points"):
             if key not in obs:
                 raise ValueError(f"LearnedDynamics needs obs_mode='pointcloud' observations; obs lacks {key!r}")
-        f32 = lambda k: torch.as_tensor(obs[k], dtype=torch.float32)  # noqa: E731
-        block = np.asarray(obs["scene_labels"]) == 1
+        keep, grip_keep = _even(len(obs["scene_points"]), self.num_points), _even(len(obs["gripper_points"]),
+                                                                                     self.num_gripper_points)
+        f32 = lambda k: torch.as_tensor(obs[k][grip_keep if k == "gripper_points" else keep], dtype=torch.float32)  # noqa: E731
+        block = np.asarray(obs["scene_labels"])[keep] == 1
         K, T, _ = targets.shape
         now = torch.as_tensor(obs["agent_pos"], dtype=torch.float32)
         start = now.expand(K, 2) if start_xy is None else torch.as_tensor(start_xy, dtype=torch.float32).expand(K, 2)
@@ -159,7 +174,7 @@ class LearnedDynamics:
         scene = {"scene_points": f32("scene_points")[None], "scene_colors": f32("scene_colors")[None],
                  "scene_normals": f32("scene_normals")[None]}
         if self.needs_velocity:  # after a travel the block is at rest
-            prev = torch.as_tensor(self.previous_displacement(obs) * (start_xy is None), dtype=torch.float32)[None]
+            prev = torch.as_tensor(self.previous_displacement(obs)[keep] * (start_xy is None), dtype=torch.float32)[None]
             scene["previous_displacement"] = prev
         H, chunks, t0 = self.horizon, [], 0
         while t0 < T:
@@ -180,7 +195,7 @@ class LearnedDynamics:
             scene["scene_points"] = pts[:, -1]
             t0 += steps
         points = torch.cat(chunks, dim=1)[:, :, torch.from_numpy(block)]
-        goal = goal_positions(np.asarray(obs["scene_points"])[block], np.asarray(obs["block_pose"], np.float64))
+        goal = goal_positions(np.asarray(obs["scene_points"])[keep][block], np.asarray(obs["block_pose"], np.float64))
         return Prediction(points, torch.as_tensor(goal, dtype=torch.float32))
 
     def _push_batch(self, grip: torch.Tensor, path: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -10,7 +10,8 @@ around the block to a point ``standoff`` behind the contact and pushes through i
 Every replan (when the previous push is done) proposes ``prior_samples`` pushes from the
 quasi-static model of `HeuristicPushPolicy` (its best-ranked ones) and ``samples`` uniformly
 random ones, predicts the block's points over each push plus ``settle_steps`` with the hand
-at rest, and scores them
+at rest (for a learned model from where the hand's front is about to reach the block: the
+approach through free space before that moves nothing), and scores them
 with the flow cost (DESIGN §7) plus ``travel_weight`` times the travel distance; ``refine``
 more pushes are drawn around the ``elites`` best (one CEM round over contact, angle and
 log-length). The best push is executed whole, then the planner replans.
@@ -140,13 +141,40 @@ class PrimitiveMPC(PushPolicy):
                 final[k] = pts[j]
         return cost, final
 
+    def _hand_lead(self, obs: dict, u: np.ndarray) -> np.ndarray:
+        """How far (K,) the hand reaches ahead of the fingertip centre along each direction ``u`` (K, 2), from
+        the gripper points below the top of the block (5 mm margin); 0 without gripper points."""
+        grip = np.asarray(obs.get("gripper_points", np.zeros((0, 3))), np.float64)
+        if "scene_points" in obs and len(grip):
+            block = np.asarray(obs["scene_points"])[np.asarray(obs["scene_labels"]) == 1]
+            top = block[:, 2].max() if len(block) else np.inf
+            grip = grip[grip[:, 2] < top + 0.005]
+        if not len(grip):
+            return np.zeros(len(u))
+        ahead = (grip[:, :2] - np.asarray(obs["agent_pos"], np.float64)) @ u.T  # (Nr, K)
+        return np.maximum(ahead.max(0), 0.0) + 0.005
+
+    def _scored_part(self, pose: np.ndarray, i: int, u: np.ndarray, length: float,
+                     lead: float) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Start and targets of the part of a push that can move the block: the approach targets
+        before the hand's front (``lead`` ahead of the fingertip) reaches the contact are dropped,
+        the hand moving through free space there (fewer steps to predict)."""
+        pre, push = self.push_path(pose, i, u, length)
+        free = self.standoff - lead
+        k = 0
+        while k < len(push) - 1 and float((push[k] - pre) @ u) < free:
+            k += 1
+        return (pre if k == 0 else push[k - 1]), push[k:]
+
     def _predict(self, pose: np.ndarray, ee: np.ndarray, idx: np.ndarray, u: np.ndarray,
                  log_len: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Costs (K,) and predicted final block points (K, N, 3) of K approachable pushes."""
         obs, info = self._context
-        pres, pushes = zip(*(self.push_path(pose, int(i), d, math.exp(L)) for i, d, L in zip(idx, u, log_len)))
+        H = getattr(self.dynamics, "horizon", None)  # a model (the simulator replays the whole approach)
+        leads = self._hand_lead(obs, u) if H else np.full(len(u), self.standoff)
+        pres, pushes = zip(*(self._scored_part(pose, int(i), d, math.exp(L), lead)
+                             for i, d, L, lead in zip(idx, u, log_len, leads)))
         steps = np.array([len(p) for p in pushes]) + self.cfg.settle_steps
-        H = getattr(self.dynamics, "horizon", None)
         span = np.ceil(steps / H).astype(int) * H if H else np.full(len(steps), steps.max())
         cost, final = np.empty(len(idx)), [None] * len(idx)
         for T in np.unique(span):
