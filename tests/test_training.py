@@ -52,6 +52,22 @@ def test_resume_continues_from_the_last_checkpoint(data, tmp_path):
         torch.testing.assert_close(a, b)
 
 
+def test_stop_at_ends_a_run_early_on_the_full_schedule(data, tmp_path):
+    cfg = TrainConfig(steps=8, batch_size=4, checkpoint_every=100, log_every=2, warmup_steps=2, num_workers=0)
+    torch.manual_seed(0)
+    model = PointNetFlow(horizon=4, width=16)
+    out = tmp_path / "staged"
+    assert train(model, data, TrainConfig(**{**cfg.__dict__, "stop_at": 3}), out)["steps"] == 3
+    assert load_weights(PointNetFlow(horizon=4, width=16), out / "model.safetensors") == 3  # saved at the stop
+    assert train(model, data, cfg, out)["steps"] == 8  # the next stage resumes
+    rows = list(csv.DictReader(open(out / "metrics.csv")))
+    assert [int(r["step"]) for r in rows] == [2, 3, 4, 6, 8]
+    for r in rows:  # the learning rate followed the 8-step schedule throughout
+        assert float(r["lr"]) == pytest.approx(learning_rate(int(r["step"]) - 1, cfg))
+    with pytest.raises(ValueError, match="stop_at"):
+        TrainConfig(stop_at=0)
+
+
 def test_truncated_or_foreign_checkpoints_are_refused(data, tmp_path):
     out = tmp_path / "run"
     train(PointNetFlow(horizon=4, width=16), data, TrainConfig(steps=2, batch_size=4, warmup_steps=1), out)

@@ -32,6 +32,8 @@ from .evaluation import flow_metrics
 class TrainConfig:
     """Optimisation settings; ``steps`` counts optimizer steps, ``batch_size`` is per process.
 
+    ``stop_at`` ends this run at that step while the learning-rate schedule still runs to
+    ``steps`` (a staged run: a later call with more data or more steps resumes from there).
     ``ema_decay`` > 0 keeps an exponential moving average of the weights (``ema.safetensors``);
     ``device`` is "auto" (CUDA when available), "cpu" or "cuda[:i]"; ``amp`` autocasts to
     bfloat16 on CUDA (ignored on CPU).
@@ -52,6 +54,7 @@ class TrainConfig:
     device: str = "auto"
     amp: bool = True
     tensorboard: bool = False
+    stop_at: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "checkpoint_every", "log_every"):
@@ -59,6 +62,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
         if self.lr <= 0 or self.warmup_steps < 0 or self.grad_clip <= 0:
             raise ValueError("lr and grad_clip must be positive and warmup_steps non-negative")
+        if self.stop_at is not None and self.stop_at <= 0:
+            raise ValueError(f"stop_at must be a positive step or None, got {self.stop_at}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must lie in [0, 1) (0 disables EMA), got {self.ema_decay}")
 
@@ -140,9 +145,10 @@ def train(model: torch.nn.Module, train_set: Dataset, cfg: TrainConfig, out_dir:
     out.mkdir(parents=True, exist_ok=True)
     log = _Log(out, cfg.tensorboard, rank == 0)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cfg.amp and device.type == "cuda")
-    bar = tqdm(total=cfg.steps, initial=step, desc="train", unit="step", disable=rank != 0)
+    end = cfg.steps if cfg.stop_at is None else min(cfg.steps, cfg.stop_at)
+    bar = tqdm(total=end, initial=min(step, end), desc="train", unit="step", disable=rank != 0)
     last: dict[str, Any] = {}
-    while step < cfg.steps:
+    while step < end:
         if hasattr(train_set, "set_epoch"):
             train_set.set_epoch(step)
         sampler = distributed.ShardedRandomSampler(len(train_set), rng)
@@ -163,14 +169,14 @@ def train(model: torch.nn.Module, train_set: Dataset, cfg: TrainConfig, out_dir:
                 ema.update_parameters(model)
             step += 1
             bar.update(1)
-            if step % cfg.log_every == 0 or step == cfg.steps:
+            if step % cfg.log_every == 0 or step == end:
                 last = {"step": step, "lr": learning_rate(step - 1, cfg), "loss": loss.item()}
                 bar.set_postfix(loss=f"{loss.item():.3f}")
                 log.write(last)
-            if rank == 0 and (step % cfg.checkpoint_every == 0 or step == cfg.steps):
+            if rank == 0 and (step % cfg.checkpoint_every == 0 or step == end):
                 save_checkpoint(out, model, optimizer, step, full_config, rng,
                                 ema.module if ema is not None else None)
-            if step >= cfg.steps:
+            if step >= end:
                 break
     bar.close()
     result = {**last, "steps": step}

@@ -2,7 +2,9 @@
 
 A checkpoint's ``recipe.yaml`` lists the ``wm4d`` commands that made it as override lists:
 ``collect`` (one entry per store), ``train`` and ``eval`` (held-out stores first collected by
-``eval_collect``). ``{out}`` in an override stands for this run's output directory. Every
+``eval_collect``); ``train`` is one override list, or a list of them for a staged run (each
+stage resumes the same run directory, e.g. with ``trainer.stop_at`` and more data in a later
+stage). ``{out}`` in an override stands for this run's output directory. Every
 stage resumes (collect with ``resume=true``, train from its last checkpoint), so an
 interrupted reproduction continues where it stopped. At the end the fresh metrics are printed
 next to the shipped ones.
@@ -25,9 +27,12 @@ def recipe_commands(recipe: dict, out: str) -> dict[str, list[tuple[str, list[st
     missing = [k for k in ("collect", "train", "eval_collect", "eval") if k not in recipe]
     if missing:
         raise ValueError(f"recipe lacks {missing}; a recipe needs collect, train, eval_collect and eval")
+    train = recipe["train"]
+    if not train or not all(isinstance(stage, list) for stage in train):
+        train = [train]
     return {
         "collect": [("collect", fill(a) + ["resume=true"]) for a in recipe["collect"] + recipe["eval_collect"]],
-        "train": [("train", fill(recipe["train"]))],
+        "train": [("train", fill(stage)) for stage in train],
         "eval": [("eval-model", fill(recipe["eval"]))],
     }
 
