@@ -23,14 +23,18 @@ def test_the_shipped_checkpoint_is_complete_and_small():
         assert f in files
     assert sum(files.values()) <= 20 * 2**20
     m = json.loads((CHECKPOINTS / NAME / "metrics.json").read_text())
-    assert m["moved_l2_ratio_to_zero_flow_at_H"] < 0.5 and max(m["l2_static_per_step"]) <= 0.002
+    assert m["moved_l2_ratio_to_zero_flow_at_H"] <= 0.3 and max(m["l2_static_per_step"]) <= 0.002
     assert m["l2_moved_per_step"][-1] < m["constant_velocity_l2_moved_per_step"][-1]
 
 
 def test_recipe_commands_are_valid_wm4d_configs(tmp_path):
     recipe = yaml.safe_load((CHECKPOINTS / NAME / "recipe.yaml").read_text())
     commands = recipe_commands(recipe, str(tmp_path))
-    assert [len(commands[s]) for s in ("train", "eval")] == [1, 1] and len(commands["collect"]) >= 2
+    assert len(commands["train"]) >= 1 and len(commands["eval"]) == 1 and len(commands["collect"]) >= 2
+    outs = {arg for _, args in commands["train"] for arg in args if arg.startswith("out=")}
+    assert outs == {f"out={tmp_path}/train"}  # every stage resumes one run directory
+    flat = {"collect": [], "train": ["model=pointnet", "out={out}/t"], "eval_collect": [], "eval": []}
+    assert recipe_commands(flat, "X")["train"] == [("train", ["model=pointnet", "out=X/t"])]  # one stage, unnested
     for stage in commands.values():
         for job, overrides in stage:
             cfg = compose_config(job, overrides)  # unknown keys or groups raise here
