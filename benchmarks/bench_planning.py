@@ -63,10 +63,10 @@ def main() -> None:
     print(f"anchor: one batch-1 model rollout (H={model.horizon}) {anchor * 1000:.1f} ms ({args.threads} threads)")
     rng = np.random.default_rng(0)
     planners = {
-        "primitive + learned (64 pushes)": lambda: PrimitiveMPC(dyn, rng, PrimitiveConfig()),
+        "primitive + learned (96 pushes)": lambda: PrimitiveMPC(dyn, rng, PrimitiveConfig()),
         "cem + learned (3 x 64 sequences)": lambda: MPCPolicy(dyn, CEM(PlannerConfig(), torch.Generator().manual_seed(0)),
                                                                 FlowCost()),
-        "primitive + oracle (64 pushes)": lambda: PrimitiveMPC(OracleDynamics(env), rng, PrimitiveConfig()),
+        "primitive + oracle (96 pushes)": lambda: PrimitiveMPC(OracleDynamics(env), rng, PrimitiveConfig()),
     }
     for name, make in planners.items():
         times = time_replans(make, states)

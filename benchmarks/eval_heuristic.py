@@ -18,14 +18,7 @@ from tqdm import trange
 
 import envs  # noqa: F401
 from policies import HeuristicPushPolicy
-
-
-def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95% Wilson score interval of a binomial proportion."""
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return centre - half, centre + half
+from worldmodel.cli.jobs.eval import wilson_interval
 
 
 def main() -> None:
