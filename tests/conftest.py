@@ -21,6 +21,15 @@ def make_env():
         env.close()
 
 
+@pytest.fixture(scope="module")
+def near_goal_cloud_env():
+    """A small near-goal pointcloud env (floating hand, 48 px cameras, 256 scene / 32 gripper points)."""
+    env = gym.make("PushT4D-v0", robot="panda_hand", obs_mode="pointcloud", image_size=48, num_scene_points=256,
+                   num_gripper_points=32, start="near_goal")
+    yield env
+    env.close()
+
+
 def collect_small_store(path, seed: int, scene_points: int = 128, gripper_points: int = 32, episodes: int = 3,
                         max_steps: int = 20) -> str:
     """Record a small random-push store with ``wm4d collect`` (floating hand, 48 px cameras)."""

@@ -63,11 +63,8 @@ def test_fingertip_path_and_goal_positions():
 
 
 @pytest.fixture(scope="module")
-def env():
-    e = gym.make("PushT4D-v0", robot="panda_hand", obs_mode="pointcloud", image_size=48, num_scene_points=256,
-                 num_gripper_points=32, start="near_goal")
-    yield e
-    e.close()
+def env(near_goal_cloud_env):
+    return near_goal_cloud_env
 
 
 def test_learned_dynamics_matches_the_dataset_features_and_chains_chunks(env):
