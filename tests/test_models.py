@@ -103,3 +103,19 @@ def test_beta_nll_gives_the_mean_the_plain_huber_gradient():
     torch.testing.assert_close(pred.grad, plain.grad)  # variance does not scale the displacement's gradient
     huber = F.huber_loss(err.detach(), torch.zeros_like(err), reduction="none")
     torch.testing.assert_close(log_var.grad, 0.5 * (log_var.detach().exp() - huber) / huber.numel())
+
+
+def test_inference_without_autograd_equals_the_training_path():
+    # without autograd large batches run in chunks of pushes with in-place activations
+    torch.manual_seed(0)
+    model = PointNetFlow(horizon=4, width=32).eval()
+    b = batch(B=37)
+    with torch.no_grad():
+        fast, fast_var = model(b)
+        shared, _ = model.decode(model.encode_scene({k: v[:1] for k, v in b.items()}), model.encode_push(b))
+    slow, slow_var = model(b)  # autograd on: one pass, out-of-place activations
+    torch.testing.assert_close(fast, slow.detach(), atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(fast_var, slow_var.detach(), atol=1e-6, rtol=1e-5)
+    with torch.enable_grad():
+        one_scene, _ = model.decode(model.encode_scene({k: v[:1] for k, v in b.items()}), model.encode_push(b))
+    torch.testing.assert_close(shared, one_scene.detach(), atol=1e-6, rtol=1e-5)

@@ -29,6 +29,9 @@ from torch import nn
 from ..formulation import HORIZON, check_batch
 
 
+INFERENCE_CHUNK = 16  # pushes per pass without autograd: the per-point buffers stay in cache (~1.5x faster)
+
+
 class MLP(nn.Sequential):
     """Linear + GELU layers (no activation after the last). Without autograd the activations
     run in place on each Linear's fresh output: the same numbers with one large buffer less
@@ -101,6 +104,12 @@ class PointNetFlow(nn.Module):
 
     def encode_push(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """The trajectory code (B, C) of the gripper points and their centroid path (B, H+1, 3)."""
+        B = batch["gripper_points"].shape[0]
+        if not torch.is_grad_enabled() and B > INFERENCE_CHUNK:
+            keys = ("gripper_points", "gripper_velocity", "gripper_acceleration")
+            parts = [self.encode_push({k: batch[k][i : i + INFERENCE_CHUNK] for k in keys})
+                     for i in range(0, B, INFERENCE_CHUNK)]
+            return torch.cat([c for c, _ in parts]), torch.cat([m for _, m in parts])
         g = (batch["gripper_points"] - self.position_mean) / self.position_scale
         v = batch["gripper_velocity"] / self.velocity_scale
         a = batch["gripper_acceleration"] / (self.velocity_scale * 10)
@@ -126,6 +135,13 @@ class PointNetFlow(nn.Module):
         B, N = code.shape[0], hidden_scene.shape[1]
         if hidden_scene.shape[0] not in (1, B):
             raise ValueError(f"scene codes of {hidden_scene.shape[0]} scenes cannot serve {B} pushes (need 1 or {B})")
+        if not torch.is_grad_enabled() and B > INFERENCE_CHUNK:
+            parts = []
+            for i in range(0, B, INFERENCE_CHUNK):
+                part = slice(i, i + INFERENCE_CHUNK)
+                scene = scene_code if hidden_scene.shape[0] == 1 else tuple(t[part] for t in scene_code)
+                parts.append(self.decode(scene, (code[part], centroid[part])))
+            return torch.cat([f for f, _ in parts]), torch.cat([v for _, v in parts])
         M = anchor_xyz.shape[1]
         offsets = (anchor_xyz[:, :, None] - centroid[:, None]) / self.contact_scale  # (B, M, H+1, 3)
         offsets = offsets.clamp(-5.0, 5.0).reshape(B, M, -1)
