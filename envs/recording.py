@@ -62,6 +62,14 @@ def scene_object_coords(points: np.ndarray, labels: np.ndarray, block_pose7: np.
     return np.where((labels == 1)[:, None], local, np.nan).astype(np.float32)
 
 
+def committed_episode_ends(ends: np.ndarray) -> np.ndarray:
+    """The committed prefix of an ``episode_ends`` array: up to the first entry that does not exceed
+    its predecessor (an entry grown but never written by a crash between the two writes)."""
+    ends = np.asarray(ends, dtype=np.int64)
+    bad = np.flatnonzero(np.diff(ends, prepend=0) <= 0)
+    return ends[: bad[0]] if len(bad) else ends
+
+
 class RolloutWriter:
     """Appends whole episodes to a zarr store; ``resume=True`` continues an existing store."""
 
@@ -82,9 +90,7 @@ class RolloutWriter:
                 meta.create_array(name, shape=(0,), chunks=(4096,), dtype=np.int64)
 
     def _committed_ends(self) -> np.ndarray:
-        ends = np.asarray(self.root["meta/episode_ends"][:], dtype=np.int64)
-        bad = np.flatnonzero(np.diff(ends, prepend=0) <= 0)
-        return ends[: bad[0]] if len(bad) else ends
+        return committed_episode_ends(self.root["meta/episode_ends"][:])
 
     @property
     def num_episodes(self) -> int:

@@ -35,7 +35,7 @@ import torch
 
 from envs import pusht_geometry as geo
 
-from .scripted import PushPolicy
+from .scripted import STEP, travel
 
 CONTROL_DT = 0.1
 
@@ -95,7 +95,6 @@ class OracleDynamics:
                              max_speed=base.robot.model.max_speed, num_object_points=len(base.object_local)).unwrapped
         self.twin.reset(seed=0)
         self.env = base
-        self.traveller = PushPolicy(np.random.default_rng(0))  # the scripted pushers' travel
 
     def rollout(self, obs: dict, info: dict, targets: torch.Tensor, start_xy: torch.Tensor | None = None) -> Prediction:
         """Step the twin through every candidate from the planning env's current state (after the
@@ -105,11 +104,11 @@ class OracleDynamics:
         out = np.empty((K, T, len(self.env.object_local), 3), np.float32)
         plans = targets.detach().cpu().numpy().astype(np.float64)
         starts = None if start_xy is None else np.broadcast_to(np.asarray(start_xy, np.float64), (K, 2))
+        pose, ee = np.asarray(obs["block_pose"], np.float64), np.asarray(obs["agent_pos"], np.float64)
         for k in range(K):
             self.twin.set_state(snapshot)
             if starts is not None:
-                for target in self.traveller.travel(np.asarray(obs["block_pose"], np.float64),
-                                                    np.asarray(obs["agent_pos"], np.float64), starts[k]):
+                for target in travel(pose, ee, starts[k], STEP):
                     self.twin.step(target)
             for t in range(T):
                 _, _, _, _, step_info = self.twin.step(plans[k, t])
@@ -174,8 +173,8 @@ class LearnedDynamics:
         scene = {"scene_points": f32("scene_points")[None], "scene_colors": f32("scene_colors")[None],
                  "scene_normals": f32("scene_normals")[None]}
         if self.needs_velocity:  # after a travel the block is at rest
-            prev = torch.as_tensor(self.previous_displacement(obs)[keep] * (start_xy is None), dtype=torch.float32)[None]
-            scene["previous_displacement"] = prev
+            prev = self.previous_displacement(obs)[keep] if start_xy is None else np.zeros((len(keep), 3))
+            scene["previous_displacement"] = torch.as_tensor(prev, dtype=torch.float32)[None]
         H, chunks, t0 = self.horizon, [], 0
         while t0 < T:
             steps = min(H, T - t0)

@@ -105,7 +105,7 @@ class PrimitiveMPC(PushPolicy):
             log_len = np.concatenate([np.log(p_len[ok]), log_len])
         if not len(idx):  # no random samples and no sticking push: the heuristic's fallback
             return self.prior.choose_push(pose, ee)
-        cost, final = self._score(pose, ee, idx, ang, log_len)
+        cost, final, goal = self._score(pose, ee, idx, ang, log_len)
         if c.refine:
             best = np.argsort(cost)[: c.elites]
             pick = best[self.rng.integers(len(best), size=c.refine)]
@@ -113,7 +113,8 @@ class PrimitiveMPC(PushPolicy):
             lim = math.radians(c.max_angle_deg)
             ang2 = np.clip(ang[pick] + self.rng.normal(0, math.radians(8), c.refine), -lim, lim)
             len2 = np.clip(log_len[pick] + self.rng.normal(0, 0.3, c.refine), math.log(c.min_length), math.log(c.max_length))
-            cost2, final2 = self._score(pose, ee, idx2, ang2, len2)
+            cost2, final2, goal2 = self._score(pose, ee, idx2, ang2, len2)
+            goal = goal if goal is not None else goal2
             idx, ang, log_len = (np.concatenate(p) for p in ((idx, idx2), (ang, ang2), (log_len, len2)))
             cost, final = np.concatenate([cost, cost2]), final + final2
         if not np.isfinite(cost).any():  # no approachable push sampled: the heuristic's choice
@@ -122,24 +123,25 @@ class PrimitiveMPC(PushPolicy):
         u = push_direction(pose, self.normals[idx[k : k + 1]], ang[k : k + 1])[0]
         pre, push = self.push_path(pose, int(idx[k]), u, math.exp(log_len[k]))
         self.last_plan = {"targets": np.asarray(push, np.float32), "points": final[k][None],
-                          "goal": self._goal, "cost": np.float32(cost[k])}
+                          "goal": goal, "cost": np.float32(cost[k])}
         self.replan_seconds.append(time.perf_counter() - t0)
         return int(idx[k]), u, math.exp(log_len[k])
 
     def _score(self, pose: np.ndarray, ee: np.ndarray, idx: np.ndarray, ang: np.ndarray,
-               log_len: np.ndarray) -> tuple[np.ndarray, list]:
-        """Costs (K,) and predicted final block points (K lists of (N, 3); inf / None for pushes whose
-        approach would touch the block); pushes are batched by how many model chunks they need (all at
+               log_len: np.ndarray) -> tuple[np.ndarray, list, np.ndarray | None]:
+        """Costs (K,), predicted final block points (K lists of (N, 3); inf / None for pushes whose
+        approach would touch the block) and those points' goal positions (None if no push was
+        approachable); pushes are batched by how many model chunks they need (all at
         once for models without a horizon)."""
         obs, info = self._context
         u = push_direction(pose, self.normals[idx], ang)
-        cost, final = np.full(len(idx), np.inf), [None] * len(idx)
+        cost, final, goal = np.full(len(idx), np.inf), [None] * len(idx), None
         clear = np.flatnonzero(self.clear_approach(pose, idx, u))
         if len(clear):
-            cost[clear], pts = self._predict(pose, ee, idx[clear], u[clear], log_len[clear])
+            cost[clear], pts, goal = self._predict(pose, ee, idx[clear], u[clear], log_len[clear])
             for j, k in enumerate(clear):
                 final[k] = pts[j]
-        return cost, final
+        return cost, final, goal
 
     def _hand_lead(self, obs: dict, u: np.ndarray) -> np.ndarray:
         """How far (K,) the hand reaches ahead of the fingertip centre along each direction ``u`` (K, 2), from
@@ -167,8 +169,9 @@ class PrimitiveMPC(PushPolicy):
         return (pre if k == 0 else push[k - 1]), push[k:]
 
     def _predict(self, pose: np.ndarray, ee: np.ndarray, idx: np.ndarray, u: np.ndarray,
-                 log_len: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Costs (K,) and predicted final block points (K, N, 3) of K approachable pushes."""
+                 log_len: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Costs (K,), predicted final block points (K, N, 3) of K approachable pushes and the goal
+        positions of those points (N, 3)."""
         obs, info = self._context
         H = getattr(self.dynamics, "horizon", None)  # a model (the simulator replays the whole approach)
         leads = self._hand_lead(obs, u) if H else np.full(len(u), self.standoff)
@@ -189,6 +192,5 @@ class PrimitiveMPC(PushPolicy):
             cost[group] = c.numpy() + self.cfg.travel_weight * travel
             for j, g in enumerate(group):
                 final[g] = pred.points[j, -1].numpy()
-            self._goal = pred.goal.numpy()
-        return cost, np.stack(final)
+        return cost, np.stack(final), pred.goal.numpy()
 

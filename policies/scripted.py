@@ -25,6 +25,8 @@ from envs import pusht_geometry as geo
 
 OUTLINE_SPACING = 0.01
 BLOCK_CLEARANCE = 0.035
+REACH = geo.WORKSPACE / 2 - 0.01  # targets stay 1 cm inside the workspace
+STEP = 0.04  # default spacing of the pushers' targets (m per control step)
 
 
 def outline_candidates(spacing: float = OUTLINE_SPACING) -> tuple[np.ndarray, np.ndarray]:
@@ -75,6 +77,11 @@ def around_block(start: np.ndarray, goal: np.ndarray, pose: np.ndarray, step: fl
     return _segment(start, arc[0], step) + arc[1:] + _segment(arc[-1], goal, step)
 
 
+def travel(pose: np.ndarray, ee: np.ndarray, pre: np.ndarray, step: float) -> list[np.ndarray]:
+    """Targets (at most ``step`` apart) from ``ee`` to ``pre`` around the block at ``pose``, inside the workspace."""
+    return [np.clip(p, -REACH, REACH) for p in around_block(ee, pre, pose, step)]
+
+
 def _segment(a: np.ndarray, b: np.ndarray, step: float) -> list[np.ndarray]:
     n = max(1, int(np.ceil(np.linalg.norm(b - a) / step)))
     return [a + (b - a) * k / n for k in range(1, n + 1)]
@@ -83,7 +90,7 @@ def _segment(a: np.ndarray, b: np.ndarray, step: float) -> list[np.ndarray]:
 class PushPolicy:
     """Base of the scripted pushers: turns chosen pushes into per-step fingertip targets."""
 
-    def __init__(self, rng: np.random.Generator, step: float = 0.04, standoff: float = 0.03, action_mode: str = "absolute"):
+    def __init__(self, rng: np.random.Generator, step: float = STEP, standoff: float = 0.03, action_mode: str = "absolute"):
         if action_mode not in ("absolute", "delta"):
             raise ValueError(f"action_mode must be 'absolute' or 'delta', got {action_mode!r}")
         self.rng = rng
@@ -108,8 +115,7 @@ class PushPolicy:
         push's targets along world direction ``u`` for ``length`` metres past the contact."""
         contact = _to_world(pose, self.outline[i : i + 1])[0]
         pre = contact - u * self.standoff
-        half = geo.WORKSPACE / 2 - 0.01
-        end = np.clip(contact + u * length, -half, half)
+        end = np.clip(contact + u * length, -REACH, REACH)
         # short pushes go slowly: the block slides on after a fast pusher stops
         return pre, _segment(pre, end, float(np.clip(length / 4, 0.004, self.step)))
 
@@ -122,16 +128,11 @@ class PushPolicy:
         lines = shapely.linestrings(np.stack([contact - u * self.standoff, contact - u * 0.01], axis=1))
         return shapely.distance(geo.footprint_at(pose), lines) > 0.005
 
-    def travel(self, pose: np.ndarray, ee: np.ndarray, pre: np.ndarray) -> list[np.ndarray]:
-        """Targets from ``ee`` to ``pre`` around the block at ``pose``, inside the workspace."""
-        half = geo.WORKSPACE / 2 - 0.01
-        return [np.clip(p, -half, half) for p in around_block(ee, pre, pose, self.step)]
-
     def plan(self, pose: np.ndarray, ee: np.ndarray) -> None:
         """Queue the targets of one push primitive."""
         i, u, length = self.choose_push(pose, ee)
         pre, push = self.push_path(pose, i, u, length)
-        self._queue.extend(self.travel(pose, ee, pre))
+        self._queue.extend(travel(pose, ee, pre, self.step))
         self._queue.extend(push)
 
     def act(self, obs: dict, info: dict | None = None) -> np.ndarray:

@@ -14,6 +14,8 @@ import os
 import numpy as np
 import zarr
 
+from envs.recording import committed_episode_ends
+
 SCHEMA_VERSION = 2  # must match envs.recording.SCHEMA_VERSION (the on-disk contract, DESIGN §5)
 MIN_SCHEMA_VERSION = 1  # oldest version still read (version 1 = version 2 without tracks)
 REQUIRED_PARTS = ("data", "meta/episode_ends", "meta/episode_seeds")
@@ -47,9 +49,7 @@ class RolloutStore:
             raise FileNotFoundError(f"no zarr store at {path}")
         self.root = zarr.open_group(str(path), mode="r")
         check_store(self.root, str(path))
-        ends = np.asarray(self.root["meta/episode_ends"][:], dtype=np.int64)
-        bad = np.flatnonzero(np.diff(ends, prepend=0) <= 0)  # an entry grown but never written (crash)
-        self.episode_ends = ends[: bad[0]] if len(bad) else ends
+        self.episode_ends = committed_episode_ends(self.root["meta/episode_ends"][:])
         self.episode_seeds = np.asarray(self.root["meta/episode_seeds"][: len(self.episode_ends)], dtype=np.int64)
 
     @property

@@ -45,6 +45,12 @@ class MLP(nn.Sequential):
         return x
 
 
+def in_chunks(fn, n: int, part) -> tuple[torch.Tensor, ...]:
+    """``fn(part(s))`` for slices s of ``INFERENCE_CHUNK`` of ``n`` items, outputs concatenated."""
+    outs = [fn(part(slice(i, i + INFERENCE_CHUNK))) for i in range(0, n, INFERENCE_CHUNK)]
+    return tuple(torch.cat(o) for o in zip(*outs))
+
+
 def gelu_inplace(x: torch.Tensor) -> torch.Tensor:
     """GELU written over ``x`` (only for tensors nothing else refers to, outside autograd)."""
     return torch.ops.aten.gelu_(x)
@@ -107,9 +113,7 @@ class PointNetFlow(nn.Module):
         B = batch["gripper_points"].shape[0]
         if not torch.is_grad_enabled() and B > INFERENCE_CHUNK:
             keys = ("gripper_points", "gripper_velocity", "gripper_acceleration")
-            parts = [self.encode_push({k: batch[k][i : i + INFERENCE_CHUNK] for k in keys})
-                     for i in range(0, B, INFERENCE_CHUNK)]
-            return torch.cat([c for c, _ in parts]), torch.cat([m for _, m in parts])
+            return in_chunks(self.encode_push, B, lambda s: {k: batch[k][s] for k in keys})
         g = (batch["gripper_points"] - self.position_mean) / self.position_scale
         v = batch["gripper_velocity"] / self.velocity_scale
         a = batch["gripper_acceleration"] / (self.velocity_scale * 10)
@@ -136,12 +140,9 @@ class PointNetFlow(nn.Module):
         if hidden_scene.shape[0] not in (1, B):
             raise ValueError(f"scene codes of {hidden_scene.shape[0]} scenes cannot serve {B} pushes (need 1 or {B})")
         if not torch.is_grad_enabled() and B > INFERENCE_CHUNK:
-            parts = []
-            for i in range(0, B, INFERENCE_CHUNK):
-                part = slice(i, i + INFERENCE_CHUNK)
-                scene = scene_code if hidden_scene.shape[0] == 1 else tuple(t[part] for t in scene_code)
-                parts.append(self.decode(scene, (code[part], centroid[part])))
-            return torch.cat([f for f, _ in parts]), torch.cat([v for _, v in parts])
+            shared = hidden_scene.shape[0] == 1
+            return in_chunks(lambda args: self.decode(*args), B, lambda s: (
+                scene_code if shared else tuple(t[s] for t in scene_code), (code[s], centroid[s])))
         M = anchor_xyz.shape[1]
         offsets = (anchor_xyz[:, :, None] - centroid[:, None]) / self.contact_scale  # (B, M, H+1, 3)
         offsets = offsets.clamp(-5.0, 5.0).reshape(B, M, -1)
