@@ -42,10 +42,13 @@ CONTROL_DT = 0.1
 
 @dataclass
 class Prediction:
-    """Predicted block points (K, T, N, 3) at t+1..t+T and their goal positions (N, 3)."""
+    """Predicted block points (K, T, N, 3) at t+1..t+T, their goal positions (N, 3) and, for adapters
+    that predict a subset of the observed points, where those points are now (N, 3; None: they are
+    ``info["object_points"]``)."""
 
     points: torch.Tensor
     goal: torch.Tensor
+    current: torch.Tensor | None = None
 
 
 class Dynamics(Protocol):
@@ -194,8 +197,9 @@ class LearnedDynamics:
             scene["scene_points"] = pts[:, -1]
             t0 += steps
         points = torch.cat(chunks, dim=1)[:, :, torch.from_numpy(block)]
-        goal = goal_positions(np.asarray(obs["scene_points"])[keep][block], np.asarray(obs["block_pose"], np.float64))
-        return Prediction(points, torch.as_tensor(goal, dtype=torch.float32))
+        current = np.asarray(obs["scene_points"])[keep][block]
+        goal = goal_positions(current, np.asarray(obs["block_pose"], np.float64))
+        return Prediction(points, torch.as_tensor(goal, dtype=torch.float32), torch.as_tensor(current))
 
     def _push_batch(self, grip: torch.Tensor, path: torch.Tensor) -> dict[str, torch.Tensor]:
         """Gripper points (K, H+1, Nr, 3) starting at ``grip`` (K, Nr, 3) and translated along fingertip

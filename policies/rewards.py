@@ -165,7 +165,6 @@ class ModelReward(_FlowTargetWrapper):
             raise ValueError(f"weight must be finite and gamma in (0, 1], got weight={weight!r}, gamma={gamma!r}")
         self.weight, self.gamma = float(weight), float(gamma)
         self.dynamics = self._make_dynamics(model)
-        self._scene_model = isinstance(self.dynamics, LearnedDynamics)
         self._obs: Any = None
         self._info: dict = {}
 
@@ -198,17 +197,17 @@ class ModelReward(_FlowTargetWrapper):
     def predict_points(self, obs: dict, info: dict, action: Any) -> np.ndarray:
         """Model-predicted positions (K, 3) of ``info["object_points"]`` after ``action``."""
         targets = torch.as_tensor(self.fingertip_target(obs, action), dtype=torch.float32).view(1, 1, 2)
-        pred = self.dynamics.rollout(obs, info, targets).points[0, 0].detach().cpu().numpy()
+        prediction = self.dynamics.rollout(obs, info, targets)
+        pred = prediction.points[0, 0].detach().cpu().numpy()
         current = np.asarray(info["object_points"], np.float64)
-        if not self._scene_model:
+        if prediction.current is None:
             if pred.shape != current.shape:
                 raise ValueError(f"the dynamics predicted {pred.shape[0]} points but the env tracks "
                                  f"{len(current)} object points")
             return pred
-        block = np.asarray(obs["scene_points"])[np.asarray(obs["scene_labels"]) == 1]
-        if len(block) < 2:  # the block is not seen: assume it stays
+        if len(pred) < 2:  # the block is not seen: assume it stays
             return current
-        return transfer_rigid_motion(block, pred, current)
+        return transfer_rigid_motion(prediction.current.detach().cpu().numpy(), pred, current)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[Any, dict]:
         """Reset the env; ``info["potential"]`` is Phi of the start state."""

@@ -8,7 +8,7 @@ import torch
 
 from envs import pusht_geometry as geo
 from policies import FlowReward, ModelReward
-from policies.dynamics import Prediction, goal_positions
+from policies.dynamics import LearnedDynamics, Prediction, goal_positions
 from policies.rewards import mean_distance, transfer_rigid_motion
 from worldmodel.models import PointNetFlow
 
@@ -150,6 +150,18 @@ def test_model_reward_with_an_untrained_model_is_finite(make_env):
         _, reward, *_, info = env.step(np.array([0.01, -0.02], np.float32))
         assert np.isfinite(info["model_shaping"])
         assert reward == pytest.approx(info["task_reward"] + 2.0 * info["model_shaping"])
+
+
+def test_model_reward_when_the_model_sees_a_subset_of_the_cloud(cloud_env):
+    # the learned adapter feeds the model an even subset of the scene points (the count it was trained
+    # with); the predicted motion is carried from that subset to all of the env's tracked points
+    torch.manual_seed(0)
+    dynamics = LearnedDynamics(PointNetFlow(horizon=2, width=16), num_points=64, num_gripper_points=16)
+    env = ModelReward(cloud_env, dynamics)
+    obs, info = env.reset(seed=0, options=FAR)
+    assert len(obs["scene_points"]) > 64
+    _, _, _, _, info = env.step(np.asarray(FAR["ee_xy"], np.float32))
+    assert np.isfinite(info["model_shaping"])
 
 
 def test_shaping_with_a_perfect_model_telescopes(cloud_env):
