@@ -22,7 +22,9 @@ starts at the first frame). The flow distance is d = mean_k ||p_k - target_k|| i
   ``rollout`` method (e.g. `policies.dynamics.OracleDynamics`) must instead predict the
   positions of ``info["object_points"]`` themselves. Its optional ``reset()`` is called at
   each episode start and ``observe(obs, info)`` after every reset and step (models that use
-  the points' previous displacement need this).
+  the points' previous displacement need this). Wrapped around push actions
+  (`policies.push_actions.PushPrimitiveActions`), the model predicts the whole push from its
+  pre-push point (the travel there through free space moves nothing) and t counts env steps.
 
 Every step's ``info`` gains ``task_reward`` (the env's own reward) and ``flow_distance`` (d);
 FlowReward adds ``flow_reward``, ModelReward ``model_shaping`` (F) and ``potential`` (Phi of
@@ -195,10 +197,18 @@ class ModelReward(_FlowTargetWrapper):
         return a
 
     def predict_points(self, obs: dict, info: dict, action: Any) -> np.ndarray:
-        """Model-predicted positions (K, 3) of ``info["object_points"]`` after ``action``."""
-        targets = torch.as_tensor(self.fingertip_target(obs, action), dtype=torch.float32).view(1, 1, 2)
-        prediction = self.dynamics.rollout(obs, info, targets)
-        pred = prediction.points[0, 0].detach().cpu().numpy()
+        """Model-predicted positions (K, 3) of ``info["object_points"]`` after ``action`` (a whole push when
+        the wrapped env has push actions, `policies.push_actions.PushPrimitiveActions`)."""
+        plan = getattr(self.env, "plan", None)
+        if callable(plan):  # the hand travels to the pre-push point through free space, then pushes
+            push = plan(obs, action)
+            targets = torch.as_tensor(np.asarray(push.push), dtype=torch.float32)[None]
+            start = torch.as_tensor(push.pre, dtype=torch.float32)[None]
+            prediction = self.dynamics.rollout(obs, info, targets, start_xy=start)
+        else:
+            targets = torch.as_tensor(self.fingertip_target(obs, action), dtype=torch.float32).view(1, 1, 2)
+            prediction = self.dynamics.rollout(obs, info, targets)
+        pred = prediction.points[0, -1].detach().cpu().numpy()
         current = np.asarray(info["object_points"], np.float64)
         if prediction.current is None:
             if pred.shape != current.shape:
@@ -208,6 +218,14 @@ class ModelReward(_FlowTargetWrapper):
         if len(pred) < 2:  # the block is not seen: assume it stays
             return current
         return transfer_rigid_motion(prediction.current.detach().cpu().numpy(), pred, current)
+
+    def _steps_ahead(self, action: Any) -> int:
+        """Env steps that ``action`` takes (a push action: its travel and push)."""
+        plan = getattr(self.env, "plan", None)
+        if not callable(plan):
+            return 1
+        push = plan(self._obs, action)
+        return len(push.travel) + len(push.push)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[Any, dict]:
         """Reset the env; ``info["potential"]`` is Phi of the start state."""
@@ -230,10 +248,10 @@ class ModelReward(_FlowTargetWrapper):
             raise RuntimeError("call reset() before step()")
         predicted = self.predict_points(self._obs, self._info, action)
         phi = self.potential(self._info)
-        phi_next = -mean_distance(predicted, self.target(self._info, self._t + 1))
+        phi_next = -mean_distance(predicted, self.target(self._info, self._t + self._steps_ahead(action)))
         shaping = self.gamma * phi_next - phi
         obs, reward, terminated, truncated, info = self.env.step(action)
-        self._t += 1
+        self._t += int(info.get("inner_steps", 1))
         d = self.flow_distance(info)
         info.update(task_reward=float(reward), flow_distance=d, potential=-d, model_shaping=shaping)
         self._observe(obs, info)

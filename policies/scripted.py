@@ -82,6 +82,16 @@ def travel(pose: np.ndarray, ee: np.ndarray, pre: np.ndarray, step: float) -> li
     return [np.clip(p, -REACH, REACH) for p in around_block(ee, pre, pose, step)]
 
 
+def push_through(contact: np.ndarray, u: np.ndarray, length: float, standoff: float,
+                 step: float) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The pre-push point ``standoff`` behind world point ``contact`` and the targets of a push along
+    unit ``u`` for ``length`` metres past it (short pushes go slowly: the block slides on after a
+    fast pusher stops)."""
+    pre = contact - u * standoff
+    end = np.clip(contact + u * length, -REACH, REACH)
+    return pre, _segment(pre, end, float(np.clip(length / 4, 0.004, step)))
+
+
 def _segment(a: np.ndarray, b: np.ndarray, step: float) -> list[np.ndarray]:
     n = max(1, int(np.ceil(np.linalg.norm(b - a) / step)))
     return [a + (b - a) * k / n for k in range(1, n + 1)]
@@ -113,11 +123,7 @@ class PushPolicy:
     def push_path(self, pose: np.ndarray, i: int, u: np.ndarray, length: float) -> tuple[np.ndarray, list[np.ndarray]]:
         """The pre-push point (``standoff`` behind outline contact ``i`` of the block at ``pose``) and the
         push's targets along world direction ``u`` for ``length`` metres past the contact."""
-        contact = _to_world(pose, self.outline[i : i + 1])[0]
-        pre = contact - u * self.standoff
-        end = np.clip(contact + u * length, -REACH, REACH)
-        # short pushes go slowly: the block slides on after a fast pusher stops
-        return pre, _segment(pre, end, float(np.clip(length / 4, 0.004, self.step)))
+        return push_through(_to_world(pose, self.outline[i : i + 1])[0], u, length, self.standoff, self.step)
 
     def clear_approach(self, pose: np.ndarray, idx: np.ndarray, u: np.ndarray) -> np.ndarray:
         """Whether pushes at outline points ``idx`` along world directions ``u`` (K, 2) can be approached:
