@@ -5,9 +5,18 @@ A collider is a rigid body with a pose (position, rotation matrix) and a velocit
 robot gripper's forward kinematics. During a frame the solver moves it with that
 velocity; after the frame its pose has advanced by ``frame_dt``.
 
-Contact is applied at grid nodes inside the collider (signed distance < 0), on the
-velocity relative to the collider's velocity there, v_rel = v - v_c, with n the outward
-normal and v_n = v_rel . n:
+Contact is applied at grid nodes inside the collider (signed distance < 0) and, for
+velocity approaching the surface (v_n < 0), at nodes less than one cell outside it
+(``kernels.CONTACT_REACH``). Nodes strictly inside alone left contact dependent on where
+the surface falls between node planes: with a floor on a node plane the plane itself was
+free, particles on it drew ~97% of their velocity from free nodes, and a sand heap's
+base slid and sank ~0.8 cell into a sticky floor (3D heaps 6 deg below the friction
+angle). Acting on all nodes within a cell (also when they move away) made a sticky clamp
+grab the material a cell beyond its face; acting there only against approach holds a
+floor's load wherever it lies, and a clamp's band nodes only while they move into it.
+
+The law acts on the velocity relative to the collider's velocity there,
+v_rel = v - v_c, with n the outward normal and v_n = v_rel . n:
 
 - ``"sticky"``: v = v_c.
 - ``"slip"``: if v_n < 0, v = v_c + v_rel - v_n n (the tangential velocity is kept).
@@ -327,14 +336,21 @@ def apply_contact(mode: int, friction: float, v: wp.vec3, v_c: wp.vec3, n: wp.ve
 
 
 @wp.func
-def collide(c: ColliderData, x: wp.vec3, v: wp.vec3, t: float):
-    """Grid velocity at world point x after contact with collider c at time t in the frame."""
+def collide(c: ColliderData, x: wp.vec3, v: wp.vec3, t: float, reach: float):
+    """Grid velocity at world point x after contact with collider c at time t in the frame.
+
+    Inside (signed distance < 0) the contact law always applies; in the band
+    0 <= distance < ``reach`` only to velocity approaching the surface (v_rel . n < 0).
+    """
     pos, R = collider_pose(c, t)
     phi, n_local = local_sdf(c, wp.transpose(R) * (x - pos))
-    if phi >= 0.0:
+    if phi >= reach:
         return v
     v_c = c.linear_velocity + wp.cross(c.angular_velocity, x - pos)
-    return apply_contact(c.contact, c.friction, v, v_c, R * n_local)
+    n = R * n_local
+    if phi >= 0.0 and wp.dot(v - v_c, n) >= 0.0:
+        return v
+    return apply_contact(c.contact, c.friction, v, v_c, n)
 
 
 __all__ = ["Collider", "Plane", "Box", "Sphere", "Capsule", "TriMesh", "ColliderData", "CONTACT_MODES", "rotation_from_rotvec"]

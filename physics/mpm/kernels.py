@@ -7,7 +7,8 @@ One substep of length dt, in launch order:
 2. ``p2g`` (particles): scatter mass m_p w_ip and momentum
    w_ip (m_p v_p + (m_p C_p - dt V_p 4/dx^2 tau_p)(x_i - x_p)) to the 27 nodes i.
 3. ``grid_update`` (nodes): v_i = momentum / mass + dt g, domain walls; then
-   ``grid_collide`` once per collider (sticky / slip / friction contact).
+   ``grid_collide`` once per collider (sticky / slip / friction contact at nodes inside
+   it, and against approach at nodes less than ``CONTACT_REACH`` cells outside it).
 4. ``g2p`` (particles): v_p = sum w_ip v_i, C_p = 4/dx^2 sum w_ip v_i (x_i - x_p)^T,
    F_p <- (I + dt C_p) F_p, x_p <- x_p + dt v_p (clamped to the bounds and counted).
 
@@ -25,6 +26,7 @@ from .config import Grid
 from .constitutive import constitutive_update
 from .materials import FLUID, MaterialModel
 
+CONTACT_REACH = wp.constant(1.0)  # cells: nodes this close to a collider's surface resist approach
 CLAMPED = wp.constant(0)  # stats counter slots
 NON_FINITE = wp.constant(1)
 
@@ -179,11 +181,15 @@ def grid_collide(
     frame_time: float,
     grid_v_out: wp.array(dtype=wp.vec3),
 ):
-    """Contact of one collider with the grid velocities (one launch per collider)."""
+    """Contact of one collider with the grid velocities (one launch per collider).
+
+    Nodes inside the collider take the contact law; nodes less than ``CONTACT_REACH``
+    cells outside take it only when moving towards the surface.
+    """
     n = wp.tid()
     v = grid_v[n]
     if grid_mv[n][3] > 0.0:
-        v = collide(collider, node_position(n, grid), v, frame_time)
+        v = collide(collider, node_position(n, grid), v, frame_time, CONTACT_REACH * grid.dx)
     grid_v_out[n] = v
 
 

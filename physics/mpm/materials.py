@@ -206,11 +206,18 @@ class DruckerPrager(ElasticMaterial):
     (3 - sin(phi)), the cone through Mohr-Coulomb's triaxial-compression meridian; it is
     stronger than Mohr-Coulomb in other stress states (in steady plane-strain flow it
     acts like Mohr-Coulomb with sin(phi') = 2 sqrt(3) sin(phi) / (3 - sin(phi)), 44 deg
-    for phi = 30), so over-steep slopes can stand until disturbed. Measured angle of
-    repose of a slowly released plane-strain pile 10 cells high (see
-    ``tests/test_mpm_validation.py``): 19.6 / 24.4 / 29.5 / 30.6 / 31.3 deg for
-    phi = 20 / 25 / 30 / 35 / 40. Piles need many cells: a 3D pile only 10 cells high
-    runs out far below phi (about 10 deg for phi = 30; 20 deg at 20 cells).
+    for phi = 30), so over-steep slopes can stand until disturbed. Measured (see
+    ``tests/test_mpm_validation.py``): a slowly released plane-strain pile 10 cells high
+    stands near phi for phi = 20 / 30; a 3D heap left by a column (radius and height 5
+    cells) whose tube is lifted at 0.02 m/s, on a sticky floor on a node plane / half a
+    cell above one, stands at 25.0 / 27.2 deg for phi = 25, 31.4 / 28.4 for phi = 30,
+    33.0 / 31.6 for phi = 35 (28.5 / 29.8 for phi = 30 at 0.25 / 0.75 cell). A column
+    dropped at once runs out by inertia: a cylinder twice as tall as wide (10 cells
+    across) spreads to flanks of 11 / 15 / 17 deg for phi = 25 / 30 / 35 (height 0.7-0.9 R,
+    run-out 3.2-4.4 R), close to experiments where such deposits depend on the aspect
+    ratio more than on the friction (Lube et al. 2004: 0.88 a^(1/6) R and
+    (1 + 1.6 a^(1/2)) R for a = H / R = 4, about 15 deg). The floor must hold the base:
+    on a slip floor a cohesionless pile spreads flat.
 
     Args:
         friction_angle_deg: internal friction angle phi in degrees, in (0, 90).
