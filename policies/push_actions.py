@@ -69,6 +69,7 @@ class PushPrimitiveActions(gym.Wrapper):
         self.standoff, self.step_length = float(standoff), float(step)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
         self._footprint = geo.footprint()
+        self._from_com = geo.footprint_vertices() - geo.COM_LOCAL[:2]
         self._obs: Any = None
 
     def decode(self, action: Any) -> tuple[np.ndarray, np.ndarray, float]:
@@ -81,7 +82,7 @@ class PushPrimitiveActions(gym.Wrapper):
         u = a[:2] / norm if norm > 1e-6 else np.array([1.0, 0.0])
         side = np.array([-u[1], u[0]])
         com = geo.COM_LOCAL[:2]
-        across = (geo.footprint_vertices() - com) @ side  # the T's silhouette seen along u
+        across = self._from_com @ side  # the T's silhouette seen along u
         lo, hi = across.min() + EDGE_MARGIN, across.max() - EDGE_MARGIN
         offset = a[2] * (hi if a[2] > 0 else -lo)  # 0: through the centre of mass (inside the T)
         origin = com + offset * side

@@ -199,33 +199,30 @@ class ModelReward(_FlowTargetWrapper):
     def predict_points(self, obs: dict, info: dict, action: Any) -> np.ndarray:
         """Model-predicted positions (K, 3) of ``info["object_points"]`` after ``action`` (a whole push when
         the wrapped env has push actions, `policies.push_actions.PushPrimitiveActions`)."""
+        return self._predict(obs, info, action)[0]
+
+    def _predict(self, obs: dict, info: dict, action: Any) -> tuple[np.ndarray, int]:
+        """`predict_points` and the number of env steps ``action`` takes (a push: its travel and push)."""
         plan = getattr(self.env, "plan", None)
         if callable(plan):  # the hand travels to the pre-push point through free space, then pushes
             push = plan(obs, action)
             targets = torch.as_tensor(np.asarray(push.push), dtype=torch.float32)[None]
             start = torch.as_tensor(push.pre, dtype=torch.float32)[None]
             prediction = self.dynamics.rollout(obs, info, targets, start_xy=start)
+            steps = len(push.travel) + len(push.push)
         else:
             targets = torch.as_tensor(self.fingertip_target(obs, action), dtype=torch.float32).view(1, 1, 2)
-            prediction = self.dynamics.rollout(obs, info, targets)
+            prediction, steps = self.dynamics.rollout(obs, info, targets), 1
         pred = prediction.points[0, -1].detach().cpu().numpy()
         current = np.asarray(info["object_points"], np.float64)
         if prediction.current is None:
             if pred.shape != current.shape:
                 raise ValueError(f"the dynamics predicted {pred.shape[0]} points but the env tracks "
                                  f"{len(current)} object points")
-            return pred
+            return pred, steps
         if len(pred) < 2:  # the block is not seen: assume it stays
-            return current
-        return transfer_rigid_motion(prediction.current.detach().cpu().numpy(), pred, current)
-
-    def _steps_ahead(self, action: Any) -> int:
-        """Env steps that ``action`` takes (a push action: its travel and push)."""
-        plan = getattr(self.env, "plan", None)
-        if not callable(plan):
-            return 1
-        push = plan(self._obs, action)
-        return len(push.travel) + len(push.push)
+            return current, steps
+        return transfer_rigid_motion(prediction.current.detach().cpu().numpy(), pred, current), steps
 
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[Any, dict]:
         """Reset the env; ``info["potential"]`` is Phi of the start state."""
@@ -246,9 +243,9 @@ class ModelReward(_FlowTargetWrapper):
         """Score ``action`` with the model, then execute it; the reward is the env's + weight * shaping."""
         if self._obs is None:
             raise RuntimeError("call reset() before step()")
-        predicted = self.predict_points(self._obs, self._info, action)
+        predicted, ahead = self._predict(self._obs, self._info, action)
         phi = self.potential(self._info)
-        phi_next = -mean_distance(predicted, self.target(self._info, self._t + self._steps_ahead(action)))
+        phi_next = -mean_distance(predicted, self.target(self._info, self._t + ahead))
         shaping = self.gamma * phi_next - phi
         obs, reward, terminated, truncated, info = self.env.step(action)
         self._t += int(info.get("inner_steps", 1))
