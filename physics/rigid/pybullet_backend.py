@@ -6,25 +6,55 @@ explicit PD forces, f = kp (x_ref - x) - kv dx, with MuJoCo's gains; arm joints 
 posture with Bullet's position motors (explicit PD is unstable on the light distal links,
 which MuJoCo stabilises with joint armature), and arm links are gravity-compensated by a
 force -m g at their centres of mass, as MuJoCo's ``gravcomp``.
-Snapshots use Bullet's own ``saveState`` (contacts and solver warm start included), so a
-restored simulation continues exactly as the original.
+Snapshots use Bullet's own ``saveState`` (contacts and solver warm start included) plus the
+friction model's history and the contacts it works from (Bullet does not restore contact
+manifolds exactly), so a restored simulation continues as the original.
+
+Friction of the free body (sim-to-sim parity with MuJoCo, benchmarks/parity_backends.py):
+Bullet's multibody solver projects friction onto its cone in a fixed tangent basis with a
+different effective mass per direction, so a sliding contact's friction is off the slip
+direction by up to ~20 degrees where the body also turns (measured at the block's pads:
+MuJoCo's elliptic cones stay within ~2 degrees of Coulomb), and the block turned up to twice
+as fast as in MuJoCo. Bullet therefore solves only the normal forces of the table and robot
+contacts (their Bullet friction is zero); before each physics step the backend computes the
+body's planar friction implicitly (`planar_friction`) and applies it as an external wrench:
+Coulomb friction with ``scene.static_friction`` at every table contact, and at every robot
+contact the effective friction MuJoCo's soft pusher contacts produce (measured on the parity
+pushes): horizontal Coulomb friction with ``robot.friction`` regularised over a slip of
+``PUSH_SLIP`` (MuJoCo's pusher transmits ~0.2 N/N of friction at 2 mm/s of slip and ~0.45 at
+50 mm/s) and a downward force of ``PUSH_PRESS`` times the normal force (the part of MuJoCo's
+friction cone that presses the block onto the table). The normal forces are those Bullet solved
+in the previous step and the frictionless velocity is predicted from the body's momentum change
+over that step. Walls keep Bullet's friction. The robot's convex collision hulls are shrunk by
+Bullet's 1 mm hull margin so that the margin restores MuJoCo's (margin-free) hull.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
+from functools import lru_cache
 
 import numpy as np
 import pybullet as pb
+import trimesh
+from scipy.spatial import ConvexHull, HalfspaceIntersection
 
 from .base import Frames, RigidBackend, SimState
-from .spec import LABEL_OBJECT, LABEL_ROBOT, LABEL_STATIC, Box, Scene
+from .planar_friction import planar_friction
+from .spec import LABEL_OBJECT, LABEL_ROBOT, LABEL_STATIC, Box, MeshGeom, RobotModel, Scene
 from .urdf_export import robot_urdf
 
 GROUP_BODY, GROUP_ROBOT, GROUP_STATIC = 1, 2, 4
 ARM_TORQUE = 87.0  # N m, the Panda's joint torque limit
 NEAR, FAR = 0.02, 5.0
+HULL_MARGIN = 0.001  # m, the collision margin Bullet's URDF importer puts around convex hulls
+SUPPORT_SLIP = 1e-4  # m/s, slip below which table contacts count as sticking
+REST_SPEED = 1e-4  # m/s (and rad/s times 0.1 m): an untouched body this slow is simply held at rest
+PUSH_SLIP = 0.015  # m/s, slip over which the pusher's friction is regularised (MuJoCo's effective one)
+PUSH_PRESS = 0.3  # downward force on the body per newton of pusher normal force (MuJoCo's effective one)
+N_HISTORY = 7  # friction history: previous planar velocity (3), applied wrench (3), valid flag
 
 
 def _quat_xyzw(wxyz) -> list[float]:
@@ -34,6 +64,33 @@ def _quat_xyzw(wxyz) -> list[float]:
 
 def _rotation(wxyz) -> np.ndarray:
     return np.array(pb.getMatrixFromQuaternion(_quat_xyzw(wxyz))).reshape(3, 3)
+
+
+@lru_cache(maxsize=32)
+def shrunk_hull(path: str, scale: tuple[float, float, float], margin: float) -> trimesh.Trimesh:
+    """The convex hull of a (scaled) mesh with every face moved inward by ``margin``."""
+    vertices = np.asarray(trimesh.load(path, force="mesh", process=False).vertices) * np.asarray(scale)
+    hull = ConvexHull(vertices)
+    planes = hull.equations.copy()  # n.x + d <= 0 inside
+    planes[:, 3] += margin
+    inner = HalfspaceIntersection(planes, vertices[hull.vertices].mean(axis=0)).intersections
+    return trimesh.convex.convex_hull(inner)
+
+
+def _with_shrunk_hulls(robot: RobotModel, out_dir: str) -> RobotModel:
+    """``robot`` with each contact link's collision meshes replaced by OBJ files (in ``out_dir``) of their
+    hulls shrunk by HULL_MARGIN, which Bullet's margin grows back."""
+    links = []
+    for link in robot.links:
+        if link.name in robot.contact_links:
+            hulls = []
+            for g in link.collision:
+                out = os.path.join(out_dir, f"hull{len(os.listdir(out_dir))}.obj")
+                shrunk_hull(g.path, tuple(g.scale), HULL_MARGIN).export(out)
+                hulls.append(MeshGeom(out, g.T_link_mesh, (1.0, 1.0, 1.0), g.rgba))
+            link = dataclasses.replace(link, collision=tuple(hulls))
+        links.append(link)
+    return dataclasses.replace(robot, links=tuple(links))
 
 
 class PybulletBackend(RigidBackend):
@@ -52,9 +109,12 @@ class PybulletBackend(RigidBackend):
         if abs(self.n_servo * self.n_sub * scene.timestep - scene.control_dt) > 1e-9:
             raise ValueError("control_dt must be a whole number of servo periods and timesteps")
         self.servo_dt = self.n_sub * scene.timestep
-        self._statics = [self._static_box(b, scene.static_friction) for b in (scene.table,) + scene.statics]
+        # the table's friction on the body is the backend's (see the module docstring); walls keep Bullet's
+        self._statics = [self._static_box(b, f) for b, f in
+                         [(scene.table, 0.0)] + [(b, scene.static_friction) for b in scene.statics]]
         self.body = self._free_body()
         self._load_robot()
+        self._restore_friction(np.zeros(N_HISTORY + 2))
         self._renderer_ready = False
 
     # ------------------------------------------------------------------ build
@@ -82,6 +142,7 @@ class PybulletBackend(RigidBackend):
         if np.abs(inertia - np.diag(np.diag(inertia))).max() > 1e-12:
             raise ValueError("the free body's boxes must be symmetric about its frame axes")
         self._com_local = com
+        self._izz = float(inertia[2, 2])
         n_box, n_feet = len(body.boxes), len(body.feet)
         col = pb.createCollisionShapeArray(
             [pb.GEOM_BOX] * n_box + [pb.GEOM_SPHERE] * n_feet,
@@ -102,12 +163,11 @@ class PybulletBackend(RigidBackend):
 
     def _load_robot(self) -> None:
         c, r = self.client, self.scene.robot
-        with tempfile.NamedTemporaryFile("w", suffix=".urdf", delete=False) as f:
-            f.write(robot_urdf(r))
-        try:
-            self.robot = pb.loadURDF(f.name, useFixedBase=True, flags=pb.URDF_USE_INERTIA_FROM_FILE, physicsClientId=c)
-        finally:
-            os.unlink(f.name)
+        with tempfile.TemporaryDirectory() as d:
+            urdf = os.path.join(d, "robot.urdf")
+            with open(urdf, "w") as f:
+                f.write(robot_urdf(_with_shrunk_hulls(r, d)))
+            self.robot = pb.loadURDF(urdf, useFixedBase=True, flags=pb.URDF_USE_INERTIA_FROM_FILE, physicsClientId=c)
         joints = {}
         self.link_index: dict[str, int] = {}
         for j in range(pb.getNumJoints(self.robot, physicsClientId=c)):
@@ -134,7 +194,7 @@ class PybulletBackend(RigidBackend):
             is_contact = i >= 0 and pb.getJointInfo(self.robot, i, physicsClientId=c)[12].decode() in r.contact_links
             pb.setCollisionFilterGroupMask(self.robot, i, GROUP_ROBOT if is_contact else 0,
                                            GROUP_BODY if is_contact else 0, physicsClientId=c)
-            pb.changeDynamics(self.robot, i, lateralFriction=r.friction, physicsClientId=c)
+            pb.changeDynamics(self.robot, i, lateralFriction=0.0, physicsClientId=c)  # friction: _apply_friction
         self._tcp_link = self.link_index[r.tcp_link]
         self._tcp_offset = np.asarray(r.tcp_offset, dtype=float)
         self._labels = {self.body: LABEL_OBJECT, self.robot: LABEL_ROBOT}
@@ -167,6 +227,7 @@ class PybulletBackend(RigidBackend):
         self._q_cmd = tcp_xy - self._tcp_offset_xy
         self._set_robot(self._q_cmd)
         self._setpoint, self._target = tcp_xy.copy(), tcp_xy.copy()
+        self._restore_friction(np.zeros(N_HISTORY + 2))
 
     def step(self, target_xy: np.ndarray) -> None:
         """One control period: PD servos track the speed-limited setpoint ramp."""
@@ -184,9 +245,81 @@ class PybulletBackend(RigidBackend):
                     coms = pb.getLinkStates(rob, [i for i, _ in self._gravcomp], physicsClientId=c)
                     for (i, m), s in zip(self._gravcomp, coms):
                         pb.applyExternalForce(rob, i, list(m * g), s[0], pb.WORLD_FRAME, physicsClientId=c)
+                self._apply_friction()
                 pb.stepSimulation(physicsClientId=c)
+                self._read_contacts()
         self._q_cmd = commands[-1].copy()
         self._setpoint = ramp[-1]
+
+    def _read_contacts(self) -> None:
+        """Keep the body's table and robot contacts Bullet just solved: (x, y, normal force) per table contact,
+        (link, x, y, z, nx, ny, nz, normal force) per robot contact, normal into the body.
+
+        Kept (and snapshotted) because Bullet's restoreState does not restore contact manifolds exactly."""
+        table, robot = [], []
+        for cp in pb.getContactPoints(self.body, physicsClientId=self.client):
+            if cp[2] == self._statics[0]:
+                table.append((cp[5][0], cp[5][1], cp[9]))
+            elif cp[2] == self.robot and cp[9] > 0.0:
+                robot.append((cp[4], *cp[5], *cp[7], cp[9]))
+        self._table_contacts, self._robot_contacts = table, robot
+
+    def _apply_friction(self) -> None:
+        """Apply the free body's friction for the coming physics step (see the module docstring)."""
+        c, dt, body = self.client, self.scene.timestep, self.body
+        m = (self.scene.body.mass, self.scene.body.mass, self._izz)
+        com = pb.getBasePositionAndOrientation(body, physicsClientId=c)[0]
+        v, w = pb.getBaseVelocity(body, physicsClientId=c)
+        xi = (v[0], v[1], w[2])
+        # frictionless velocity: the previous step's momentum change without our wrench, continued
+        h = self._history
+        xi_star = [2 * x - h[i] - dt * h[3 + i] / m[i] for i, x in enumerate(xi)] if h[6] else list(xi)
+        mu_t, mu_r = self.scene.static_friction, self.scene.robot.friction
+        supports = [(x - com[0], y - com[1], mu_t * fn) for x, y, fn in self._table_contacts]
+        pushers, points, links = [], [], {}
+        for link, px, py, pz, nx, ny, nz, fn in self._robot_contacts:
+            nh = (nx * nx + ny * ny) ** 0.5
+            if nh < 1e-3:
+                continue
+            tx, ty, link = -ny / nh, nx / nh, int(link)
+            if link not in links:
+                links[link] = pb.getLinkState(self.robot, link, computeLinkVelocity=1, physicsClientId=c)
+            o, lv, lw = links[link][0], links[link][6], links[link][7]
+            rx, ry, rz = px - o[0], py - o[1], pz - o[2]  # pusher point velocity: planar part of v + w x r
+            vp = (lv[0] - lw[2] * ry + lw[1] * rz) * tx + (lv[1] + lw[2] * rx - lw[0] * rz) * ty
+            pushers.append((tx, ty, px - com[0], py - com[1], vp, mu_r * fn))
+            points.append((link, [px, py, pz], fn))
+        if not supports and not pushers:
+            xi_new, forces = xi_star, []
+        elif not pushers and max(abs(xi_star[0]), abs(xi_star[1]), 0.1 * abs(xi_star[2])) < REST_SPEED:
+            xi_new, forces = [0.0, 0.0, 0.0], []  # static friction holds an untouched, (nearly) resting body
+        else:
+            xi_new, forces = planar_friction(xi_star, m[0], m[2], supports, pushers, dt, eps=SUPPORT_SLIP,
+                                             v0=PUSH_SLIP, guess=xi)
+        wrench = [mi * (a - b) / dt for mi, a, b in zip(m, xi_new, xi_star)]
+        if supports or pushers:
+            pb.applyExternalForce(body, -1, [wrench[0], wrench[1], 0.0], com, pb.WORLD_FRAME, physicsClientId=c)
+            pb.applyExternalTorque(body, -1, [0.0, 0.0, wrench[2]], pb.WORLD_FRAME, physicsClientId=c)
+        for (tx, ty, *_), (link, p, fn), f in zip(pushers, points, forces):
+            press = PUSH_PRESS * fn
+            pb.applyExternalForce(body, -1, [0.0, 0.0, -press], p, pb.WORLD_FRAME, physicsClientId=c)
+            pb.applyExternalForce(self.robot, link, [-f * tx, -f * ty, press], p, pb.WORLD_FRAME, physicsClientId=c)
+        self._history = (*xi, *wrench, 1.0)
+
+    def _friction_snapshot(self) -> np.ndarray:
+        """History and kept contacts as one flat array (see `_restore_friction`)."""
+        rows = self._table_contacts + self._robot_contacts
+        return np.array([*self._history, len(self._table_contacts), len(self._robot_contacts),
+                         *(v for row in rows for v in row)], dtype=float)
+
+    def _restore_friction(self, flat: np.ndarray) -> None:
+        """Inverse of `_friction_snapshot`."""
+        vals = [float(v) for v in flat]
+        self._history = tuple(vals[:N_HISTORY])
+        n_t, n_r = int(vals[N_HISTORY]), int(vals[N_HISTORY + 1])
+        rest = vals[N_HISTORY + 2:]
+        self._table_contacts = [tuple(rest[3 * i:3 * i + 3]) for i in range(n_t)]
+        self._robot_contacts = [tuple(rest[3 * n_t + 8 * i:3 * n_t + 8 * i + 8]) for i in range(n_r)]
 
     # ------------------------------------------------------------------ state
     def body_pose7(self) -> np.ndarray:
@@ -220,14 +353,17 @@ class PybulletBackend(RigidBackend):
     def get_state(self) -> SimState:
         """Bullet's saved state id plus the controller state (valid while this backend lives)."""
         sid = pb.saveState(physicsClientId=self.client)
-        return SimState(np.array([float(sid)]), np.concatenate([self._setpoint, self._target, self._q_cmd]), 0.0)
+        controller = np.concatenate([self._setpoint, self._target, self._q_cmd, self._friction_snapshot()])
+        return SimState(np.array([float(sid)]), controller, 0.0)
 
     def set_state(self, state: SimState) -> None:
         """Restore a `get_state` snapshot exactly."""
         pb.restoreState(stateId=int(state.physics[0]), physicsClientId=self.client)
         self._setpoint = state.controller[:2].copy()
         self._target = state.controller[2:4].copy()
-        self._q_cmd = state.controller[4:].copy()
+        n = 4 + len(self._q_cmd)
+        self._q_cmd = state.controller[4:n].copy()
+        self._restore_friction(state.controller[n:])
 
     # -------------------------------------------------------------- rendering
     def render(self) -> Frames:
