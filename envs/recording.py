@@ -22,8 +22,10 @@ Schema versions (the on-disk contract of DESIGN §5; readers: ``worldmodel.data.
    track each scene point is (-1 = static/untracked), indexing ``tracks`` (K, 3) float32, the
    positions of the K tracked points at this step (NaN for a track never observed), and
    ``track_visible`` (K,) bool (observed at this step rather than filled in). The three come
-   together. A store with tracks needs neither ``scene_obj_coords`` nor ``block_pose7``;
-   a version-1 store is a valid version-2 store without tracks.
+   together; envs report them in ``info`` (then ``scene_obj_coords`` is not written). A store
+   with tracks needs neither ``scene_obj_coords`` nor ``block_pose7``; a version-1 store
+   is a valid version-2 store without tracks. Deformable tasks also record ``collider_poses``
+   (C, 7: x, y, z, qw, qx, qy, qz of their MPM colliders), so an episode can be replayed.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ SCHEMA_VERSION = 2  # see the module docstring; worldmodel.data.rollouts reads v
 STEP_KEYS = ("agent_pos", "block_pose", "qpos", "scene_points", "scene_colors", "scene_normals", "scene_labels",
              "gripper_points", "rgb", "depth", "segmentation")
 INFO_KEYS = ("block_pose7", "object_points", "object_points_visible", "coverage")
+TRACK_KEYS = ("scene_track_ids", "tracks", "track_visible")  # schema 2, from envs whose objects deform
+EXTRA_INFO_KEYS = ("collider_poses",)  # recorded when an env reports them (deformable tasks' MPM colliders)
 ROWS_PER_CHUNK_BYTES = 4 << 20
 
 
@@ -172,8 +176,10 @@ class EpisodeBuffer:
 def step_row(obs: dict, info: dict, record_images: bool) -> dict[str, np.ndarray]:
     """The recorded row of an observation and its info (before the action is appended)."""
     row = {k: obs[k] for k in STEP_KEYS if k in obs and (record_images or k not in ("rgb", "depth", "segmentation"))}
-    row.update({k: np.asarray(info[k]) for k in INFO_KEYS if k in info})
-    if "scene_points" in obs:
+    row.update({k: np.asarray(info[k]) for k in INFO_KEYS + EXTRA_INFO_KEYS if k in info})
+    if "scene_track_ids" in info:
+        row.update({k: np.asarray(info[k]) for k in TRACK_KEYS})
+    elif "scene_points" in obs and "block_pose7" in info:
         row["scene_obj_coords"] = scene_object_coords(obs["scene_points"], obs["scene_labels"], info["block_pose7"])
     return row
 
