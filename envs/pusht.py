@@ -20,6 +20,7 @@ from .robot_setup import ROBOTS, make_robot
 OBS_MODES = ("state", "rgbd", "pointcloud", "all")
 ACTION_MODES = ("absolute", "delta")
 STARTS = ("full", "near_goal")
+BLOCK_MATERIALS = ("rigid", "jelly", "plasticine", "sand")  # all but "rigid" are MPM blocks (envs.deformable)
 RENDER_MODES = ("rgb_array", "depth_array", "rgbd_tuple")
 MAX_DELTA = 0.03
 EE_RESET_RANGE = 0.33
@@ -94,10 +95,22 @@ class PushT4DEnv(gym.Env):
     all cameras side by side), ``image_size`` (int or (W, H), default 96),
     ``num_cameras`` (2), ``num_scene_points`` (1024), ``num_gripper_points`` (256),
     ``num_object_points`` (256), ``block_point_fraction`` (0.25), ``friction`` (0.5),
-    ``max_speed`` (0.5 m/s), ``seed_points`` (seed of the gripper and block surface samples).
+    ``max_speed`` (0.5 m/s), ``seed_points`` (seed of the gripper and block surface samples),
+    ``block_material`` ("rigid", default; "jelly", "plasticine", "sand": an MPM block, see
+    `envs.deformable_env.DeformablePushT4DEnv`, which the constructor then returns, with its
+    own arguments ``block_youngs_modulus``, ``block_particle_spacing``, ...).
     """
 
     metadata = {"render_modes": list(RENDER_MODES), "render_fps": 10}
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> "PushT4DEnv":
+        """Dispatch on ``block_material``: "rigid" builds this class, MPM materials the deformable env."""
+        material = _choice("block_material", kwargs.get("block_material", "rigid"), BLOCK_MATERIALS)
+        if material != "rigid" and cls is PushT4DEnv:
+            from .deformable_env import DeformablePushT4DEnv
+
+            cls = DeformablePushT4DEnv
+        return super().__new__(cls)
 
     def __init__(
         self,
@@ -116,12 +129,14 @@ class PushT4DEnv(gym.Env):
         friction: float = 0.5,
         max_speed: float = 0.5,
         seed_points: int = 0,
+        block_material: str = "rigid",
     ):
         self.obs_mode = _choice("obs_mode", obs_mode, OBS_MODES)
         self.robot_name = _choice("robot", robot, ROBOTS)
         self.backend_name = _choice("backend", backend, BACKENDS)
         self.action_mode = _choice("action_mode", action_mode, ACTION_MODES)
         self.start = _choice("start", start, STARTS)
+        self.block_material = _choice("block_material", block_material, BLOCK_MATERIALS)
         if render_mode is not None:
             _choice("render_mode", render_mode, RENDER_MODES)
         self.render_mode = render_mode
@@ -135,7 +150,7 @@ class PushT4DEnv(gym.Env):
             raise ValueError(f"friction and max_speed must be positive, got {friction}, {max_speed}")
         self.cameras = orbit_cameras(num_cameras, w, h)
         self.robot = make_robot(self.robot_name, max_speed=max_speed)
-        self.sim = make_backend(self.backend_name, make_scene(self.robot, self.cameras, friction=friction))
+        self.sim = make_backend(self.backend_name, self._make_scene(friction))
         self.gripper = GripperPoints(self.robot.desc, DEFAULT_GRIPPER_LINKS, num_gripper_points, seed=seed_points)
         self.object_local, _ = geo.surface_points(self.num_object_points, seed_points)
         self.goal_object_points = geo.transform_points(
@@ -155,6 +170,10 @@ class PushT4DEnv(gym.Env):
         self.observation_space = self._make_observation_space(num_cameras, h, w, num_gripper_points)
         self._frames = None
         self._last_target = np.zeros(2)
+
+    def _make_scene(self, friction: float):
+        """The rigid backend's scene (table, walls, T block, robot, cameras)."""
+        return make_scene(self.robot, self.cameras, friction=friction)
 
     # ------------------------------------------------------------------ spaces
     def _make_observation_space(self, V: int, H: int, W: int, Nr: int) -> spaces.Dict:
@@ -220,11 +239,15 @@ class PushT4DEnv(gym.Env):
         ee = self._option_vector(options, "ee_xy", 2)
         block = self._sample_block_pose() if block is None else block
         ee = self._sample_ee(block) if ee is None else ee
-        self.sim.reset(geo.pose7_from_pose3(block), ee)
+        self._reset_sim(block, ee)
         self._last_target = ee.copy()
         self._elapsed = 0
         obs, info = self._observe()
         return obs, info
+
+    def _reset_sim(self, block_pose: np.ndarray, ee_xy: np.ndarray) -> None:
+        """Place the block at planar pose ``block_pose`` and the fingertips at ``ee_xy``, at rest."""
+        self.sim.reset(geo.pose7_from_pose3(block_pose), ee_xy)
 
     # -------------------------------------------------------------------- step
     def _check_action(self, action) -> np.ndarray:
@@ -242,20 +265,31 @@ class PushT4DEnv(gym.Env):
             half = geo.WORKSPACE / 2
             a = np.clip(self.sim.tcp_xy() + a, -half, half)
         self._last_target = a
-        self.sim.step(a)
+        self._step_sim(a)
         self._elapsed += 1
         obs, info = self._observe()
         reward = float(np.clip(info["coverage"] / geo.SUCCESS_COVERAGE, 0.0, 1.0))
         return obs, reward, bool(info["is_success"]), False, info
 
+    def _step_sim(self, target: np.ndarray) -> None:
+        """Simulate one control period toward the fingertip ``target``."""
+        self.sim.step(target)
+
     # ------------------------------------------------------------- observation
-    def _observe(self) -> tuple[dict, dict]:
+    def _block_state(self) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
+        """The block's pose7, planar pose, coverage and object points (K, 3) float32."""
         pose7 = self.sim.body_pose7()
         T = geo.pose_matrix(pose7)
         pose3 = geo.pose3_from_pose7(pose7, T[:3, :3])
+        return pose7, pose3, geo.coverage(pose3), geo.transform_points(T, self.object_local).astype(np.float32)
+
+    def _render_frames(self):
+        """RGB-D and segmentation frames of every camera."""
+        return self.sim.render()
+
+    def _observe(self) -> tuple[dict, dict]:
+        pose7, pose3, cov, object_points = self._block_state()
         qpos = self.sim.robot_qpos()
-        cov = geo.coverage(pose3)
-        object_points = geo.transform_points(T, self.object_local).astype(np.float32)
         obs = {
             "agent_pos": self.sim.tcp_xy().astype(np.float32),
             "block_pose": pose3.astype(np.float32),
@@ -273,7 +307,7 @@ class PushT4DEnv(gym.Env):
         }
         self._frames = None
         if self.uses_cameras:
-            f = self._frames = self.sim.render()
+            f = self._frames = self._render_frames()
             info["object_points_visible"] = self.fuser.visible(object_points, f.depth, f.segmentation, LABEL_OBJECT)
             if self.obs_mode in ("rgbd", "all"):
                 obs.update(
@@ -315,7 +349,7 @@ class PushT4DEnv(gym.Env):
         if self.render_mode is None:
             gym.logger.warn("render() called without a render_mode; pass render_mode='rgb_array'")
             return None
-        f = self._frames if self._frames is not None else self.sim.render()
+        f = self._frames if self._frames is not None else self._render_frames()
         rgb = np.concatenate(list(f.rgb), axis=1)
         depth = np.concatenate(list(f.depth), axis=1)
         if self.render_mode == "rgb_array":

@@ -17,7 +17,7 @@ from functools import lru_cache
 import numpy as np
 import trimesh
 
-from .spec import Box, Link, RobotModel, Scene
+from .spec import Box, FreeBody, Link, RobotModel, Scene
 
 STATIC_BITS = 'contype="1" conaffinity="0" priority="1"'
 BODY_BITS = 'contype="1" conaffinity="3"'
@@ -149,18 +149,23 @@ class _RobotWriter:
         return "\n".join(f'<position name="act_{n}" joint="{n}" kp="{kp:.6g}" kv="{kv:.6g}"/>' for n, kp, kv in gains)
 
 
-def scene_to_mjcf(scene: Scene) -> tuple[str, dict[str, bytes]]:
-    """The MJCF XML of ``scene`` and its mesh assets (file name -> bytes) for ``MjModel.from_xml_string``."""
-    robot = _RobotWriter(scene.robot)
-    robot_xml = robot.tree()
-    body = scene.body
+def _free_body(body: FreeBody) -> str:
+    """The free body's MJCF: a free joint, its boxes (uniform density) and massless contact feet."""
     volume = sum(8 * np.prod(b.half_size) for b in body.boxes)
     density = body.mass / volume
-    body_geoms = "\n".join(
+    geoms = "\n".join(
         [_box(b, BODY_BITS, f'density="{density:.10g}"') for b in body.boxes]
         + [f'<geom name="{body.name}_foot{i}" type="sphere" size="{body.foot_radius:.6g}" pos="{_f(p)}" '
            f'mass="0" rgba="{_f(body.boxes[0].rgba)}" {BODY_BITS}/>' for i, p in enumerate(body.feet)]
     )
+    return f'<body name="{body.name}" pos="0 0 0"><freejoint name="{body.name}_free"/>{geoms}</body>'
+
+
+def scene_to_mjcf(scene: Scene) -> tuple[str, dict[str, bytes]]:
+    """The MJCF XML of ``scene`` and its mesh assets (file name -> bytes) for ``MjModel.from_xml_string``."""
+    robot = _RobotWriter(scene.robot)
+    robot_xml = robot.tree()
+    body_xml = _free_body(scene.body) if scene.body is not None else ""
     statics = "\n".join(
         _box(b, STATIC_BITS, f'friction="{scene.static_friction:.6g} 0.005 0.0001"') for b in scene.statics
     )
@@ -200,10 +205,7 @@ def scene_to_mjcf(scene: Scene) -> tuple[str, dict[str, bytes]]:
     <light name="sun" pos="0.3 -0.3 2.0" dir="-0.15 0.15 -1" directional="true" castshadow="false" diffuse="0.5 0.5 0.5" specular="0 0 0"/>
     {table}
     {statics}
-    <body name="{body.name}" pos="0 0 0">
-      <freejoint name="{body.name}_free"/>
-      {body_geoms}
-    </body>
+    {body_xml}
     {robot_xml}
     {"".join(cams)}
   </worldbody>

@@ -40,8 +40,10 @@ class MujocoBackend(RigidBackend):
         if abs(self.n_servo * self.n_sub * m.opt.timestep - scene.control_dt) > 1e-9:
             raise ValueError("control_dt must be a whole number of servo periods and timesteps")
         self.servo_dt = self.n_sub * m.opt.timestep
-        self._body_qadr = m.jnt_qposadr[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, f"{scene.body.name}_free")]
-        self._body_dofadr = m.jnt_dofadr[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, f"{scene.body.name}_free")]
+        self._body_qadr = self._body_dofadr = None
+        if scene.body is not None:
+            free = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, f"{scene.body.name}_free")
+            self._body_qadr, self._body_dofadr = m.jnt_qposadr[free], m.jnt_dofadr[free]
         driven = (("base_x", "base_y") if r.floating else ()) + tuple(r.arm_joints)
         jids = [mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, n) for n in driven]
         self._qadr = m.jnt_qposadr[jids]
@@ -64,7 +66,7 @@ class MujocoBackend(RigidBackend):
         self._jacr = np.zeros((3, m.nv))
         self._renderer = None
         labels = np.full(m.ngeom, LABEL_STATIC, np.int32)
-        body_id = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, scene.body.name)
+        body_id = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, scene.body.name) if scene.body is not None else -2
         robot_bodies = set(self._link_ids.values())
         for g in range(m.ngeom):
             b = m.geom_bodyid[g]
@@ -124,7 +126,8 @@ class MujocoBackend(RigidBackend):
         """Place the body and the tool (inverse kinematics from ``rest_q``), everything at rest."""
         m, d = self.model, self.data
         mujoco.mj_resetData(m, d)
-        d.qpos[self._body_qadr : self._body_qadr + 7] = body_pose7
+        if self._body_qadr is not None:
+            d.qpos[self._body_qadr : self._body_qadr + 7] = body_pose7
         tcp_xy = np.asarray(tcp_xy, dtype=float)
         if not self.scene.robot.floating:
             self._q_cmd = self._rest.copy() if self._rest is not None else np.zeros(len(self._qadr))
@@ -162,10 +165,14 @@ class MujocoBackend(RigidBackend):
     # ------------------------------------------------------------------ state
     def body_pose7(self) -> np.ndarray:
         """(x, y, z, qw, qx, qy, qz) of the free body."""
+        if self._body_qadr is None:
+            raise ValueError("this scene has no free body (Scene.body is None)")
         return self.data.qpos[self._body_qadr : self._body_qadr + 7].copy()
 
     def body_velocity(self) -> np.ndarray:
         """Linear (world) and angular (local) velocity of the free body (6,)."""
+        if self._body_dofadr is None:
+            raise ValueError("this scene has no free body (Scene.body is None)")
         return self.data.qvel[self._body_dofadr : self._body_dofadr + 6].copy()
 
     def tcp_xy(self) -> np.ndarray:

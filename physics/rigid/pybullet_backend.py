@@ -112,7 +112,7 @@ class PybulletBackend(RigidBackend):
         # the table's friction on the body is the backend's (see the module docstring); walls keep Bullet's
         self._statics = [self._static_box(b, f) for b, f in
                          [(scene.table, 0.0)] + [(b, scene.static_friction) for b in scene.statics]]
-        self.body = self._free_body()
+        self.body = self._free_body() if scene.body is not None else None
         self._load_robot()
         self._restore_friction(np.zeros(N_HISTORY + 2))
         self._renderer_ready = False
@@ -197,7 +197,7 @@ class PybulletBackend(RigidBackend):
             pb.changeDynamics(self.robot, i, lateralFriction=0.0, physicsClientId=c)  # friction: _apply_friction
         self._tcp_link = self.link_index[r.tcp_link]
         self._tcp_offset = np.asarray(r.tcp_offset, dtype=float)
-        self._labels = {self.body: LABEL_OBJECT, self.robot: LABEL_ROBOT}
+        self._labels = {self.robot: LABEL_ROBOT} if self.body is None else {self.body: LABEL_OBJECT, self.robot: LABEL_ROBOT}
         self._setpoint = np.zeros(2)
         self._target = np.zeros(2)
         self._q_cmd = np.zeros(2)
@@ -220,9 +220,10 @@ class PybulletBackend(RigidBackend):
     def reset(self, body_pose7: np.ndarray, tcp_xy: np.ndarray) -> None:
         """Place the body and the tool, everything at rest."""
         c = self.client
-        pos = np.asarray(body_pose7[:3]) + _rotation(body_pose7[3:]) @ self._com_local
-        pb.resetBasePositionAndOrientation(self.body, list(pos), _quat_xyzw(body_pose7[3:]), physicsClientId=c)
-        pb.resetBaseVelocity(self.body, [0, 0, 0], [0, 0, 0], physicsClientId=c)
+        if self.body is not None:
+            pos = np.asarray(body_pose7[:3]) + _rotation(body_pose7[3:]) @ self._com_local
+            pb.resetBasePositionAndOrientation(self.body, list(pos), _quat_xyzw(body_pose7[3:]), physicsClientId=c)
+            pb.resetBaseVelocity(self.body, [0, 0, 0], [0, 0, 0], physicsClientId=c)
         tcp_xy = np.asarray(tcp_xy, dtype=float)
         self._q_cmd = tcp_xy - self._tcp_offset_xy
         self._set_robot(self._q_cmd)
@@ -245,9 +246,11 @@ class PybulletBackend(RigidBackend):
                     coms = pb.getLinkStates(rob, [i for i, _ in self._gravcomp], physicsClientId=c)
                     for (i, m), s in zip(self._gravcomp, coms):
                         pb.applyExternalForce(rob, i, list(m * g), s[0], pb.WORLD_FRAME, physicsClientId=c)
-                self._apply_friction()
+                if self.body is not None:
+                    self._apply_friction()
                 pb.stepSimulation(physicsClientId=c)
-                self._read_contacts()
+                if self.body is not None:
+                    self._read_contacts()
         self._q_cmd = commands[-1].copy()
         self._setpoint = ramp[-1]
 
@@ -324,6 +327,8 @@ class PybulletBackend(RigidBackend):
     # ------------------------------------------------------------------ state
     def body_pose7(self) -> np.ndarray:
         """(x, y, z, qw, qx, qy, qz) of the free body's frame."""
+        if self.body is None:
+            raise ValueError("this scene has no free body (Scene.body is None)")
         pos, q = pb.getBasePositionAndOrientation(self.body, physicsClientId=self.client)
         wxyz = np.array([q[3], q[0], q[1], q[2]])
         origin = np.asarray(pos) - _rotation(wxyz) @ self._com_local

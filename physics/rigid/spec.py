@@ -127,6 +127,10 @@ class Camera:
 class Scene:
     """Everything a rigid backend simulates: ``table`` and ``statics`` (label 0), ``body`` (label 1), ``robot`` (label 2).
 
+    ``body`` may be None: a scene of table, walls, robot and cameras only, for tasks whose
+    object another engine simulates (e.g. an MPM block); the backend's ``reset`` then ignores
+    its body pose and ``body_pose7`` raises.
+
     ``table`` is a box whose top face is the support surface (engines may model it as a
     plane). ``static_friction`` is the Coulomb coefficient between the free body and the
     statics (the robot's is ``robot.friction``): each engine sets its per-geometry values so
@@ -136,7 +140,7 @@ class Scene:
 
     table: Box
     statics: tuple[Box, ...]
-    body: FreeBody
+    body: FreeBody | None
     robot: RobotModel
     cameras: tuple[Camera, ...]
     timestep: float = 0.002

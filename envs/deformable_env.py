@@ -1,0 +1,166 @@
+"""PushT4D with a deformable T block: MPM particles pushed by the URDF gripper (``block_material`` != "rigid")."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+from scipy.spatial import cKDTree
+from scipy.spatial.transform import Rotation
+
+from physics.rigid import LABEL_OBJECT
+
+from . import pusht_geometry as geo
+from .deformable import (
+    COLLIDER_LINKS, CONTROL_DT, DEFAULT_SPACING, BlockConfig, collider_poses, link_boxes, pose_colliders,
+    replay_solver, rest_particles,
+)
+from .deformable_shape import footprint_coverage, kabsch_transform
+from .point_render import splat_points
+from .pusht import PushT4DEnv
+from .pusht_scene import BLOCK_RGBA
+
+SPLAT_RADIUS = 0.75  # particle spacings: splats of neighbouring particles overlap, no holes
+
+
+class DeformablePushT4DEnv(PushT4DEnv):
+    """PushT4D-v0 with a T block of MPM material (``gym.make("PushT4D-v0", block_material="jelly")``).
+
+    Everything of `envs.pusht.PushT4DEnv` holds (spaces, action, reset distributions, reward,
+    termination, bad input -> ValueError, same seed -> same observations) with these changes.
+
+    **Block.** ~10.7k particles (``block_particle_spacing`` 4 mm, 2 per grid cell and axis)
+    fill the T prism, standing on the table at reset (F = I, at rest), 0.8 kg in all:
+    ``"jelly"`` fixed-corotated elastic, ``"plasticine"`` von Mises (yield stress 1.5 kPa,
+    keeps dents), ``"sand"`` Drucker-Prager (30 deg, cohesionless: it slumps and spreads).
+    ``block_youngs_modulus`` is E in Pa (default 2e4 for each; the CFL substep count grows as
+    sqrt(E): ~180 substeps per 0.1 s step at 2e4). Poisson ratio 0.3. The table is a Coulomb
+    friction plane (``friction``); the walls are slip planes. The hand and finger links are
+    kinematic box colliders (their collision meshes' bounding boxes) posed every step from
+    URDF forward kinematics of the rigid backend's robot (which still simulates the robot; the
+    block does not push back on it) and moved at constant velocity over the step. The MPM
+    grid covers a ``block_domain_size`` square (default 0.36 m, sand 0.48 m) around the block
+    and follows it (see `envs.deformable.LocalDomainSolver`); ``block_device`` is the Warp device.
+
+    **Observation.** Particles are splatted into the same cameras (depth in metres, label 1),
+    so ``rgbd``, ``pointcloud`` and ``all`` are as in the rigid task.
+
+    **Info** as in the rigid task, from the particles: ``block_pose``/``block_pose7`` the
+    best-fit rigid transform (Kabsch) of the particles to their rest shape, ``coverage`` from
+    the particles' footprint (`envs.deformable_shape.footprint_coverage`), ``object_points``
+    K fixed particles (those nearest the rigid task's K surface points; exact tracks),
+    ``goal_object_points`` the same particles in the rest shape at the goal. Also
+    ``tracks`` (P, 3) float32: every particle's position; ``track_visible`` (P,) bool (z-buffer
+    test; all True in ``state`` mode); ``scene_track_ids`` (Ns,) int32: the particle each
+    block scene point was sampled from (nearest particle), -1 for static points (empty without
+    a point cloud); ``collider_poses`` (C, 7): the colliders' poses (x, y, z, qw, qx, qy, qz),
+    in ``envs.deformable.COLLIDER_LINKS`` order. ``envs.deformable.replay_solver`` and
+    ``pose_colliders`` replay an episode from ``tracks[0]`` and ``collider_poses``.
+
+    **Arguments** (besides the rigid task's): ``block_material``, ``block_youngs_modulus``
+    (Pa, > 0, None: the material's default), ``block_particle_spacing`` (m), ``block_domain_size``
+    (m), ``block_device`` ("cpu", "cuda").
+    """
+
+    def __init__(
+        self,
+        block_material: str = "jelly",
+        block_youngs_modulus: float | None = None,
+        block_particle_spacing: float = DEFAULT_SPACING,
+        block_domain_size: float | None = None,
+        block_device: str = "cpu",
+        **kwargs: Any,
+    ):
+        block_kwargs = dict(block_material=block_material, block_youngs_modulus=block_youngs_modulus,
+                            block_particle_spacing=block_particle_spacing, block_domain_size=block_domain_size,
+                            block_device=block_device)
+        self.solver_kwargs = {**kwargs, **block_kwargs}
+        self.block = BlockConfig.from_env_kwargs(self.solver_kwargs)
+        super().__init__(block_material=block_material, **kwargs)
+        self.rest_local = rest_particles(self.block.spacing, kwargs.get("seed_points", 0))
+        self.track_index = cKDTree(self.rest_local).query(self.object_local)[1].astype(np.int64)
+        self.object_local = self.rest_local[self.track_index]
+        self.goal_object_points = geo.transform_points(
+            geo.pose_matrix(geo.pose7_from_pose3(geo.GOAL_POSE, z=0.0)), self.object_local
+        ).astype(np.float32)
+        self._box_centres = link_boxes(self.block.robot)[0]
+        self.mpm = None
+        self.colliders: list = []
+        self._collider_poses = np.zeros((len(COLLIDER_LINKS), 7))
+        self._x = np.zeros((len(self.rest_local), 3))
+
+    def _make_scene(self, friction: float):
+        """The rigid backend's scene without its block (table, walls, robot, cameras)."""
+        return dataclasses.replace(super()._make_scene(friction), body=None)
+
+    # ------------------------------------------------------------- simulation
+    def _current_collider_poses(self) -> np.ndarray:
+        links = self.robot.link_poses(self.sim.robot_qpos(), COLLIDER_LINKS)
+        return collider_poses(links, self._box_centres)
+
+    def _reset_sim(self, block_pose: np.ndarray, ee_xy: np.ndarray) -> None:
+        """Robot at ``ee_xy``; a fresh MPM block at rest at ``block_pose`` (built by `replay_solver`)."""
+        self.sim.reset(geo.pose7_from_pose3(block_pose), ee_xy)
+        T = geo.pose_matrix(geo.pose7_from_pose3(block_pose, z=0.0))
+        # float32-exact positions: a replay from the recorded tracks[0] starts from the same state
+        x0 = geo.transform_points(T, self.rest_local).astype(np.float32).astype(np.float64)
+        self.mpm, self.colliders = replay_solver(self.solver_kwargs, x0, self.block.youngs_modulus, self.block.device)
+        self._collider_poses = self._current_collider_poses()
+
+    def _step_sim(self, target: np.ndarray) -> None:
+        """Rigid robot step, then the MPM frame with the colliders moving from the old to the new link poses."""
+        start = self._collider_poses
+        self.sim.step(target)
+        end = self._current_collider_poses()
+        pose_colliders(self.colliders, start, end, CONTROL_DT)
+        self.mpm.step(CONTROL_DT)
+        self._collider_poses = end
+
+    # ------------------------------------------------------------ observation
+    def _block_state(self) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
+        """Best-fit pose7, planar pose, footprint coverage and tracked particles of the deformed block."""
+        x = self._x = self.mpm.positions()
+        T = kabsch_transform(self.rest_local, x)
+        xyzw = Rotation.from_matrix(T[:3, :3]).as_quat()
+        quat = np.array([xyzw[3], *xyzw[:3]])
+        pose7 = np.concatenate([T[:3, 3], quat if quat[0] >= 0 else -quat])
+        pose3 = geo.pose3_from_pose7(pose7, T[:3, :3])
+        cov = footprint_coverage(x, self.block.spacing)
+        return pose7, pose3, cov, x[self.track_index].astype(np.float32)
+
+    def _render_frames(self):
+        """The rigid scene's frames with the particles splatted in (label 1)."""
+        return splat_points(self._x, np.asarray(BLOCK_RGBA[:3]), LABEL_OBJECT, SPLAT_RADIUS * self.block.spacing,
+                            self.cameras, base=self.sim.render())
+
+    def _observe(self) -> tuple[dict, dict]:
+        obs, info = super()._observe()
+        x, f = self._x, self._frames
+        if f is not None:
+            visible = self.fuser.visible(x, f.depth, f.segmentation, LABEL_OBJECT, tol=2.0 * self.block.spacing)
+        else:
+            visible = np.ones(len(x), dtype=bool)
+        ids = np.zeros(0, dtype=np.int32)
+        if "scene_points" in obs:
+            ids = np.full(len(obs["scene_points"]), -1, dtype=np.int32)
+            block = obs["scene_labels"] == LABEL_OBJECT
+            if np.any(block):
+                ids[block] = cKDTree(x).query(obs["scene_points"][block].astype(np.float64))[1]
+        info.update(tracks=x.astype(np.float32), track_visible=visible, scene_track_ids=ids,
+                    collider_poses=self._collider_poses.copy())
+        return obs, info
+
+    # ------------------------------------------------------------------ state
+    def get_state(self):
+        """Snapshot of the rigid robot, the particles and the colliders; restore with `set_state`."""
+        return (super().get_state(), self.mpm.get_state(), self._collider_poses.copy())
+
+    def set_state(self, state) -> None:
+        """Restore a `get_state` snapshot."""
+        rigid, particles, poses = state
+        super().set_state(rigid)
+        self.mpm.set_state(particles)
+        self._collider_poses = poses.copy()
+        self._x = self.mpm.positions()
+        self._frames = None

@@ -1,0 +1,76 @@
+"""Shape measures of a deformable T from its particles: best-fit rigid pose and footprint coverage.
+
+- `kabsch_transform`: the rigid transform (rotation, translation) minimising the summed
+  squared distance between the rest-shape particles (block frame) and their current
+  positions (Kabsch / Umeyama without scale); the block pose of a deformed T.
+- `footprint_coverage`: the particles' footprint is the union of discs of radius
+  ``FOOTPRINT_RADIUS`` particle spacings around their xy (the area each particle stands
+  for, dilated so a lattice leaves no gaps); coverage = area(goal T intersect footprint) /
+  area(goal T), both rasterised at ``RASTER`` m in the goal's frame.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+from scipy import ndimage
+
+from . import pusht_geometry as geo
+
+RASTER = 0.0005  # m, cell of the coverage raster
+FOOTPRINT_RADIUS = 0.6  # particle spacings: the undeformed particle T covers the T's area (see tests)
+
+
+def kabsch_transform(rest: np.ndarray, current: np.ndarray) -> np.ndarray:
+    """4x4 rigid transform T with current ~ T @ rest (least squares over the points (P, 3), equal weights)."""
+    rest = np.asarray(rest, dtype=np.float64)
+    current = np.asarray(current, dtype=np.float64)
+    if rest.shape != current.shape or rest.ndim != 2 or rest.shape[1] != 3 or len(rest) < 3:
+        raise ValueError(f"rest and current must both have shape (P, 3) with P >= 3, got {rest.shape}, {current.shape}")
+    mu_r, mu_c = rest.mean(0), current.mean(0)
+    H = (rest - mu_r).T @ (current - mu_c)
+    U, _, Vt = np.linalg.svd(H)
+    d = np.sign(np.linalg.det(Vt.T @ U.T))
+    R = Vt.T @ np.diag([1.0, 1.0, d]) @ U.T
+    T = np.eye(4)
+    T[:3, :3] = R
+    T[:3, 3] = mu_c - R @ mu_r
+    return T
+
+
+@lru_cache(maxsize=4)
+def _goal_raster(goal: tuple[float, float, float]) -> tuple[np.ndarray, np.ndarray, int]:
+    """Cell centres' inside-T mask of the raster over the T's bounding box (block frame), its origin and width."""
+    lo = np.array([geo.BAR[0], geo.BAR[1]])
+    n = int(round((geo.STEM[3] - geo.BAR[1]) / RASTER))
+    c = lo[0] + RASTER * (np.arange(n) + 0.5)
+    gx, gy = np.meshgrid(c, lo[1] + RASTER * (np.arange(n) + 0.5), indexing="ij")
+    local = np.stack([gx.ravel(), gy.ravel(), np.full(gx.size, geo.HEIGHT / 2)], 1)
+    inside = geo.inside_block(local, tol=0.0)
+    return inside, lo, n
+
+
+def footprint_coverage(points: np.ndarray, spacing: float, goal: tuple[float, float, float] = geo.GOAL_POSE) -> float:
+    """Fraction of the goal T's area covered by the footprint of particles ``points`` (P, 3) ``spacing`` apart."""
+    points = np.asarray(points, dtype=np.float64)
+    if points.ndim != 2 or points.shape[1] < 2 or not np.all(np.isfinite(points)):
+        raise ValueError(f"points must be finite with shape (P, 2 or 3), got {points.shape}")
+    if not (np.isfinite(spacing) and spacing > 0):
+        raise ValueError(f"spacing must be a finite positive length, got {spacing}")
+    inside, lo, n = _goal_raster(tuple(float(g) for g in goal))
+    gx, gy, gyaw = goal
+    c, s = np.cos(gyaw), np.sin(gyaw)
+    rel = points[:, :2] - (gx, gy)
+    local = np.stack([c * rel[:, 0] + s * rel[:, 1], -s * rel[:, 0] + c * rel[:, 1]], 1)  # goal frame
+    r = FOOTPRINT_RADIUS * spacing / RASTER  # in raster cells
+    pad = int(np.ceil(r))
+    cell = np.floor((local - lo) / RASTER).astype(np.int64) + pad
+    m = n + 2 * pad
+    keep = np.all((cell >= 0) & (cell < m), axis=1)
+    occupied = np.zeros((m, m), dtype=bool)
+    occupied[cell[keep, 0], cell[keep, 1]] = True
+    off = np.arange(-pad, pad + 1)
+    disc = off[:, None] ** 2 + off[None, :] ** 2 <= r * r
+    covered = ndimage.binary_dilation(occupied, structure=disc)[pad : pad + n, pad : pad + n].ravel()
+    return float(np.count_nonzero(covered & inside) / np.count_nonzero(inside))
