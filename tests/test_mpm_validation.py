@@ -184,6 +184,42 @@ def test_sand_angle_of_repose_follows_friction_angle() -> None:
     assert firm - loose > 5.0  # the pile steepens with the friction angle
 
 
+def dropped_column_angle(friction_angle_deg: float, floor_offset: float = 0.0, seed: int = 0) -> float:
+    """Flank angle of the deposit of a sand column released at once (plane strain).
+
+    A column of half-width 6 cm and height 6 cm (aspect ratio 1, the wall at x = 0 a
+    symmetry plane) stands on a sticky floor ``floor_offset`` cells above a node plane in a
+    4-cell slab between slip walls; nothing holds it, so it collapses under gravity and
+    runs out by inertia before it comes to rest. Short columns keep the friction angle
+    (phi = 20 / 30: 19.4 / 27.8 deg); steep sand undershoots (phi = 40: 31 deg), and in 3D a
+    column as wide as it is tall spreads radially to 24-25 deg for phi = 30 with the
+    default Courant number, 26-28 deg with four to ten times more substeps (stiffer sand or
+    a smaller ``cfl``), since each transfer damps the flow a little: tall and 3D columns run
+    out by inertia (Lube et al. 2004), which is why the heap tests release slowly.
+    """
+    dx, half_width, height, depth = 0.01, 0.06, 0.06, 0.04
+    floor = (2.0 + floor_offset) * dx
+    length = np.ceil((half_width + height / np.tan(np.radians(15.0)) + 3 * dx) / dx) * dx
+    cfg = MPMConfig(grid_res=int(round(length / dx)), bounds=((0.0, 0.0, 0.0), (length, depth, floor + height + 4 * dx)))
+    solver = MPMSolver(cfg)
+    x, vol = sample_box((0.0, 0.0, floor), (half_width, depth, floor + height), dx / 2, np.random.default_rng(seed))
+    solver.add_particles(x, vol, DruckerPrager(5.0e4, 0.3, 1500.0, friction_angle_deg=friction_angle_deg))
+    solver.add_collider(Plane((0.0, 0.0, floor), (0.0, 0.0, 1.0), contact="sticky"))
+    for _ in range(120):
+        solver.step(1.0 / 60.0)
+    assert np.abs(solver.velocities()).max() < 0.05  # at rest
+    x = solver.positions()
+    assert x[:, 0].max() > half_width + 0.03  # it did collapse and run out
+    return flank_angle(x, floor, dx)
+
+
+def test_dropped_sand_column_collapses_to_the_friction_angle() -> None:
+    loose, firm = dropped_column_angle(20.0), dropped_column_angle(30.0, floor_offset=0.5)
+    assert loose == pytest.approx(20.0, abs=5.0)
+    assert firm == pytest.approx(30.0, abs=5.0)
+    assert firm - loose > 5.0
+
+
 def tube_mesh(inner_radius: float, outer_radius: float, height: float, segments: int = 48) -> tuple[np.ndarray, np.ndarray]:
     """Closed thick-walled tube around the z axis from z = 0 to ``height``, faces facing out."""
     a = np.linspace(0.0, 2.0 * np.pi, segments, endpoint=False)
