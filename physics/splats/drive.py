@@ -19,8 +19,7 @@ Drivers:
   PhysDreamer), giving u and F = I + grad u per Gaussian for modal coordinates q.
 - :class:`KNearestDeformation`: any displacement field known at particles (e.g. tracked
   points or a coarse simulation) carried to the Gaussians by their k = 8 nearest
-  particles: inverse-distance weighted displacement and a weighted least-squares affine
-  fit for F.
+  particles: an inverse-distance weighted least-squares affine fit gives u and F.
 """
 
 from __future__ import annotations
@@ -188,9 +187,10 @@ class KNearestDeformation:
     """Displacements and deformation gradients at query points from a field known at particles.
 
     Each query point takes its ``k`` nearest particles (rest positions) with weights
-    1 / distance^2 (normalised): displacement = weighted mean, and F = I + G with G the
-    weighted least-squares affine fit of the particles' displacements around it. The fit
-    reproduces any affine field (rigid motions included) exactly.
+    1 / distance^2 (normalised) and fits them an affine displacement field by weighted
+    least squares: ``u(x) ~ u_bar + G (x - x_bar)`` (weighted means ``u_bar``, ``x_bar``).
+    The point gets ``u(x_q)`` and F = I + G, so any affine field (rigid motions included)
+    is reproduced exactly.
     """
 
     def __init__(self, particles: np.ndarray, points: np.ndarray, k: int = 8) -> None:
@@ -204,17 +204,24 @@ class KNearestDeformation:
         w = 1.0 / np.maximum(dist, 1e-12) ** 2
         self.weights = w / w.sum(axis=1, keepdims=True)
         rel = src[self.neighbours] - dst[:, None, :]  # (Q, k, 3)
-        centred = rel - np.einsum("qk,qkd->qd", self.weights, rel)[:, None, :]
+        self._offset = np.einsum("qk,qkd->qd", self.weights, rel)  # x_bar - x_q
+        centred = rel - self._offset[:, None, :]
         moment = np.einsum("qk,qki,qkj->qij", self.weights, centred, centred)
-        self._fit = np.einsum("qij,qk,qkj->qki", np.linalg.pinv(moment), self.weights, centred)  # (Q, k, 3)
+        self._fit = np.einsum("qij,qk,qkj->qki", np.linalg.pinv(moment), self.weights, centred)  # G = sum_k u_k fit_k^T
+
+    def _mean_and_gradient(self, particle_displacements: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        u = np.asarray(particle_displacements, dtype=np.float64)
+        if u.ndim != 2 or u.shape[1] != 3 or len(u) <= int(self.neighbours.max()):
+            raise ValueError(f"particle_displacements must have shape (P, 3) for the particles given, got {u.shape}")
+        u = u[self.neighbours]
+        mean = np.einsum("qk,qkd->qd", self.weights, u)
+        return mean, np.einsum("qkd,qkj->qdj", u - mean[:, None, :], self._fit)
 
     def displacements(self, particle_displacements: np.ndarray) -> np.ndarray:
         """Displacements (Q, 3) at the points of ``particle_displacements`` (P, 3)."""
-        u = np.asarray(particle_displacements, dtype=np.float64)[self.neighbours]
-        return np.einsum("qk,qkd->qd", self.weights, u)
+        mean, G = self._mean_and_gradient(particle_displacements)
+        return mean - np.einsum("qdj,qj->qd", G, self._offset)
 
     def deformation_gradients(self, particle_displacements: np.ndarray) -> np.ndarray:
         """Deformation gradients I + grad u (Q, 3, 3) at the points."""
-        u = np.asarray(particle_displacements, dtype=np.float64)[self.neighbours]
-        u = u - np.einsum("qk,qkd->qd", self.weights, u)[:, None, :]
-        return np.eye(3) + np.einsum("qkd,qkj->qdj", u, self._fit)
+        return np.eye(3) + self._mean_and_gradient(particle_displacements)[1]

@@ -13,8 +13,11 @@ is it would behave like a hollow shell. PhysGaussian fills the interior:
 3. **Inside test.** A node is inside when its six axis rays (+x, -x, +y, -y, +z, -z) cross
    the surface an odd number of times. A grid line crossing the surface an odd number of
    times in all is not closed: it grazes a curved surface (one run for two crossings),
-   passes through a stray Gaussian or a hole; such lines are not trusted, and a node is
-   inside when the rays of all its closed lines (at least one) cross an odd number of times. A node within the surface band (field
+   passes through a stray Gaussian or a hole; such lines are not trusted, and a node votes
+   inside when the rays of all its closed lines (at least one) cross an odd number of times.
+   Nodes connected to each other without crossing the surface (connected regions of the
+   grid below the threshold) lie all inside or all outside: each region follows the
+   majority of its nodes' votes. A node within the surface band (field
    above the threshold) takes the verdict of the first node past the band on its side of
    the band's middle, along the axis whose run through it is shortest (the axis crossing
    the surface most steeply): rays grazing the surface would stay inside the band. The nodes inside are the fill
@@ -30,6 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import warp as wp
+from scipy import ndimage
 
 from .gaussians import GaussianSplats
 
@@ -213,9 +217,14 @@ def fill_interior(
     marches = [_march(field, opacity_threshold, axis) for axis in range(3)]
     off_surface = field <= opacity_threshold
     closed = [m.closed for m in marches]
-    inside = off_surface & (closed[0] | closed[1] | closed[2])
+    votes = off_surface & (closed[0] | closed[1] | closed[2])
     for march in marches:
-        inside &= march.odd | ~march.closed
+        votes &= march.odd | ~march.closed
+    # nodes connected without crossing the surface are all inside or all outside: the
+    # rays of each connected region vote, which outvotes the few rays that miscount
+    regions, count = ndimage.label(off_surface)
+    share = np.bincount(regions.ravel(), weights=votes.ravel(), minlength=count + 1) / np.maximum(np.bincount(regions.ravel(), minlength=count + 1), 1)
+    inside = off_surface & (share[regions] > 0.5)
     # a node on the surface takes the verdict of the off-surface node next to the surface on
     # its side of the sheet's middle, along the axis crossing the surface most steeply
     # (shortest run); rays grazing the surface would stay inside the band
