@@ -4,8 +4,9 @@ The robot is loaded from the URDF text of `urdf_export.robot_urdf` (the Panda UR
 links on the same gantry mount as the MuJoCo model). The gantry slides are servoed by
 explicit PD forces, f = kp (x_ref - x) - kv dx, with MuJoCo's gains; arm joints hold their
 posture with Bullet's position motors (explicit PD is unstable on the light distal links,
-which MuJoCo stabilises with joint armature), and arm links are gravity-compensated by a
-force -m g at their centres of mass, as MuJoCo's ``gravcomp``.
+which MuJoCo stabilises with joint armature). Gravity acts on the free body only, as a force
+the backend applies at its centre of mass: the robot is weightless, which is what MuJoCo's
+``gravcomp`` makes of the arm (and the gantry carries the hand's weight in both engines).
 Snapshots use Bullet's own ``saveState`` (contacts and solver warm start included) plus the
 friction model's history and the contacts it works from (Bullet does not restore contact
 manifolds exactly), so a restored simulation continues as the original.
@@ -48,6 +49,7 @@ from .urdf_export import robot_urdf
 
 GROUP_BODY, GROUP_ROBOT, GROUP_STATIC = 1, 2, 4
 ARM_TORQUE = 87.0  # N m, the Panda's joint torque limit
+GRAVITY = 9.81  # m/s^2
 NEAR, FAR = 0.02, 5.0
 HULL_MARGIN = 0.001  # m, the collision margin Bullet's URDF importer puts around convex hulls
 SUPPORT_SLIP = 1e-4  # m/s, slip below which table contacts count as sticking
@@ -100,7 +102,7 @@ class PybulletBackend(RigidBackend):
         self.scene = scene
         self.client = pb.connect(pb.DIRECT)
         c = self.client
-        pb.setGravity(0, 0, -9.81, physicsClientId=c)
+        pb.setGravity(0, 0, 0, physicsClientId=c)  # the free body's weight: `_apply_friction`
         pb.setTimeStep(scene.timestep, physicsClientId=c)
         pb.setPhysicsEngineParameter(numSolverIterations=solver_iterations, deterministicOverlappingPairs=1,
                                      physicsClientId=c)
@@ -187,9 +189,6 @@ class PybulletBackend(RigidBackend):
             pb.setJointMotorControlArray(self.robot, self._arm, pb.POSITION_CONTROL, targetPositions=list(self._rest),
                                          forces=[ARM_TORQUE] * len(self._arm), physicsClientId=c)
         self._fixed_q = np.array([r.fixed_joint_values[k] for k in sorted(r.fixed_joint_values)])
-        # gravity compensation: links that move with a driven arm joint
-        arm_links = [self.link_index[l.name] for l in r.links if l.parent is not None]
-        self._gravcomp = [(i, pb.getDynamicsInfo(self.robot, i, physicsClientId=c)[0]) for i in arm_links] if r.arm_joints else []
         for i in [-1] + list(range(pb.getNumJoints(self.robot, physicsClientId=c))):
             is_contact = i >= 0 and pb.getJointInfo(self.robot, i, physicsClientId=c)[12].decode() in r.contact_links
             pb.setCollisionFilterGroupMask(self.robot, i, GROUP_ROBOT if is_contact else 0,
@@ -236,16 +235,11 @@ class PybulletBackend(RigidBackend):
         self._target = np.asarray(target_xy, dtype=float).copy()
         ramp = self._ramp(self._target)
         commands = ramp - self._tcp_offset_xy
-        g = np.array([0.0, 0.0, 9.81])
         for command in commands:
             for _ in range(self.n_sub):
                 (x, vx, *_), (y, vy, *_) = pb.getJointStates(rob, self._slides, physicsClientId=c)
                 f = self._kp * (command - (x, y)) - self._kv * np.array([vx, vy])
                 pb.setJointMotorControlArray(rob, self._slides, pb.TORQUE_CONTROL, forces=list(f), physicsClientId=c)
-                if self._gravcomp:
-                    coms = pb.getLinkStates(rob, [i for i, _ in self._gravcomp], physicsClientId=c)
-                    for (i, m), s in zip(self._gravcomp, coms):
-                        pb.applyExternalForce(rob, i, list(m * g), s[0], pb.WORLD_FRAME, physicsClientId=c)
                 if self.body is not None:
                     self._apply_friction()
                 pb.stepSimulation(physicsClientId=c)
@@ -268,7 +262,7 @@ class PybulletBackend(RigidBackend):
         self._table_contacts, self._robot_contacts = table, robot
 
     def _apply_friction(self) -> None:
-        """Apply the free body's friction for the coming physics step (see the module docstring)."""
+        """Apply the free body's weight and friction for the coming physics step (see the module docstring)."""
         c, dt, body = self.client, self.scene.timestep, self.body
         m = (self.scene.body.mass, self.scene.body.mass, self._izz)
         com = pb.getBasePositionAndOrientation(body, physicsClientId=c)[0]
@@ -300,8 +294,8 @@ class PybulletBackend(RigidBackend):
             xi_new, forces = planar_friction(xi_star, m[0], m[2], supports, pushers, dt, eps=SUPPORT_SLIP,
                                              v0=PUSH_SLIP, guess=xi)
         wrench = [mi * (a - b) / dt for mi, a, b in zip(m, xi_new, xi_star)]
+        pb.applyExternalForce(body, -1, [wrench[0], wrench[1], -m[0] * GRAVITY], com, pb.WORLD_FRAME, physicsClientId=c)
         if supports or pushers:
-            pb.applyExternalForce(body, -1, [wrench[0], wrench[1], 0.0], com, pb.WORLD_FRAME, physicsClientId=c)
             pb.applyExternalTorque(body, -1, [0.0, 0.0, wrench[2]], pb.WORLD_FRAME, physicsClientId=c)
         for (tx, ty, *_), (link, p, fn), f in zip(pushers, points, forces):
             press = PUSH_PRESS * fn
