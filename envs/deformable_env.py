@@ -31,7 +31,8 @@ class DeformablePushT4DEnv(PushT4DEnv):
     termination, bad input -> ValueError, same seed -> same observations) with these changes.
 
     **Block.** ~10.7k particles (``block_particle_spacing`` 4 mm, 2 per grid cell and axis)
-    fill the T prism, standing on the table at reset (F = I, at rest), 0.8 kg in all:
+    fill the T prism, standing on the table at reset (F = I, at rest; a T reaching past a wall
+    is moved inside), 0.8 kg in all:
     ``"jelly"`` fixed-corotated elastic, ``"plasticine"`` von Mises (yield stress 1.5 kPa,
     keeps dents), ``"sand"`` Drucker-Prager (30 deg, cohesionless: it slumps and spreads).
     ``block_youngs_modulus`` is E in Pa (default 2e4 for each; the CFL substep count grows as
@@ -102,9 +103,11 @@ class DeformablePushT4DEnv(PushT4DEnv):
     def _reset_sim(self, block_pose: np.ndarray, ee_xy: np.ndarray) -> None:
         """Robot at ``ee_xy``; a fresh MPM block at rest at ``block_pose`` (built by `replay_solver`)."""
         self.sim.reset(geo.pose7_from_pose3(block_pose), ee_xy)
-        T = geo.pose_matrix(geo.pose7_from_pose3(block_pose, z=0.0))
+        x0 = geo.transform_points(geo.pose_matrix(geo.pose7_from_pose3(block_pose, z=0.0)), self.rest_local)
+        limit = geo.WORKSPACE / 2 - self.block.spacing  # a T reaching past a wall is moved inside
+        x0[:, :2] += np.maximum(0.0, -limit - x0[:, :2].min(0)) - np.maximum(0.0, x0[:, :2].max(0) - limit)
         # float32-exact positions: a replay from the recorded tracks[0] starts from the same state
-        x0 = geo.transform_points(T, self.rest_local).astype(np.float32).astype(np.float64)
+        x0 = x0.astype(np.float32).astype(np.float64)
         self.mpm, self.colliders = replay_solver(self.solver_kwargs, x0, self.block.youngs_modulus, self.block.device)
         self._collider_poses = self._current_collider_poses()
 

@@ -70,7 +70,5 @@ def footprint_coverage(points: np.ndarray, spacing: float, goal: tuple[float, fl
     keep = np.all((cell >= 0) & (cell < m), axis=1)
     occupied = np.zeros((m, m), dtype=bool)
     occupied[cell[keep, 0], cell[keep, 1]] = True
-    off = np.arange(-pad, pad + 1)
-    disc = off[:, None] ** 2 + off[None, :] ** 2 <= r * r
-    covered = ndimage.binary_dilation(occupied, structure=disc)[pad : pad + n, pad : pad + n].ravel()
+    covered = (ndimage.distance_transform_edt(~occupied) <= r)[pad : pad + n, pad : pad + n].ravel()
     return float(np.count_nonzero(covered & inside) / np.count_nonzero(inside))

@@ -130,6 +130,7 @@ class PushT4DEnv(gym.Env):
         max_speed: float = 0.5,
         seed_points: int = 0,
         block_material: str = "rigid",
+        block_youngs_modulus: float | None = None,
     ):
         self.obs_mode = _choice("obs_mode", obs_mode, OBS_MODES)
         self.robot_name = _choice("robot", robot, ROBOTS)
@@ -137,6 +138,8 @@ class PushT4DEnv(gym.Env):
         self.action_mode = _choice("action_mode", action_mode, ACTION_MODES)
         self.start = _choice("start", start, STARTS)
         self.block_material = _choice("block_material", block_material, BLOCK_MATERIALS)
+        if block_material == "rigid" and block_youngs_modulus is not None:
+            raise ValueError(f"block_youngs_modulus applies to deformable blocks {BLOCK_MATERIALS[1:]}, not 'rigid'")
         if render_mode is not None:
             _choice("render_mode", render_mode, RENDER_MODES)
         self.render_mode = render_mode
