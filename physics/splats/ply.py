@@ -177,6 +177,9 @@ def write_ply(path: str | os.PathLike, ply: PlyFile) -> Path:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(ply_bytes(ply))
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)  # mkstemp creates 0600; give the file the usual permissions
         os.replace(tmp, p)
     except BaseException:
         if os.path.exists(tmp):

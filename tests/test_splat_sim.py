@@ -1,0 +1,89 @@
+"""``wm4d splat-sim``: a 3DGS PLY simulated by MPM, written back frame by frame."""
+
+from __future__ import annotations
+
+import json
+
+import imageio.v2 as imageio
+import numpy as np
+import pytest
+
+from physics.splats import GaussianSplats, PlyFile, eval_sh, read_ply, sphere_splats
+from worldmodel.cli.main import compose_config, main, run_job
+from worldmodel.cli.jobs.splat_sim import validate
+
+
+@pytest.fixture(scope="module")
+def ball(tmp_path_factory):
+    """A 0.5-unit sphere of splats (degree 3) with an extra property, as a PLY file."""
+    splats = sphere_splats((1.0, -2.0, 3.0), 0.5, 0.08, np.random.default_rng(0))
+    v = splats.ply.vertex
+    extra = np.zeros(len(v), dtype=v.dtype.descr + [("segment", "<f4")])
+    for name in v.dtype.names:
+        extra[name] = v[name]
+    extra["segment"] = np.arange(len(v))
+    path = tmp_path_factory.mktemp("splat") / "ball.ply"
+    GaussianSplats(PlyFile(extra)).save(path)
+    return path
+
+
+def test_splat_sim_writes_deformed_frames_and_a_preview(ball, tmp_path):
+    out = tmp_path / "sim"
+    assert main(["splat-sim", f"input={ball}", "material=jelly", "frames=4", f"out={out}", "grid_res=16", "poke_velocity=[0.5,0,0]"]) == 0
+    frames = sorted(out.glob("frame_*.ply"))
+    assert [f.name for f in frames] == [f"frame_{i:04d}.ply" for i in range(4)]
+    assert frames[0].read_bytes() == ball.read_bytes()  # frame 0 is the input at rest
+    rest = GaussianSplats.load(ball)
+    last = GaussianSplats(read_ply(frames[-1]))
+    assert last.ply.names == rest.ply.names and len(last) == len(rest)  # fill particles are not written
+    assert np.array_equal(last.ply.vertex["segment"], rest.ply.vertex["segment"])
+    assert np.array_equal(last.ply.vertex["opacity"], rest.ply.vertex["opacity"])
+    drop = rest.positions[:, 2].mean() - last.positions[:, 2].mean()
+    assert drop > 0.01  # falls under gravity (file units: 0.5 = 0.1 m)
+    assert np.mean(last.positions[:, 0] - rest.positions[:, 0]) > 0.0  # poked towards +x
+    ratio = np.sort(last.scales, axis=1) / np.sort(rest.scales, axis=1)
+    assert np.all(np.isfinite(ratio)) and np.median(np.abs(np.log(ratio))) < 0.1  # most shapes kept (the floor squashes a few)
+    dirs = np.tile([0.0, 0.0, 1.0], (len(rest), 1))
+    assert np.all(np.isfinite(eval_sh(last.sh, dirs)))
+    with imageio.get_reader(out / "splat_sim.mp4") as reader:
+        images = [image for image in reader]
+    assert len(images) == 4 and images[0].std() > 0
+    summary = json.loads((out / "splat_sim.json").read_text())
+    assert summary["num_gaussians"] == len(rest) and summary["num_fill_particles"] > 100
+    assert summary["gaussian_steps_per_second"] > 0
+
+
+def test_splat_sim_moves_only_the_cropped_gaussians(ball, tmp_path):
+    out = tmp_path / "crop"
+    run_job("splat-sim", [f"input={ball}", "material=sand", "frames=2", f"out={out}", "grid_res=12", "preview=false",
+                          "crop=[[0.4,-3.0,2.4],[1.6,-1.0,3.2]]"])
+    rest, moved = GaussianSplats.load(ball), GaussianSplats.load(out / "frame_0001.ply")
+    kept = rest.positions[:, 2] > 3.2 + 1e-6
+    assert kept.sum() > 10
+    assert np.array_equal(moved.ply.vertex[kept], rest.ply.vertex[kept])  # outside the crop: bit for bit
+    assert not np.array_equal(moved.positions[~kept], rest.positions[~kept])
+    assert not (out / "splat_sim.mp4").exists()
+
+
+def test_every_configured_material_instantiates(ball):
+    cfg = compose_config("splat-sim", [f"input={ball}"])
+    for name in cfg.materials:
+        assert validate(compose_config("splat-sim", [f"input={ball}", f"material={name}"]))[1] is not None
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["input=/no/such/file.ply"], "does not exist"),
+        ([], "input=PATH.ply is required"),
+        (["material=cheese"], "unknown material 'cheese'; available: fluid, jelly, metal"),
+        (["frames=0"], "frames must be a positive integer"),
+        (["frames=-3"], "frames must be a positive integer"),
+        (["crop=[[0,0,0],[0.1,0.1,0.1]]"], "only 0 Gaussians to simulate"),
+    ],
+)
+def test_splat_sim_rejects_bad_config(ball, tmp_path, capsys, overrides, message):
+    args = ([f"input={ball}"] if not any(o.startswith("input=") for o in overrides) and message != "input=PATH.ply is required" else [])
+    assert main(["splat-sim", *args, *overrides, f"out={tmp_path}"]) == 2
+    assert message in capsys.readouterr().err
+    assert not list(tmp_path.glob("frame_*.ply"))
