@@ -2,15 +2,21 @@
 
 - ``PushT4D-v0``: Push-T in 3D with a URDF robot, RGB-D, fused point clouds and exact
   point flow (`envs.pusht.PushT4DEnv`; its docstring is the task specification).
+- ``Poke4D-v0``: poke a flexible object (rod, stem with a head, plate) clamped to the table
+  with the URDF gripper; modal physics, the same observation contract and exact surface
+  tracks; tasks ``reach`` and ``settle`` (`envs.poke.Poke4DEnv`, imported on demand).
 """
 
 from gymnasium.envs.registration import register, registry
 
 from .pusht import PushT4DEnv
 
-ENV_IDS = ("PushT4D-v0",)
+ENV_IDS = ("PushT4D-v0", "Poke4D-v0")
 
 if "PushT4D-v0" not in registry:
     register(id="PushT4D-v0", entry_point="envs.pusht:PushT4DEnv", max_episode_steps=300)
+
+if "Poke4D-v0" not in registry:
+    register(id="Poke4D-v0", entry_point="envs.poke:Poke4DEnv", max_episode_steps=100)
 
 __all__ = ["ENV_IDS", "PushT4DEnv"]

@@ -1,0 +1,482 @@
+"""Poke4D-v0: poke a flexible object clamped to the table with the URDF gripper (modal physics)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from scipy.spatial import cKDTree
+
+from physics.modal import ModalDynamics, RayleighDamping
+from physics.rigid import BACKENDS, LABEL_OBJECT
+
+from .poke_contact import ModalContactSolver, PenaltyContact
+from .poke_object import SHAPE_NAMES, SHAPES, modal_object
+from .poke_scene import TABLE_HALF, KinematicRobot, poke_cameras, render_scene, table_frames
+from .pointcloud import PointCloudFuser
+from .pusht import _choice, _positive_int
+from .robot_setup import ROBOTS, make_robot
+
+TASKS = ("reach", "settle")
+OBS_MODES = ("state", "rgbd", "pointcloud", "all")
+ACTION_MODES = ("absolute", "delta")
+RENDER_MODES = ("rgb_array", "depth_array", "rgbd_tuple")
+CONTROL_DT = 0.1
+REACH_XY = 0.2  # fingertip targets: |x|, |y| <= 0.2 m
+Z_RANGE = (0.01, 0.35)  # fingertip heights (m)
+MAX_DELTA = 0.03
+START_CLEARANCE = 0.06  # the gripper starts at least this far (xy) from the object's bounds
+TARGET_RANGE = (0.02, 0.05)  # reach: target tip displacement magnitude (m)
+RING_RANGE = (0.02, 0.04)  # settle: tip amplitude of the initial flick (m)
+MAX_TRAVEL = 0.001  # relative motion of hand and surface per substep near contact (m)
+MAX_SUBSTEPS = 200
+RESET_OPTIONS = ("ee_pos", "q", "qdot", "target_displacement")
+
+
+def _positive(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not np.isfinite(value) \
+            or value <= 0:
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    return float(value)
+
+
+class Poke4DEnv(gym.Env):
+    """Poke a flexible object clamped to the table with a Franka hand; the object vibrates by its FEM modes.
+
+    **Scene.** Table top at z = 0 (a 0.6 m checkered square). The object stands at the origin,
+    clamped where it meets the table (``shape``): ``"rod"`` (0.02 x 0.02 x 0.20 m, default
+    E = 1 MPa: f1 = 2.55 Hz), ``"stem"`` (a 0.015 m stem 0.15 m high with a 0.045 m cubic-ish
+    head, E = 2 MPa: f1 = 1.46 Hz) or ``"plate"`` (upright, 0.12 wide, 0.006 thick, 0.12 m high,
+    E = 1 MPa: f1 = 2.2 Hz out of plane). Linear FEM on quadratic tetrahedra, the ``num_modes``
+    lowest modes (cached per shape and material), Rayleigh damping ``C = alpha M + beta K``;
+    gravity is part of the rest shape. The modes advance exactly between control steps
+    (any frequency is stable); the default objects ring at 1.5-2.6 Hz, below the 5 Hz Nyquist
+    frequency of the 10 Hz observations, while their higher modes (>= 6.8 Hz) are simulated
+    exactly but alias in the observations (a stiffer material rings faster than the control rate).
+
+    **Robot.** ``robot="panda_hand"`` (default): the floating hand + closed fingers of the
+    Franka URDF, pointing down; ``"panda"``: the whole arm in its holding posture on an
+    overhead gantry. The robot is kinematic: its fingertip centre moves toward the commanded
+    target at most ``max_speed`` m/s (default 0.5) and is never pushed back by the object, but
+    it stalls (does not advance in that substep) where the object would resist it with more
+    than ``max_hand_force`` (default 10 N) in total, as a force-limited arm would; links are
+    placed by URDF forward kinematics.
+
+    **Contact.** Gripper points inside the object's deformed surface push it with a penalty
+    ``F = k delta + c d(delta)/dt`` per point (``contact_stiffness`` 1e4 N/m, ``contact_damping``
+    2 N s/m, capped at ``max_contact_force`` 20 N), applied as modal forces; ``substeps``
+    (default 10) per control step, the penalty implicit with the exact modal step
+    (`envs.poke_contact`), so penetration stays well below 2 mm unless a point hits the cap.
+
+    **Action.** ``action_mode="absolute"``: the fingertip xyz target (m),
+    ``Box([-0.2, -0.2, 0.01], [0.2, 0.2, 0.35], float32)``; ``"delta"``: an xyz step from the
+    current fingertip position, ``Box(-0.03, 0.03, (3,))`` (zero holds the hand still).
+    Control at 10 Hz. Actions outside the box are clipped to it; NaN/inf or wrongly shaped
+    actions raise ValueError.
+
+    **Tasks** (``task``). The tip is the top centre of the object.
+    ``"reach"``: a target tip displacement (horizontal, magnitude U(0.02, 0.05) m, direction
+    uniform among the directions where the tip is at least a quarter as compliant as in its
+    softest direction) is drawn at reset; reward = 1 - clip(|tip - target| / |target|, 0, 1);
+    ``terminated`` (success) when |tip - target| < ``reach_tolerance`` (5 mm) within the time
+    window of ``reach_window`` steps (default 50, i.e. 5 s), ``truncated`` when the window ends.
+    ``"settle"``: the object starts ringing, flicked at its tip (an impulse in such a direction
+    whose first swing reaches U(0.02, 0.04) m); reward = 1 - clip(sqrt(E / E0), 0, 1) with E the
+    modal energy (J) and E0 its initial value; ``terminated`` (success) when
+    E < ``settle_threshold`` * E0 (default 0.01). Both are truncated at 100 steps by the
+    registered ``TimeLimit``.
+
+    **Observation** (``obs_mode``, a ``Dict``): ``"state"``: ``agent_pos`` (3) fingertip xyz,
+    ``tip_displacement`` (3), ``target_displacement`` (3; zeros for settle), ``modal_q`` and
+    ``modal_qdot`` (k), ``qpos`` (fingertip xyz + held joint values). ``"rgbd"``: + ``rgb``,
+    ``depth`` (metres), ``segmentation`` (0 table/background, 1 object, 2 robot), ``intrinsics``,
+    ``cam2world`` as in PushT4D-v0 (scene rendered by splatting the deformed surface samples,
+    the robot's link surfaces and a ray-cast table). ``"pointcloud"`` (default): state keys +
+    ``scene_points``/``scene_colors``/``scene_normals``/``scene_labels`` (fused, robot removed,
+    ``num_scene_points``) and ``gripper_points`` (Nr, 3). ``"all"``: both.
+
+    **Info** every step: ``tip_displacement``, ``target_displacement``, ``tip_error``,
+    ``modal_energy``, ``is_success``, ``max_penetration`` (m, deepest gripper point over the
+    step's substeps), ``contact_force`` (N, total at the step's end), ``object_points`` (K, 3:
+    the deformed positions of the same K surface samples every step, exact tracks); with
+    cameras ``object_points_visible``; with a point cloud ``scene_track_ids`` (Ns: the object
+    sample each object scene point shows, -1 static), ``tracks`` (= object_points) and
+    ``track_visible`` (schema 2 of `envs.recording`).
+
+    **Reset.** Through ``self.np_random``: fingertips xy ~ U([-0.2, 0.2]^2) at least 0.06 m
+    from the object, height U(0.05, top + 0.05), resampled while any gripper point touches the
+    object; object at rest (reach) or flicked (settle). ``reset(options=...)`` accepts
+    ``ee_pos`` (3), ``q``/``qdot`` (k modal state) and ``target_displacement`` (3).
+
+    **Arguments.** ``obs_mode``, ``task``, ``shape``, ``robot``, ``action_mode``, ``render_mode``,
+    ``image_size`` (96), ``num_cameras`` (2), ``num_scene_points`` (1024), ``num_gripper_points``
+    (256), ``num_object_points`` (1024: tracked and rendered surface samples),
+    ``object_point_fraction`` (0.25 of the scene points), ``youngs_modulus`` (Pa, None: the
+    shape's default), ``poisson_ratio`` (0.3), ``density`` (1000 kg/m^3), ``rayleigh_alpha``
+    (0.1 1/s), ``rayleigh_beta`` (2e-4 s), ``num_modes`` (16), the contact parameters,
+    ``substeps``, ``max_speed``, ``reach_window``, ``reach_tolerance``, ``settle_threshold``,
+    ``seed_points``; ``backend`` is accepted for a common command line and ignored (no rigid
+    engine is used).
+    """
+
+    metadata = {"render_modes": list(RENDER_MODES), "render_fps": 10}
+
+    def __init__(
+        self,
+        obs_mode: str = "pointcloud",
+        task: str = "reach",
+        shape: str = "rod",
+        robot: str = "panda_hand",
+        action_mode: str = "absolute",
+        render_mode: str | None = None,
+        image_size: int | tuple[int, int] = 96,
+        num_cameras: int = 2,
+        num_scene_points: int = 1024,
+        num_gripper_points: int = 256,
+        num_object_points: int = 1024,
+        object_point_fraction: float = 0.25,
+        youngs_modulus: float | None = None,
+        poisson_ratio: float = 0.3,
+        density: float = 1000.0,
+        rayleigh_alpha: float = 0.1,
+        rayleigh_beta: float = 2e-4,
+        num_modes: int = 16,
+        contact_stiffness: float = 1.0e4,
+        contact_damping: float = 2.0,
+        max_contact_force: float = 20.0,
+        max_hand_force: float = 10.0,
+        substeps: int = 10,
+        max_speed: float = 0.5,
+        reach_window: int = 50,
+        reach_tolerance: float = 0.005,
+        settle_threshold: float = 0.01,
+        seed_points: int = 0,
+        backend: str | None = None,
+    ):
+        self.obs_mode = _choice("obs_mode", obs_mode, OBS_MODES)
+        self.task = _choice("task", task, TASKS)
+        self.shape = _choice("shape", shape, SHAPE_NAMES)
+        self.robot_name = _choice("robot", robot, ROBOTS)
+        self.action_mode = _choice("action_mode", action_mode, ACTION_MODES)
+        if backend is not None:
+            _choice("backend", backend, BACKENDS)
+        if render_mode is not None:
+            _choice("render_mode", render_mode, RENDER_MODES)
+        self.render_mode = render_mode
+        w, h = (image_size, image_size) if np.isscalar(image_size) else tuple(image_size)
+        w, h = _positive_int("image_size", w), _positive_int("image_size", h)
+        num_cameras = _positive_int("num_cameras", num_cameras)
+        self.num_scene_points = _positive_int("num_scene_points", num_scene_points)
+        num_gripper_points = _positive_int("num_gripper_points", num_gripper_points)
+        num_object_points = _positive_int("num_object_points", num_object_points)
+        num_modes = _positive_int("num_modes", num_modes)
+        self.substeps = _positive_int("substeps", substeps)
+        self.reach_window = _positive_int("reach_window", reach_window)
+        if not 0.0 <= object_point_fraction <= 1.0:
+            raise ValueError(f"object_point_fraction must lie in [0, 1], got {object_point_fraction}")
+        E = SHAPES[shape].youngs_modulus if youngs_modulus is None else _positive("youngs_modulus", youngs_modulus)
+        if not (isinstance(poisson_ratio, (int, float)) and -1.0 < poisson_ratio < 0.5):
+            raise ValueError(f"poisson_ratio must lie in (-1, 0.5), got {poisson_ratio!r}")
+        density = _positive("density", density)
+        self.max_speed = _positive("max_speed", max_speed)
+        self.max_hand_force = _positive("max_hand_force", max_hand_force)
+        self.reach_tolerance = _positive("reach_tolerance", reach_tolerance)
+        self.settle_threshold = _positive("settle_threshold", settle_threshold)
+        self.damping = RayleighDamping(float(rayleigh_alpha), float(rayleigh_beta))  # validates >= 0
+        law = PenaltyContact(float(contact_stiffness), float(contact_damping), float(max_contact_force))
+
+        self.object = modal_object(shape, float(E), float(poisson_ratio), density, num_modes, num_object_points, seed_points)
+        self.dynamics = ModalDynamics(self.object.modes, self.damping)
+        self.contact = ModalContactSolver(self.object, self.dynamics.omega, self.dynamics.damping_ratios, law)
+        self.robot = KinematicRobot(make_robot(self.robot_name, max_speed=max_speed), num_gripper_points, seed_points)
+        self._contact_box = np.stack([self.robot.contact_offsets.min(0), self.robot.contact_offsets.max(0)])
+        bounds = self.object.bounds
+        self.object_radius = float(np.sqrt(_surface_area(self.object.shape.boxes) / num_object_points))
+        self.cameras = poke_cameras(num_cameras, w, h)
+        self._table = table_frames(self.cameras)
+        half = TABLE_HALF - 5e-4
+        self.fuser = PointCloudFuser(self.cameras, self.num_scene_points, np.array([-half, -half, -0.005]),
+                                     np.array([half, half, bounds[1, 2] + 0.15]), object_fraction=object_point_fraction)
+        self.uses_cameras = self.obs_mode != "state"
+        self._low = np.array([-REACH_XY, -REACH_XY, Z_RANGE[0]])
+        self._high = np.array([REACH_XY, REACH_XY, Z_RANGE[1]])
+        if self.action_mode == "absolute":
+            self.action_space = spaces.Box(self._low.astype(np.float32), self._high.astype(np.float32), dtype=np.float32)
+        else:
+            self.action_space = spaces.Box(-MAX_DELTA, MAX_DELTA, shape=(3,), dtype=np.float32)
+        self.observation_space = self._make_observation_space(num_cameras, h, w, num_gripper_points)
+        self.tcp = np.array([REACH_XY, REACH_XY, 0.1])
+        self.target_displacement = np.zeros(3)
+        self.initial_energy = 0.0
+        self._elapsed = 0
+        self._frames = None
+
+    # ------------------------------------------------------------------ spaces
+    @property
+    def modal_frequencies_hz(self) -> np.ndarray:
+        """Natural frequencies (k,) of the object's modes in Hz."""
+        return self.object.modes.frequencies_hz
+
+    @property
+    def damping_ratios(self) -> np.ndarray:
+        """Rayleigh damping ratios (k,) of the modes."""
+        return self.dynamics.damping_ratios
+
+    def _make_observation_space(self, V: int, H: int, W: int, Nr: int) -> spaces.Dict:
+        f32, inf = np.float32, np.inf
+        k = self.object.num_modes
+        d = {
+            "agent_pos": spaces.Box(self._low.astype(f32), self._high.astype(f32), dtype=f32),
+            "tip_displacement": spaces.Box(-inf, inf, (3,), f32),
+            "target_displacement": spaces.Box(-inf, inf, (3,), f32),
+            "modal_q": spaces.Box(-inf, inf, (k,), f32),
+            "modal_qdot": spaces.Box(-inf, inf, (k,), f32),
+            "qpos": spaces.Box(-inf, inf, (3 + len(self.robot.joints),), f32),
+        }
+        if self.obs_mode in ("rgbd", "all"):
+            d.update(
+                rgb=spaces.Box(0, 255, (V, H, W, 3), np.uint8),
+                depth=spaces.Box(0.0, inf, (V, H, W), f32),
+                segmentation=spaces.Box(0, 2, (V, H, W), np.int32),
+                intrinsics=spaces.Box(-inf, inf, (V, 3, 3), f32),
+                cam2world=spaces.Box(-inf, inf, (V, 4, 4), f32),
+            )
+        if self.obs_mode in ("pointcloud", "all"):
+            N = self.num_scene_points
+            d.update(
+                scene_points=spaces.Box(-inf, inf, (N, 3), f32),
+                scene_colors=spaces.Box(0.0, 1.0, (N, 3), f32),
+                scene_normals=spaces.Box(-1.0, 1.0, (N, 3), f32),
+                scene_labels=spaces.Box(0, 1, (N,), np.int32),
+                gripper_points=spaces.Box(-inf, inf, (Nr, 3), f32),
+            )
+        return spaces.Dict(d)
+
+    # ------------------------------------------------------------------- reset
+    def _touches(self, tcp: np.ndarray, clearance: float = 0.0) -> bool:
+        """Whether a gripper contact point at ``tcp`` lies within ``clearance`` of the object at rest."""
+        dist, _ = self.object.signed_distance(self.robot.contact_offsets + tcp)
+        return bool(dist.min() < clearance)
+
+    def _sample_ee(self) -> np.ndarray:
+        rng, (lo, hi) = self.np_random, self.object.bounds
+        for _ in range(1000):
+            xy = rng.uniform(-REACH_XY, REACH_XY, 2)
+            gap = np.maximum(np.maximum(lo[:2] - xy, xy - hi[:2]), 0.0)
+            if np.linalg.norm(gap) < START_CLEARANCE:
+                continue
+            tcp = np.array([*xy, rng.uniform(0.05, hi[2] + 0.05)])
+            if not self._touches(tcp, 0.01):
+                return tcp
+        raise RuntimeError("could not place the gripper away from the object")
+
+    def _compliant_direction(self) -> np.ndarray:
+        """A horizontal unit vector in which the tip is at least a quarter as compliant as in its softest one."""
+        C = self.object.tip_compliance(self.dynamics.omega)[:2, :2]
+        soft = np.linalg.eigvalsh(C).max()
+        for _ in range(1000):
+            a = self.np_random.uniform(-np.pi, np.pi)
+            d = np.array([np.cos(a), np.sin(a)])
+            if d @ C @ d >= 0.25 * soft:
+                return np.array([*d, 0.0])
+        raise RuntimeError("no compliant direction found")  # pragma: no cover - the softest one always qualifies
+
+    def flick(self, direction: np.ndarray, amplitude: float) -> np.ndarray:
+        """Modal velocities (k,) of an impulse at the tip along ``direction`` scaled so the tip swings about
+        ``amplitude`` metres (sum over modes of the tip's modal amplitudes)."""
+        qdot = self.object.tip_basis.T @ np.asarray(direction, dtype=float)
+        swing = np.linalg.norm(self.object.tip_basis @ (qdot / self.dynamics.omega))
+        return qdot * amplitude / swing
+
+    def _option(self, options: dict, key: str, size: int) -> np.ndarray | None:
+        if key not in options:
+            return None
+        v = np.asarray(options[key], dtype=float)
+        if v.shape != (size,) or not np.all(np.isfinite(v)):
+            raise ValueError(f"options[{key!r}] must be {size} finite numbers, got {options[key]!r}")
+        return v
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        """Start an episode (see the class docstring for the start distributions and ``options``)."""
+        super().reset(seed=seed)
+        options = options or {}
+        unknown = set(options) - set(RESET_OPTIONS)
+        if unknown:
+            raise ValueError(f"unknown reset options {sorted(unknown)}; allowed: {list(RESET_OPTIONS)}")
+        k = self.object.num_modes
+        ee, q, qdot = self._option(options, "ee_pos", 3), self._option(options, "q", k), self._option(options, "qdot", k)
+        target = self._option(options, "target_displacement", 3)
+        if ee is not None and (np.any(ee < self._low) or np.any(ee > self._high)):
+            raise ValueError(f"options['ee_pos'] must lie in {self._low.tolist()}..{self._high.tolist()}, got {ee.tolist()}")
+        self.tcp = self._sample_ee() if ee is None else ee
+        if self.task == "reach":
+            self.target_displacement = (self._compliant_direction() * self.np_random.uniform(*TARGET_RANGE)
+                                        if target is None else target)
+            if target is None and qdot is None:
+                qdot = np.zeros(k)
+        else:
+            self.target_displacement = np.zeros(3) if target is None else target
+            if qdot is None:
+                qdot = self.flick(self._compliant_direction(), self.np_random.uniform(*RING_RANGE))
+        self.dynamics.reset(q, qdot)
+        self.initial_energy = self.dynamics.energy()
+        self._elapsed = 0
+        self._step_stats = (0.0, 0.0)
+        return self._observe()
+
+    # -------------------------------------------------------------------- step
+    def _check_action(self, action) -> np.ndarray:
+        a = np.asarray(action, dtype=np.float64)
+        if a.shape != (3,):
+            raise ValueError(f"action must have shape (3,) (fingertip xyz in metres), got shape {a.shape}")
+        if not np.all(np.isfinite(a)):
+            raise ValueError(f"action must be finite, got {a.tolist()}")
+        return np.clip(a, self.action_space.low, self.action_space.high)
+
+    def step(self, action):
+        """Advance one control period (0.1 s): the hand moves toward the target, contact and modes in substeps."""
+        a = self._check_action(action)
+        target = np.clip(self.tcp + a, self._low, self._high) if self.action_mode == "delta" else a
+        n = self._num_substeps(target)
+        dt = CONTROL_DT / n
+        max_pen, force = 0.0, 0.0
+        for _ in range(n):
+            move = target - self.tcp
+            dist = np.linalg.norm(move)
+            if dist > self.max_speed * dt:
+                move *= self.max_speed * dt / dist
+            res = self.contact.solve(self.dynamics.q, self.dynamics.qdot, self.robot.contact_offsets + self.tcp + move,
+                                     move / dt, dt)
+            if res.total_force > self.max_hand_force and np.any(move != 0):  # the hand stalls
+                move = np.zeros(3)
+                res = self.contact.solve(self.dynamics.q, self.dynamics.qdot, self.robot.contact_offsets + self.tcp,
+                                         move, dt)
+            self.tcp = self.tcp + move
+            self.dynamics.step(dt, res.modal_force)
+            max_pen, force = max(max_pen, res.max_penetration), res.total_force
+        self._elapsed += 1
+        self._step_stats = (max_pen, force)
+        obs, info = self._observe()
+        truncated = self.task == "reach" and self._elapsed >= self.reach_window and not info["is_success"]
+        return obs, self._reward, bool(info["is_success"]), truncated, info
+
+    def _num_substeps(self, target: np.ndarray) -> int:
+        """``substeps``, or more when the hand may touch the object: then the hand and the surface move at
+        most ``MAX_TRAVEL`` relative to each other per substep, so a point entering the object is caught
+        at its first millimetre (where its nearest face is the face it crossed)."""
+        travel = min(float(np.linalg.norm(target - self.tcp)), self.max_speed * CONTROL_DT)
+        surface = self.object.displacement_bound(self.dynamics.qdot) * CONTROL_DT
+        reach = self.object.displacement_bound(self.dynamics.q) + surface + travel + 0.005
+        lo, hi = self.object.bounds[0] - reach, self.object.bounds[1] + reach
+        path = np.stack([self.tcp, target])
+        hand_lo, hand_hi = self._contact_box[0] + path.min(0), self._contact_box[1] + path.max(0)
+        if np.any(hand_lo > hi) or np.any(hand_hi < lo):
+            return self.substeps
+        return int(min(max(self.substeps, np.ceil((travel + surface) / MAX_TRAVEL)), MAX_SUBSTEPS))
+
+    # ------------------------------------------------------------- observation
+    def tip_displacement(self) -> np.ndarray:
+        """Current displacement (3,) of the object's tip (m)."""
+        return self.object.tip_basis @ self.dynamics.q
+
+    def _task_status(self, tip: np.ndarray, energy: float) -> dict:
+        """``tip_error`` and ``is_success`` of the task; sets the step's reward."""
+        if self.task == "reach":
+            err = float(np.linalg.norm(tip - self.target_displacement))
+            scale = max(float(np.linalg.norm(self.target_displacement)), 1e-9)
+            self._reward = 1.0 - min(err / scale, 1.0)
+            return {"tip_error": err, "is_success": err < self.reach_tolerance}
+        ratio = energy / self.initial_energy if self.initial_energy > 0 else 0.0
+        self._reward = 1.0 - min(float(np.sqrt(ratio)), 1.0)
+        return {"tip_error": float(np.linalg.norm(tip)), "is_success": ratio < self.settle_threshold}
+
+    def _observe(self) -> tuple[dict, dict]:
+        dyn, tcp = self.dynamics, self.tcp
+        tip = self.tip_displacement()
+        energy = dyn.energy()
+        qpos = self.robot.qpos(tcp)
+        object_points = self.object.surface + self.object.displacements(dyn.q)
+        obs = {
+            "agent_pos": tcp.astype(np.float32),
+            "tip_displacement": tip.astype(np.float32),
+            "target_displacement": self.target_displacement.astype(np.float32),
+            "modal_q": dyn.q.astype(np.float32),
+            "modal_qdot": dyn.qdot.astype(np.float32),
+            "qpos": qpos.astype(np.float32),
+        }
+        info = {
+            "tip_displacement": tip,
+            "target_displacement": self.target_displacement.copy(),
+            "modal_energy": energy,
+            "max_penetration": self._step_stats[0],
+            "contact_force": self._step_stats[1],
+            "object_points": object_points.astype(np.float32),
+            **self._task_status(tip, energy),
+        }
+        self._frames = None
+        if self.uses_cameras:
+            f = self._frames = render_scene(self.cameras, self._table, object_points, self.object.colors,
+                                            self.object_radius, self.robot, tcp)
+            visible = self.fuser.visible(object_points, f.depth, f.segmentation, LABEL_OBJECT)
+            info["object_points_visible"] = visible
+            if self.obs_mode in ("rgbd", "all"):
+                obs.update(
+                    rgb=f.rgb, depth=f.depth, segmentation=f.segmentation,
+                    intrinsics=np.stack([c.intrinsics for c in self.cameras]).astype(np.float32),
+                    cam2world=np.stack([c.cam2world for c in self.cameras]).astype(np.float32),
+                )
+            if self.obs_mode in ("pointcloud", "all"):
+                cloud = self.fuser.fuse(f.rgb, f.depth, f.segmentation)
+                obs.update(
+                    scene_points=cloud.points, scene_colors=cloud.colors, scene_normals=cloud.normals,
+                    scene_labels=cloud.labels, gripper_points=self.robot.gripper_points(tcp).astype(np.float32),
+                )
+                ids = np.full(len(cloud.points), -1, np.int32)
+                on = np.flatnonzero(cloud.labels == LABEL_OBJECT)
+                if len(on):
+                    ids[on] = cKDTree(object_points).query(cloud.points[on])[1]
+                info.update(scene_track_ids=ids, tracks=info["object_points"], track_visible=visible)
+        return obs, info
+
+    def gripper_points(self) -> np.ndarray:
+        """Gripper surface points (Nr, 3) in the world at the current fingertip position."""
+        return self.robot.gripper_points(self.tcp)
+
+    # ----------------------------------------------------------- state / render
+    def get_state(self) -> tuple:
+        """Snapshot of the full state (modal state, hand, task); restore with `set_state`."""
+        d = self.dynamics
+        return (d.q.copy(), d.qdot.copy(), self.tcp.copy(), self.target_displacement.copy(), self.initial_energy,
+                self._elapsed)
+
+    def set_state(self, state: tuple) -> None:
+        """Restore a `get_state` snapshot."""
+        q, qdot, tcp, target, e0, elapsed = state
+        self.dynamics.reset(q, qdot)
+        self.tcp, self.target_displacement = np.array(tcp, dtype=float), np.array(target, dtype=float)
+        self.initial_energy, self._elapsed = float(e0), int(elapsed)
+
+    def render(self):
+        """All cameras side by side: RGB (H, V*W, 3) uint8, depth (H, V*W) metres, or both."""
+        if self.render_mode is None:
+            gym.logger.warn("render() called without a render_mode; pass render_mode='rgb_array'")
+            return None
+        f = self._frames
+        if f is None:
+            f = render_scene(self.cameras, self._table, self.object.surface + self.object.displacements(self.dynamics.q),
+                             self.object.colors, self.object_radius, self.robot, self.tcp)
+        rgb, depth = np.concatenate(list(f.rgb), axis=1), np.concatenate(list(f.depth), axis=1)
+        if self.render_mode == "rgb_array":
+            return rgb
+        if self.render_mode == "depth_array":
+            return depth
+        return rgb, depth
+
+
+def _surface_area(boxes: tuple) -> float:
+    """Total face area (m^2) of a set of boxes (an upper bound of their union's surface)."""
+    b = np.array(boxes, dtype=float)
+    e = b[:, 1] - b[:, 0]
+    return float(2 * (e[:, 0] * e[:, 1] + e[:, 1] * e[:, 2] + e[:, 0] * e[:, 2]).sum())

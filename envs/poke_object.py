@@ -1,0 +1,208 @@
+"""The flexible objects of Poke4D: shapes clamped to the table, their FEM modes and surface samples.
+
+A shape is a union of axis-aligned boxes standing on the table (z = 0), meshed on one voxel
+grid into quadratic tetrahedra and clamped where it meets the table. Its vibration modes
+come from :class:`physics.modal.ModalModel` once per (shape, material, mode count) and are
+cached for the process, so resets and further envs of the same object are free.
+
+Surface samples (rest positions, outward normals, colours) carry the mode basis at their
+location (exact FE interpolation), so the deformed surface is ``X + basis @ q``. They are
+what Poke4D renders, tracks and touches. Penetration is measured in the rest frame: a world
+point ``p`` is pulled back to ``X = p - u`` (``u`` the displacement of the nearest surface
+sample, found by a fixed-point iteration) and tested against the exact signed distance of
+the union of boxes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from physics.modal import ModalModel, Modes, voxel_tet_mesh
+from physics.modal.embedding import PointEmbedding
+
+SHAPE_NAMES = ("rod", "stem", "plate")
+OBJECT_COLOR = np.array([0.95, 0.55, 0.15])
+STRIPE = 0.02  # height of the colour bands painted on the objects (m), so their motion shows in RGB
+
+
+@dataclass(frozen=True)
+class PokeShape:
+    """A union of boxes ``(lo, hi)`` (m, rest frame, z up, base on z = 0), meshed with cells ``voxel``."""
+
+    name: str
+    boxes: tuple[tuple[tuple[float, float, float], tuple[float, float, float]], ...]
+    voxel: tuple[float, float, float]
+    youngs_modulus: float  # default material (Pa): gives a first mode of a few Hz
+    description: str
+
+    @property
+    def tip(self) -> np.ndarray:
+        """Rest position of the tip: the top centre of the highest box."""
+        lo, hi = np.array(max(self.boxes, key=lambda b: b[1][2]), dtype=float)
+        return np.array([(lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, hi[2]])
+
+
+SHAPES = {
+    "rod": PokeShape("rod", (((-0.01, -0.01, 0.0), (0.01, 0.01, 0.2)),), (0.01, 0.01, 0.01), 1.0e6,
+                     "square rod 0.02 x 0.02 x 0.20 m"),
+    "stem": PokeShape("stem", (((-0.0075, -0.0075, 0.0), (0.0075, 0.0075, 0.15)),
+                               ((-0.0225, -0.0225, 0.15), (0.0225, 0.0225, 0.18))), (0.0075, 0.0075, 0.01), 2.0e6,
+                      "stem 0.015 x 0.015 x 0.15 m carrying a head 0.045 x 0.045 x 0.03 m"),
+    "plate": PokeShape("plate", (((-0.06, -0.003, 0.0), (0.06, 0.003, 0.12)),), (0.01, 0.003, 0.01), 1.0e6,
+                       "upright plate 0.12 wide, 0.006 thick, 0.12 m high"),
+}
+
+
+def box_sdf(points: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Signed distance (N,) of points (N, 3) to a union of boxes (B, 2, 3) and its outward unit gradient (N, 3)."""
+    c = (boxes[:, 0] + boxes[:, 1]) / 2
+    h = (boxes[:, 1] - boxes[:, 0]) / 2
+    rel = points[:, None, :] - c[None]  # (N, B, 3)
+    q = np.abs(rel) - h[None]
+    outside = np.maximum(q, 0.0)
+    out_norm = np.linalg.norm(outside, axis=-1)
+    inside = np.minimum(q.max(-1), 0.0)
+    d = out_norm + inside  # (N, B)
+    b = np.argmin(d, axis=1)
+    rows = np.arange(len(points))
+    qb, relb, ob, nb = q[rows, b], rel[rows, b], outside[rows, b], out_norm[rows, b]
+    sign = np.where(relb >= 0, 1.0, -1.0)
+    grad_out = sign * ob / np.maximum(nb, 1e-12)[:, None]
+    grad_in = np.zeros_like(relb)
+    axis = np.argmax(qb, axis=1)
+    grad_in[rows, axis] = sign[rows, axis]
+    grad = np.where((nb > 0)[:, None], grad_out, grad_in)
+    return d[rows, b], grad
+
+
+def _sample_surface(shape: PokeShape, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``count`` area-uniform samples (and outward normals) on the exposed faces of ``shape``: faces inside
+    the union and the clamped base on the table are skipped."""
+    boxes = np.array(shape.boxes, dtype=float)
+    faces = []  # (origin, edge_u, edge_v, normal)
+    for lo, hi in boxes:
+        for axis in range(3):
+            u_ax, v_ax = [a for a in range(3) if a != axis]
+            for side, value in ((-1.0, lo[axis]), (1.0, hi[axis])):
+                if axis == 2 and side < 0 and value <= 1e-9:
+                    continue  # the clamped base
+                o = lo.copy()
+                o[axis] = value
+                eu, ev, n = np.zeros(3), np.zeros(3), np.zeros(3)
+                eu[u_ax], ev[v_ax], n[axis] = hi[u_ax] - lo[u_ax], hi[v_ax] - lo[v_ax], side
+                faces.append((o, eu, ev, n))
+    origin, eu, ev, nrm = (np.array(x) for x in zip(*faces))
+    area = np.linalg.norm(np.cross(eu, ev), axis=1)
+    rng = np.random.default_rng(seed)
+    pts, normals = [], []
+    extended = _clamp_extended(boxes)
+    while sum(len(p) for p in pts) < count:
+        f = rng.choice(len(area), size=4 * count, p=area / area.sum())
+        s, t = rng.random(4 * count), rng.random(4 * count)
+        p = origin[f] + s[:, None] * eu[f] + t[:, None] * ev[f]
+        exposed = box_sdf(p + 1e-5 * nrm[f], extended)[0] > 0  # not covered by another box
+        pts.append(p[exposed])
+        normals.append(nrm[f][exposed])
+    return np.concatenate(pts)[:count], np.concatenate(normals)[:count]
+
+
+def _clamp_extended(boxes: np.ndarray) -> np.ndarray:
+    """Boxes standing on the table extended 1 m below it: the clamp has no bottom face to be pushed up by."""
+    ext = boxes.copy()
+    ext[ext[:, 0, 2] <= 1e-9, 0, 2] = -1.0
+    return ext
+
+
+@dataclass(frozen=True)
+class ModalObject:
+    """A meshed shape, its modes and its surface samples with their mode basis (see the module docstring)."""
+
+    shape: PokeShape
+    model: ModalModel
+    modes: Modes
+    surface: np.ndarray  # (S, 3) rest positions
+    normals: np.ndarray  # (S, 3) rest outward normals
+    colors: np.ndarray  # (S, 3) in [0, 1]
+    basis: np.ndarray  # (S, 3, k): u(surface) = basis @ q
+    tip_basis: np.ndarray  # (3, k): tip displacement = tip_basis @ q
+    sdf_boxes: np.ndarray  # (B, 2, 3) boxes for the signed distance (clamped ones extended below the table)
+    sample_spacing: float  # mean distance between neighbouring surface samples (m)
+    mode_reach: np.ndarray  # (k,) largest displacement of a surface sample per unit modal coordinate
+
+    def displacement_bound(self, q: np.ndarray) -> float:
+        """An upper bound (m) of every surface sample's displacement (or speed, for ``q = qdot``)."""
+        return float(np.abs(q) @ self.mode_reach)
+
+    @property
+    def num_modes(self) -> int:
+        """Number of modes k."""
+        return self.modes.num_modes
+
+    @property
+    def bounds(self) -> np.ndarray:
+        """Rest axis-aligned bounds (2, 3)."""
+        b = np.array(self.shape.boxes, dtype=float)
+        return np.stack([b[:, 0].min(0), b[:, 1].max(0)])
+
+    def tip_compliance(self, omega: np.ndarray) -> np.ndarray:
+        """Static compliance (3, 3) (m/N) of the tip under a tip force: sum phi phi^T / omega^2."""
+        return (self.tip_basis / omega**2) @ self.tip_basis.T
+
+    def displacements(self, q: np.ndarray) -> np.ndarray:
+        """Displacements (S, 3) of the surface samples for modal coordinates q (k,)."""
+        return self.basis @ q
+
+    def embed(self, points: np.ndarray) -> np.ndarray:
+        """Mode basis (P, 3, k) at arbitrary rest points (exact FE interpolation inside the mesh)."""
+        emb = PointEmbedding(self.model, np.asarray(points, dtype=float))
+        return np.moveaxis(emb.interpolate(self.modes.node_shapes), 0, -1)
+
+    def pull_back(self, points: np.ndarray, surface_u: np.ndarray, tree: cKDTree, iterations: int = 2
+                  ) -> tuple[np.ndarray, np.ndarray]:
+        """Rest positions (P, 3) of world points (P, 3) and the surface sample (P,) each is attributed to.
+
+        ``surface_u`` (S, 3) are the current displacements of the samples and ``tree`` a
+        KD-tree of their rest positions. ``X <- p - u(nearest sample to X)``, starting at ``X = p``.
+        """
+        rest = points
+        for _ in range(iterations):
+            near = tree.query(rest)[1]
+            rest = points - surface_u[near]
+        return rest, tree.query(rest)[1]
+
+    def signed_distance(self, rest_points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Rest-frame signed distance (P,) (negative inside) and outward normal (P, 3) of rest points."""
+        return box_sdf(rest_points, self.sdf_boxes)
+
+
+@lru_cache(maxsize=16)
+def modal_object(shape: str, youngs_modulus: float, poisson_ratio: float, density: float, num_modes: int,
+                 num_surface_points: int, seed: int = 0) -> ModalObject:
+    """The cached `ModalObject` of shape ``shape`` ("rod", "stem", "plate") with this material and mode count."""
+    if shape not in SHAPES:
+        raise ValueError(f"unknown shape {shape!r}; allowed: {SHAPE_NAMES}")
+    spec = SHAPES[shape]
+    boxes = np.array(spec.boxes, dtype=float)
+    voxel = np.array(spec.voxel)
+    lo, hi = boxes[:, 0].min(0), boxes[:, 1].max(0)
+    dims = np.rint((hi - lo) / voxel).astype(int)
+    idx = np.stack(np.meshgrid(*[np.arange(n) for n in dims], indexing="ij"), -1).reshape(-1, 3)
+    centres = lo + (idx + 0.5) * voxel
+    occ = (box_sdf(centres, boxes)[0] < 0).reshape(tuple(dims))
+    vertices, tets = voxel_tet_mesh(occ, voxel, lo)
+    model = ModalModel(vertices, tets, youngs_modulus, poisson_ratio, density, fixed=vertices[:, 2] <= 1e-9)
+    modes = model.solve(num_modes)
+    surface, normals = _sample_surface(spec, num_surface_points, seed)
+    emb = PointEmbedding(model, np.concatenate([surface, spec.tip[None]]))
+    basis = np.moveaxis(emb.interpolate(modes.node_shapes), 0, -1)  # (S + 1, 3, k)
+    band = (np.floor(surface[:, 2] / STRIPE) % 2)[:, None]
+    colors = OBJECT_COLOR * (0.7 + 0.3 * band)
+    spacing = float(np.mean(cKDTree(surface).query(surface, k=2)[0][:, 1]))
+    surface_basis = np.ascontiguousarray(basis[:-1])
+    reach = np.linalg.norm(surface_basis, axis=1).max(0)
+    return ModalObject(spec, model, modes, surface, normals, colors, surface_basis, basis[-1], _clamp_extended(boxes),
+                       spacing, reach)
