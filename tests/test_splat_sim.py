@@ -50,7 +50,7 @@ def test_splat_sim_writes_deformed_frames_and_a_preview(ball, tmp_path):
     assert len(images) == 4 and images[0].std() > 0
     summary = json.loads((out / "splat_sim.json").read_text())
     assert summary["num_gaussians"] == len(rest) and summary["num_fill_particles"] > 100
-    assert summary["gaussian_steps_per_second"] > 0
+    assert summary["gaussian_frames_per_second"] > 0
 
 
 def test_splat_sim_moves_only_the_cropped_gaussians(ball, tmp_path):

@@ -45,23 +45,23 @@ def sh_basis(dirs: np.ndarray, degree: int) -> np.ndarray:
     if d.shape[-1:] != (3,):
         raise ValueError(f"dirs must end with a 3-vector axis, got shape {d.shape}")
     x, y, z = d[..., 0], d[..., 1], d[..., 2]
-    out = [np.full(x.shape, C0)]
+    out = np.empty(((degree + 1) ** 2, *x.shape))  # one contiguous plane per basis function
+    out[0] = C0
     if degree > 0:
-        out += [-C1 * y, C1 * z, -C1 * x]
+        out[1], out[2], out[3] = -C1 * y, C1 * z, -C1 * x
     if degree > 1:
         xx, yy, zz = x * x, y * y, z * z
-        out += [C2[0] * x * y, C2[1] * y * z, C2[2] * (2.0 * zz - xx - yy), C2[3] * x * z, C2[4] * (xx - yy)]
+        out[4], out[5], out[6] = C2[0] * x * y, C2[1] * y * z, C2[2] * (2.0 * zz - xx - yy)
+        out[7], out[8] = C2[3] * x * z, C2[4] * (xx - yy)
     if degree > 2:
-        out += [
-            C3[0] * y * (3.0 * xx - yy),
-            C3[1] * x * y * z,
-            C3[2] * y * (4.0 * zz - xx - yy),
-            C3[3] * z * (2.0 * zz - 3.0 * xx - 3.0 * yy),
-            C3[4] * x * (4.0 * zz - xx - yy),
-            C3[5] * z * (xx - yy),
-            C3[6] * x * (xx - 3.0 * yy),
-        ]
-    return np.stack(out, axis=-1)
+        out[9] = C3[0] * y * (3.0 * xx - yy)
+        out[10] = C3[1] * x * y * z
+        out[11] = C3[2] * y * (4.0 * zz - xx - yy)
+        out[12] = C3[3] * z * (2.0 * zz - 3.0 * xx - 3.0 * yy)
+        out[13] = C3[4] * x * (4.0 * zz - xx - yy)
+        out[14] = C3[5] * z * (xx - yy)
+        out[15] = C3[6] * x * (xx - 3.0 * yy)
+    return np.moveaxis(out, 0, -1)
 
 
 def _check_sh(sh: np.ndarray) -> np.ndarray:
@@ -107,7 +107,7 @@ def _fibonacci_sphere(count: int) -> np.ndarray:
 @lru_cache(maxsize=1)
 def _band_fits() -> tuple[np.ndarray, list[tuple[slice, np.ndarray]]]:
     """Sample directions S (M, 3) and, per band l >= 1, its coefficient slice and pinv(Y_l(S))."""
-    samples = _fibonacci_sphere(32)
+    samples = _fibonacci_sphere(20)  # condition numbers of the bands <= 1.4
     basis = sh_basis(samples, MAX_DEGREE)
     fits = []
     for band in range(1, MAX_DEGREE + 1):
@@ -122,9 +122,9 @@ def band_rotation_matrices(rotations: np.ndarray, degree: int) -> list[np.ndarra
     if R.ndim != 3 or R.shape[1:] != (3, 3):
         raise ValueError(f"rotations must have shape (N, 3, 3), got {R.shape}")
     samples, fits = _band_fits()
-    rotated = np.einsum("nji,mj->nmi", R, samples)  # R^T s for every sample s
+    rotated = np.matmul(samples, R)  # (N, M, 3): row m is (R^T s_m)^T
     basis = sh_basis(rotated, degree)
-    return [np.einsum("am,nmb->nab", pinv, basis[..., cols]) for cols, pinv in fits[:degree]]
+    return [np.matmul(pinv, basis[..., cols]) for cols, pinv in fits[:degree]]
 
 
 def rotate_sh(sh: np.ndarray, rotations: np.ndarray) -> np.ndarray:
@@ -145,5 +145,5 @@ def rotate_sh(sh: np.ndarray, rotations: np.ndarray) -> np.ndarray:
     for start in range(0, len(c), CHUNK):
         rows = slice(start, start + CHUNK)
         for (cols, _), D in zip(fits, band_rotation_matrices(R[rows], degree)):
-            out[rows, cols] = np.einsum("nab,nbc->nac", D, c[rows, cols])
+            out[rows, cols] = np.matmul(D, c[rows, cols])
     return out

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -98,13 +99,35 @@ def render_preview(positions: np.ndarray, colors: np.ndarray, bounds: np.ndarray
     return render(positions, colors, bounds)
 
 
-def run(cfg: DictConfig) -> None:
-    """Simulate, write the frames, the preview and the summary (see the module docstring)."""
-    from tqdm import tqdm
+@dataclass
+class SplatScene:
+    """A loaded 3DGS object set up for simulation: file <-> simulation coordinates and the MPM driver."""
 
+    source: object  # GaussianSplats as loaded
+    rows: np.ndarray  # indices of the simulated Gaussians in ``source``
+    scale: float  # simulation metres per file unit
+    offset: np.ndarray
+    lower: np.ndarray
+    solver: object
+    driver: object
+
+    def to_file(self, x: np.ndarray) -> np.ndarray:
+        """Simulation coordinates -> file coordinates."""
+        return (x - self.offset) / self.scale + self.lower
+
+    def frame(self) -> object:
+        """The whole scene in the solver's current state (GaussianSplats in file coordinates)."""
+        moved = self.driver.splats()
+        return self.source.updated(
+            rows=self.rows, positions=self.to_file(moved.positions), log_scales=moved.log_scales - np.log(self.scale),
+            quaternions=moved.quaternions, sh=moved.sh, normals=moved.normals,
+        )  # fmt: skip
+
+
+def build(cfg: DictConfig) -> SplatScene:
+    """Validate ``cfg``, load the input and set up solver, floor, fill, velocities and driver."""
     from physics import mpm
     from physics.splats import GaussianSplats, MPMSplatDriver, fill_interior
-    from physics.splats.sh import sh_dc_to_rgb
 
     path, material = validate(cfg)
     source = GaussianSplats.load(path)
@@ -112,10 +135,7 @@ def run(cfg: DictConfig) -> None:
     obj = source.subset(rows)
     lower, upper = obj.positions.min(axis=0), obj.positions.max(axis=0)
     scale, offset, bounds = simulation_frame(lower, upper, cfg)
-    to_sim = lambda x: (x - lower) * scale + offset  # noqa: E731
-    to_file = lambda x: (x - offset) / scale + lower  # noqa: E731
-    sim_rest = obj.updated(positions=to_sim(obj.positions), log_scales=obj.log_scales + np.log(scale), quaternions=obj.quaternions)
-
+    sim_rest = obj.updated(positions=(obj.positions - lower) * scale + offset, log_scales=obj.log_scales + np.log(scale), quaternions=obj.quaternions)
     config = mpm.MPMConfig(grid_res=int(cfg.grid_res), bounds=bounds, gravity=tuple(_vector(cfg, "gravity")), track_covariance=True, device=str(cfg.device))
     solver = mpm.MPMSolver(config)
     if cfg.floor:
@@ -123,7 +143,7 @@ def run(cfg: DictConfig) -> None:
         solver.add_collider(mpm.Plane((0.0, 0.0, floor_z), (0.0, 0.0, 1.0), contact="friction", friction=float(cfg.floor_friction)))
     spacing = config.dx / 2.0
     fill = fill_interior(sim_rest, spacing, float(cfg.opacity_threshold), device=str(cfg.device)) if cfg.fill else None
-    fill_x = fill.positions if fill is not None and len(fill.positions) else np.zeros((0, 3))
+    fill_x = fill.positions if fill is not None else np.zeros((0, 3))
     x = np.concatenate([sim_rest.positions, fill_x])
     velocities = np.broadcast_to(_vector(cfg, "initial_velocity"), x.shape).copy()
     lo, hi = sim_rest.positions.min(axis=0), sim_rest.positions.max(axis=0)
@@ -135,10 +155,21 @@ def run(cfg: DictConfig) -> None:
         origin=fill.origin if fill is not None else None, velocities=velocities,
         total_volume=fill.volume if fill is not None and fill.volume > 0 else None,
     )  # fmt: skip
+    return SplatScene(source, rows, scale, offset, lower, solver, driver)
 
+
+def run(cfg: DictConfig) -> None:
+    """Simulate, write the frames, the preview and the summary (see the module docstring)."""
+    from tqdm import tqdm
+
+    from physics.splats.sh import sh_dc_to_rgb
+
+    scene = build(cfg)
+    source, solver, driver = scene.source, scene.solver, scene.driver
+    bounds = solver.config.bounds
     out = Path(str(cfg.out))
     out.mkdir(parents=True, exist_ok=True)
-    view = np.array([to_file(np.array(bounds[0])), to_file(np.array(bounds[1]))])
+    view = np.array([scene.to_file(np.array(bounds[0])), scene.to_file(np.array(bounds[1]))])
     show = np.random.default_rng(int(cfg.seed)).permutation(len(source))[:PREVIEW_POINTS]
     colors = np.clip(sh_dc_to_rgb(source.sh[show, 0]), 0.0, 1.0)
     writer = None
@@ -154,13 +185,9 @@ def run(cfg: DictConfig) -> None:
             if index > 0:
                 start = time.perf_counter()
                 solver.step(1.0 / int(cfg.fps))
-                moved = driver.splats()
                 sim_seconds += time.perf_counter() - start
                 start = time.perf_counter()
-                frame = source.updated(
-                    rows=rows, positions=to_file(moved.positions), log_scales=moved.log_scales - np.log(scale),
-                    quaternions=moved.quaternions, sh=moved.sh, normals=moved.normals,
-                )  # fmt: skip
+                frame = scene.frame()
             else:
                 start = time.perf_counter()
             frame.save(out / f"frame_{index:04d}.ply")
@@ -174,22 +201,22 @@ def run(cfg: DictConfig) -> None:
         os.replace(preview_tmp, out / "splat_sim.mp4")
     steps = max(int(cfg.frames) - 1, 0)
     summary = {
-        "input": str(path),
+        "input": str(cfg.input),
         "material": str(cfg.material),
         "frames": int(cfg.frames),
         "num_gaussians": len(source),
-        "num_simulated_gaussians": len(rows),
+        "num_simulated_gaussians": len(scene.rows),
         "num_fill_particles": driver.num_fill,
         "num_substeps": solver.num_substeps_taken,
         "num_clamped": solver.num_clamped,
-        "dx": config.dx,
-        "scale_to_metres": scale,
+        "dx": solver.config.dx,
+        "scale_to_metres": scene.scale,
         "simulate_seconds": sim_seconds,
         "write_seconds": write_seconds,
-        "gaussian_steps_per_second": len(rows) * steps / sim_seconds if sim_seconds > 0 else None,
+        "gaussian_frames_per_second": len(scene.rows) * steps / (sim_seconds + write_seconds) if steps else None,
         "particle_substeps_per_second": solver.num_particles * solver.num_substeps_taken / sim_seconds if sim_seconds > 0 else None,
     }
     tmp = out / "splat_sim.json.tmp"
     tmp.write_text(json.dumps(summary, indent=2))
     os.replace(tmp, out / "splat_sim.json")
-    print(f"wrote {cfg.frames} frames to {out} ({len(rows)} Gaussians simulated, {driver.num_fill} fill particles, {solver.num_substeps_taken} substeps)")
+    print(f"wrote {cfg.frames} frames to {out} ({len(scene.rows)} Gaussians simulated, {driver.num_fill} fill particles, {solver.num_substeps_taken} substeps)")
