@@ -49,7 +49,7 @@ def main() -> None:
         start = clock(args.device)
         scene = build(cfg)
         setup = clock(args.device) - start
-        solver, frame_dt = scene.solver, 1.0 / int(cfg.fps)
+        solver, frame_dt = scene.engine.solver, 1.0 / int(cfg.fps)
         solver.step(frame_dt)  # compile / warm up
         scene.frame().save(Path(tmp) / "warm.ply")
         step = update = write = 0.0
@@ -82,7 +82,7 @@ def main() -> None:
 
     n, total = len(scene.rows), solver.num_particles
     per_frame = (step + update + write) / args.frames
-    print(f"device {args.device}; {n} Gaussians + {scene.driver.num_fill} fill particles = {total} particles, grid_res {args.grid_res}, dx {solver.config.dx:.4g} m")
+    print(f"device {args.device}; {n} Gaussians + {scene.engine.driver.num_fill} fill particles = {total} particles, grid_res {args.grid_res}, dx {solver.config.dx:.4g} m")
     print(f"setup (load, fill, particles): {setup:.2f} s")
     print(f"per frame: MPM step {step / args.frames * 1e3:.0f} ms ({substeps / args.frames:.1f} substeps), "
           f"splat update {update / args.frames * 1e3:.0f} ms, PLY write {write / args.frames * 1e3:.0f} ms")

@@ -8,7 +8,7 @@ import imageio.v2 as imageio
 import numpy as np
 import pytest
 
-from physics.splats import GaussianSplats, PlyFile, eval_sh, read_ply, sphere_splats
+from physics.splats import GaussianSplats, PlyFile, box_splats, eval_sh, read_ply, sphere_splats
 from worldmodel.cli.main import compose_config, main, run_job
 from worldmodel.cli.jobs.splat_sim import validate
 
@@ -65,6 +65,25 @@ def test_splat_sim_moves_only_the_cropped_gaussians(ball, tmp_path):
     assert not (out / "splat_sim.mp4").exists()
 
 
+def test_splat_sim_modal_engine_sways_a_clamped_post(tmp_path):
+    post = tmp_path / "post.ply"
+    box_splats((0.0, 0.0, 0.0), (0.3, 0.3, 1.2), 0.06, np.random.default_rng(1)).save(post)
+    out = tmp_path / "modal"
+    run_job("splat-sim", [f"input={post}", "engine=modal", "frames=6", f"out={out}", "grid_res=20", "num_modes=6",
+                          "preview=false", "poke_velocity=[0.3,0,0]"])
+    rest = GaussianSplats.load(post)
+    moved = GaussianSplats.load(out / "frame_0005.ply")
+    u = moved.positions - rest.positions
+    bottom, top = rest.positions[:, 2] < 1e-6, rest.positions[:, 2] > 1.2 - 1e-6
+    assert u[top, 0].mean() > 0.05  # the tip swings towards the poke (file units: the post is 1.2 tall)
+    assert np.abs(u[bottom]).max() < 0.1 * u[top, 0].mean()  # clamped at the base (half a voxel below the splats)
+    assert np.all(np.abs(u[top, 0] - u[top, 0].mean()) < 0.5 * u[top, 0].mean())  # the tip moves as a whole
+    summary = json.loads((out / "splat_sim.json").read_text())
+    assert summary["engine"] == "modal" and len(summary["frequencies_hz"]) == 6
+    f = summary["frequencies_hz"]
+    assert f[0] == pytest.approx(f[1], rel=0.1)  # square post: two equal first bending modes
+
+
 def test_every_configured_material_instantiates(ball):
     cfg = compose_config("splat-sim", [f"input={ball}"])
     for name in cfg.materials:
@@ -80,6 +99,8 @@ def test_every_configured_material_instantiates(ball):
         (["frames=0"], "frames must be a positive integer"),
         (["frames=-3"], "frames must be a positive integer"),
         (["crop=[[0,0,0],[0.1,0.1,0.1]]"], "only 0 Gaussians to simulate"),
+        (["engine=fem"], "unknown engine 'fem'; allowed: mpm, modal"),
+        (["engine=modal", "material=sand"], "engine=modal needs an elastic material"),
     ],
 )
 def test_splat_sim_rejects_bad_config(ball, tmp_path, capsys, overrides, message):

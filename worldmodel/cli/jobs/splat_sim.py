@@ -8,6 +8,10 @@ standard 3DGS PLY, ``DIR/frame_0000.ply`` (the input at rest) ... with all prope
 the input kept and positions, scales, rotations, SH and normals updated; fill particles
 are never written. ``DIR/splat_sim.mp4`` previews the Gaussian centres coloured by their
 SH DC term and ``DIR/splat_sim.json`` records counts and timings.
+
+``engine=modal`` moves the Gaussians by damped FE modes of the voxelised object instead
+(linear vibration about the rest shape, PhysDreamer): clamped at its bottom
+(``modal_fixed=bottom``) it sags under gravity and sways after the poke; no floor, no drop.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 PREVIEW_POINTS = 40000  # Gaussians drawn per preview frame at most
+ENGINES = ("mpm", "modal")
 
 
 def _vector(cfg: DictConfig, key: str, size: int = 3) -> np.ndarray:
@@ -53,6 +58,10 @@ def validate(cfg: DictConfig) -> tuple[Path, object]:
         raise ValueError("drop_height, poke_radius and floor_friction must be >= 0")
     for key in ("gravity", "initial_velocity", "poke_velocity", "poke_point"):
         _vector(cfg, key)
+    if cfg.engine not in ENGINES:
+        raise ValueError(f"unknown engine {cfg.engine!r}; allowed: {', '.join(ENGINES)}")
+    if cfg.modal_fixed not in ("bottom", "none") or int(cfg.modal_order) not in (1, 2) or int(cfg.num_modes) < 1 or float(cfg.modal_damping) < 0.0:
+        raise ValueError("modal settings: modal_fixed must be bottom or none, modal_order 1 or 2, num_modes >= 1, modal_damping >= 0")
     materials = sorted(cfg.materials.keys())
     if str(cfg.material) not in materials:
         raise ValueError(f"unknown material {cfg.material!r}; available: {', '.join(materials)}")
@@ -99,33 +108,96 @@ def render_preview(positions: np.ndarray, colors: np.ndarray, bounds: np.ndarray
     return render(positions, colors, bounds)
 
 
+class MPMEngine:
+    """Gaussians as MPM particles: ``advance`` steps the solver, ``splats`` reads the Gaussians back."""
+
+    def __init__(self, solver: object, driver: object) -> None:
+        self.solver, self.driver = solver, driver
+
+    def advance(self, frame_dt: float) -> None:
+        """Step the solver by one frame."""
+        self.solver.step(frame_dt)
+
+    def splats(self) -> object:
+        """The Gaussians now (simulation coordinates)."""
+        return self.driver.splats()
+
+    def summary(self) -> dict:
+        """Counts for the job's summary."""
+        s = self.solver
+        return {"num_fill_particles": self.driver.num_fill, "num_particles": s.num_particles, "num_substeps": s.num_substeps_taken,
+                "num_clamped": s.num_clamped, "dx": s.config.dx}
+
+
+class ModalEngine:
+    """Gaussians moved by damped FE modes (linear vibration about the rest shape, PhysDreamer)."""
+
+    def __init__(self, driver: object, dynamics: object, modal_force: np.ndarray, num_tets: int) -> None:
+        self.driver, self.dynamics, self.modal_force, self.num_tets = driver, dynamics, modal_force, num_tets
+
+    def advance(self, frame_dt: float) -> None:
+        """Advance the modal oscillators by one frame (exact for the constant gravity load)."""
+        self.dynamics.step(frame_dt, self.modal_force)
+
+    def splats(self) -> object:
+        """The Gaussians now (simulation coordinates)."""
+        return self.driver.splats(self.dynamics.q)
+
+    def summary(self) -> dict:
+        """Counts for the job's summary."""
+        return {"num_modes": self.dynamics.modes.num_modes, "frequencies_hz": self.dynamics.modes.frequencies_hz.tolist(), "num_tets": self.num_tets}
+
+
 @dataclass
 class SplatScene:
-    """A loaded 3DGS object set up for simulation: file <-> simulation coordinates and the MPM driver."""
+    """A loaded 3DGS object set up for simulation: file <-> simulation coordinates and the engine."""
 
     source: object  # GaussianSplats as loaded
     rows: np.ndarray  # indices of the simulated Gaussians in ``source``
     scale: float  # simulation metres per file unit
     offset: np.ndarray
     lower: np.ndarray
-    solver: object
-    driver: object
+    bounds: tuple  # simulation box (simulation coordinates)
+    engine: MPMEngine | ModalEngine
 
     def to_file(self, x: np.ndarray) -> np.ndarray:
         """Simulation coordinates -> file coordinates."""
         return (x - self.offset) / self.scale + self.lower
 
     def frame(self) -> object:
-        """The whole scene in the solver's current state (GaussianSplats in file coordinates)."""
-        moved = self.driver.splats()
+        """The whole scene in the engine's current state (GaussianSplats in file coordinates)."""
+        moved = self.engine.splats()
         return self.source.updated(
             rows=self.rows, positions=self.to_file(moved.positions), log_scales=moved.log_scales - np.log(self.scale),
             quaternions=moved.quaternions, sh=moved.sh, normals=moved.normals,
         )  # fmt: skip
 
 
+def modal_engine(cfg: DictConfig, sim_rest: object, fill_x: np.ndarray, material: object, voxel: float, poke: np.ndarray) -> ModalEngine:
+    """FE modes of the voxelised object (Gaussian centres + fill), clamped at its bottom or free, and the poke."""
+    from physics import modal
+    from physics.modal.mesh import tet_volumes
+    from physics.mpm.materials import FixedCorotated, NeoHookean
+    from physics.splats import ModalSplatDriver
+
+    if not isinstance(material, (FixedCorotated, NeoHookean)):
+        raise ValueError(f"engine=modal needs an elastic material (FixedCorotated or NeoHookean, e.g. jelly, rubber), got {cfg.material!r}")
+    vertices, tets = modal.points_tet_mesh(np.concatenate([sim_rest.positions, fill_x]), voxel)
+    fixed = vertices[:, 2] <= vertices[:, 2].min() + 1e-6 * voxel if cfg.modal_fixed == "bottom" else None
+    model = modal.ModalModel(vertices, tets, material.youngs_modulus, material.poisson_ratio, material.density, fixed=fixed, order=int(cfg.modal_order))
+    modes = model.solve(int(cfg.num_modes))
+    dynamics = modal.ModalDynamics(modes, damping=np.full(modes.num_modes, float(cfg.modal_damping)))
+    node_mass = float(np.sum(tet_volumes(vertices, tets) * material.density)) / len(vertices)
+    ids = np.arange(len(vertices))
+    gravity = modes.modal_load(ids, np.broadcast_to(node_mass * _vector(cfg, "gravity"), vertices.shape))
+    poked = np.flatnonzero(np.linalg.norm(vertices - poke[0], axis=1) <= poke[1, 0])
+    if len(poked):
+        dynamics.apply_impulse(modes.modal_load(poked, np.broadcast_to(node_mass * _vector(cfg, "poke_velocity"), (len(poked), 3))))
+    return ModalEngine(ModalSplatDriver(sim_rest, model, modes), dynamics, gravity, len(tets))
+
+
 def build(cfg: DictConfig) -> SplatScene:
-    """Validate ``cfg``, load the input and set up solver, floor, fill, velocities and driver."""
+    """Validate ``cfg``, load the input and set up the engine (MPM: solver, floor, fill, velocities; or modes)."""
     from physics import mpm
     from physics.splats import GaussianSplats, MPMSplatDriver, fill_interior
 
@@ -137,25 +209,28 @@ def build(cfg: DictConfig) -> SplatScene:
     scale, offset, bounds = simulation_frame(lower, upper, cfg)
     sim_rest = obj.updated(positions=(obj.positions - lower) * scale + offset, log_scales=obj.log_scales + np.log(scale), quaternions=obj.quaternions)
     config = mpm.MPMConfig(grid_res=int(cfg.grid_res), bounds=bounds, gravity=tuple(_vector(cfg, "gravity")), track_covariance=True, device=str(cfg.device))
-    solver = mpm.MPMSolver(config)
-    if cfg.floor:
-        floor_z = offset[2] - float(cfg.drop_height) * float(np.max(upper - lower)) * scale
-        solver.add_collider(mpm.Plane((0.0, 0.0, floor_z), (0.0, 0.0, 1.0), contact="friction", friction=float(cfg.floor_friction)))
     spacing = config.dx / 2.0
     fill = fill_interior(sim_rest, spacing, float(cfg.opacity_threshold), device=str(cfg.device)) if cfg.fill else None
     fill_x = fill.positions if fill is not None else np.zeros((0, 3))
     x = np.concatenate([sim_rest.positions, fill_x])
-    velocities = np.broadcast_to(_vector(cfg, "initial_velocity"), x.shape).copy()
     lo, hi = sim_rest.positions.min(axis=0), sim_rest.positions.max(axis=0)
     poke_at = lo + _vector(cfg, "poke_point") * (hi - lo)
-    near = np.linalg.norm(x - poke_at, axis=1) <= float(cfg.poke_radius) * float(np.max(hi - lo))
-    velocities[near] += _vector(cfg, "poke_velocity")
+    poke_radius = float(cfg.poke_radius) * float(np.max(hi - lo))
+    if cfg.engine == "modal":
+        engine = modal_engine(cfg, sim_rest, fill_x, material, config.dx, np.array([poke_at, [poke_radius] * 3]))
+        return SplatScene(source, rows, scale, offset, lower, bounds, engine)
+    solver = mpm.MPMSolver(config)
+    if cfg.floor:
+        floor_z = offset[2] - float(cfg.drop_height) * float(np.max(upper - lower)) * scale
+        solver.add_collider(mpm.Plane((0.0, 0.0, floor_z), (0.0, 0.0, 1.0), contact="friction", friction=float(cfg.floor_friction)))
+    velocities = np.broadcast_to(_vector(cfg, "initial_velocity"), x.shape).copy()
+    velocities[np.linalg.norm(x - poke_at, axis=1) <= poke_radius] += _vector(cfg, "poke_velocity")
     driver = MPMSplatDriver(
         sim_rest, solver, material, fill_x, spacing=spacing,
         origin=fill.origin if fill is not None else None, velocities=velocities,
         total_volume=fill.volume if fill is not None and fill.volume > 0 else None,
     )  # fmt: skip
-    return SplatScene(source, rows, scale, offset, lower, solver, driver)
+    return SplatScene(source, rows, scale, offset, lower, bounds, MPMEngine(solver, driver))
 
 
 def run(cfg: DictConfig) -> None:
@@ -165,8 +240,7 @@ def run(cfg: DictConfig) -> None:
     from physics.splats.sh import sh_dc_to_rgb
 
     scene = build(cfg)
-    source, solver, driver = scene.source, scene.solver, scene.driver
-    bounds = solver.config.bounds
+    source, bounds = scene.source, scene.bounds
     out = Path(str(cfg.out))
     out.mkdir(parents=True, exist_ok=True)
     view = np.array([scene.to_file(np.array(bounds[0])), scene.to_file(np.array(bounds[1]))])
@@ -184,7 +258,7 @@ def run(cfg: DictConfig) -> None:
         for index in tqdm(range(int(cfg.frames)), desc="splat-sim", unit="frame"):
             if index > 0:
                 start = time.perf_counter()
-                solver.step(1.0 / int(cfg.fps))
+                scene.engine.advance(1.0 / int(cfg.fps))
                 sim_seconds += time.perf_counter() - start
                 start = time.perf_counter()
                 frame = scene.frame()
@@ -202,21 +276,18 @@ def run(cfg: DictConfig) -> None:
     steps = max(int(cfg.frames) - 1, 0)
     summary = {
         "input": str(cfg.input),
+        "engine": str(cfg.engine),
         "material": str(cfg.material),
         "frames": int(cfg.frames),
         "num_gaussians": len(source),
         "num_simulated_gaussians": len(scene.rows),
-        "num_fill_particles": driver.num_fill,
-        "num_substeps": solver.num_substeps_taken,
-        "num_clamped": solver.num_clamped,
-        "dx": solver.config.dx,
         "scale_to_metres": scene.scale,
         "simulate_seconds": sim_seconds,
         "write_seconds": write_seconds,
         "gaussian_frames_per_second": len(scene.rows) * steps / (sim_seconds + write_seconds) if steps else None,
-        "particle_substeps_per_second": solver.num_particles * solver.num_substeps_taken / sim_seconds if sim_seconds > 0 else None,
+        **scene.engine.summary(),
     }
     tmp = out / "splat_sim.json.tmp"
     tmp.write_text(json.dumps(summary, indent=2))
     os.replace(tmp, out / "splat_sim.json")
-    print(f"wrote {cfg.frames} frames to {out} ({len(scene.rows)} Gaussians simulated, {driver.num_fill} fill particles, {solver.num_substeps_taken} substeps)")
+    print(f"wrote {cfg.frames} frames to {out} ({len(scene.rows)} of {len(source)} Gaussians simulated by {cfg.engine})")
