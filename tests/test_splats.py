@@ -121,6 +121,8 @@ def test_covariance_decomposition_is_exact_and_proper():
     assert np.max(np.abs(rebuilt - cov) / np.abs(cov).max(axis=(1, 2))[:, None, None]) < 1e-12
     with pytest.raises(ValueError, match="positive definite"):
         covariance_to_scale_rotation(np.diag([1.0, 1.0, -1.0])[None])
+    floored, _ = covariance_to_scale_rotation(np.diag([4.0, 1.0, -1e-9])[None], min_variance=1e-6)
+    assert np.allclose(floored, [[1e-3, 1.0, 2.0]])
 
 
 def test_sh_rotation_matches_rotated_directions():

@@ -9,11 +9,14 @@ coefficients rotated by R, so the colour seen from ``R d`` is the rest colour se
 
 Drivers:
 
-- :class:`MPMSplatDriver`: every Gaussian is an MPM particle carrying its covariance
-  (the solver updates ``Sigma <- (I + dt C) Sigma (I + dt C)^T`` every substep, i.e. the
-  total deformation, plastic flow included); interior fill particles (see
-  :mod:`physics.splats.fill`) give the object its volume and are never written back.
-  R = polar(F) of the particle's elastic F, as in PhysGaussian.
+- :class:`MPMSplatDriver`: every Gaussian is an MPM particle; interior fill particles
+  (see :mod:`physics.splats.fill`) give the object its volume and are never written back.
+  For elastic materials the particle's F is the whole deformation, and the covariance is
+  F Sigma F^T in float64 (flat Gaussians, 1e-3 thin, stay exact); for plastic ones the
+  solver tracks ``Sigma <- (I + dt C) Sigma (I + dt C)^T`` every substep (total
+  deformation, plastic flow included; float32, so eigenvalues are floored at
+  (1e-3 x the smallest rest scale)^2). R = polar(F) of the particle's elastic F, as in
+  PhysGaussian.
 - :class:`ModalSplatDriver`: modes of a tetrahedral FE model at the Gaussians' centres
   (barycentric interpolation inside the mesh, k = 8 nearest vertices outside, as
   PhysDreamer), giving u and F = I + grad u per Gaussian for modal coordinates q.
@@ -29,6 +32,9 @@ from scipy.spatial import cKDTree
 
 from .gaussians import GaussianSplats
 from .sh import rotate_sh
+
+# materials whose particle F is the whole deformation gradient (no plastic return mapping)
+ELASTIC_MATERIALS = ("FixedCorotated", "NeoHookean", "Fracture")
 
 __all__ = ["polar_rotations", "deform_splats", "MPMSplatDriver", "ModalSplatDriver", "KNearestDeformation"]
 
@@ -50,6 +56,7 @@ def deform_splats(
     deformation: np.ndarray | None = None,
     covariances: np.ndarray | None = None,
     rotations: np.ndarray | None = None,
+    min_variance: float = 0.0,
 ) -> GaussianSplats:
     """The Gaussians of ``rest`` moved to ``positions`` (N, 3) and deformed.
 
@@ -60,6 +67,7 @@ def deform_splats(
             covariances F Sigma F^T and rotations polar(F) unless those are given.
         covariances: deformed covariances (N, 3, 3), e.g. tracked by an MPM solver.
         rotations: rotations (N, 3, 3) applied to the SH colour and the normals.
+        min_variance: floor on the deformed covariances' eigenvalues (0: they must be positive definite).
     With neither ``deformation`` nor the other two, only the centres move.
     """
     n = len(rest)
@@ -78,7 +86,7 @@ def deform_splats(
             raise ValueError(f"rotations must have shape ({n}, 3, 3), got {R.shape}")
         sh = rotate_sh(rest.sh, R) if rest.degree > 0 else None
         normals = np.einsum("nij,nj->ni", R, rest.normals) if rest.has_normals else None
-    return rest.updated(positions=positions, covariances=covariances, sh=sh, normals=normals)
+    return rest.updated(positions=positions, covariances=covariances, sh=sh, normals=normals, min_variance=min_variance)
 
 
 class MPMSplatDriver:
@@ -140,6 +148,8 @@ class MPMSplatDriver:
         if velocities is not None:
             v = np.broadcast_to(np.asarray(velocities, dtype=np.float64), x.shape).copy()
         self.indices = solver.add_particles(x, volumes, material, velocities=v, covariances=cov)
+        self.elastic = type(material).__name__ in ELASTIC_MATERIALS
+        self.min_variance = (1e-3 * float(splats.scales.min())) ** 2 if len(splats) else 0.0
         self.num_gaussians = len(splats)
         self.num_fill = len(fill)
 
@@ -154,10 +164,12 @@ class MPMSplatDriver:
 
         idx = self.gaussian_indices
         particles = self.solver.particles
-        positions = self.solver.positions()[idx]
-        covariances = particles.covariance.numpy().astype(np.float64)[idx]
-        R = rotations(particles.F)[idx]
-        return deform_splats(self.rest, positions, covariances=covariances, rotations=R)
+        positions = particles.x.numpy()[idx].astype(np.float64)
+        if self.elastic:  # F is the whole deformation: F Sigma F^T in float64 keeps flat Gaussians flat
+            F = particles.F.numpy()[idx].astype(np.float64)
+            return deform_splats(self.rest, positions, F, min_variance=self.min_variance)
+        covariances = particles.covariance.numpy()[idx].astype(np.float64)
+        return deform_splats(self.rest, positions, covariances=covariances, rotations=rotations(particles.F)[idx], min_variance=self.min_variance)
 
 
 class ModalSplatDriver:

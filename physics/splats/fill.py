@@ -113,7 +113,7 @@ def opacity_field(splats: GaussianSplats, spacing: float, max_reach: int = 8, de
     x = splats.positions
     origin = x.min(axis=0) - (pad + 0.5) * spacing  # surfaces at the extreme centres fall between nodes
     dims = np.ceil((x.max(axis=0) - origin) / spacing).astype(int) + pad + 1
-    if np.prod(dims) > 400**3:
+    if np.prod(dims) > 256**3:
         raise ValueError(f"fill grid of {dims.tolist()} nodes is too large; use a larger spacing (got {spacing})")
     field = wp.zeros(int(np.prod(dims)), dtype=float, device=device)
     wp.launch(

@@ -41,18 +41,24 @@ def scale_rotation_to_covariance(scales: np.ndarray, quaternions: np.ndarray) ->
     return np.einsum("nij,nj,nkj->nik", R, s * s, R)
 
 
-def covariance_to_scale_rotation(covariances: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def covariance_to_scale_rotation(covariances: np.ndarray, min_variance: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Standard deviations (N, 3) and unit quaternions (N, 4; w, x, y, z with w >= 0) of SPD ``covariances``.
 
     Eigen-decomposition Sigma = V diag(lambda) V^T, made a proper rotation (det V = +1) by
     flipping an eigenvector; scales = sqrt(lambda) in ascending order. Reconstructing
-    R diag(s^2) R^T gives Sigma back to rounding.
+    R diag(s^2) R^T gives Sigma back to rounding. With ``min_variance`` > 0, eigenvalues
+    below it (e.g. rounding noise of a simulated, nearly flat Gaussian) are raised to it;
+    with 0 a matrix that is not positive definite raises ``ValueError``.
     """
     cov = np.asarray(covariances, dtype=np.float64)
     if cov.ndim != 3 or cov.shape[1:] != (3, 3) or not np.all(np.isfinite(cov)):
         raise ValueError(f"covariances must be finite with shape (N, 3, 3), got {cov.shape}")
+    if not (np.isfinite(min_variance) and min_variance >= 0.0):
+        raise ValueError(f"min_variance must be finite and >= 0, got {min_variance}")
     lam, V = np.linalg.eigh(0.5 * (cov + cov.transpose(0, 2, 1)))
-    if np.any(lam <= 0.0):
+    if min_variance > 0.0:
+        lam = np.maximum(lam, min_variance)
+    elif np.any(lam <= 0.0):
         bad = np.flatnonzero(lam.min(axis=1) <= 0.0)
         raise ValueError(f"covariances must be symmetric positive definite; {len(bad)} are not (first: {bad[:10].tolist()})")
     V[:, :, 0] *= np.sign(np.linalg.det(V))[:, None]
@@ -217,12 +223,14 @@ class GaussianSplats:
         log_scales: np.ndarray | None = None,
         quaternions: np.ndarray | None = None,
         rows: np.ndarray | None = None,
+        min_variance: float = 0.0,
     ) -> "GaussianSplats":
         """A copy with the given arrays replaced (every other property kept bit for bit).
 
         ``covariances`` (M, 3, 3) are written as scales + unit quaternions (exact for SPD
-        matrices); alternatively give ``log_scales`` and ``quaternions`` directly. ``rows``
-        (M indices or an N mask) restricts the update to those Gaussians (default: all).
+        matrices; eigenvalues below ``min_variance`` > 0 are raised to it); alternatively give
+        ``log_scales`` and ``quaternions`` directly. ``rows`` (M indices or an N mask)
+        restricts the update to those Gaussians (default: all).
         """
         p = self.ply
         out = GaussianSplats(PlyFile(p.vertex.copy(), p.format, list(p.header_before), list(p.header_after), p.prefix, p.suffix, dict(p.type_names)))
@@ -242,7 +250,7 @@ class GaussianSplats:
         if covariances is not None:
             if log_scales is not None or quaternions is not None:
                 raise ValueError("give either covariances or log_scales + quaternions, not both")
-            s, q = covariance_to_scale_rotation(np.asarray(covariances, dtype=np.float64).reshape(m, 3, 3))
+            s, q = covariance_to_scale_rotation(np.asarray(covariances, dtype=np.float64).reshape(m, 3, 3), min_variance)
             log_scales, quaternions = np.log(s), q
         if log_scales is not None:
             put(("scale_0", "scale_1", "scale_2"), log_scales, "log_scales", 3)
