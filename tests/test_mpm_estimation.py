@@ -1,0 +1,170 @@
+"""Material estimation through the differentiable MPM: multi-frame gradients, jelly poke, thrown block."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+wp = pytest.importorskip("warp")
+
+from physics.mpm import Box, FixedCorotated, MPMConfig, MPMSolver, Plane, Sphere, sample_box  # noqa: E402
+from physics.mpm.differentiable import TrackObservations, simulate_frames, trajectory_gradients  # noqa: E402
+from physics.mpm.estimation import estimate_material  # noqa: E402
+
+wp.config.quiet = True
+E_TRUE = 2.0e4
+FRAME = 0.05
+
+
+# ------------------------------------------------------------ multi-frame gradients
+def small_solver(E: float = 2.0e3) -> tuple[MPMSolver, Sphere]:
+    cfg = MPMConfig(grid_res=8, bounds=((0.0, 0.0, 0.0), (0.4, 0.4, 0.4)))
+    solver = MPMSolver(cfg)
+    x, vol = sample_box((0.15, 0.15, 0.12), (0.25, 0.25, 0.22), cfg.dx / 2, np.random.default_rng(0))
+    solver.add_particles(x, vol, FixedCorotated(E, 0.3, 200.0))
+    solver.add_collider(Plane((0.0, 0.0, 0.1), (0.0, 0.0, 1.0), contact="slip"))
+    sphere = solver.add_collider(Sphere((0.2, 0.2, 0.33), 0.06, contact="slip"))
+    return solver, sphere
+
+
+def press(sphere: Sphere):
+    """Per-frame schedule: the sphere comes down onto the block, pauses, then slides sideways."""
+    def drive(frame: int) -> None:
+        z = 0.33 - 0.04 * min(frame, 2)
+        sphere.set_pose((0.2 + 0.02 * max(frame - 3, 0), 0.2, z))
+        sphere.set_velocity((0.0, 0.0, -0.8) if frame < 2 else ((0.0, 0.0, 0.0) if frame < 3 else (0.4, 0.0, 0.0)))
+    return drive
+
+
+def test_multi_frame_gradient_with_moving_collider_matches_finite_differences() -> None:
+    solver, sphere = small_solver()
+    n, substeps, frames = solver.num_particles, 10, 5
+    rng = np.random.default_rng(1)
+    observed = np.sort(rng.choice(n, size=n // 2, replace=False))
+    truth = simulate_frames(solver, frames, FRAME, substeps, press(sphere), np.full(n, 3.0e3))
+    y = truth[:, observed] + rng.normal(0.0, 0.002, (frames, len(observed), 3))
+    y[rng.random((frames, len(observed))) < 0.2] = np.nan  # missing observations
+    obs = TrackObservations(observed, y)
+    assert np.abs(truth[-1] - solver.positions()).max() > 0.01  # the sphere really deforms the block
+
+    E = np.full(n, 2.0e3)
+
+    def loss(E_: np.ndarray, dv: np.ndarray | None = None) -> float:
+        pred = simulate_frames(solver, frames, FRAME, substeps, press(sphere), E_, dv)
+        return float((obs.residuals(pred) ** 2).sum())
+
+    grads = trajectory_gradients(solver, obs, FRAME, substeps, press(sphere), E, window=7)
+    assert grads.loss == pytest.approx(loss(E), rel=1e-4)
+    dE = E * rng.uniform(-0.5, 0.5, n)
+    h = 0.05
+    fd_E = (loss(E + h * dE) - loss(E - h * dE)) / (2 * h)
+    assert grads.youngs_modulus @ dE == pytest.approx(fd_E, rel=0.03)
+    dv = rng.normal(0.0, 0.05, (n, 3))
+    fd_v = (loss(E, h * dv) - loss(E, -h * dv)) / (2 * h)
+    assert (grads.initial_velocity * dv).sum() == pytest.approx(fd_v, rel=0.03)
+    # the solver and its colliders are untouched by the rollouts
+    assert np.allclose(sphere.position, (0.2, 0.2, 0.33)) and np.allclose(sphere.linear_velocity, 0.0)
+
+
+def test_warmup_sensitivity_enters_the_directional_derivative() -> None:
+    solver, sphere = small_solver()
+    n, substeps = solver.num_particles, 10
+    truth = simulate_frames(solver, 4, FRAME, substeps, press(sphere), np.full(n, 3.0e3))
+    obs = TrackObservations(np.arange(n), truth[2:])
+    E = np.full(n, 2.0e3)
+    grads = trajectory_gradients(solver, obs, FRAME, substeps, press(sphere), E, warmup_frames=2, log_directions=np.ones((1, n)))
+
+    def loss(scale: float) -> float:
+        pred = simulate_frames(solver, 2, FRAME, substeps, press(sphere), E * scale, warmup_frames=2)
+        return float((obs.residuals(pred) ** 2).sum())
+
+    h = 0.02
+    fd = (loss(np.exp(h)) - loss(np.exp(-h))) / (2 * h)
+    assert grads.directional is not None
+    assert grads.directional[0] == pytest.approx(fd, rel=0.05)
+    window_only = float(grads.youngs_modulus @ E)
+    assert abs(window_only - fd) > 0.05 * abs(fd)  # the warm-up's share is not negligible here
+
+
+# ------------------------------------------------------------------- jelly poke
+def poke_solver(E: float) -> tuple[MPMSolver, Sphere]:
+    """A jelly block (216 particles) on a friction floor and a slip sphere above its left edge."""
+    cfg = MPMConfig(grid_res=16, bounds=((0.0, 0.0, 0.0), (0.4, 0.3, 0.2)))
+    solver = MPMSolver(cfg)
+    x, vol = sample_box((0.14, 0.11, 0.05), (0.26, 0.19, 0.11), cfg.dx / 2, np.random.default_rng(0))
+    solver.add_particles(x, vol, FixedCorotated(E, 0.3, 1000.0))
+    solver.add_collider(Plane((0.0, 0.0, 0.05), (0.0, 0.0, 1.0), contact="friction", friction=0.5))
+    sphere = solver.add_collider(Sphere((0.12, 0.15, 0.14), 0.03, contact="slip"))
+    return solver, sphere
+
+
+def poke(sphere: Sphere):
+    """The sphere pokes down and right into the block for 0.3 s, then withdraws."""
+    def drive(frame: int) -> None:
+        t = frame * FRAME
+        a, b = min(t, 0.3), max(0.0, t - 0.3)
+        sphere.set_pose((0.12 + 0.2 * (a - b), 0.15, 0.14 - 0.2 * (a - b)))
+        sphere.set_velocity((0.2, 0.0, -0.2) if t < 0.3 - 1e-9 else (-0.2, 0.0, 0.2))
+    return drive
+
+
+@pytest.fixture(scope="module")
+def poke_tracks() -> TrackObservations:
+    solver, sphere = poke_solver(E_TRUE)
+    frames = simulate_frames(solver, 10, FRAME, None, poke(sphere), warmup_frames=2)
+    return TrackObservations(np.arange(solver.num_particles), frames)
+
+
+@pytest.mark.parametrize("factor, stored_E", [(3.0, 3.0 * E_TRUE), (1.0 / 3.0, 1.0e6)])
+def test_estimation_recovers_jelly_poke_modulus(poke_tracks: TrackObservations, factor: float, stored_E: float) -> None:
+    # the solver's own E (stored_E, e.g. an absurd 1 MPa) is never read: only youngs_modulus0 is
+    solver, sphere = poke_solver(stored_E)
+    report = estimate_material(solver, poke_tracks, FRAME, factor * E_TRUE, drive=poke(sphere), warmup_frames=2, fit_velocity=False, tolerance=3e-3, progress=False)
+    assert report.youngs_modulus == pytest.approx(E_TRUE, rel=0.03)
+    assert report.converged and report.iterations <= 8
+    assert report.loss_history[-1] < 1e-3 * report.loss_history[0]
+    assert np.all(np.diff(report.loss_history) <= 0.0)
+    lo, hi = report.interval95
+    assert lo < report.youngs_modulus < hi and report.curvature > 0.0
+    assert report.as_dict()["youngs_modulus"] == report.youngs_modulus
+
+
+def test_estimation_recovers_modulus_and_velocity_of_a_thrown_block() -> None:
+    def thrown(E: float, v: np.ndarray) -> MPMSolver:
+        cfg = MPMConfig(grid_res=16, bounds=((0.0, 0.0, 0.0), (0.4, 0.3, 0.2)))
+        solver = MPMSolver(cfg)
+        x, vol = sample_box((0.08, 0.11, 0.06), (0.16, 0.19, 0.12), cfg.dx / 2, np.random.default_rng(0))
+        solver.add_particles(x, vol, FixedCorotated(E, 0.3, 1000.0), velocities=np.tile(v, (len(x), 1)))
+        solver.add_collider(Box((0.27, 0.15, 0.1), (0.02, 0.1, 0.1), contact="slip"))
+        return solver
+
+    v_true = np.array([0.8, 0.0, 0.3])
+    frames = simulate_frames(thrown(E_TRUE, v_true), 8, FRAME)
+    obs = TrackObservations(np.arange(frames.shape[1]), frames)
+    report = estimate_material(thrown(E_TRUE, np.zeros(3)), obs, FRAME, 3.0 * E_TRUE, tolerance=3e-3, progress=False)
+    assert report.youngs_modulus == pytest.approx(E_TRUE, rel=0.03)
+    np.testing.assert_allclose(report.initial_velocity, v_true, atol=0.01)
+
+
+# -------------------------------------------------------------------- bad input
+def test_bad_input_raises_value_error() -> None:
+    solver, sphere = small_solver()
+    n = solver.num_particles
+    good = TrackObservations(np.arange(3), np.zeros((2, 3, 3)))
+    with pytest.raises(ValueError, match="shape"):
+        TrackObservations(np.arange(3), np.zeros((2, 4, 3)))
+    with pytest.raises(ValueError, match="T >= 1"):
+        TrackObservations(np.arange(3), np.zeros((0, 3, 3)))  # empty window
+    with pytest.raises(ValueError, match="no observation"):
+        TrackObservations(np.arange(3), np.full((2, 3, 3), np.nan))
+    for E0 in (0.0, -1.0e3, float("nan")):
+        with pytest.raises(ValueError, match="youngs_modulus0"):
+            estimate_material(solver, good, FRAME, E0, progress=False)
+    with pytest.raises(ValueError, match="field"):
+        estimate_material(solver, good, FRAME, 1.0e3, field="quadratic", progress=False)
+    with pytest.raises(ValueError, match="particle indices"):
+        estimate_material(solver, TrackObservations(np.array([n]), np.zeros((2, 1, 3))), FRAME, 1.0e3, progress=False)
+    with pytest.raises(ValueError, match="youngs_modulus"):
+        trajectory_gradients(solver, good, FRAME, 10, youngs_modulus=np.ones(n - 1))
+    with pytest.raises(ValueError, match="CFL"):
+        trajectory_gradients(solver, good, FRAME, 1, press(sphere))
