@@ -108,8 +108,23 @@ def test_sync_vector_env():
     venv.close()
 
 
+def _plasticine_state_env() -> gym.Env:
+    import envs  # noqa: F401  (registers PushT4D-v0 in the spawned worker)
+
+    return gym.make("PushT4D-v0", block_material="plasticine", obs_mode="state", **FAST)
+
+
+def test_async_vector_env():
+    fns = [_plasticine_state_env] * 2
+    venv = gym.vector.AsyncVectorEnv(fns, context="spawn")
+    venv.reset(seed=[1, 2])
+    _, _, _, _, info = venv.step(np.zeros((2, 2), np.float32))
+    assert info["tracks"].shape[0] == 2 and not np.array_equal(info["tracks"][0], info["tracks"][1])
+    venv.close()
+
+
 def test_recording_round_trip_and_replay(tmp_path):
-    from worldmodel.data.dataset import track_displacements
+    from worldmodel.data.dataset import PointFlowDataset, track_displacements
     from worldmodel.data.rollouts import RolloutStore
 
     kwargs = dict(block_material="jelly", **FAST)
@@ -128,6 +143,8 @@ def test_recording_round_trip_and_replay(tmp_path):
     target, _ = track_displacements(tracks, ids[0], 0, 2)
     moved = np.linalg.norm(target[-1], axis=1)
     assert moved[ids[0] >= 0].max() > 0.01 and np.all(moved[ids[0] < 0] == 0)
+    sample = PointFlowDataset(tmp_path / "d.zarr", horizon=2, split="all")[0]  # the training dataset reads them
+    np.testing.assert_allclose(sample["target"].numpy(), target, atol=1e-6)
     # replay from the first recorded row with the recorded collider poses and the true E
     solver, colliders = replay_solver(store.attrs["env_kwargs"], tracks[0], 5e3)
     for t in range(len(PUSH) - 1):
