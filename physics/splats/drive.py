@@ -149,6 +149,7 @@ class MPMSplatDriver:
             v = np.broadcast_to(np.asarray(velocities, dtype=np.float64), x.shape).copy()
         self.indices = solver.add_particles(x, volumes, material, velocities=v, covariances=cov)
         self.elastic = type(material).__name__ in ELASTIC_MATERIALS
+        self.rest_covariances = splats.covariances
         self.min_variance = (1e-3 * float(splats.scales.min())) ** 2 if len(splats) else 0.0
         self.num_gaussians = len(splats)
         self.num_fill = len(fill)
@@ -165,11 +166,13 @@ class MPMSplatDriver:
         idx = self.gaussian_indices
         particles = self.solver.particles
         positions = particles.x.numpy()[idx].astype(np.float64)
+        R = rotations(particles.F)[idx]
         if self.elastic:  # F is the whole deformation: F Sigma F^T in float64 keeps flat Gaussians flat
             F = particles.F.numpy()[idx].astype(np.float64)
-            return deform_splats(self.rest, positions, F, min_variance=self.min_variance)
-        covariances = particles.covariance.numpy()[idx].astype(np.float64)
-        return deform_splats(self.rest, positions, covariances=covariances, rotations=rotations(particles.F)[idx], min_variance=self.min_variance)
+            covariances = F @ self.rest_covariances @ F.transpose(0, 2, 1)
+        else:
+            covariances = particles.covariance.numpy()[idx].astype(np.float64)
+        return deform_splats(self.rest, positions, covariances=covariances, rotations=R, min_variance=self.min_variance)
 
 
 class ModalSplatDriver:

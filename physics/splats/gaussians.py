@@ -234,9 +234,9 @@ class GaussianSplats:
         """
         p = self.ply
         out = GaussianSplats(PlyFile(p.vertex.copy(), p.format, list(p.header_before), list(p.header_after), p.prefix, p.suffix, dict(p.type_names)))
-        sel = np.arange(len(self)) if rows is None else np.arange(len(self))[rows]
-        m = len(sel)
-        sub = out.ply.vertex[sel]
+        sel = None if rows is None else np.arange(len(self))[rows]
+        m = len(self) if sel is None else len(sel)
+        sub = out.ply.vertex if sel is None else out.ply.vertex[sel]  # a view when updating all rows
 
         def put(names: list[str] | tuple[str, ...], values: np.ndarray, what: str, width: int) -> None:
             arr = np.asarray(values, dtype=np.float64).reshape(m, -1) if np.size(values) == m * width else None
@@ -266,5 +266,6 @@ class GaussianSplats:
             put(("f_dc_0", "f_dc_1", "f_dc_2"), c[:, 0, :], "sh", 3)
             if k > 1:
                 put(self._rest_names(), c[:, 1:, :].transpose(0, 2, 1).reshape(m, -1), "sh", 3 * (k - 1))
-        out.ply.vertex[sel] = sub
+        if sel is not None:
+            out.ply.vertex[sel] = sub
         return out
