@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from physics.splats import box_splats, deform_splats, fill_interior, shared_cell_volumes, sphere_splats, surface_splats
+from physics.splats import GaussianSplats, PlyFile, box_splats, deform_splats, fill_interior, shared_cell_volumes, sphere_splats, surface_splats
 
 
 @pytest.mark.parametrize("radius, splat_spacing, spacing", [(0.1, 0.01, 0.005), (0.1, 0.01, 0.01), (0.05, 0.008, 0.004)])
@@ -53,8 +53,6 @@ def test_two_separate_spheres_fill_separately():
     a = sphere_splats((0.0, 0.0, 0.0), 0.05, 0.006, rng)
     b = sphere_splats((0.2, 0.0, 0.0), 0.05, 0.006, rng)
     both = a.ply.vertex.copy()
-    from physics.splats import GaussianSplats, PlyFile
-
     splats = GaussianSplats(PlyFile(np.concatenate([both, b.ply.vertex])))
     fill = fill_interior(splats, 0.005)
     x = fill.positions[:, 0]
@@ -79,3 +77,16 @@ def test_shared_cell_volumes_and_bad_arguments():
     exact = fill_interior(splats, 0.01)
     offset = jittered.positions - exact.positions
     assert np.all(np.abs(offset) <= 0.0025 + 1e-12) and np.abs(offset).max() > 0.001
+
+
+def test_thin_plate_and_a_holey_faint_sphere_are_filled():
+    rng = np.random.default_rng(6)
+    plate = fill_interior(box_splats((0.0, 0.0, 0.0), (0.2, 0.2, 0.03), 0.005, rng), 0.005)
+    assert abs(plate.volume / (0.2 * 0.2 * 0.03) - 1.0) < 0.05  # 6 nodes thick: too thin for regions
+    # randomly placed faint splats, twice the fill spacing apart on average: a shell with holes
+    n = int(4 * np.pi * 0.1**2 / 0.01**2)
+    d = rng.normal(size=(n, 3))
+    d /= np.linalg.norm(d, axis=1, keepdims=True)
+    faint = GaussianSplats.from_arrays(0.1 * d, np.full((n, 3), 0.003), np.tile([1.0, 0.0, 0.0, 0.0], (n, 1)), np.full(n, 0.3), np.zeros((n, 1, 3)))
+    fill = fill_interior(faint, 0.005)
+    assert abs(fill.volume / (4.0 / 3.0 * np.pi * 0.1**3) - 1.0) < 0.05

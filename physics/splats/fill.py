@@ -17,7 +17,8 @@ is it would behave like a hollow shell. PhysGaussian fills the interior:
    inside when the rays of all its closed lines (at least one) cross an odd number of times.
    Nodes connected to each other without crossing the surface (connected regions of the
    grid below the threshold) lie all inside or all outside: each region follows the
-   majority of its nodes' votes. A node within the surface band (field
+   majority of its nodes' votes; regions are formed ``SEAL`` nodes clear of the surface so
+   that small holes in it do not join inside and outside. A node within the surface band (field
    above the threshold) takes the verdict of the first node past the band on its side of
    the band's middle, along the axis whose run through it is shortest (the axis crossing
    the surface most steeply): rays grazing the surface would stay inside the band. The nodes inside are the fill
@@ -36,6 +37,8 @@ import warp as wp
 from scipy import ndimage
 
 from .gaussians import GaussianSplats
+
+SEAL = 3  # nodes kept clear of the surface when forming connected regions (seals holes up to ~2 SEAL nodes wide)
 
 __all__ = ["InteriorFill", "fill_interior", "opacity_field", "shared_cell_volumes"]
 
@@ -201,7 +204,8 @@ def fill_interior(
     Args:
         splats: the Gaussians (e.g. one object's; crop background Gaussians first).
         spacing: grid spacing h of the fill (the MPM particle spacing, e.g. dx / 2).
-        opacity_threshold: opacity-field level that counts as surface, in (0, 1).
+        opacity_threshold: opacity-field level that counts as surface, in (0, 1); lowered to
+            half the median Gaussian opacity when that is smaller (faint splats).
         rng: generator for the jitter (required when ``jitter > 0``).
         jitter: fraction of ``spacing`` by which particles move randomly off the grid nodes.
         max_reach: cap, in nodes, on how far one Gaussian adds to the field.
@@ -214,17 +218,33 @@ def fill_interior(
     if jitter > 0.0 and not isinstance(rng, np.random.Generator):
         raise ValueError("jitter > 0 needs rng, a numpy.random.Generator")
     field, origin = opacity_field(splats, spacing, max_reach, device)
-    marches = [_march(field, opacity_threshold, axis) for axis in range(3)]
-    off_surface = field <= opacity_threshold
+    threshold = min(opacity_threshold, 0.5 * float(np.median(splats.opacities)))  # faint splats still make a surface
+    marches = [_march(field, threshold, axis) for axis in range(3)]
+    off_surface = field <= threshold
     closed = [m.closed for m in marches]
     votes = off_surface & (closed[0] | closed[1] | closed[2])
     for march in marches:
         votes &= march.odd | ~march.closed
-    # nodes connected without crossing the surface are all inside or all outside: the
-    # rays of each connected region vote, which outvotes the few rays that miscount
-    regions, count = ndimage.label(off_surface)
+    # nodes connected without crossing the surface are all inside or all outside: the rays
+    # of each connected region vote, which outvotes the few rays that miscount. Regions are
+    # formed away from the surface (SEAL nodes off it), so small holes in it do not join
+    # inside and outside; the nodes near the surface follow the nearest region node.
+    open_space = off_surface & ~ndimage.binary_dilation(~off_surface, iterations=SEAL)
+    regions, count = ndimage.label(open_space)
     share = np.bincount(regions.ravel(), weights=votes.ravel(), minlength=count + 1) / np.maximum(np.bincount(regions.ravel(), minlength=count + 1), 1)
-    inside = off_surface & (share[regions] > 0.5)
+    inside = open_space & (share[regions] > 0.5)
+    # near the surface: the verdict of the nearest region node connected to it off the surface,
+    # else (parts too thin to hold a region) the majority of the connected nodes' votes
+    full, full_count = ndimage.label(off_surface)
+    full_share = np.bincount(full.ravel(), weights=votes.ravel(), minlength=full_count + 1) / np.maximum(np.bincount(full.ravel(), minlength=full_count + 1), 1)
+    near = np.argwhere(off_surface & ~open_space)
+    verdict = full_share[full[tuple(near.T)]] > 0.5
+    if count:
+        nearest = ndimage.distance_transform_edt(~open_space, return_distances=False, return_indices=True)
+        source = tuple(nearest[:, near[:, 0], near[:, 1], near[:, 2]])
+        same = full[source] == full[tuple(near.T)]
+        verdict[same] = inside[source][same]
+    inside[tuple(near.T)] = verdict
     # a node on the surface takes the verdict of the off-surface node next to the surface on
     # its side of the sheet's middle, along the axis crossing the surface most steeply
     # (shortest run); rays grazing the surface would stay inside the band
