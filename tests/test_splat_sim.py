@@ -29,6 +29,8 @@ def ball(tmp_path_factory):
 
 def test_splat_sim_writes_deformed_frames_and_a_preview(ball, tmp_path):
     out = tmp_path / "sim"
+    out.mkdir()
+    (out / "frame_0007.ply").write_bytes(b"from an earlier, longer run")
     assert main(["splat-sim", f"input={ball}", "material=jelly", "frames=4", f"out={out}", "grid_res=16", "poke_velocity=[0.5,0,0]"]) == 0
     frames = sorted(out.glob("frame_*.ply"))
     assert [f.name for f in frames] == [f"frame_{i:04d}.ply" for i in range(4)]

@@ -201,9 +201,14 @@ class GaussianSplats:
         return scale_rotation_to_covariance(self.scales, self.quaternions)
 
     @property
+    def sh_dc(self) -> np.ndarray:
+        """(N, 3) DC (view-independent) SH coefficients ``f_dc_0..2``."""
+        return self._get(("f_dc_0", "f_dc_1", "f_dc_2"))
+
+    @property
     def sh(self) -> np.ndarray:
         """(N, K, 3) SH coefficients, coefficient-major (row 0 is the DC term)."""
-        dc = self._get(("f_dc_0", "f_dc_1", "f_dc_2"))
+        dc = self.sh_dc
         rest = self._get(self._rest_names())  # channel-major: (N, 3 * (K-1))
         k = 1 + rest.shape[1] // 3
         return np.concatenate([dc[:, None, :], rest.reshape(len(self), 3, k - 1).transpose(0, 2, 1)], axis=1)

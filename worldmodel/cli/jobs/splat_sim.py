@@ -6,7 +6,8 @@ scaled to ``sim_size`` metres, placed ``drop_height`` above a friction floor and
 under gravity with an optional initial velocity and poke. Every frame is written as a
 standard 3DGS PLY, ``DIR/frame_0000.ply`` (the input at rest) ... with all properties of
 the input kept and positions, scales, rotations, SH and normals updated; fill particles
-are never written. ``DIR/splat_sim.mp4`` previews the Gaussian centres coloured by their
+are never written (frame files of an earlier, longer run in DIR are removed).
+``DIR/splat_sim.mp4`` previews the Gaussian centres coloured by their
 SH DC term and ``DIR/splat_sim.json`` records counts and timings.
 
 ``engine=modal`` moves the Gaussians by damped FE modes of the voxelised object instead
@@ -245,7 +246,7 @@ def run(cfg: DictConfig) -> None:
     out.mkdir(parents=True, exist_ok=True)
     view = np.array([scene.to_file(np.array(bounds[0])), scene.to_file(np.array(bounds[1]))])
     show = np.random.default_rng(int(cfg.seed)).permutation(len(source))[:PREVIEW_POINTS]
-    colors = np.clip(sh_dc_to_rgb(source.sh[show, 0]), 0.0, 1.0)
+    colors = np.clip(sh_dc_to_rgb(source.sh_dc[show]), 0.0, 1.0)
     writer = None
     if cfg.preview:
         import imageio.v2 as imageio
@@ -273,6 +274,9 @@ def run(cfg: DictConfig) -> None:
             writer.close()
     if writer is not None:
         os.replace(preview_tmp, out / "splat_sim.mp4")
+    for stale in out.glob("frame_*.ply"):  # frames of an earlier, longer run would mix into the sequence
+        if stale.stem[6:].isdigit() and int(stale.stem[6:]) >= int(cfg.frames):
+            stale.unlink()
     steps = max(int(cfg.frames) - 1, 0)
     summary = {
         "input": str(cfg.input),
