@@ -102,6 +102,7 @@ def test_every_configured_material_instantiates(ball):
         (["frames=-3"], "frames must be a positive integer"),
         (["crop=[[0,0,0],[0.1,0.1,0.1]]"], "only 0 Gaussians to simulate"),
         (["engine=fem"], "unknown engine 'fem'; allowed: mpm, modal"),
+        (["materials.jelly.youngs_modulus=-5"], "materials.jelly cannot be built: youngs_modulus must be > 0"),
         (["engine=modal", "material=sand"], "engine=modal needs an elastic material"),
     ],
 )

@@ -66,9 +66,13 @@ def validate(cfg: DictConfig) -> tuple[Path, object]:
     materials = sorted(cfg.materials.keys())
     if str(cfg.material) not in materials:
         raise ValueError(f"unknown material {cfg.material!r}; available: {', '.join(materials)}")
-    material = instantiate(cfg.materials[str(cfg.material)])
-    if not isinstance(material, Material):
-        raise ValueError(f"materials.{cfg.material} must instantiate a physics.mpm.materials.Material, got {type(material).__name__}")
+    try:
+        material = instantiate(cfg.materials[str(cfg.material)])
+        if not isinstance(material, Material):
+            raise ValueError(f"it must be a physics.mpm.materials.Material, got {type(material).__name__}")
+        material.moduli(1)  # checks the moduli now rather than after the fill
+    except Exception as err:  # hydra wraps the material's own ValueError
+        raise ValueError(f"materials.{cfg.material} cannot be built: {err.__cause__ or err}") from err
     return path, material
 
 
