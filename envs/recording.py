@@ -175,10 +175,11 @@ class EpisodeBuffer:
 
 def step_row(obs: dict, info: dict, record_images: bool) -> dict[str, np.ndarray]:
     """The recorded row of an observation and its info (before the action is appended)."""
-    row = {k: obs[k] for k in STEP_KEYS if k in obs and (record_images or k not in ("rgb", "depth", "segmentation"))}
-    row.update({k: np.asarray(info[k]) for k in INFO_KEYS + EXTRA_INFO_KEYS if k in info})
+    # copies: an env may hand out views of buffers it updates in place on the next step
+    row = {k: np.array(obs[k]) for k in STEP_KEYS if k in obs and (record_images or k not in ("rgb", "depth", "segmentation"))}
+    row.update({k: np.array(info[k]) for k in INFO_KEYS + EXTRA_INFO_KEYS if k in info})
     if "scene_track_ids" in info:
-        row.update({k: np.asarray(info[k]) for k in TRACK_KEYS})
+        row.update({k: np.array(info[k]) for k in TRACK_KEYS})
     elif "scene_points" in obs and "block_pose7" in info:
         row["scene_obj_coords"] = scene_object_coords(obs["scene_points"], obs["scene_labels"], info["block_pose7"])
     return row
