@@ -37,7 +37,8 @@ def handmade_ply() -> bytes:
     names += ["opacity", "scale_0", "scale_1", "scale_2", "rot_0", "rot_1", "rot_2", "rot_3", "semantic_id"]
     rng = np.random.default_rng(3)
     header = "ply\nformat binary_little_endian 1.0\ncomment made by hand\nobj_info test\nelement vertex 5\n"
-    header += "".join(f"property float32 {n}\n" for n in names) + "property uchar label\n"
+    header += "".join(f"property float32 {n}\n" for n in names[:3]) + "comment normals follow\n"
+    header += "".join(f"property float32 {n}\n" for n in names[3:]) + "property uchar label\n" + "comment end of vertex\n"
     header += "element face 2\nproperty list uchar int vertex_indices\nend_header\n"
     dtype = np.dtype([(n, "<f4") for n in names] + [("label", "u1")])
     rows = np.zeros(5, dtype=dtype)

@@ -216,8 +216,7 @@ class GaussianSplats:
     # ----------------------------------------------------------------- updating
     def subset(self, index: np.ndarray) -> "GaussianSplats":
         """The Gaussians selected by ``index`` (boolean mask or integer indices), other file parts kept."""
-        p = self.ply
-        return GaussianSplats(PlyFile(p.vertex[index].copy(), p.format, list(p.header_before), list(p.header_after), p.prefix, p.suffix, dict(p.type_names)))
+        return GaussianSplats(self.ply.with_vertex(self.ply.vertex[index].copy()))
 
     def updated(
         self,
@@ -237,8 +236,7 @@ class GaussianSplats:
         ``log_scales`` and ``quaternions`` directly. ``rows`` (M indices or an N mask)
         restricts the update to those Gaussians (default: all).
         """
-        p = self.ply
-        out = GaussianSplats(PlyFile(p.vertex.copy(), p.format, list(p.header_before), list(p.header_after), p.prefix, p.suffix, dict(p.type_names)))
+        out = GaussianSplats(self.ply.with_vertex(self.ply.vertex.copy()))
         sel = None if rows is None else np.arange(len(self))[rows]
         m = len(self) if sel is None else len(sel)
         sub = out.ply.vertex if sel is None else out.ply.vertex[sel]  # a view when updating all rows

@@ -48,6 +48,8 @@ class PlyFile:
         suffix: bytes after the vertex data (other elements).
         type_names: spelling of each vertex property's type in the header (default: the
             standard short names ``float``, ``uchar`` ...).
+        vertex_notes: other lines inside the vertex element (e.g. comments) with the number
+            of property lines before each.
     """
 
     vertex: np.ndarray
@@ -57,6 +59,7 @@ class PlyFile:
     prefix: bytes = b""
     suffix: bytes = b""
     type_names: dict[str, str] = field(default_factory=dict)
+    vertex_notes: list[tuple[int, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.format not in FORMATS:
@@ -69,6 +72,11 @@ class PlyFile:
             if base.shape != () or base.kind not in "iuf" or f"{base.kind}{base.itemsize}" not in NUMPY_TO_PLY:
                 raise ValueError(f"vertex property {name!r} has dtype {base}; allowed: scalar int8..uint32, float32, float64")
 
+    def with_vertex(self, vertex: np.ndarray) -> "PlyFile":
+        """A copy of this file with other vertex rows (the rest of the file kept)."""
+        return PlyFile(vertex, self.format, list(self.header_before), list(self.header_after), self.prefix, self.suffix,
+                       dict(self.type_names), list(self.vertex_notes))
+
     @property
     def names(self) -> tuple[str, ...]:
         """Vertex property names in file order."""
@@ -77,11 +85,14 @@ class PlyFile:
     def header(self) -> bytes:
         """The header bytes this file is written with (``ply`` ... ``end_header``)."""
         lines = ["ply", f"format {self.format} 1.0", *self.header_before, f"element vertex {len(self.vertex)}"]
-        for name in self.names:
+        notes = sorted(self.vertex_notes, key=lambda note: note[0])
+        for i, name in enumerate(self.names):
+            lines += [text for at, text in notes if at == i]
             kind = self.vertex.dtype[name]
             default = NUMPY_TO_PLY[f"{kind.kind}{kind.itemsize}"]
             spelled = self.type_names.get(name, default)
             lines.append(f"property {spelled if PLY_TYPES.get(spelled) == PLY_TYPES[default] else default} {name}")
+        lines += [text for at, text in notes if at >= len(self.names)]
         lines += [*self.header_after, "end_header"]
         return ("\n".join(lines) + "\n").encode("ascii")
 
@@ -141,7 +152,12 @@ def parse_ply(data: bytes) -> PlyFile:
             raise ValueError(f"vertex property {' '.join(words)!r} is not a scalar PLY property; allowed types: {', '.join(PLY_TYPES)}")
         fields.append((words[2], order + PLY_TYPES[words[1]]))
         type_names[words[2]] = words[1]
-    trailing_raw = [ln for ln in raw[1:] if not ln.split() or ln.split()[0] != "property"]  # e.g. comments
+    notes, count_props = [], 0
+    for line in raw[1:]:
+        if line.split()[:1] == ["property"]:
+            count_props += 1
+        else:
+            notes.append((count_props, line))  # e.g. a comment among the properties
     start = body + sum(n * _fixed_element_size(p, ln) for _, n, ln, p, _ in elements[:iv])
     dtype = np.dtype(fields)
     stop = start + count * dtype.itemsize
@@ -149,8 +165,8 @@ def parse_ply(data: bytes) -> PlyFile:
         raise ValueError(f"PLY file is truncated: the vertex element needs {stop - start} bytes, {len(data) - start} present")
     vertex = np.frombuffer(data, dtype=dtype, count=count, offset=start).copy()
     before = loose + [ln for e in elements[:iv] for ln in e[4]]
-    after = trailing_raw + [ln for e in elements[iv + 1 :] for ln in e[4]]
-    return PlyFile(vertex, fmt, before, after, data[body:start], data[stop:], type_names)
+    after = [ln for e in elements[iv + 1 :] for ln in e[4]]
+    return PlyFile(vertex, fmt, before, after, data[body:start], data[stop:], type_names, notes)
 
 
 def read_ply(path: str | os.PathLike) -> PlyFile:
