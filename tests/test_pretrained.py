@@ -7,7 +7,7 @@ import pytest
 import torch
 import yaml
 
-from worldmodel.cli.jobs.reproduce import recipe_commands
+from worldmodel.cli.jobs.reproduce import available_recipes, find_recipe, recipe_commands
 from worldmodel.cli.main import compose_config, run_job
 from worldmodel.data import PointFlowDataset
 from worldmodel.pretrained import CHECKPOINTS, available, load_pretrained
@@ -27,8 +27,11 @@ def test_the_shipped_checkpoint_is_complete_and_small():
     assert m["l2_moved_per_step"][-1] < m["constant_velocity_l2_moved_per_step"][-1]
 
 
-def test_recipe_commands_are_valid_wm4d_configs(tmp_path):
-    recipe = yaml.safe_load((CHECKPOINTS / NAME / "recipe.yaml").read_text())
+@pytest.mark.parametrize("name", available_recipes())
+def test_recipe_commands_are_valid_wm4d_configs(tmp_path, name):
+    path, ckpt = find_recipe(name)
+    assert ckpt is None or ckpt.name == name
+    recipe = yaml.safe_load(path.read_text())
     commands = recipe_commands(recipe, str(tmp_path))
     assert len(commands["train"]) >= 1 and len(commands["eval"]) == 1 and len(commands["collect"]) >= 2
     outs = {arg for _, args in commands["train"] for arg in args if arg.startswith("out=")}
@@ -41,6 +44,8 @@ def test_recipe_commands_are_valid_wm4d_configs(tmp_path):
             assert str(tmp_path) in str(cfg.out)
     with pytest.raises(ValueError, match="recipe lacks"):
         recipe_commands({"collect": []}, str(tmp_path))
+    with pytest.raises(ValueError, match="no recipe named"):
+        find_recipe("no-such-recipe")
 
 
 def test_pretrained_model_predicts_held_out_pushes(tmp_path):

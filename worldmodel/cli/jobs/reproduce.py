@@ -1,7 +1,8 @@
-"""``wm4d reproduce name=<checkpoint>``: rerun the recipe that made a shipped checkpoint.
+"""``wm4d reproduce name=<recipe>``: rerun a recipe, e.g. the one that made a shipped checkpoint.
 
-A checkpoint's ``recipe.yaml`` lists the ``wm4d`` commands that made it as override lists:
-``collect`` (one entry per store), ``train`` and ``eval`` (held-out stores first collected by
+Recipes are a shipped checkpoint's ``recipe.yaml`` or the files of ``worldmodel/recipes/``
+(recipes for data no checkpoint ships, e.g. deformable blocks). A recipe lists the ``wm4d``
+commands that make it as override lists: ``collect`` (one entry per store), ``train`` and ``eval`` (held-out stores first collected by
 ``eval_collect``); ``train`` is one override list, or a list of them for a staged run (each
 stage resumes the same run directory, e.g. with ``trainer.stop_at`` and more data in a later
 stage). ``{out}`` in an override stands for this run's output directory. Every
@@ -37,26 +38,51 @@ def recipe_commands(recipe: dict, out: str) -> dict[str, list[tuple[str, list[st
     }
 
 
-def run(cfg: DictConfig) -> None:
-    """Run the chosen stages of the recipe of checkpoint ``cfg.name`` into ``cfg.out``."""
-    from worldmodel.cli.main import run_job
+RECIPES = Path(__file__).resolve().parents[2] / "recipes"
+
+
+def available_recipes() -> list[str]:
+    """Names of the recipes ``wm4d reproduce name=...`` runs: shipped checkpoints' and ``worldmodel/recipes/``'s."""
+    from worldmodel.pretrained import CHECKPOINTS
+
+    shipped = [p.name for p in CHECKPOINTS.iterdir() if (p / "recipe.yaml").exists()] if CHECKPOINTS.is_dir() else []
+    return sorted(set(shipped) | {p.stem for p in RECIPES.glob("*.yaml")})
+
+
+def find_recipe(name: str) -> tuple[Path, Path | None]:
+    """The recipe file of ``name`` (a shipped checkpoint, a recipe in ``worldmodel/recipes/`` or a
+    checkpoint directory) and the checkpoint directory whose metrics it reproduces, if any."""
     from worldmodel.pretrained import checkpoint_dir
 
-    ckpt = checkpoint_dir(cfg.name)
-    if not (ckpt / "recipe.yaml").exists():
-        raise ValueError(f"{ckpt} has no recipe.yaml to reproduce")
+    if (RECIPES / f"{name}.yaml").exists():
+        return RECIPES / f"{name}.yaml", None
+    try:
+        ckpt = checkpoint_dir(name)
+    except ValueError:
+        ckpt = None
+    if ckpt is None or not (ckpt / "recipe.yaml").exists():
+        raise ValueError(f"no recipe named {name!r}; recipes: {', '.join(available_recipes())}")
+    return ckpt / "recipe.yaml", ckpt
+
+
+def run(cfg: DictConfig) -> None:
+    """Run the chosen stages of the recipe ``cfg.name`` into ``cfg.out``."""
+    from worldmodel.cli.main import run_job
+
+    recipe, ckpt = find_recipe(str(cfg.name))
     unknown = [s for s in cfg.stages if s not in STAGES]
     if unknown:
         raise ValueError(f"unknown stages {unknown}; stages are {list(STAGES)}")
     out = str(Path(cfg.out).resolve())
-    commands = recipe_commands(yaml.safe_load((ckpt / "recipe.yaml").read_text()), out)
+    commands = recipe_commands(yaml.safe_load(recipe.read_text()), out)
     for stage in STAGES:
         if stage in cfg.stages:
             for job, overrides in commands[stage]:
                 print(f"wm4d {job} {' '.join(overrides)}", flush=True)
                 run_job(job, overrides)
-    fresh, shipped = Path(out) / "eval" / "metrics.json", ckpt / "metrics.json"
-    if fresh.exists() and shipped.exists():
+    fresh = Path(out) / "eval" / "metrics.json"
+    shipped = ckpt / "metrics.json" if ckpt is not None else None
+    if fresh.exists() and shipped is not None and shipped.exists():
         key = "moved_l2_ratio_to_zero_flow_at_H"
         a, b = json.loads(fresh.read_text()), json.loads(shipped.read_text())
         print(f"{key}: reproduced {a.get(key, float('nan')):.3f}, shipped {b.get(key, float('nan')):.3f}")
