@@ -36,6 +36,7 @@ from .solver import MPMSolver, launch_substep
 STATE_FIELDS = ("x", "v", "C", "F", "plastic")
 WARMUP_PROBE = 0.01  # log-E step of the forward difference through the warm-up
 FrameLoss = Callable[[int, wp.array], "wp.array | None"]
+GridHook = Callable[[int, wp.array, float, float], None]
 Substeps = int | Sequence[int] | None
 
 
@@ -186,7 +187,8 @@ class _Rollout:
     during the forward pass and replayed identically under the tape.
     """
 
-    def __init__(self, solver: MPMSolver, num_frames: int, frame_dt: float, substeps: Substeps, drive: Callable[[int], None] | None, youngs_modulus: np.ndarray | None) -> None:
+    def __init__(self, solver: MPMSolver, num_frames: int, frame_dt: float, substeps: Substeps, drive: Callable[[int], None] | None, youngs_modulus: np.ndarray | None,
+                 grid_hook: GridHook | None = None) -> None:
         if not (math.isfinite(frame_dt) and frame_dt > 0.0):
             raise ValueError(f"frame_dt must be a finite positive number, got {frame_dt!r}")
         self.solver = solver
@@ -208,6 +210,8 @@ class _Rollout:
         self.wave_speed = wave_speed(solver, youngs_modulus)
         self.tables, self.collider_speeds = self._frame_tables(solver, num_frames, self.frame_dt, drive)
         self.schedule: list[tuple[int, float, float]] = []  # per substep: (frame, time in frame, dt)
+        self.grid_hook = grid_hook
+        self.grids: list[object] = []  # per substep: the solver's grid it ran on (a hook may move it)
         self.grid_size = solver.grid_mv.shape[0]
         self.no_covariance = wp.zeros(0, dtype=wp.mat33, device=solver.device)
 
@@ -274,6 +278,9 @@ class _Rollout:
                 if on_substep is not None:
                     on_substep(s, state)
                 _, t, dt = self.schedule[s]
+                if self.grid_hook is not None:
+                    self.grid_hook(s, state.x, t, dt)
+                self.grids.append(solver.grid)
                 grid_mv.zero_()
                 launch_substep(solver, state, state, mu, lam, state.F, tau, self.no_covariance, grid_mv, grid_v, dt, t, self.tables[frame])
             particle_speed = math.sqrt(float(solver._max_speed_sq.numpy()[0]))
@@ -288,6 +295,7 @@ class _Rollout:
         dev = self.solver.device
         for s in range(first, first + count):
             frame, t, dt = self.schedule[s]
+            self.solver.grid = self.grids[s]
             nxt = _State.like(state, True)
             F_elastic = wp.zeros_like(state.F, requires_grad=True)
             tau = wp.zeros_like(state.F, requires_grad=True)
@@ -330,6 +338,7 @@ def _gradients(rollout: _Rollout, start: _State, start_speed: float, frames: ran
     adjoint: dict[str, wp.array] | None = None
     loss_value = 0.0
     d_stiffness = np.zeros(solver.num_particles)
+    grid_after = solver.grid
     for first in sorted(checkpoints, reverse=True):
         begin = checkpoints.pop(first).clone(requires_grad=True)
         terms: list[wp.array] = []
@@ -352,6 +361,7 @@ def _gradients(rollout: _Rollout, start: _State, start_speed: float, frames: ran
             adjoint = {f: wp.clone(getattr(begin, f).grad) for f in STATE_FIELDS}
             d_stiffness += rollout.stiffness.grad.numpy()
         tape.reset()  # also zeroes rollout.stiffness.grad, accumulated above
+    solver.grid = grid_after
     v_grad = adjoint["v"].numpy().astype(np.float64) if adjoint is not None else np.zeros((solver.num_particles, 3))
     counts = tuple(int(n) for n in np.bincount([f for f, _, _ in rollout.schedule]))
     grads = RolloutGradients(loss=loss_value, youngs_modulus=d_stiffness, initial_velocity=v_grad, final_positions=state.x.numpy().astype(np.float64), frame_positions=np.stack(positions), substeps=counts)
@@ -407,6 +417,7 @@ def trajectory_gradients(
     window: int = 32,
     loss_scale: float = 1.0,
     log_directions: np.ndarray | None = None,
+    grid_hook: GridHook | None = None,
 ) -> RolloutGradients:
     """Gradient of a track loss summed over frames w.r.t. per-particle E and start velocity.
 
@@ -421,14 +432,17 @@ def trajectory_gradients(
     ``log_directions`` (D, N), ``directional`` holds the total derivative of the loss along
     E exp(eps d) at eps = 0: the window's share from the tape, the warm-up's share (the
     start state's dependence on E) from a forward difference of the warm-up contracted with
-    the tape's adjoint of the start state.
+    the tape's adjoint of the start state. ``grid_hook(substep, x, time_in_frame, dt)`` runs
+    before every forward substep (substep 0 starts each rollout) and may move the solver's
+    grid, e.g. a local domain that follows the particles in whole cells; the replay under
+    the tape reuses the grid each substep ran on.
     """
     _check_arguments(solver, observations.num_frames, substeps, window, warmup_frames)
     if observations.particles.max() >= solver.num_particles or observations.particles.min() < 0:
         raise ValueError(f"observed particle indices must lie in [0, {solver.num_particles}), got range [{observations.particles.min()}, {observations.particles.max()}]")
     offset = _velocity_offset(solver, velocity_offset)
     frames = range(int(warmup_frames), int(warmup_frames) + observations.num_frames)
-    rollout = _Rollout(solver, frames.stop, frame_dt, substeps, drive, youngs_modulus)
+    rollout = _Rollout(solver, frames.stop, frame_dt, substeps, drive, youngs_modulus, grid_hook)
     start, speed = _start_state(rollout, frames.start, offset)
     grads, adjoint = _gradients(rollout, start, speed, frames, int(window), track_loss(observations, solver.device, loss_scale))
     if log_directions is None:
@@ -442,7 +456,7 @@ def trajectory_gradients(
         base = {f: getattr(start, f).numpy().astype(np.float64) for f in STATE_FIELDS}
         lam = {f: adjoint[f].numpy().astype(np.float64) for f in STATE_FIELDS}
         for i, d in enumerate(D):
-            probe = _Rollout(solver, frames.start, frame_dt, grads.substeps[: frames.start], drive, E * np.exp(WARMUP_PROBE * d))
+            probe = _Rollout(solver, frames.start, frame_dt, grads.substeps[: frames.start], drive, E * np.exp(WARMUP_PROBE * d), grid_hook)
             moved, _ = _start_state(probe, frames.start, offset)
             directional[i] += sum(float((lam[f] * (getattr(moved, f).numpy() - base[f])).sum()) for f in STATE_FIELDS) / WARMUP_PROBE
     return RolloutGradients(**{**grads.__dict__, "directional": directional})
@@ -457,6 +471,7 @@ def simulate_frames(
     youngs_modulus: np.ndarray | None = None,
     velocity_offset: np.ndarray | None = None,
     warmup_frames: int = 0,
+    grid_hook: GridHook | None = None,
 ) -> np.ndarray:
     """(num_frames, N, 3) positions after each frame following the warm-up, forward only.
 
@@ -466,7 +481,7 @@ def simulate_frames(
     _check_arguments(solver, num_frames, substeps, 1, warmup_frames)
     offset = _velocity_offset(solver, velocity_offset)
     frames = range(int(warmup_frames), int(warmup_frames) + int(num_frames))
-    rollout = _Rollout(solver, frames.stop, frame_dt, substeps, drive, youngs_modulus)
+    rollout = _Rollout(solver, frames.stop, frame_dt, substeps, drive, youngs_modulus, grid_hook)
     state, speed = _start_state(rollout, frames.start, offset)
     positions: list[np.ndarray] = []
     rollout.forward(state, frames, speed, on_frame=lambda k, st: positions.append(st.x.numpy().astype(np.float64)))

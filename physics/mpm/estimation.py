@@ -38,7 +38,7 @@ from typing import Callable
 import numpy as np
 from tqdm import tqdm
 
-from .differentiable import TrackObservations, simulate_frames, trajectory_gradients
+from .differentiable import GridHook, TrackObservations, simulate_frames, trajectory_gradients
 from .solver import MPMSolver
 
 FIELDS = ("global", "linear")
@@ -110,9 +110,10 @@ class _Problem:
     """Parameters theta <-> (per-particle E, velocity offset) and the rollouts that evaluate them."""
 
     def __init__(self, solver: MPMSolver, observations: TrackObservations, frame_dt: float, drive: Callable[[int], None] | None,
-                 warmup_frames: int, field_kind: str, fit_velocity: bool, substeps: int | None, window: int) -> None:
+                 warmup_frames: int, field_kind: str, fit_velocity: bool, substeps: int | None, window: int, grid_hook: GridHook | None) -> None:
         self.solver, self.obs, self.frame_dt, self.drive = solver, observations, frame_dt, drive
         self.warmup, self.fit_velocity, self.substeps, self.window = warmup_frames, fit_velocity, substeps, window
+        self.grid_hook = grid_hook
         x = solver.positions()
         if field_kind == "global":
             self.basis = np.ones((len(x), 1))
@@ -143,7 +144,7 @@ class _Problem:
         that loss comparisons within an iteration see no jumps from changing substep counts.
         """
         E, v = self.unpack(z)
-        g = trajectory_gradients(self.solver, self.obs, self.frame_dt, self.substeps, self.drive, E, v, self.warmup, self.window, 1.0 / self.weight, self.basis.T)
+        g = trajectory_gradients(self.solver, self.obs, self.frame_dt, self.substeps, self.drive, E, v, self.warmup, self.window, 1.0 / self.weight, self.basis.T, self.grid_hook)
         self.schedule = g.substeps
         self.tape_rollouts += 1
         assert g.directional is not None
@@ -156,14 +157,14 @@ class _Problem:
     def predict(self, z: np.ndarray) -> np.ndarray:
         """Residual vector at ``z`` with this iteration's substeps, forward only."""
         E, v = self.unpack(z)
-        frames = simulate_frames(self.solver, self.obs.num_frames, self.frame_dt, self.schedule, self.drive, E, v, self.warmup)
+        frames = simulate_frames(self.solver, self.obs.num_frames, self.frame_dt, self.schedule, self.drive, E, v, self.warmup, self.grid_hook)
         self.forward_rollouts += 1
         return self.residuals(frames)
 
     def first_frame_offset(self, z: np.ndarray) -> np.ndarray:
         """Mean predicted-minus-observed displacement (3,) of the observed particles after the first frame."""
         E, v = self.unpack(z)
-        frames = simulate_frames(self.solver, 1, self.frame_dt, self.substeps, self.drive, E, v, self.warmup)
+        frames = simulate_frames(self.solver, 1, self.frame_dt, self.substeps, self.drive, E, v, self.warmup, self.grid_hook)
         self.forward_rollouts += 1
         mask = self.obs.mask[0]
         if not mask.any():
@@ -206,6 +207,7 @@ def estimate_material(
     probe_step: float = 0.05,
     window: int = 32,
     progress: bool = True,
+    grid_hook: GridHook | None = None,
 ) -> EstimationReport:
     """Fit Young's modulus (and the start velocity) of the solver's particles to ``observations``.
 
@@ -229,6 +231,8 @@ def estimate_material(
         probe_step: finite-difference step of the Gauss-Newton probes (log E units).
         window: substeps replayed under the tape at a time (memory ~ window).
         progress: show a progress bar.
+        grid_hook: moves the solver's grid before each substep (see
+            :func:`~physics.mpm.differentiable.trajectory_gradients`).
     """
     if not isinstance(observations, TrackObservations):
         raise ValueError(f"observations must be a TrackObservations, got {type(observations).__name__}")
@@ -249,7 +253,7 @@ def estimate_material(
         raise ValueError(f"initial_velocity0 must be 3 finite numbers (m/s), got {initial_velocity0!r}")
 
     start_time = time.perf_counter()
-    problem = _Problem(solver, observations, float(frame_dt), drive, int(warmup_frames), field, fit_velocity, substeps, int(window))
+    problem = _Problem(solver, observations, float(frame_dt), drive, int(warmup_frames), field, fit_velocity, substeps, int(window), grid_hook)
     z = np.zeros(problem.size)
     z[0] = math.log(youngs_modulus0)
     if fit_velocity:

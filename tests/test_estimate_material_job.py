@@ -1,0 +1,81 @@
+"""``wm4d estimate-material`` end to end on a recorded deformable PushT4D jelly episode."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+gym = pytest.importorskip("gymnasium")
+pytest.importorskip("warp")
+
+import envs  # noqa: E402,F401  (registers the tasks)
+from envs.recording import RecordRollout  # noqa: E402
+from worldmodel.cli.jobs.estimate_material import contact_window, replay_kwargs  # noqa: E402
+from worldmodel.cli.main import run_job  # noqa: E402
+
+E_TRUE = 6.0e3
+# coarse particles (1.6 cm, 130 of them) keep the recording and the fit to seconds
+FAST = dict(robot="panda_hand", block_material="jelly", block_particle_spacing=0.016, block_youngs_modulus=E_TRUE,
+            image_size=48, num_scene_points=256, num_gripper_points=64, num_object_points=64)
+PUSH = [(0.0, -0.05), (0.0, -0.03), (0.0, 0.0), (0.0, 0.02), (0.0, 0.04), (0.0, 0.04), (0.0, 0.0), (0.0, -0.05)]
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("jelly") / "jelly.zarr"
+    env = RecordRollout(gym.make("PushT4D-v0", max_episode_steps=len(PUSH), **FAST), path)
+    env.reset(seed=0, options={"block_pose": (0.0, 0.02, 0.3), "ee_xy": (0.0, -0.08)})
+    for action in PUSH:
+        env.step(np.array(action, np.float32))
+    env.close()
+    return str(path)
+
+
+def estimate(data: str, out: object, *extra: str) -> dict:
+    run_job("estimate-material", [f"data={data}", "episode=0", f"out={out}", "window=0.6", "progress=false", *extra])
+    return json.loads((out / "estimate.json").read_text())  # type: ignore[operator]
+
+
+def test_job_recovers_the_jelly_modulus_from_3x_off(recorded: str, tmp_path: object) -> None:
+    result = estimate(recorded, tmp_path, f"youngs_modulus0={3 * E_TRUE}")
+    assert result["youngs_modulus"] == pytest.approx(E_TRUE, rel=0.03)
+    lo, hi = result["youngs_modulus_ci95"]
+    assert lo <= result["youngs_modulus"] <= hi
+    assert result["particles"] > 100 and 0.0 < result["window"]["seconds"] <= 2.0
+    assert np.all(np.diff(result["loss_history"]) <= 0.0) and result["loss_history"][-1] < 1e-3 * result["loss_history"][0]
+    assert result["youngs_modulus_history"][0] == pytest.approx(3 * E_TRUE)
+    assert (tmp_path / "estimate.png").stat().st_size > 0  # type: ignore[operator]
+
+
+def test_job_never_reads_the_recorded_modulus(recorded: str, tmp_path: object) -> None:
+    import zarr
+
+    corrupted = tmp_path / "corrupted.zarr"  # type: ignore[operator]
+    shutil.copytree(recorded, corrupted)
+    root = zarr.open_group(str(corrupted), mode="a")
+    root.attrs["env_kwargs"] = {**root.attrs["env_kwargs"], "block_youngs_modulus": 1.0e9}
+    assert "block_youngs_modulus" not in replay_kwargs(dict(root.attrs["env_kwargs"]))
+    a = estimate(recorded, tmp_path / "a", "max_iterations=1", "plot=false")  # type: ignore[operator]
+    b = estimate(str(corrupted), tmp_path / "b", "max_iterations=1", "plot=false")  # type: ignore[operator]
+    assert a["youngs_modulus"] == b["youngs_modulus"] and a["loss_history"] == b["loss_history"]
+    assert a["youngs_modulus_history"][0] == pytest.approx(1.0e4)  # the configured start, not the recorded value
+
+
+def test_contact_window_and_bad_input(recorded: str, tmp_path: object) -> None:
+    tracks = np.zeros((6, 4, 3))
+    far = np.tile([[5.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0]], (6, 1, 1))
+    half = np.full((1, 3), 0.01)
+    with pytest.raises(ValueError, match="never touch"):
+        contact_window(tracks, far, half, 0.01, 2, 10)
+    near = far.copy()
+    near[3:, 0, 0] = 0.015  # the box's face comes within 5 mm of the particles at row 3
+    assert contact_window(tracks, near, half, 0.01, 2, 10) == (1, 5, 3)
+    with pytest.raises(ValueError, match="never touch"):
+        contact_window(tracks, near, half, 0.004, 2, 10)  # 5 mm away is not within a 4 mm reach
+    with pytest.raises(ValueError, match="window"):
+        estimate(recorded, tmp_path, "window=3.0")
+    with pytest.raises(ValueError, match="youngs_modulus0"):
+        estimate(recorded, tmp_path, "youngs_modulus0=-5")
