@@ -9,7 +9,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 from scipy.spatial.transform import Rotation
 
-from physics.rigid import LABEL_OBJECT
+from physics.rigid import LABEL_OBJECT, Frames, Scene
 
 from . import pusht_geometry as geo
 from .deformable import (
@@ -91,7 +91,7 @@ class DeformablePushT4DEnv(PushT4DEnv):
         self._collider_poses = np.zeros((len(COLLIDER_LINKS), 7))
         self._x = np.zeros((len(self.rest_local), 3))
 
-    def _make_scene(self, friction: float):
+    def _make_scene(self, friction: float) -> Scene:
         """The rigid backend's scene without its block (table, walls, robot, cameras)."""
         return dataclasses.replace(super()._make_scene(friction), body=None)
 
@@ -132,7 +132,7 @@ class DeformablePushT4DEnv(PushT4DEnv):
         cov = footprint_coverage(x, self.block.spacing)
         return pose7, pose3, cov, x[self.track_index].astype(np.float32)
 
-    def _render_frames(self):
+    def _render_frames(self) -> Frames:
         """The rigid scene's frames with the particles splatted in (label 1)."""
         return splat_points(self._x, np.asarray(BLOCK_RGBA[:3]), LABEL_OBJECT, SPLAT_RADIUS * self.block.spacing,
                             self.cameras, base=self.sim.render())
@@ -155,11 +155,11 @@ class DeformablePushT4DEnv(PushT4DEnv):
         return obs, info
 
     # ------------------------------------------------------------------ state
-    def get_state(self):
+    def get_state(self) -> tuple:
         """Snapshot of the rigid robot, the particles and the colliders; restore with `set_state`."""
         return (super().get_state(), self.mpm.get_state(), self._collider_poses.copy())
 
-    def set_state(self, state) -> None:
+    def set_state(self, state: tuple) -> None:
         """Restore a `get_state` snapshot."""
         rigid, particles, poses = state
         super().set_state(rigid)

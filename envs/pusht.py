@@ -8,7 +8,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from physics.rigid import BACKENDS, LABEL_OBJECT, make_backend
+from physics.rigid import BACKENDS, LABEL_OBJECT, Frames, Scene, make_backend
 from robots.gripper_points import DEFAULT_GRIPPER_LINKS, GripperPoints
 
 from . import pusht_geometry as geo
@@ -174,7 +174,7 @@ class PushT4DEnv(gym.Env):
         self._frames = None
         self._last_target = np.zeros(2)
 
-    def _make_scene(self, friction: float):
+    def _make_scene(self, friction: float) -> Scene:
         """The rigid backend's scene (table, walls, T block, robot, cameras)."""
         return make_scene(self.robot, self.cameras, friction=friction)
 
@@ -286,7 +286,7 @@ class PushT4DEnv(gym.Env):
         pose3 = geo.pose3_from_pose7(pose7, T[:3, :3])
         return pose7, pose3, geo.coverage(pose3), geo.transform_points(T, self.object_local).astype(np.float32)
 
-    def _render_frames(self):
+    def _render_frames(self) -> Frames:
         """RGB-D and segmentation frames of every camera."""
         return self.sim.render()
 
