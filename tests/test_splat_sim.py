@@ -111,3 +111,27 @@ def test_splat_sim_rejects_bad_config(ball, tmp_path, capsys, overrides, message
     assert main(["splat-sim", *args, *overrides, f"out={tmp_path}"]) == 2
     assert message in capsys.readouterr().err
     assert not list(tmp_path.glob("frame_*.ply"))
+
+
+def test_splat_sim_appends_point_track_episodes_for_training(ball, tmp_path):
+    from worldmodel.data import PointFlowDataset
+    from worldmodel.data.rollouts import RolloutStore
+
+    store = tmp_path / "splats.zarr"
+    for seed in (0, 1):  # two runs append two episodes
+        run_job("splat-sim", [f"input={ball}", "material=jelly", "frames=6", f"out={tmp_path / 'sim'}", "grid_res=12",
+                              "preview=false", f"dataset={store}", "dataset_tracks=300", "dataset_scene_points=128",
+                              f"seed={seed}"])
+    s = RolloutStore(store)
+    assert s.num_episodes == 2 and s.has_tracks
+    ep = s.episode(0)
+    assert ep["tracks"].shape == (6, 300, 3) and ep["scene_points"].shape == (6, 128, 3)
+    ids = ep["scene_track_ids"]
+    assert np.all(ids >= 0) and np.allclose(ep["scene_points"], ep["tracks"][np.arange(6)[:, None], ids])
+    fall = ep["tracks"][0, :, 2].mean() - ep["tracks"][-1, :, 2].mean()
+    assert 0.002 < fall < 0.2  # metres: the ball (0.1 m across) falls under gravity
+    sample = PointFlowDataset(store, horizon=3, split="all", augment=False).sample(0)
+    expect = ep["tracks"][1:4, ids[0]] - ep["tracks"][0, ids[0]]
+    assert np.allclose(sample.target, expect, atol=1e-6)
+    with pytest.raises(ValueError, match="dataset_tracks"):
+        run_job("splat-sim", [f"input={ball}", "frames=2", f"out={tmp_path / 'x'}", f"dataset={store}", "dataset_tracks=0"])

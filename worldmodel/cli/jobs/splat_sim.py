@@ -10,6 +10,12 @@ are never written (frame files of an earlier, longer run in DIR are removed).
 ``DIR/splat_sim.mp4`` previews the Gaussian centres coloured by their
 SH DC term and ``DIR/splat_sim.json`` records counts and timings.
 
+``dataset=PATH.zarr`` also appends the rollout to a point-track store (schema 2 of
+`envs.recording`, simulation coordinates in metres): ``dataset_tracks`` Gaussian centres
+spread evenly over the simulated ones are the tracks, coloured by their SH DC term, so
+``wm4d train`` learns the object's motion from splat-driven physics (no gripper: a passive
+rollout, its actions are zero).
+
 ``engine=modal`` moves the Gaussians by damped FE modes of the voxelised object instead
 (linear vibration about the rest shape, PhysDreamer): clamped at its bottom
 (``modal_fixed=bottom``) it sags under gravity and sways after the poke; no floor, no drop.
@@ -238,12 +244,38 @@ def build(cfg: DictConfig) -> SplatScene:
     return SplatScene(source, rows, scale, offset, lower, bounds, MPMEngine(solver, driver))
 
 
+def _dataset_rows(cfg: DictConfig, count: int) -> np.ndarray | None:
+    """Indices (into the simulated Gaussians) of the tracked ones when ``dataset`` is set, else None."""
+    if cfg.get("dataset") is None:
+        return None
+    n = cfg.dataset_tracks
+    return np.unique(np.linspace(0, count - 1, min(n, count)).round().astype(np.int64))
+
+
+def write_dataset(cfg: DictConfig, tracks: np.ndarray, colors: np.ndarray) -> None:
+    """Append the tracked Gaussians' rollout (T, K, 3 metres) to the point-track store ``cfg.dataset``."""
+    from envs.recording import RolloutWriter
+    from worldmodel.data.byo import build_episode
+
+    episode = build_episode(tracks, track_colors=colors, num_scene_points=int(cfg.dataset_scene_points),
+                            object_fraction=1.0, viewpoint=tracks[0].mean(axis=0) + np.array([0.0, -1.0, 1.0]))
+    episode["action"] = np.zeros((len(tracks), 3), np.float32)
+    attrs = {"env_id": "splat-sim", "env_kwargs": {}, "fps": int(cfg.fps),
+             "splat_sim": OmegaConf.to_container(cfg, resolve=True)}
+    RolloutWriter(str(cfg.dataset), attrs, resume=True).add_episode(episode, int(cfg.seed))
+    print(f"appended a {len(tracks)}-frame rollout of {tracks.shape[1]} Gaussian tracks to {cfg.dataset}")
+
+
 def run(cfg: DictConfig) -> None:
     """Simulate, write the frames, the preview and the summary (see the module docstring)."""
     from tqdm import tqdm
 
     from physics.splats.sh import sh_dc_to_rgb
 
+    if cfg.get("dataset") is not None:
+        for key in ("dataset_tracks", "dataset_scene_points"):
+            if not isinstance(cfg[key], int) or isinstance(cfg[key], bool) or cfg[key] < 1:
+                raise ValueError(f"{key} must be a positive integer, got {cfg[key]!r}")
     scene = build(cfg)
     source, bounds = scene.source, scene.bounds
     out = Path(str(cfg.out))
@@ -258,9 +290,13 @@ def run(cfg: DictConfig) -> None:
         preview_tmp = out / "splat_sim.tmp.mp4"
         writer = imageio.get_writer(preview_tmp, fps=int(cfg.fps), macro_block_size=1)
     sim_seconds = write_seconds = 0.0
+    tracked = _dataset_rows(cfg, len(scene.rows))
+    track_frames = []
     try:
         frame = source
         for index in tqdm(range(int(cfg.frames)), desc="splat-sim", unit="frame"):
+            if tracked is not None:
+                track_frames.append(scene.engine.splats().positions[tracked].copy())
             if index > 0:
                 start = time.perf_counter()
                 scene.engine.advance(1.0 / int(cfg.fps))
@@ -281,6 +317,8 @@ def run(cfg: DictConfig) -> None:
     for stale in out.glob("frame_*.ply"):  # frames of an earlier, longer run would mix into the sequence
         if stale.stem[6:].isdigit() and int(stale.stem[6:]) >= int(cfg.frames):
             stale.unlink()
+    if tracked is not None:
+        write_dataset(cfg, np.stack(track_frames), np.clip(sh_dc_to_rgb(source.sh_dc[scene.rows[tracked]]), 0.0, 1.0))
     steps = max(int(cfg.frames) - 1, 0)
     summary = {
         "input": str(cfg.input),
