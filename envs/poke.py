@@ -14,10 +14,10 @@ from physics.rigid import BACKENDS, LABEL_OBJECT
 
 from .poke_contact import ModalContactSolver, PenaltyContact
 from .poke_object import SHAPE_NAMES, SHAPES, modal_object
-from .poke_scene import TABLE_HALF, KinematicRobot, poke_cameras, render_scene, table_frames
+from .poke_scene import TABLE_HALF, kinematic_robot, poke_cameras, render_scene, table_frames
 from .pointcloud import PointCloudFuser
 from .pusht import _choice, _positive_int
-from .robot_setup import ROBOTS, make_robot
+from .robot_setup import ROBOTS
 
 TASKS = ("reach", "settle")
 OBS_MODES = ("state", "rgbd", "pointcloud", "all")
@@ -60,8 +60,9 @@ class Poke4DEnv(gym.Env):
     Franka URDF, pointing down; ``"panda"``: the whole arm in its holding posture on an
     overhead gantry. The robot is kinematic: its fingertip centre moves toward the commanded
     target at most ``max_speed`` m/s (default 0.5) and is never pushed back by the object, but
-    it stalls (does not advance in that substep) where the object would resist it with more
-    than ``max_hand_force`` (default 10 N) in total, as a force-limited arm would; links are
+    it stalls (stops for the rest of the control period) where the object would resist its next
+    substep with more than ``max_hand_force`` (default 10 N) in total, as a force-limited arm
+    would; links are
     placed by URDF forward kinematics.
 
     **Contact.** Gripper points inside the object's deformed surface push it with a penalty
@@ -143,9 +144,9 @@ class Poke4DEnv(gym.Env):
         rayleigh_alpha: float = 0.1,
         rayleigh_beta: float = 2e-4,
         num_modes: int = 16,
-        contact_stiffness: float = 1.0e4,
+        contact_stiffness: float = 1.0e5,
         contact_damping: float = 2.0,
-        max_contact_force: float = 20.0,
+        max_contact_force: float = 50.0,
         max_hand_force: float = 10.0,
         substeps: int = 10,
         max_speed: float = 0.5,
@@ -190,7 +191,7 @@ class Poke4DEnv(gym.Env):
         self.object = modal_object(shape, float(E), float(poisson_ratio), density, num_modes, num_object_points, seed_points)
         self.dynamics = ModalDynamics(self.object.modes, self.damping)
         self.contact = ModalContactSolver(self.object, self.dynamics.omega, self.dynamics.damping_ratios, law)
-        self.robot = KinematicRobot(make_robot(self.robot_name, max_speed=max_speed), num_gripper_points, seed_points)
+        self.robot = kinematic_robot(self.robot_name, num_gripper_points, seed_points)
         self._contact_box = np.stack([self.robot.contact_offsets.min(0), self.robot.contact_offsets.max(0)])
         bounds = self.object.bounds
         self.object_radius = float(np.sqrt(_surface_area(self.object.shape.boxes) / num_object_points))
@@ -339,18 +340,23 @@ class Poke4DEnv(gym.Env):
         """Advance one control period (0.1 s): the hand moves toward the target, contact and modes in substeps."""
         a = self._check_action(action)
         target = np.clip(self.tcp + a, self._low, self._high) if self.action_mode == "delta" else a
-        n = self._num_substeps(target)
+        travel = target - self.tcp
+        dist = float(np.linalg.norm(travel))
+        if dist > self.max_speed * CONTROL_DT:  # the speed-limited setpoint of this period
+            travel *= self.max_speed * CONTROL_DT / dist
+        goal = self.tcp + travel
+        n = self._num_substeps(goal)
         dt = CONTROL_DT / n
         max_pen, force = 0.0, 0.0
-        for _ in range(n):
-            move = target - self.tcp
-            dist = np.linalg.norm(move)
-            if dist > self.max_speed * dt:
-                move *= self.max_speed * dt / dist
+        for _ in range(n):  # the hand moves at constant velocity toward the setpoint unless it stalls
+            move = goal - self.tcp
+            dist = float(np.linalg.norm(move))
+            if dist > 1e-12 and dist * n > np.linalg.norm(travel) * (1 + 1e-9):
+                move *= np.linalg.norm(travel) / n / dist
             res = self.contact.solve(self.dynamics.q, self.dynamics.qdot, self.robot.contact_offsets + self.tcp + move,
                                      move / dt, dt)
-            if res.total_force > self.max_hand_force and np.any(move != 0):  # the hand stalls
-                move = np.zeros(3)
+            if res.total_force > self.max_hand_force and np.any(move != 0):  # the hand stalls for this period
+                move, goal = np.zeros(3), self.tcp.copy()
                 res = self.contact.solve(self.dynamics.q, self.dynamics.qdot, self.robot.contact_offsets + self.tcp,
                                          move, dt)
             self.tcp = self.tcp + move
@@ -362,15 +368,15 @@ class Poke4DEnv(gym.Env):
         truncated = self.task == "reach" and self._elapsed >= self.reach_window and not info["is_success"]
         return obs, self._reward, bool(info["is_success"]), truncated, info
 
-    def _num_substeps(self, target: np.ndarray) -> int:
+    def _num_substeps(self, goal: np.ndarray) -> int:
         """``substeps``, or more when the hand may touch the object: then the hand and the surface move at
         most ``MAX_TRAVEL`` relative to each other per substep, so a point entering the object is caught
         at its first millimetre (where its nearest face is the face it crossed)."""
-        travel = min(float(np.linalg.norm(target - self.tcp)), self.max_speed * CONTROL_DT)
+        travel = float(np.linalg.norm(goal - self.tcp))
         surface = self.object.displacement_bound(self.dynamics.qdot) * CONTROL_DT
         reach = self.object.displacement_bound(self.dynamics.q) + surface + travel + 0.005
         lo, hi = self.object.bounds[0] - reach, self.object.bounds[1] + reach
-        path = np.stack([self.tcp, target])
+        path = np.stack([self.tcp, goal])
         hand_lo, hand_hi = self._contact_box[0] + path.min(0), self._contact_box[1] + path.max(0)
         if np.any(hand_lo > hi) or np.any(hand_hi < lo):
             return self.substeps

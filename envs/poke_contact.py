@@ -3,7 +3,7 @@
 A point ``p`` of the gripper that lies inside the object's deformed surface by ``delta``
 (measured in the rest frame, see :mod:`envs.poke_object`) pushes the surface along the
 inward normal with ``F = k delta + c d(delta)/dt >= 0``, capped at ``max_force``. The force
-acts at the surface sample the point is attributed to and enters the modes as
+acts at the point's rest position (the mode basis there from its pull-back) and enters the modes as
 ``f_modal = -sum_c F_c g_c`` with ``g_c = basis_c^T n_c``.
 
 The force is held constant over a substep and the modes advance exactly under it
@@ -78,14 +78,13 @@ class ModalContactSolver:
         near = np.flatnonzero(np.all((points >= bounds[0] - reach) & (points <= bounds[1] + reach), axis=1))
         if len(near) == 0:
             return none
-        u = self.obj.displacements(q)
-        rest, sample = self.obj.pull_back(points[near], u, self.tree)
+        rest, local = self.obj.pull_back(points[near], q, self.tree)
         dist, normal = self.obj.signed_distance(rest)
         cand = dist < CONTACT_MARGIN
         if not cand.any():
             return none
-        dist, normal, sample = dist[cand], normal[cand], sample[cand]
-        G = np.einsum("cdk,cd->ck", self.obj.basis[sample], normal)  # (C, k)
+        dist, normal = dist[cand], normal[cand]
+        G = np.einsum("cdk,cd->ck", local[cand], normal)  # (C, k): normal displacement per modal coordinate
         a11, a12, a21, a22, b1, b2 = self.coefficients(dt)
         q_free, v_free = a11 * q + a12 * qdot, a21 * q + a22 * qdot
         kk, cc = self.law.stiffness, self.law.damping

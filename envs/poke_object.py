@@ -8,9 +8,9 @@ cached for the process, so resets and further envs of the same object are free.
 Surface samples (rest positions, outward normals, colours) carry the mode basis at their
 location (exact FE interpolation), so the deformed surface is ``X + basis @ q``. They are
 what Poke4D renders, tracks and touches. Penetration is measured in the rest frame: a world
-point ``p`` is pulled back to ``X = p - u`` (``u`` the displacement of the nearest surface
-sample, found by a fixed-point iteration) and tested against the exact signed distance of
-the union of boxes.
+point ``p`` is pulled back to ``X = p - u(X)`` (a fixed-point iteration, ``u`` averaged over
+the nearest surface samples) and tested against the exact signed distance of the union of
+boxes.
 """
 
 from __future__ import annotations
@@ -38,6 +38,12 @@ class PokeShape:
     voxel: tuple[float, float, float]
     youngs_modulus: float  # default material (Pa): gives a first mode of a few Hz
     description: str
+
+    @property
+    def bounds(self) -> np.ndarray:
+        """Axis-aligned bounds (2, 3) of the union of boxes."""
+        b = np.array(self.boxes, dtype=float)
+        return np.stack([b[:, 0].min(0), b[:, 1].max(0)])
 
     @property
     def tip(self) -> np.ndarray:
@@ -145,8 +151,7 @@ class ModalObject:
     @property
     def bounds(self) -> np.ndarray:
         """Rest axis-aligned bounds (2, 3)."""
-        b = np.array(self.shape.boxes, dtype=float)
-        return np.stack([b[:, 0].min(0), b[:, 1].max(0)])
+        return self.shape.bounds
 
     def tip_compliance(self, omega: np.ndarray) -> np.ndarray:
         """Static compliance (3, 3) (m/N) of the tip under a tip force: sum phi phi^T / omega^2."""
@@ -161,18 +166,24 @@ class ModalObject:
         emb = PointEmbedding(self.model, np.asarray(points, dtype=float))
         return np.moveaxis(emb.interpolate(self.modes.node_shapes), 0, -1)
 
-    def pull_back(self, points: np.ndarray, surface_u: np.ndarray, tree: cKDTree, iterations: int = 2
+    def pull_back(self, points: np.ndarray, q: np.ndarray, tree: cKDTree, iterations: int = 2, near: int = 4
                   ) -> tuple[np.ndarray, np.ndarray]:
-        """Rest positions (P, 3) of world points (P, 3) and the surface sample (P,) each is attributed to.
+        """Rest positions (P, 3) of world points (P, 3) and the mode basis (P, 3, k) that moves them.
 
-        ``surface_u`` (S, 3) are the current displacements of the samples and ``tree`` a
-        KD-tree of their rest positions. ``X <- p - u(nearest sample to X)``, starting at ``X = p``.
+        ``tree`` is a KD-tree of the samples' rest positions. ``X <- p - u(X)``, starting at
+        ``X = p``, with ``u(X)`` the inverse-square-distance average of the ``near`` nearest
+        surface samples' displacements (a smooth field, so contact forces change smoothly as
+        points slide).
         """
         rest = points
-        for _ in range(iterations):
-            near = tree.query(rest)[1]
-            rest = points - surface_u[near]
-        return rest, tree.query(rest)[1]
+        for i in range(iterations + 1):
+            dist, idx = tree.query(rest, k=near)
+            w = 1.0 / (dist.reshape(len(rest), near) + 1e-4) ** 2
+            w /= w.sum(axis=1, keepdims=True)
+            local = np.einsum("pn,pnik->pik", w, self.basis[idx.reshape(len(rest), near)])
+            if i < iterations:
+                rest = points - local @ q
+        return rest, local
 
     def signed_distance(self, rest_points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Rest-frame signed distance (P,) (negative inside) and outward normal (P, 3) of rest points."""

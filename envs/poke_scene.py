@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from physics.rigid.base import Frames
@@ -19,7 +21,7 @@ from robots.gripper_points import DEFAULT_GRIPPER_LINKS, GripperPoints
 
 from .cameras import orbit_cameras, pixel_rays
 from .point_render import splat_points
-from .robot_setup import RobotSetup
+from .robot_setup import RobotSetup, make_robot
 
 TABLE_HALF = 0.3
 TABLE_COLORS = (np.array([0.78, 0.70, 0.58]), np.array([0.70, 0.62, 0.50]))  # checker squares of 5 cm
@@ -100,6 +102,12 @@ class KinematicRobot:
     def gripper_points(self, tcp: np.ndarray) -> np.ndarray:
         """Observed gripper points (Nr, 3) with the fingertips at ``tcp``."""
         return self.gripper_offsets + tcp
+
+
+@lru_cache(maxsize=8)
+def kinematic_robot(name: str, num_gripper_points: int, seed: int) -> KinematicRobot:
+    """The cached `KinematicRobot` of robot ``name`` (its meshes are sampled once per process)."""
+    return KinematicRobot(make_robot(name), num_gripper_points, seed)
 
 
 def _link_area(robot: RobotSetup, link: str) -> float:

@@ -21,9 +21,9 @@ from collections import deque
 
 import numpy as np
 
-HAND_BOX = np.array([[-0.032, -0.104, 0.0], [0.032, 0.104, 0.14]])  # the Franka hand around its fingertips (m)
-FINGER_BOX = np.array([[-0.011, -0.026, 0.0], [0.011, 0.026, 0.04]])  # the closed fingers below the palm (m)
-FINGER_LENGTH = 0.04  # the fingers' part of the hand below the palm (m)
+FINGER_BOX = np.array([[-0.011, -0.026, 0.0], [0.011, 0.026, 0.045]])  # the closed fingers (m, from the fingertips)
+PALM_BOX = np.array([[-0.032, -0.104, 0.045], [0.032, 0.104, 0.14]])  # the Franka hand above them
+FINGER_LENGTH = 0.045
 Z_MIN = 0.01
 
 
@@ -62,14 +62,15 @@ class _ScriptedPoker:
         return self.line(start, up) + self.line(up, over) + self.line(over, end)
 
     @staticmethod
-    def hand_offsets(obs: dict, fingers_only: bool = False) -> np.ndarray:
-        """Gripper points relative to the fingertips (N, 3) (only those of the fingers' length), or the
-        corners of a box around the hand (fingers)."""
+    def hand_offsets(obs: dict, below: float = np.inf) -> np.ndarray:
+        """Gripper points relative to the fingertips (N, 3) up to height ``below`` above them (the part that
+        can meet the object), or the corners of boxes around the fingers and the palm."""
         if "gripper_points" in obs:
             rel = np.asarray(obs["gripper_points"], float) - np.asarray(obs["agent_pos"], float)
-            return rel[rel[:, 2] < FINGER_LENGTH] if fingers_only else rel
-        lo, hi = FINGER_BOX if fingers_only else HAND_BOX
-        return np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
+        else:
+            rel = np.array([[x, y, z] for lo, hi in (FINGER_BOX, PALM_BOX)
+                            for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
+        return rel[rel[:, 2] <= max(below, 0.0)]
 
     def plan(self, obs: dict, info: dict) -> None:
         """Queue targets."""
@@ -109,10 +110,10 @@ class RandomPokePolicy(_ScriptedPoker):
         centre, top = pts[:, :2].mean(0), float(pts[:, 2].max())
         a = self.rng.uniform(-np.pi, np.pi)
         u = np.array([np.cos(a), np.sin(a), 0.0])  # push direction (toward the object)
-        hand = self.hand_offsets(obs)
+        z = max(Z_MIN, self.rng.uniform(*self.height_range) * top)
+        hand = self.hand_offsets(obs, below=top - z)  # the part of the hand at the object's height
         surface = _extent(pts - np.array([*centre, 0.0]), -u)  # the object's face the hand meets
         gap = surface + _extent(hand, u)
-        z = max(Z_MIN, self.rng.uniform(*self.height_range) * top)
         start = np.array([*(centre - u[:2] * (gap + self.standoff)), z])
         end = start + u * (self.standoff + self.rng.uniform(*self.depth_range))
         push = self.line(start, end)
@@ -149,7 +150,7 @@ class DampingPokePolicy(_ScriptedPoker):
         u = np.zeros(3)
         u[axis] = np.sign(swing[axis])
         centre, top = rest[:, :2].mean(0), float(rest[:, 2].max())
-        fingers = self.hand_offsets(obs, fingers_only=True)
+        fingers = self.hand_offsets(obs, below=FINGER_LENGTH - 1e-3)
         offset = _extent(rest - np.array([*centre, 0.0]), u) + _extent(fingers, -u) + self.gap
         touch = np.array([*(centre + u[:2] * offset), max(Z_MIN, top - self.below_tip)])
         approach = touch + u * self.approach  # come down clear of the swing, then move in
