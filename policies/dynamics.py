@@ -94,8 +94,13 @@ class OracleDynamics:
 
     def __init__(self, env: gym.Env):
         base = env.unwrapped
-        self.twin = gym.make("PushT4D-v0", obs_mode="state", robot=base.robot_name, backend=base.backend_name,
-                             max_speed=base.robot.model.max_speed, num_object_points=len(base.object_local)).unwrapped
+        # the twin is the planning env without cameras: its own kwargs (block material, friction, ...)
+        # when it was made by gym.make, else the attributes that shape the dynamics
+        spec = env.spec or base.spec
+        kwargs = dict(spec.kwargs) if spec is not None else {
+            "robot": base.robot_name, "backend": base.backend_name, "max_speed": base.robot.model.max_speed}
+        kwargs.update(obs_mode="state", render_mode=None, num_object_points=len(base.object_local))
+        self.twin = gym.make(spec.id if spec is not None else "PushT4D-v0", **kwargs).unwrapped
         self.twin.reset(seed=0)
         self.env = base
 

@@ -107,6 +107,24 @@ def test_oracle_dynamics_replays_the_simulator_and_leaves_the_env_untouched(env)
     oracle.close()
 
 
+def test_oracle_dynamics_of_a_deformable_block_is_its_own_mpm_twin():
+    import gymnasium as gym
+
+    env = gym.make("PushT4D-v0", obs_mode="state", robot="panda_hand", block_material="jelly",
+                   block_particle_spacing=0.008)
+    obs, info = env.reset(seed=0, options={"block_pose": (0.0, 0.0, 0.0), "ee_xy": (0.0, -0.05)})
+    oracle = OracleDynamics(env)
+    assert oracle.twin.spec.kwargs["block_material"] == "jelly"
+    targets = torch.tensor([[0.0, -0.03], [0.0, -0.01], [0.0, 0.01]])[None].float()  # into the bar
+    pred = oracle.rollout(obs, info, targets)
+    for t in range(3):
+        _, _, _, _, info_t = env.step(targets[0, t].numpy())
+        np.testing.assert_allclose(pred.points[0, t].numpy(), info_t["object_points"], atol=1e-5)
+    assert np.linalg.norm(info_t["object_points"] - info["object_points"], axis=1).max() > 0.003  # pushed
+    oracle.close()
+    env.close()
+
+
 def test_mpc_with_the_oracle_brings_the_block_toward_the_goal():
     e = gym.make("PushT4D-v0", robot="panda_hand", obs_mode="state", start="near_goal")
     obs, info = e.reset(seed=0, options={"block_pose": (-0.06, 0.0, np.pi / 4), "ee_xy": (-0.2, -0.05)})
