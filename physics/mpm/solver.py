@@ -37,8 +37,13 @@ def launch_substep(
     dt: float,
     frame_time: float,
     colliders: list[ColliderData],
-) -> None:
+    record: bool = False,
+) -> list[wp.Launch] | None:
     """Launch the four kernels of one substep from state ``src`` into state ``dst``.
+
+    With ``record`` nothing runs: the launches are returned as recorded commands (in order:
+    stress, P2G, grid update, one contact launch per collider, G2P) to be replayed with
+    ``Launch.launch()``, which skips Warp's argument packing on every substep.
 
     ``src`` and ``dst`` have arrays ``x, v, C, F, plastic`` (F is the trial F of the last
     G2P; after the substep ``dst.F`` is the next trial F). They may be the same object
@@ -49,14 +54,22 @@ def launch_substep(
     p = solver.particles
     n, dev = len(p), solver.device
     in_place = src is dst
-    wp.launch(K.stress_and_return_mapping, dim=n, inputs=[src.F, src.plastic, src.C, mu, lam, p.material_id, solver._material_table, dt], outputs=[F_elastic, dst.plastic, tau], device=dev)
-    wp.launch(K.p2g, dim=n, inputs=[src.x, src.v, src.C, tau, p.mass, p.volume, solver.grid, dt, solver.config.apic_blend], outputs=[grid_mv], device=dev)
-    wp.launch(K.grid_update, dim=grid_mv.shape[0], inputs=[grid_mv, solver.grid, solver.gravity, dt], outputs=[grid_v], device=dev)
+    launches: list[wp.Launch] = []
+
+    def launch(kernel: wp.Kernel, dim: int, inputs: list, outputs: list) -> None:
+        cmd = wp.launch(kernel, dim=dim, inputs=inputs, outputs=outputs, device=dev, record_cmd=record)
+        if record:
+            launches.append(cmd)
+
+    launch(K.stress_and_return_mapping, n, [src.F, src.plastic, src.C, mu, lam, p.material_id, solver._material_table, dt], [F_elastic, dst.plastic, tau])
+    launch(K.p2g, n, [src.x, src.v, src.C, tau, p.mass, p.volume, solver.grid, dt, solver.config.apic_blend], [grid_mv])
+    launch(K.grid_update, grid_mv.shape[0], [grid_mv, solver.grid, solver.gravity, dt], [grid_v])
     for collider in colliders:
         contact_v = grid_v if in_place else wp.zeros_like(grid_v)
-        wp.launch(K.grid_collide, dim=grid_mv.shape[0], inputs=[grid_v, grid_mv, solver.grid, collider, frame_time], outputs=[contact_v], device=dev)
+        launch(K.grid_collide, grid_mv.shape[0], [grid_v, grid_mv, solver.grid, collider, frame_time], [contact_v])
         grid_v = contact_v
-    wp.launch(K.g2p, dim=n, inputs=[src.x, F_elastic, grid_v, solver.grid, dt], outputs=[dst.x, dst.v, dst.C, dst.F, covariance, solver._counters, solver._max_speed_sq], device=dev)
+    launch(K.g2p, n, [src.x, F_elastic, grid_v, solver.grid, dt], [dst.x, dst.v, dst.C, dst.F, covariance, solver._counters, solver._max_speed_sq])
+    return launches if record else None
 
 
 class MPMSolver:
@@ -86,6 +99,7 @@ class MPMSolver:
         self.particles = Particles.empty(self.device)
         self.materials: list[Material] = []
         self.colliders: list[Collider] = []
+        self._recorded: tuple | None = None  # (key, launches) of the in-place substep, see `substep`
         self.num_substeps_taken = 0
         self.num_clamped = 0
         self.time = 0.0
@@ -267,8 +281,16 @@ class MPMSolver:
         """One MPM substep of ``dt`` seconds, in place (no checks; ``step`` is the safe entry)."""
         p = self.particles
         table = self._sync_colliders() if colliders is None else colliders
+        key = (dt, table, self.grid, p)  # what the recorded launches were packed with
+        rec = self._recorded
+        if rec is None or rec[0][0] != dt or any(a is not b for a, b in zip(rec[0][1:], key[1:])):
+            self._recorded = (key, launch_substep(self, p, p, p.mu, p.lam, p.F, p.tau, p.covariance, self.grid_mv, self.grid_v, dt, frame_time, table, record=True))
+        launches = self._recorded[1]
+        for cmd in launches[3 : 3 + len(table)]:  # the contact launches: the collider moves within the frame
+            cmd.set_param_by_name("frame_time", frame_time)
         self.grid_mv.zero_()
-        launch_substep(self, p, p, p.mu, p.lam, p.F, p.tau, p.covariance, self.grid_mv, self.grid_v, dt, frame_time, table)
+        for cmd in launches:
+            cmd.launch()
 
     def _after_frame(self) -> None:
         clamped, non_finite = (int(c) for c in self._counters.numpy())
