@@ -11,7 +11,9 @@ over theta = (log E coefficients, v0). log E is either one global value or a smo
 per-particle field, log E_p = a + b . (x_p - c) / l (``field="linear"``, c the centroid and
 l the half extent of the particles); v0 is one velocity (3,) added to every particle.
 
-The optimiser is Levenberg-Marquardt (Gauss-Newton with damping): the gradient g comes
+A forward-only walk first brackets log E by factors of 2 (a start 16x off costs a few
+cheap rollouts, not a dozen iterations in the flat far field of the loss). Then the
+optimiser is Levenberg-Marquardt (Gauss-Newton with damping): the gradient g comes
 from the tape through the checkpointed rollout
 (:func:`physics.mpm.differentiable.trajectory_gradients`); the Gauss-Newton curvature
 H = (2 / W) J^T J from one forward-only rollout per parameter (finite differences of the
@@ -47,6 +49,7 @@ VELOCITY_SCALE = 0.1  # m/s: one unit of the optimiser's velocity coordinates
 MAX_VELOCITY_STEP = 2.0  # in VELOCITY_SCALE units per iteration
 Z95 = 1.959963984540054
 MAX_EXPANSIONS = 2  # doublings of an accepted step tried (forward-only) per iteration
+SCAN_STEP = math.log(2.0)  # log-E step of the forward-only bracketing walk before the first tape rollout
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,8 @@ class EstimationReport:
     centroid, i.e. the geometric mean), ``interval95`` its formal 95% interval and
     ``log_std`` the standard error of log E. ``loss_history`` holds the loss (m^2, mean
     squared track distance) of the accepted iterates, starting with the initial guess, and
-    ``modulus_history`` their E; ``evaluations`` every (E, loss) the tape evaluated.
+    ``modulus_history`` their E; ``evaluations`` the (E, loss) of the bracketing walk and of
+    every tape rollout.
     """
 
     youngs_modulus: float
@@ -181,6 +185,34 @@ class _Problem:
         return J
 
 
+def _scan(problem: _Problem, z: np.ndarray, steps: int) -> list[tuple[float, float]]:
+    """Forward-only bracket of the global log E: walk by factors of 2 from ``z`` downhill, at most ``steps`` steps.
+
+    Sets ``z[0]`` (in place) to the best E found and returns the (E, loss) pairs seen.
+    """
+    problem.schedule = problem.substeps
+
+    def loss_at(log_e: float) -> float:
+        trial = z.copy()
+        trial[0] = log_e
+        r = problem.predict(trial)
+        return float(r @ r) / problem.weight
+
+    seen = {float(z[0]): loss_at(float(z[0]))}
+    for direction in (1.0, -1.0):
+        current = float(z[0])
+        for _ in range(steps):
+            nxt = current + direction * SCAN_STEP
+            seen[nxt] = loss_at(nxt)
+            if seen[nxt] >= seen[current]:
+                break
+            current = nxt
+        if current != float(z[0]):
+            break  # went downhill this way: the other way is uphill
+    z[0] = min(seen, key=seen.__getitem__)
+    return [(math.exp(k), v) for k, v in sorted(seen.items())]
+
+
 def _limit(step: np.ndarray, num_log_e: int) -> np.ndarray:
     """Scale a step so log E changes by at most MAX_LOG_STEP and v by at most MAX_VELOCITY_STEP units."""
     scale = 1.0
@@ -208,6 +240,7 @@ def estimate_material(
     window: int = 32,
     progress: bool = True,
     grid_hook: GridHook | None = None,
+    scan_steps: int = 6,
 ) -> EstimationReport:
     """Fit Young's modulus (and the start velocity) of the solver's particles to ``observations``.
 
@@ -233,6 +266,8 @@ def estimate_material(
         progress: show a progress bar.
         grid_hook: moves the solver's grid before each substep (see
             :func:`~physics.mpm.differentiable.trajectory_gradients`).
+        scan_steps: before the first tape rollout, walk log E downhill from the start by
+            factors of 2 (forward-only, at most this many steps; 0 = no walk).
     """
     if not isinstance(observations, TrackObservations):
         raise ValueError(f"observations must be a TrackObservations, got {type(observations).__name__}")
@@ -260,8 +295,12 @@ def estimate_material(
         z[problem.num_log_e :] = v0 / VELOCITY_SCALE
         if initial_velocity0 is None:  # start from the mean velocity the first observed frame shows
             z[problem.num_log_e :] -= problem.first_frame_offset(z) / (float(frame_dt) * VELOCITY_SCALE)
+    scanned = _scan(problem, z, int(scan_steps)) if scan_steps else []
     loss, grad, r, frames = problem.loss_and_gradient(z)
     losses, moduli, evaluations = [loss], [math.exp(z[0])], [(math.exp(z[0]), loss)]
+    if scanned and moduli[0] != youngs_modulus0:  # the histories start at the initial guess
+        start_loss = next(v for e, v in scanned if math.isclose(e, youngs_modulus0, rel_tol=1e-9))
+        losses, moduli = [start_loss, *losses], [float(youngs_modulus0), *moduli]
     damping, converged, J = 1e-3, False, None
     bar = tqdm(total=int(max_iterations), desc="estimate E", unit="it", disable=not progress)
     iterations = 0
@@ -316,7 +355,7 @@ def estimate_material(
         youngs_modulus_field=E_field if field == "linear" else None,
         loss_history=[float(x) for x in losses],
         modulus_history=[float(x) for x in moduli],
-        evaluations=[(float(a), float(b)) for a, b in evaluations],
+        evaluations=[(float(a), float(b)) for a, b in scanned + evaluations],
         curvature=float(2.0 / problem.weight * (J[:, 0] @ J[:, 0])),
         rmse=math.sqrt(loss),
         converged=converged,
