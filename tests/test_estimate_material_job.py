@@ -45,6 +45,7 @@ def test_job_recovers_the_jelly_modulus_from_3x_off(recorded: str, tmp_path: obj
     lo, hi = result["youngs_modulus_ci95"]
     assert lo <= result["youngs_modulus"] <= hi
     assert result["particles"] > 100 and 0.0 < result["window"]["seconds"] <= 2.0
+    assert len(result["substeps_per_frame"]) == result["window"]["last_row"]  # warm-up and fitted frames
     assert np.all(np.diff(result["loss_history"]) <= 0.0) and result["loss_history"][-1] < 1e-3 * result["loss_history"][0]
     assert result["youngs_modulus_history"][0] == pytest.approx(3 * E_TRUE)
     assert (tmp_path / "estimate.png").stat().st_size > 0  # type: ignore[operator]

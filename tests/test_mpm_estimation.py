@@ -127,6 +127,7 @@ def test_estimation_recovers_jelly_poke_modulus(poke_tracks: TrackObservations, 
     lo, hi = report.interval95
     assert lo < report.youngs_modulus < hi and report.curvature > 0.0
     assert report.as_dict()["youngs_modulus"] == report.youngs_modulus
+    assert len(report.substeps) == 2 + poke_tracks.num_frames and min(report.substeps) > 1
 
 
 def test_estimation_recovers_modulus_and_velocity_of_a_thrown_block() -> None:

@@ -83,6 +83,7 @@ class EstimationReport:
     num_particles: int
     num_observations: int
     frame_positions: np.ndarray = field(repr=False)  # (T, N, 3) predicted at the estimate
+    substeps: tuple[int, ...] = ()  # substeps of each frame (warm-up included) at the estimate
 
     def as_dict(self) -> dict:
         """JSON-ready summary (no per-particle arrays but the field's range)."""
@@ -104,6 +105,7 @@ class EstimationReport:
             "seconds": self.seconds,
             "particles": self.num_particles,
             "observations": self.num_observations,
+            "substeps_per_frame": list(self.substeps),
         }
         if self.youngs_modulus_field is not None:
             out["youngs_modulus_field_range"] = [float(self.youngs_modulus_field.min()), float(self.youngs_modulus_field.max())]
@@ -366,4 +368,5 @@ def estimate_material(
         num_particles=solver.num_particles,
         num_observations=int(problem.weight),
         frame_positions=frames,
+        substeps=tuple(int(n) for n in problem.schedule) if isinstance(problem.schedule, tuple) else (),
     )
