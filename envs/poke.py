@@ -12,7 +12,7 @@ from scipy.spatial import cKDTree
 from physics.modal import ModalDynamics, RayleighDamping
 from physics.rigid import BACKENDS, LABEL_OBJECT
 
-from .poke_contact import ModalContactSolver, PenaltyContact
+from .poke_contact import CONTACT_MARGIN, ModalContactSolver, PenaltyContact
 from .poke_object import SHAPE_NAMES, SHAPES, modal_object
 from .poke_scene import TABLE_HALF, kinematic_robot, poke_cameras, render_scene, table_frames
 from .pointcloud import PointCloudFuser
@@ -31,7 +31,9 @@ START_CLEARANCE = 0.06  # the gripper starts at least this far (xy) from the obj
 TARGET_RANGE = (0.02, 0.05)  # reach: target tip displacement magnitude (m)
 RING_RANGE = (0.02, 0.04)  # settle: tip amplitude of the initial flick (m)
 MAX_TRAVEL = 0.001  # relative motion of hand and surface per substep near contact (m)
-MAX_SUBSTEPS = 200
+MAX_SUBSTEPS = 20  # fine substeps per coarse substep
+CONTACT_SAMPLES = 4096  # surface samples the contact pulls points back through (denser than the rendered ones)
+STALL_SUBSTEPS = 3  # the hand stalls after pressing harder than max_hand_force for this many substeps (not on impacts)
 RESET_OPTIONS = ("ee_pos", "q", "qdot", "target_displacement")
 
 
@@ -60,9 +62,9 @@ class Poke4DEnv(gym.Env):
     Franka URDF, pointing down; ``"panda"``: the whole arm in its holding posture on an
     overhead gantry. The robot is kinematic: its fingertip centre moves toward the commanded
     target at most ``max_speed`` m/s (default 0.5) and is never pushed back by the object, but
-    it stalls (stops for the rest of the control period) where the object would resist its next
-    substep with more than ``max_hand_force`` (default 10 N) in total, as a force-limited arm
-    would; links are
+    it stalls (stops for the rest of the control period) where the object resists it with more
+    than ``max_hand_force`` (default 10 N) in total for three substeps in a row (a push into a
+    stiff direction, not an impact), as a force-limited arm would; links are
     placed by URDF forward kinematics.
 
     **Contact.** Gripper points inside the object's deformed surface push it with a penalty
@@ -190,9 +192,9 @@ class Poke4DEnv(gym.Env):
 
         self.object = modal_object(shape, float(E), float(poisson_ratio), density, num_modes, num_object_points, seed_points)
         self.dynamics = ModalDynamics(self.object.modes, self.damping)
-        self.contact = ModalContactSolver(self.object, self.dynamics.omega, self.dynamics.damping_ratios, law)
+        touch = modal_object(shape, float(E), float(poisson_ratio), density, num_modes, CONTACT_SAMPLES, seed_points + 1)
+        self.contact = ModalContactSolver(touch, self.dynamics.omega, self.dynamics.damping_ratios, law)
         self.robot = kinematic_robot(self.robot_name, num_gripper_points, seed_points)
-        self._contact_box = np.stack([self.robot.contact_offsets.min(0), self.robot.contact_offsets.max(0)])
         bounds = self.object.bounds
         self.object_radius = float(np.sqrt(_surface_area(self.object.shape.boxes) / num_object_points))
         self.cameras = poke_cameras(num_cameras, w, h)
@@ -344,43 +346,50 @@ class Poke4DEnv(gym.Env):
         dist = float(np.linalg.norm(travel))
         if dist > self.max_speed * CONTROL_DT:  # the speed-limited setpoint of this period
             travel *= self.max_speed * CONTROL_DT / dist
-        goal = self.tcp + travel
-        n = self._num_substeps(goal)
-        dt = CONTROL_DT / n
-        max_pen, force = 0.0, 0.0
-        for _ in range(n):  # the hand moves at constant velocity toward the setpoint unless it stalls
-            move = goal - self.tcp
-            dist = float(np.linalg.norm(move))
-            if dist > 1e-12 and dist * n > np.linalg.norm(travel) * (1 + 1e-9):
-                move *= np.linalg.norm(travel) / n / dist
-            res = self.contact.solve(self.dynamics.q, self.dynamics.qdot, self.robot.contact_offsets + self.tcp + move,
-                                     move / dt, dt)
-            if res.total_force > self.max_hand_force and np.any(move != 0):  # the hand stalls for this period
-                move, goal = np.zeros(3), self.tcp.copy()
-                res = self.contact.solve(self.dynamics.q, self.dynamics.qdot, self.robot.contact_offsets + self.tcp,
-                                         move, dt)
-            self.tcp = self.tcp + move
-            self.dynamics.step(dt, res.modal_force)
-            max_pen, force = max(max_pen, res.max_penetration), res.total_force
+        velocity = travel / CONTROL_DT  # the hand moves at constant velocity toward its setpoint unless it stalls
+        coarse = CONTROL_DT / self.substeps
+        dyn, offsets = self.dynamics, self.robot.contact_offsets
+        max_pen, force, pressing = 0.0, 0.0, 0
+        for _ in range(self.substeps):
+            fine, touching = self._fine_substeps(velocity, coarse)
+            dt = coarse / fine
+            for _ in range(fine):
+                move = velocity * dt
+                if not touching:
+                    self.tcp = self.tcp + move
+                    dyn.step(dt)
+                    continue
+                res = self.contact.solve(dyn.q, dyn.qdot, offsets + self.tcp + move, velocity, dt)
+                pressing = pressing + 1 if res.total_force > self.max_hand_force else 0
+                if pressing >= STALL_SUBSTEPS and np.any(move != 0):  # the hand stalls for this period
+                    velocity, move = np.zeros(3), np.zeros(3)
+                    res = self.contact.solve(dyn.q, dyn.qdot, offsets + self.tcp, velocity, dt)
+                self.tcp = self.tcp + move
+                dyn.step(dt, res.modal_force)
+                max_pen, force = max(max_pen, res.max_penetration), res.total_force
         self._elapsed += 1
         self._step_stats = (max_pen, force)
         obs, info = self._observe()
         truncated = self.task == "reach" and self._elapsed >= self.reach_window and not info["is_success"]
         return obs, self._reward, bool(info["is_success"]), truncated, info
 
-    def _num_substeps(self, goal: np.ndarray) -> int:
-        """``substeps``, or more when the hand may touch the object: then the hand and the surface move at
-        most ``MAX_TRAVEL`` relative to each other per substep, so a point entering the object is caught
-        at its first millimetre (where its nearest face is the face it crossed)."""
-        travel = float(np.linalg.norm(goal - self.tcp))
-        surface = self.object.displacement_bound(self.dynamics.qdot) * CONTROL_DT
-        reach = self.object.displacement_bound(self.dynamics.q) + surface + travel + 0.005
-        lo, hi = self.object.bounds[0] - reach, self.object.bounds[1] + reach
-        path = np.stack([self.tcp, goal])
-        hand_lo, hand_hi = self._contact_box[0] + path.min(0), self._contact_box[1] + path.max(0)
-        if np.any(hand_lo > hi) or np.any(hand_hi < lo):
-            return self.substeps
-        return int(min(max(self.substeps, np.ceil((travel + surface) / MAX_TRAVEL)), MAX_SUBSTEPS))
+    def _fine_substeps(self, velocity: np.ndarray, dt: float) -> tuple[int, bool]:
+        """How many substeps a period ``dt`` needs, and whether a gripper point may touch the object in it.
+
+        Where one may, hand and surface move at most ``MAX_TRAVEL`` relative to each other per
+        substep, so a point entering the object is caught within its first millimetre (where
+        its nearest face is the face it crossed).
+        """
+        obj, dyn = self.object, self.dynamics
+        deformed = obj.surface + obj.displacements(dyn.q)
+        speed = float(np.sqrt((obj.displacements(dyn.qdot) ** 2).sum(1)).max())
+        travel = (float(np.linalg.norm(velocity)) + speed) * dt
+        reach = travel + CONTACT_MARGIN + 2.0 * self.object_radius
+        ends = np.concatenate([self.robot.contact_offsets + self.tcp, self.robot.contact_offsets + self.tcp + velocity * dt])
+        ends = ends[np.all((ends >= deformed.min(0) - reach) & (ends <= deformed.max(0) + reach), axis=1)]
+        if len(ends) == 0 or np.isinf(cKDTree(deformed).query(ends, distance_upper_bound=reach)[0]).all():
+            return 1, False
+        return int(min(max(1, np.ceil(travel / MAX_TRAVEL)), MAX_SUBSTEPS)), True
 
     # ------------------------------------------------------------- observation
     def tip_displacement(self) -> np.ndarray:

@@ -25,7 +25,7 @@ from scipy.spatial import cKDTree
 
 from physics.modal.dynamics import transition_coefficients
 
-from .poke_object import ModalObject
+from .poke_object import ModalObject, box_sdf
 
 CONTACT_MARGIN = 0.002  # points this far outside the surface take part in the solve (they may be hit)
 
@@ -73,9 +73,14 @@ class ModalContactSolver:
         end-of-substep positions, moving with ``velocity`` (3,)."""
         k = len(q)
         none = ContactResult(np.zeros(k), 0.0, 0.0, 0)
-        reach = CONTACT_MARGIN + 1e-3 + self.obj.displacement_bound(q)
-        bounds = self.obj.bounds
-        near = np.flatnonzero(np.all((points >= bounds[0] - reach) & (points <= bounds[1] + reach), axis=1))
+        u = self.obj.displacements(q)
+        deformed = self.obj.surface + u
+        reach = CONTACT_MARGIN + 1e-3
+        near = np.flatnonzero(np.all((points >= deformed.min(0) - reach) & (points <= deformed.max(0) + reach), axis=1))
+        if len(near) == 0:
+            return none
+        # no material point moved farther than max |u|: points farther from the rest shape cannot touch
+        near = near[box_sdf(points[near], self.obj.sdf_boxes)[0] < np.sqrt((u * u).sum(1).max()) + reach]
         if len(near) == 0:
             return none
         rest, local = self.obj.pull_back(points[near], q, self.tree)

@@ -159,7 +159,7 @@ class ModalObject:
 
     def displacements(self, q: np.ndarray) -> np.ndarray:
         """Displacements (S, 3) of the surface samples for modal coordinates q (k,)."""
-        return self.basis @ q
+        return (self.basis.reshape(-1, len(q)) @ q).reshape(-1, 3)
 
     def embed(self, points: np.ndarray) -> np.ndarray:
         """Mode basis (P, 3, k) at arbitrary rest points (exact FE interpolation inside the mesh)."""
@@ -190,12 +190,10 @@ class ModalObject:
         return box_sdf(rest_points, self.sdf_boxes)
 
 
-@lru_cache(maxsize=16)
-def modal_object(shape: str, youngs_modulus: float, poisson_ratio: float, density: float, num_modes: int,
-                 num_surface_points: int, seed: int = 0) -> ModalObject:
-    """The cached `ModalObject` of shape ``shape`` ("rod", "stem", "plate") with this material and mode count."""
-    if shape not in SHAPES:
-        raise ValueError(f"unknown shape {shape!r}; allowed: {SHAPE_NAMES}")
+@lru_cache(maxsize=8)
+def _modes(shape: str, youngs_modulus: float, poisson_ratio: float, density: float, num_modes: int
+           ) -> tuple[ModalModel, Modes]:
+    """The meshed, clamped shape and its lowest ``num_modes`` modes (cached)."""
     spec = SHAPES[shape]
     boxes = np.array(spec.boxes, dtype=float)
     voxel = np.array(spec.voxel)
@@ -206,7 +204,18 @@ def modal_object(shape: str, youngs_modulus: float, poisson_ratio: float, densit
     occ = (box_sdf(centres, boxes)[0] < 0).reshape(tuple(dims))
     vertices, tets = voxel_tet_mesh(occ, voxel, lo)
     model = ModalModel(vertices, tets, youngs_modulus, poisson_ratio, density, fixed=vertices[:, 2] <= 1e-9)
-    modes = model.solve(num_modes)
+    return model, model.solve(num_modes)
+
+
+@lru_cache(maxsize=16)
+def modal_object(shape: str, youngs_modulus: float, poisson_ratio: float, density: float, num_modes: int,
+                 num_surface_points: int, seed: int = 0) -> ModalObject:
+    """The cached `ModalObject` of shape ``shape`` ("rod", "stem", "plate") with this material and mode count,
+    sampled with ``num_surface_points`` surface points (modes are shared between samplings)."""
+    if shape not in SHAPES:
+        raise ValueError(f"unknown shape {shape!r}; allowed: {SHAPE_NAMES}")
+    spec = SHAPES[shape]
+    model, modes = _modes(shape, youngs_modulus, poisson_ratio, density, num_modes)
     surface, normals = _sample_surface(spec, num_surface_points, seed)
     emb = PointEmbedding(model, np.concatenate([surface, spec.tip[None]]))
     basis = np.moveaxis(emb.interpolate(modes.node_shapes), 0, -1)  # (S + 1, 3, k)
@@ -215,5 +224,5 @@ def modal_object(shape: str, youngs_modulus: float, poisson_ratio: float, densit
     spacing = float(np.mean(cKDTree(surface).query(surface, k=2)[0][:, 1]))
     surface_basis = np.ascontiguousarray(basis[:-1])
     reach = np.linalg.norm(surface_basis, axis=1).max(0)
-    return ModalObject(spec, model, modes, surface, normals, colors, surface_basis, basis[-1], _clamp_extended(boxes),
-                       spacing, reach)
+    return ModalObject(spec, model, modes, surface, normals, colors, surface_basis, basis[-1],
+                       _clamp_extended(np.array(spec.boxes, dtype=float)), spacing, reach)

@@ -78,7 +78,7 @@ def exact_penetration(u, points: np.ndarray) -> np.ndarray:
     return depth
 
 
-@pytest.mark.parametrize("shape,seed", [("rod", 0), ("stem", 0), ("plate", 3)])
+@pytest.mark.parametrize("shape,seed", [("rod", 0), ("stem", 4), ("plate", 1)])
 def test_penalty_contact_keeps_gripper_points_within_2mm_of_the_surface(shape, seed):
     env = gym.make("Poke4D-v0", obs_mode="state", shape=shape, reach_window=1000)
     u = env.unwrapped
