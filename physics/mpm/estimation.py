@@ -300,7 +300,7 @@ def estimate_material(
     scanned = _scan(problem, z, int(scan_steps)) if scan_steps else []
     loss, grad, r, frames = problem.loss_and_gradient(z)
     losses, moduli, evaluations = [loss], [math.exp(z[0])], [(math.exp(z[0]), loss)]
-    if scanned and moduli[0] != youngs_modulus0:  # the histories start at the initial guess
+    if scanned and not math.isclose(moduli[0], youngs_modulus0, rel_tol=1e-9):  # the histories start at the initial guess
         start_loss = next(v for e, v in scanned if math.isclose(e, youngs_modulus0, rel_tol=1e-9))
         losses, moduli = [start_loss, *losses], [float(youngs_modulus0), *moduli]
     damping, converged, J = 1e-3, False, None
@@ -321,9 +321,11 @@ def estimate_material(
         if accepted:
             for _ in range(MAX_EXPANSIONS):  # far from the minimum Gauss-Newton steps fall short: try longer ones
                 longer = z + _limit(2.0 * (trial - z), problem.num_log_e)
+                if np.allclose(longer, trial):
+                    break  # already at the step cap
                 longer_r = problem.predict(longer)
                 longer_loss = float(longer_r @ longer_r) / problem.weight
-                if longer_loss >= trial_loss or np.allclose(longer, trial):
+                if longer_loss >= trial_loss:
                     break
                 trial, trial_loss = longer, longer_loss
             step = trial - z
