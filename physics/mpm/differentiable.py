@@ -263,6 +263,9 @@ class _Rollout:
     def forward(self, state: _State, frames: range, particle_speed: float, on_substep: Callable[[int, _State], None] | None = None, on_frame: Callable[[int, _State], None] | None = None) -> float:
         """Run ``frames`` in place on ``state`` (no tape), planning each frame; returns the last frame's max speed.
 
+        Kernel launches are recorded once (``launch_substep(record=True)``) and replayed while
+        the substep length, the colliders and the grid stay the same, as ``MPMSolver.substep`` does.
+
         ``on_substep(s, state)`` runs before global substep s, ``on_frame(frame, state)`` after each frame.
         """
         solver, dev = self.solver, self.solver.device
@@ -270,10 +273,12 @@ class _Rollout:
         tau = wp.zeros_like(state.F)
         grid_mv = wp.zeros(self.grid_size, dtype=wp.vec4, device=dev)
         grid_v = wp.zeros(self.grid_size, dtype=wp.vec3, device=dev)
+        recorded: tuple[tuple, list] | None = None  # launches packed once, replayed while dt, colliders and grid hold
         for frame in frames:
             first = len(self.schedule)
             self.plan_frame(frame, particle_speed)
             solver._max_speed_sq.zero_()
+            table = self.tables[frame]
             for s in range(first, len(self.schedule)):
                 if on_substep is not None:
                     on_substep(s, state)
@@ -281,8 +286,14 @@ class _Rollout:
                 if self.grid_hook is not None:
                     self.grid_hook(s, state.x, t, dt)
                 self.grids.append(solver.grid)
+                if recorded is None or recorded[0][0] != dt or recorded[0][1] is not table or recorded[0][2] is not solver.grid:
+                    launches = launch_substep(solver, state, state, mu, lam, state.F, tau, self.no_covariance, grid_mv, grid_v, dt, t, table, record=True)
+                    recorded = ((dt, table, solver.grid), launches or [])
+                for cmd in recorded[1][3 : 3 + len(table)]:  # the contact launches: colliders move within the frame
+                    cmd.set_param_by_name("frame_time", t)
                 grid_mv.zero_()
-                launch_substep(solver, state, state, mu, lam, state.F, tau, self.no_covariance, grid_mv, grid_v, dt, t, self.tables[frame])
+                for cmd in recorded[1]:
+                    cmd.launch()
             particle_speed = math.sqrt(float(solver._max_speed_sq.numpy()[0]))
             if not math.isfinite(particle_speed):
                 raise FloatingPointError(f"the rollout diverged in frame {frame}; use more substeps or a softer material")
