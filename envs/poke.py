@@ -115,7 +115,7 @@ class Poke4DEnv(gym.Env):
 
     **Arguments.** ``obs_mode``, ``task``, ``shape``, ``robot``, ``action_mode``, ``render_mode``,
     ``image_size`` (96), ``num_cameras`` (2), ``num_scene_points`` (1024), ``num_gripper_points``
-    (256), ``num_object_points`` (1024: tracked and rendered surface samples),
+    (256), ``num_object_points`` (512: tracked and rendered surface samples),
     ``object_point_fraction`` (0.25 of the scene points), ``youngs_modulus`` (Pa, None: the
     shape's default), ``poisson_ratio`` (0.3), ``density`` (1000 kg/m^3), ``rayleigh_alpha``
     (0.1 1/s), ``rayleigh_beta`` (2e-4 s), ``num_modes`` (16), the contact parameters,
@@ -138,7 +138,7 @@ class Poke4DEnv(gym.Env):
         num_cameras: int = 2,
         num_scene_points: int = 1024,
         num_gripper_points: int = 256,
-        num_object_points: int = 1024,
+        num_object_points: int = 512,
         object_point_fraction: float = 0.25,
         youngs_modulus: float | None = None,
         poisson_ratio: float = 0.3,
@@ -351,19 +351,19 @@ class Poke4DEnv(gym.Env):
         dyn, offsets = self.dynamics, self.robot.contact_offsets
         max_pen, force, pressing = 0.0, 0.0, 0
         for _ in range(self.substeps):
-            fine, touching = self._fine_substeps(velocity, coarse)
+            fine, near = self._fine_substeps(velocity, coarse)
             dt = coarse / fine
             for _ in range(fine):
                 move = velocity * dt
-                if not touching:
+                if near is None:
                     self.tcp = self.tcp + move
                     dyn.step(dt)
                     continue
-                res = self.contact.solve(dyn.q, dyn.qdot, offsets + self.tcp + move, velocity, dt)
+                res = self.contact.solve(dyn.q, dyn.qdot, offsets[near] + self.tcp + move, velocity, dt)
                 pressing = pressing + 1 if res.total_force > self.max_hand_force else 0
                 if pressing >= STALL_SUBSTEPS and np.any(move != 0):  # the hand stalls for this period
                     velocity, move = np.zeros(3), np.zeros(3)
-                    res = self.contact.solve(dyn.q, dyn.qdot, offsets + self.tcp, velocity, dt)
+                    res = self.contact.solve(dyn.q, dyn.qdot, offsets[near] + self.tcp, velocity, dt)
                 self.tcp = self.tcp + move
                 dyn.step(dt, res.modal_force)
                 max_pen, force = max(max_pen, res.max_penetration), res.total_force
@@ -373,23 +373,27 @@ class Poke4DEnv(gym.Env):
         truncated = self.task == "reach" and self._elapsed >= self.reach_window and not info["is_success"]
         return obs, self._reward, bool(info["is_success"]), truncated, info
 
-    def _fine_substeps(self, velocity: np.ndarray, dt: float) -> tuple[int, bool]:
-        """How many substeps a period ``dt`` needs, and whether a gripper point may touch the object in it.
+    def _fine_substeps(self, velocity: np.ndarray, dt: float) -> tuple[int, np.ndarray | None]:
+        """How many substeps a period ``dt`` needs, and which gripper contact points (indices, or None) may
+        touch the object in it.
 
         Where one may, hand and surface move at most ``MAX_TRAVEL`` relative to each other per
-        substep, so a point entering the object is caught within its first millimetre (where
-        its nearest face is the face it crossed).
+        substep, so a point entering the object is caught within its first millimetre (where its
+        nearest face is the face it crossed).
         """
         obj, dyn = self.object, self.dynamics
         deformed = obj.surface + obj.displacements(dyn.q)
         speed = float(np.sqrt((obj.displacements(dyn.qdot) ** 2).sum(1)).max())
         travel = (float(np.linalg.norm(velocity)) + speed) * dt
         reach = travel + CONTACT_MARGIN + 2.0 * self.object_radius
-        ends = np.concatenate([self.robot.contact_offsets + self.tcp, self.robot.contact_offsets + self.tcp + velocity * dt])
-        ends = ends[np.all((ends >= deformed.min(0) - reach) & (ends <= deformed.max(0) + reach), axis=1)]
-        if len(ends) == 0 or np.isinf(cKDTree(deformed).query(ends, distance_upper_bound=reach)[0]).all():
-            return 1, False
-        return int(min(max(1, np.ceil(travel / MAX_TRAVEL)), MAX_SUBSTEPS)), True
+        offsets = self.robot.contact_offsets
+        ends = np.concatenate([offsets + self.tcp, offsets + self.tcp + velocity * dt])
+        idx = np.flatnonzero(np.all((ends >= deformed.min(0) - reach) & (ends <= deformed.max(0) + reach), axis=1))
+        if len(idx):
+            idx = idx[np.isfinite(cKDTree(deformed).query(ends[idx], distance_upper_bound=reach)[0])]
+        if len(idx) == 0:
+            return 1, None
+        return int(min(max(1, np.ceil(travel / MAX_TRAVEL)), MAX_SUBSTEPS)), np.unique(idx % len(offsets))
 
     # ------------------------------------------------------------- observation
     def tip_displacement(self) -> np.ndarray:

@@ -73,23 +73,18 @@ class ModalContactSolver:
         end-of-substep positions, moving with ``velocity`` (3,)."""
         k = len(q)
         none = ContactResult(np.zeros(k), 0.0, 0.0, 0)
-        u = self.obj.displacements(q)
-        deformed = self.obj.surface + u
-        reach = CONTACT_MARGIN + 1e-3
-        near = np.flatnonzero(np.all((points >= deformed.min(0) - reach) & (points <= deformed.max(0) + reach), axis=1))
+        # no material point moved farther than the displacement bound: points farther from the rest shape cannot touch
+        reach = CONTACT_MARGIN + 1e-3 + self.obj.displacement_bound(q)
+        near = np.flatnonzero(box_sdf(points, self.obj.sdf_boxes)[0] < reach)
         if len(near) == 0:
             return none
-        # no material point moved farther than max |u|: points farther from the rest shape cannot touch
-        near = near[box_sdf(points[near], self.obj.sdf_boxes)[0] < np.sqrt((u * u).sum(1).max()) + reach]
-        if len(near) == 0:
-            return none
-        rest, local = self.obj.pull_back(points[near], q, self.tree)
+        rest, idx, w = self.obj.pull_back(points[near], q, self.tree)
         dist, normal = self.obj.signed_distance(rest)
         cand = dist < CONTACT_MARGIN
         if not cand.any():
             return none
-        dist, normal = dist[cand], normal[cand]
-        G = np.einsum("cdk,cd->ck", local[cand], normal)  # (C, k): normal displacement per modal coordinate
+        dist, normal, idx, w = dist[cand], normal[cand], idx[cand], w[cand]
+        G = np.einsum("cn,cndk,cd->ck", w, self.obj.basis[idx], normal)  # (C, k): normal displacement per mode
         a11, a12, a21, a22, b1, b2 = self.coefficients(dt)
         q_free, v_free = a11 * q + a12 * qdot, a21 * q + a22 * qdot
         kk, cc = self.law.stiffness, self.law.damping

@@ -166,24 +166,26 @@ class ModalObject:
         emb = PointEmbedding(self.model, np.asarray(points, dtype=float))
         return np.moveaxis(emb.interpolate(self.modes.node_shapes), 0, -1)
 
-    def pull_back(self, points: np.ndarray, q: np.ndarray, tree: cKDTree, iterations: int = 2, near: int = 4
-                  ) -> tuple[np.ndarray, np.ndarray]:
-        """Rest positions (P, 3) of world points (P, 3) and the mode basis (P, 3, k) that moves them.
+    def pull_back(self, points: np.ndarray, q: np.ndarray, tree: cKDTree, iterations: int = 1, near: int = 4
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Rest positions (P, 3) of world points (P, 3), and the ``near`` surface samples (P, near) and
+        weights (P, near) that carry them (their basis: ``np.einsum("pn,pnik->pik", w, basis[idx])``).
 
         ``tree`` is a KD-tree of the samples' rest positions. ``X <- p - u(X)``, starting at
         ``X = p``, with ``u(X)`` the inverse-square-distance average of the ``near`` nearest
         surface samples' displacements (a smooth field, so contact forces change smoothly as
         points slide).
         """
+        u = self.displacements(q)
         rest = points
         for i in range(iterations + 1):
             dist, idx = tree.query(rest, k=near)
+            idx = idx.reshape(len(rest), near)
             w = 1.0 / (dist.reshape(len(rest), near) + 1e-4) ** 2
             w /= w.sum(axis=1, keepdims=True)
-            local = np.einsum("pn,pnik->pik", w, self.basis[idx.reshape(len(rest), near)])
             if i < iterations:
-                rest = points - local @ q
-        return rest, local
+                rest = points - np.einsum("pn,pnd->pd", w, u[idx])
+        return rest, idx, w
 
     def signed_distance(self, rest_points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Rest-frame signed distance (P,) (negative inside) and outward normal (P, 3) of rest points."""

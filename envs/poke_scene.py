@@ -70,7 +70,7 @@ class KinematicRobot:
     observed gripper points; ``render_points``/``contact_points`` are offsets from the tcp.
     """
 
-    def __init__(self, robot: RobotSetup, num_gripper_points: int, seed: int, num_render_points: int = 1536,
+    def __init__(self, robot: RobotSetup, num_gripper_points: int, seed: int, num_render_points: int = 768,
                  num_contact_points: int = 768):
         self.robot = robot
         self.joints = rest_joint_values(robot)
