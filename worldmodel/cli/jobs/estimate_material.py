@@ -114,7 +114,7 @@ def plot(path: Path, report: Any, observed: np.ndarray, start: np.ndarray, frame
     grid = np.linspace(min(s.min(), math.log(report.youngs_modulus) - 0.3), max(s.max(), math.log(report.youngs_modulus) + 0.3), 100)
     model = report.rmse**2 + 0.5 * report.curvature * (grid - math.log(report.youngs_modulus)) ** 2
     ax0.semilogy(np.exp(grid), model, "-", color="0.6", label="Gauss-Newton model")
-    ax0.semilogy(E, L, "o-", label="tape evaluations")
+    ax0.semilogy(E, L, "o", label="evaluations (bracketing walk, tape rollouts)")
     ax0.axvspan(*report.interval95, color="C2", alpha=0.2, label="95% interval")
     ax0.set_xscale("log")
     ax0.set(xlabel="Young's modulus E (Pa)", ylabel="loss (m^2)", title=f"E = {report.youngs_modulus:.4g} Pa")
