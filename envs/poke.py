@@ -68,10 +68,12 @@ class Poke4DEnv(gym.Env):
     placed by URDF forward kinematics.
 
     **Contact.** Gripper points inside the object's deformed surface push it with a penalty
-    ``F = k delta + c d(delta)/dt`` per point (``contact_stiffness`` 1e4 N/m, ``contact_damping``
-    2 N s/m, capped at ``max_contact_force`` 20 N), applied as modal forces; ``substeps``
-    (default 10) per control step, the penalty implicit with the exact modal step
-    (`envs.poke_contact`), so penetration stays well below 2 mm unless a point hits the cap.
+    ``F = k delta + c d(delta)/dt`` per point (``contact_stiffness`` 1e5 N/m, ``contact_damping``
+    2 N s/m, capped at ``max_contact_force`` 50 N), applied as modal forces; ``substeps``
+    (default 5) per control step, each split where a gripper point may reach the surface so that
+    hand and surface move at most 1 mm relative to each other per substep; the penalty is
+    implicit with the exact modal step (`envs.poke_contact`), so penetration stays well below
+    2 mm (about force / (k * contacts)) unless a point hits the cap.
 
     **Action.** ``action_mode="absolute"``: the fingertip xyz target (m),
     ``Box([-0.2, -0.2, 0.01], [0.2, 0.2, 0.35], float32)``; ``"delta"``: an xyz step from the
@@ -150,7 +152,7 @@ class Poke4DEnv(gym.Env):
         contact_damping: float = 2.0,
         max_contact_force: float = 50.0,
         max_hand_force: float = 10.0,
-        substeps: int = 10,
+        substeps: int = 5,
         max_speed: float = 0.5,
         reach_window: int = 50,
         reach_tolerance: float = 0.005,

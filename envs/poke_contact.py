@@ -25,7 +25,7 @@ from scipy.spatial import cKDTree
 
 from physics.modal.dynamics import transition_coefficients
 
-from .poke_object import ModalObject, box_sdf
+from .poke_object import ModalObject
 
 CONTACT_MARGIN = 0.002  # points this far outside the surface take part in the solve (they may be hit)
 
@@ -70,15 +70,13 @@ class ModalContactSolver:
 
     def solve(self, q: np.ndarray, qdot: np.ndarray, points: np.ndarray, velocity: np.ndarray, dt: float) -> ContactResult:
         """Contact over a substep ``dt`` from modal state (q, qdot) with the gripper ``points`` (P, 3) at their
-        end-of-substep positions, moving with ``velocity`` (3,)."""
+        end-of-substep positions, moving with ``velocity`` (3,). Every point is tested: pass only those
+        near the object (the env preselects them once per coarse substep)."""
         k = len(q)
         none = ContactResult(np.zeros(k), 0.0, 0.0, 0)
-        # no material point moved farther than the displacement bound: points farther from the rest shape cannot touch
-        reach = CONTACT_MARGIN + 1e-3 + self.obj.displacement_bound(q)
-        near = np.flatnonzero(box_sdf(points, self.obj.sdf_boxes)[0] < reach)
-        if len(near) == 0:
+        if len(points) == 0:
             return none
-        rest, idx, w = self.obj.pull_back(points[near], q, self.tree)
+        rest, idx, w = self.obj.pull_back(points, q, self.tree)
         dist, normal = self.obj.signed_distance(rest)
         cand = dist < CONTACT_MARGIN
         if not cand.any():
