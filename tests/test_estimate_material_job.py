@@ -69,14 +69,27 @@ def test_contact_window_and_bad_input(recorded: str, tmp_path: object) -> None:
     tracks = np.zeros((6, 4, 3))
     far = np.tile([[5.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0]], (6, 1, 1))
     half = np.full((1, 3), 0.01)
-    with pytest.raises(ValueError, match="never touch"):
-        contact_window(tracks, far, half, 0.01, 2, 10)
+    assert contact_window(tracks, far, half, 0.01, 2, 10) == (0, 5, None)  # no contact: the settling from row 0
     near = far.copy()
     near[3:, 0, 0] = 0.015  # the box's face comes within 5 mm of the particles at row 3
     assert contact_window(tracks, near, half, 0.01, 2, 10) == (1, 5, 3)
-    with pytest.raises(ValueError, match="never touch"):
-        contact_window(tracks, near, half, 0.004, 2, 10)  # 5 mm away is not within a 4 mm reach
+    assert contact_window(tracks, near, half, 0.004, 2, 10)[2] is None  # 5 mm away is not within a 4 mm reach
+    assert contact_window(tracks, near, half, 0.01, 2, 2) == (1, 3, 3)
+    with pytest.raises(ValueError, match="no frame left"):
+        contact_window(tracks[:4], near[:4], half, 0.01, 0, 10)  # contact in the last row
     with pytest.raises(ValueError, match="window"):
         estimate(recorded, tmp_path, "window=3.0")
     with pytest.raises(ValueError, match="youngs_modulus0"):
         estimate(recorded, tmp_path, "youngs_modulus0=-5")
+
+
+def test_job_without_contact_fits_the_settling_under_gravity(tmp_path: object) -> None:
+    path = tmp_path / "far.zarr"  # type: ignore[operator]
+    env = RecordRollout(gym.make("PushT4D-v0", max_episode_steps=5, **{**FAST, "block_youngs_modulus": 1.5e4}), path)
+    env.reset(seed=0, options={"block_pose": (0.0, 0.02, 0.3), "ee_xy": (0.3, -0.3)})
+    for _ in range(5):
+        env.step(np.array((0.3, -0.3), np.float32))  # the hand stays away: the block only settles
+    env.close()
+    result = estimate(str(path), tmp_path, "plot=false")
+    assert result["window"]["contact_row"] is None and result["window"]["first_row"] == 0
+    assert result["youngs_modulus"] == pytest.approx(1.5e4, rel=0.03)

@@ -6,7 +6,7 @@ rebuilds its MPM solver with ``envs.deformable.replay_solver`` and fits E throug
 differentiable MPM (:func:`physics.mpm.estimation.estimate_material`) over a window
 around the first contact: from ``frames_before_contact`` frames before the first frame in
 which a collider comes within one grid cell of a particle, ``window`` seconds long
-(<= 2 s). Frames before the window are simulated forward from the episode's first row
+(<= 2 s; an episode without contact fits the block settling under gravity from row 0). Frames before the window are simulated forward from the episode's first row
 with the current estimate (no tape). The replay moves its local grid exactly as the env
 did (``follow_domain``), so with the true E it reproduces the recorded tracks. The recording's attributes hold the true E of
 synthetic data (``block_youngs_modulus``); it is dropped from the kwargs before anything
@@ -48,21 +48,25 @@ def box_distances(points: np.ndarray, poses: np.ndarray, half_extents: np.ndarra
     return np.linalg.norm(outside, axis=-1).min(axis=1)
 
 
-def contact_frame(tracks: np.ndarray, poses: np.ndarray, half_extents: np.ndarray, reach: float) -> int:
+def contact_frame(tracks: np.ndarray, poses: np.ndarray, half_extents: np.ndarray, reach: float) -> int | None:
     """First row whose colliders come within ``reach`` of a particle (or whose particles moved > 1 mm since the
-    previous row, the fallback for colliders that are not boxes); ValueError when the episode has no contact."""
+    previous row, the fallback for colliders that are not boxes); None when the episode has no contact."""
     for t in range(len(tracks)):
         near = len(half_extents) and box_distances(tracks[t], poses[t], half_extents).min() < reach
         moved = t > 0 and np.linalg.norm(tracks[t] - tracks[t - 1], axis=1).max() > 1e-3 and not len(half_extents)
         if near or moved:
             return t
-    raise ValueError("the colliders never touch the block in this episode: nothing to estimate from")
+    return None
 
 
-def contact_window(tracks: np.ndarray, poses: np.ndarray, half_extents: np.ndarray, reach: float, before: int, frames: int) -> tuple[int, int, int]:
-    """(first row, last row, contact row): the fit observes rows first + 1 .. last."""
+def contact_window(tracks: np.ndarray, poses: np.ndarray, half_extents: np.ndarray, reach: float, before: int, frames: int) -> tuple[int, int, int | None]:
+    """(first row, last row, contact row): the fit observes rows first + 1 .. last.
+
+    Without any contact the window starts at row 0: the block, built at rest with F = I,
+    settles under gravity by an amount that depends on E, and that is what gets fitted.
+    """
     contact = contact_frame(tracks, poses, half_extents, reach)
-    first = max(0, contact - before)
+    first = 0 if contact is None else max(0, contact - before)
     last = min(len(tracks) - 1, first + frames)
     if last <= first:
         raise ValueError(f"the episode ends at row {len(tracks) - 1}, right at the contact (row {contact}): no frame left to fit")
@@ -178,7 +182,8 @@ def run(cfg: DictConfig) -> None:
             "fitted_offset_std": report.initial_velocity_std.tolist(),
             "mean_track_velocity_first_frame": ((tracks[first + 1] - tracks[first]).mean(0) / CONTROL_DT).tolist(),
         },
-        "window": {"first_row": first, "last_row": last, "contact_row": contact, "seconds": (last - first) * CONTROL_DT, "warmup_frames": first},
+        "window": {"first_row": first, "last_row": last, "contact_row": contact, "seconds": (last - first) * CONTROL_DT, "warmup_frames": first,
+                   "fits": "settling under gravity (no contact)" if contact is None else "contact"},
         "data": str(cfg.data),
         "episode": int(cfg.episode),
         "youngs_modulus0": E0,
