@@ -9,7 +9,8 @@ the observation has no gripper points), and move over the object, never through 
 
 - `RandomPokePolicy`: pokes from a uniform horizontal direction at a height U(0.4, 1.0) of
   the object's top, pushing U(0.01, 0.05) m past its surface, holding 0-4 steps, then pulling
-  back so the object rings: the data point-flow models of vibrating objects learn from.
+  back (``retreat`` m further than where the poke started, resting ``rest_range`` steps there)
+  so the object rings: the data point-flow models of vibrating objects learn from.
 - `DampingPokePolicy`: watches which way the tip swings first, then rests the fingers against
   the object's face just below its tip on that side (the x or y face the swing points to),
   where every swing strikes them (Poke4D's ``settle`` task).
@@ -94,14 +95,16 @@ class RandomPokePolicy(_ScriptedPoker):
 
     def __init__(self, rng: np.random.Generator, height_range: tuple[float, float] = (0.4, 1.0),
                  depth_range: tuple[float, float] = (0.01, 0.05), hold_range: tuple[int, int] = (0, 4),
-                 standoff: float = 0.03, **kw):
+                 standoff: float = 0.03, retreat: float = 0.0, rest_range: tuple[int, int] = (0, 0), **kw):
         super().__init__(rng, **kw)
         if not (0 < height_range[0] <= height_range[1] and 0 <= depth_range[0] <= depth_range[1]
-                and 0 <= hold_range[0] <= hold_range[1] and standoff > 0):
-            raise ValueError("height_range, depth_range and hold_range must be ordered non-negative ranges "
-                             f"and standoff positive, got {height_range}, {depth_range}, {hold_range}, {standoff}")
+                and 0 <= hold_range[0] <= hold_range[1] and standoff > 0 and retreat >= 0
+                and 0 <= rest_range[0] <= rest_range[1]):
+            raise ValueError("height_range, depth_range, hold_range and rest_range must be ordered non-negative "
+                             "ranges, standoff positive and retreat non-negative, got "
+                             f"{height_range}, {depth_range}, {hold_range}, {rest_range}, {standoff}, {retreat}")
         self.height_range, self.depth_range, self.hold_range = height_range, depth_range, hold_range
-        self.standoff = standoff
+        self.standoff, self.retreat, self.rest_range = standoff, retreat, rest_range
 
     def plan(self, obs: dict, info: dict) -> None:
         """Queue one poke: travel to a pre-poke point, push through the surface, hold, pull back."""
@@ -118,7 +121,9 @@ class RandomPokePolicy(_ScriptedPoker):
         end = start + u * (self.standoff + self.rng.uniform(*self.depth_range))
         push = self.line(start, end)
         hold = [end] * int(self.rng.integers(self.hold_range[0], self.hold_range[1] + 1))
-        self._queue.extend(self.travel(ee, start, top) + push + hold + self.line(end, start))
+        away = start - u * self.retreat  # after the poke: back off and let the object ring
+        rest = [away] * int(self.rng.integers(self.rest_range[0], self.rest_range[1] + 1))
+        self._queue.extend(self.travel(ee, start, top) + push + hold + self.line(end, away) + rest)
 
 
 class DampingPokePolicy(_ScriptedPoker):
