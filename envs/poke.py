@@ -33,7 +33,7 @@ RING_RANGE = (0.02, 0.04)  # settle: tip amplitude of the initial flick (m)
 MAX_TRAVEL = 0.001  # relative motion of hand and surface per substep near contact (m)
 MAX_SUBSTEPS = 20  # fine substeps per coarse substep
 CONTACT_SAMPLES = 4096  # surface samples the contact pulls points back through (denser than the rendered ones)
-STALL_SUBSTEPS = 3  # the hand stalls after pressing harder than max_hand_force for this many substeps (not on impacts)
+STALL_SUBSTEPS = 3  # the hand stalls after pressing harder than max_hand_force in this many substeps of a period
 RESET_OPTIONS = ("ee_pos", "q", "qdot", "target_displacement")
 
 
@@ -63,8 +63,8 @@ class Poke4DEnv(gym.Env):
     overhead gantry. The robot is kinematic: its fingertip centre moves toward the commanded
     target at most ``max_speed`` m/s (default 0.5) and is never pushed back by the object, but
     it stalls (stops for the rest of the control period) where the object resists it with more
-    than ``max_hand_force`` (default 10 N) in total for three substeps in a row (a push into a
-    stiff direction, not an impact), as a force-limited arm would; links are
+    than ``max_hand_force`` (default 10 N) in total in three substeps of a period (a push into a
+    stiff direction, not a single impact), as a force-limited arm would; links are
     placed by URDF forward kinematics.
 
     **Contact.** Gripper points inside the object's deformed surface push it with a penalty
@@ -362,7 +362,7 @@ class Poke4DEnv(gym.Env):
                     dyn.step(dt)
                     continue
                 res = self.contact.solve(dyn.q, dyn.qdot, offsets[near] + self.tcp + move, velocity, dt)
-                pressing = pressing + 1 if res.total_force > self.max_hand_force else 0
+                pressing += res.total_force > self.max_hand_force
                 if pressing >= STALL_SUBSTEPS and np.any(move != 0):  # the hand stalls for this period
                     velocity, move = np.zeros(3), np.zeros(3)
                     res = self.contact.solve(dyn.q, dyn.qdot, offsets[near] + self.tcp, velocity, dt)

@@ -176,15 +176,15 @@ class ModalObject:
         surface samples' displacements (a smooth field, so contact forces change smoothly as
         points slide).
         """
-        u = self.displacements(q)
-        rest = points
+        rest, k = points, len(q)
         for i in range(iterations + 1):
             dist, idx = tree.query(rest, k=near)
             idx = idx.reshape(len(rest), near)
             w = 1.0 / (dist.reshape(len(rest), near) + 1e-4) ** 2
             w /= w.sum(axis=1, keepdims=True)
             if i < iterations:
-                rest = points - np.einsum("pn,pnd->pd", w, u[idx])
+                u = (self.basis[idx].reshape(-1, k) @ q).reshape(len(rest), near, 3)
+                rest = points - np.einsum("pn,pnd->pd", w, u)
         return rest, idx, w
 
     def signed_distance(self, rest_points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -71,7 +71,7 @@ class KinematicRobot:
     """
 
     def __init__(self, robot: RobotSetup, num_gripper_points: int, seed: int, num_render_points: int = 768,
-                 num_contact_points: int = 768):
+                 num_contact_points: int = 384):
         self.robot = robot
         self.joints = rest_joint_values(robot)
         self.rest_tcp = np.array([0.0, 0.0, robot.model.tcp_height])
