@@ -11,7 +11,9 @@ The force is held constant over a substep and the modes advance exactly under it
 ``qdot' = qdot_free + b2 f``). The penalty is evaluated at the *end* of the substep
 (backward Euler in the contact only), which makes it a small linear system in the contact
 forces, ``(I + G diag(k b1 + c b2) G^T) F = k (delta_0 + G (q_free - q)) + c (G qdot_free - N v)``,
-solved with an active set (no contact pulls). So any stiffness is stable at any substep
+solved with an active set (no contact pulls), and scaled down where it would add more energy
+to the modes than the hand's work and the penalty energy can supply (passivity: a point
+attributed to the wrong face at an edge cannot pump energy in). So any stiffness is stable at any substep
 and penetration is about ``force / (k * contacts)``, far below a millimetre for the default
 stiffness unless a point hits the force cap.
 """
@@ -27,6 +29,7 @@ from physics.modal.dynamics import transition_coefficients
 
 from .poke_object import ModalObject
 
+PASSIVITY_SLACK = 0.02  # relative energy gain per substep tolerated before contact forces are scaled down
 CONTACT_MARGIN = 0.002  # points this far outside the surface take part in the solve (they may be hit)
 
 
@@ -60,6 +63,7 @@ class ModalContactSolver:
     def __init__(self, obj: ModalObject, omega: np.ndarray, xi: np.ndarray, law: PenaltyContact):
         self.obj, self.omega, self.xi, self.law = obj, omega, xi, law
         self.tree = cKDTree(obj.surface)
+        self.stored_energy = 0.0  # penalty energy sum F^2 / 2k held by the last substep's contacts
         self._coef: tuple[float, tuple[np.ndarray, ...]] | None = None
 
     def coefficients(self, dt: float) -> tuple[np.ndarray, ...]:
@@ -68,12 +72,39 @@ class ModalContactSolver:
             self._coef = (dt, transition_coefficients(self.omega, self.xi, dt))
         return self._coef[1]
 
-    def solve(self, q: np.ndarray, qdot: np.ndarray, points: np.ndarray, velocity: np.ndarray, dt: float) -> ContactResult:
+    def _passive_scale(self, q, qdot, q_free, v_free, f, force, normal, velocity, dt) -> float:
+        """The largest ``s`` in [0, 1] for which the modal force ``s f`` adds no more energy to the object than
+        the hand's work on it plus the penalty energy (``sum F^2 / 2k``) its contacts release.
+
+        A penalty with a misjudged normal (a point attributed to the wrong face at an edge) could
+        otherwise pump energy into the modes; a correct contact never needs scaling.
+        """
+        a11, a12, a21, a22, b1, b2 = self.coefficients(dt)
+        w2 = self.omega**2
+        e_old = 0.5 * float(qdot @ qdot + w2 @ (q * q))
+        work = float(np.maximum(force * -(normal @ velocity), 0.0).sum()) * dt
+        stored = 0.5 * float(force @ force) / self.law.stiffness
+        allowed = (1.0 + PASSIVITY_SLACK) * e_old + work + max(self.stored_energy - stored, 0.0) + 1e-6
+        dq, dv = b1 * f, b2 * f
+        # E(s) = e0 + s e1 + s^2 e2 with the state (q_free + s dq, v_free + s dv)
+        e0 = 0.5 * float(v_free @ v_free + w2 @ (q_free * q_free))
+        e1 = float(v_free @ dv + w2 @ (q_free * dq))
+        e2 = 0.5 * float(dv @ dv + w2 @ (dq * dq))
+        if e0 + e1 + e2 <= allowed or e2 <= 0:
+            return 1.0
+        disc = e1 * e1 - 4 * e2 * (e0 - allowed)
+        if disc < 0:
+            return 0.0
+        return float(np.clip((-e1 + np.sqrt(disc)) / (2 * e2), 0.0, 1.0))
+
+    def solve(self, q: np.ndarray, qdot: np.ndarray, points: np.ndarray, velocity: np.ndarray, dt: float
+              ) -> ContactResult:
         """Contact over a substep ``dt`` from modal state (q, qdot) with the gripper ``points`` (P, 3) at their
         end-of-substep positions, moving with ``velocity`` (3,). Every point is tested: pass only those
         near the object (the env preselects them once per coarse substep)."""
         k = len(q)
         none = ContactResult(np.zeros(k), 0.0, 0.0, 0)
+        self.stored_energy = 0.0  # set again below when there is contact
         if len(points) == 0:
             return none
         rest, idx, w = self.obj.pull_back(points, q, self.tree)
@@ -101,6 +132,9 @@ class ModalContactSolver:
                 break
             active[idx[force[idx] < 0]] = False
         force = np.clip(force, 0.0, self.law.max_force)
+        scale = self._passive_scale(q, qdot, q_free, v_free, -G.T @ force, force, normal, velocity, dt)
+        force = force * scale
         f_modal = -G.T @ force
+        self.stored_energy = 0.5 * float(force @ force) / self.law.stiffness
         penetration = delta_free + G @ (b1 * f_modal)
         return ContactResult(f_modal, float(max(penetration.max(), 0.0)), float(force.sum()), int((force > 0).sum()))
