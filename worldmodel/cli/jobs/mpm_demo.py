@@ -17,7 +17,9 @@ def build_scene(name: str, grid_res: int, rng: np.random.Generator, device: str)
 
     if name not in SCENES:
         raise ValueError(f"unknown scene {name!r}; available: {', '.join(SCENES)}")
-    solver = mpm.MPMSolver(mpm.MPMConfig(grid_res=grid_res, bounds=((0.0, 0.0, 0.0), (1.0, 0.5, 0.6)), device=device))
+    # the grid reaches below the floor: nodes within a cell of the bounds belong to the domain's slip
+    # walls, and a floor inside that band would never apply its friction
+    solver = mpm.MPMSolver(mpm.MPMConfig(grid_res=grid_res, bounds=((0.0, 0.0, -0.08), (1.0, 0.5, 0.6)), device=device))
     h = solver.config.dx / 2
     floor = solver.add_collider(mpm.Plane((0.0, 0.0, 0.02), (0.0, 0.0, 1.0), contact="friction", friction=0.5))
     drive: Callable[[int], None] = lambda frame: None  # noqa: E731
