@@ -74,7 +74,10 @@ class KinematicRobot:
                  num_contact_points: int = 384):
         self.robot = robot
         self.joints = rest_joint_values(robot)
-        self.rest_tcp = np.array([0.0, 0.0, robot.model.tcp_height])
+        # where the fingertips are with the gantry at the origin: the floating hand hangs above it,
+        # the arm reaches out from it
+        hand = robot.link_poses(np.concatenate([np.zeros(2), self.joints]), (robot.model.tcp_link,))[0]
+        self.rest_tcp = hand[:3, :3] @ np.asarray(robot.model.tcp_offset, dtype=float) + hand[:3, 3]
         self.gripper = GripperPoints(robot.desc, DEFAULT_GRIPPER_LINKS, num_gripper_points, seed=seed)
         rest = self.link_poses(self.rest_tcp, self.gripper.links)
         self.gripper_offsets = self.gripper.place(rest)[0] - self.rest_tcp
@@ -90,7 +93,7 @@ class KinematicRobot:
 
     def link_poses(self, tcp: np.ndarray, links: tuple[str, ...]) -> np.ndarray:
         """World poses (len(links), 4, 4) of ``links`` with the fingertips at ``tcp``."""
-        q = np.concatenate([tcp[:2], self.joints])
+        q = np.concatenate([tcp[:2] - self.rest_tcp[:2], self.joints])
         T = self.robot.link_poses(q, links).copy()
         T[..., 2, 3] += tcp[2] - self.rest_tcp[2]
         return T

@@ -280,3 +280,15 @@ def test_collect_round_trip_into_a_track_store(tmp_path):
     expected = ep["tracks"][1 : H + 1][:, ids[moving]] - ep["tracks"][0][ids[moving]]
     np.testing.assert_allclose(s.target[:, moving], expected, atol=1e-6)
     np.testing.assert_array_equal(s.target[:, ~moving], 0.0)
+
+
+@pytest.mark.parametrize("robot", ["panda_hand", "panda"])
+def test_the_fingertips_are_where_agent_pos_says(robot):
+    env = gym.make("Poke4D-v0", robot=robot, num_gripper_points=128, image_size=32)
+    obs, _ = env.reset(seed=0, options={"ee_pos": (0.12, -0.05, 0.08)})
+    g = obs["gripper_points"]
+    np.testing.assert_allclose(obs["agent_pos"], (0.12, -0.05, 0.08), atol=1e-6)
+    assert 0.08 - 1e-3 < g[:, 2].min() < 0.08 + 5e-3  # the fingertips' lowest surface samples
+    tips = g[g[:, 2] < 0.09]
+    np.testing.assert_allclose(tips[:, :2].mean(0), (0.12, -0.05), atol=0.01)
+    env.close()
