@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from physics.rigid.base import Frames
 from physics.rigid.spec import Camera
 
 
@@ -70,3 +71,15 @@ def project(points: np.ndarray, cam: Camera) -> tuple[np.ndarray, np.ndarray, np
     z = pc[:, 2]
     safe = np.where(np.abs(z) < 1e-9, 1e-9, z)
     return cam.fx * pc[:, 0] / safe + cam.cx, cam.fy * pc[:, 1] / safe + cam.cy, z
+
+
+def side_by_side(frames: Frames, render_mode: str) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """All cameras of ``frames`` side by side, as ``render_mode`` asks: RGB (H, V*W, 3) uint8
+    (``"rgb_array"``), depth (H, V*W) metres (``"depth_array"``) or both (``"rgbd_tuple"``)."""
+    rgb = np.concatenate(list(frames.rgb), axis=1)
+    depth = np.concatenate(list(frames.depth), axis=1)
+    if render_mode == "rgb_array":
+        return rgb
+    if render_mode == "depth_array":
+        return depth
+    return rgb, depth

@@ -12,6 +12,8 @@ from scipy.spatial import cKDTree
 from physics.modal import ModalDynamics, RayleighDamping
 from physics.rigid import BACKENDS, LABEL_OBJECT
 
+from .cameras import side_by_side
+from .obs_spaces import sensor_spaces
 from .poke_contact import CONTACT_MARGIN, ModalContactSolver, PenaltyContact
 from .poke_object import SHAPE_NAMES, SHAPES, modal_object
 from .poke_scene import TABLE_HALF, kinematic_robot, poke_cameras, render_scene, table_frames
@@ -240,23 +242,7 @@ class Poke4DEnv(gym.Env):
             "modal_qdot": spaces.Box(-inf, inf, (k,), f32),
             "qpos": spaces.Box(-inf, inf, (3 + len(self.robot.joints),), f32),
         }
-        if self.obs_mode in ("rgbd", "all"):
-            d.update(
-                rgb=spaces.Box(0, 255, (V, H, W, 3), np.uint8),
-                depth=spaces.Box(0.0, inf, (V, H, W), f32),
-                segmentation=spaces.Box(0, 2, (V, H, W), np.int32),
-                intrinsics=spaces.Box(-inf, inf, (V, 3, 3), f32),
-                cam2world=spaces.Box(-inf, inf, (V, 4, 4), f32),
-            )
-        if self.obs_mode in ("pointcloud", "all"):
-            N = self.num_scene_points
-            d.update(
-                scene_points=spaces.Box(-inf, inf, (N, 3), f32),
-                scene_colors=spaces.Box(0.0, 1.0, (N, 3), f32),
-                scene_normals=spaces.Box(-1.0, 1.0, (N, 3), f32),
-                scene_labels=spaces.Box(0, 1, (N,), np.int32),
-                gripper_points=spaces.Box(-inf, inf, (Nr, 3), f32),
-            )
+        d.update(sensor_spaces(self.obs_mode, V, H, W, self.num_scene_points, Nr))
         return spaces.Dict(d)
 
     # ------------------------------------------------------------------- reset
@@ -488,12 +474,7 @@ class Poke4DEnv(gym.Env):
         if f is None:
             f = render_scene(self.cameras, self._table, self.object.surface + self.object.displacements(self.dynamics.q),
                              self.object.colors, self.object_radius, self.robot, self.tcp)
-        rgb, depth = np.concatenate(list(f.rgb), axis=1), np.concatenate(list(f.depth), axis=1)
-        if self.render_mode == "rgb_array":
-            return rgb
-        if self.render_mode == "depth_array":
-            return depth
-        return rgb, depth
+        return side_by_side(f, self.render_mode)
 
 
 def _surface_area(boxes: tuple) -> float:

@@ -12,7 +12,8 @@ from physics.rigid import BACKENDS, LABEL_OBJECT, Frames, Scene, make_backend
 from robots.gripper_points import DEFAULT_GRIPPER_LINKS, GripperPoints
 
 from . import pusht_geometry as geo
-from .cameras import orbit_cameras
+from .cameras import orbit_cameras, side_by_side
+from .obs_spaces import sensor_spaces
 from .pointcloud import PointCloudFuser
 from .pusht_scene import make_scene
 from .robot_setup import ROBOTS, make_robot
@@ -187,23 +188,7 @@ class PushT4DEnv(gym.Env):
             "block_pose": spaces.Box(np.array([-1, -1, -np.pi], f32), np.array([1, 1, np.pi], f32), dtype=f32),
             "qpos": spaces.Box(-inf, inf, (D,), f32),
         }
-        if self.obs_mode in ("rgbd", "all"):
-            d.update(
-                rgb=spaces.Box(0, 255, (V, H, W, 3), np.uint8),
-                depth=spaces.Box(0.0, inf, (V, H, W), f32),
-                segmentation=spaces.Box(0, 2, (V, H, W), np.int32),
-                intrinsics=spaces.Box(-inf, inf, (V, 3, 3), f32),
-                cam2world=spaces.Box(-inf, inf, (V, 4, 4), f32),
-            )
-        if self.obs_mode in ("pointcloud", "all"):
-            N = self.num_scene_points
-            d.update(
-                scene_points=spaces.Box(-inf, inf, (N, 3), f32),
-                scene_colors=spaces.Box(0.0, 1.0, (N, 3), f32),
-                scene_normals=spaces.Box(-1.0, 1.0, (N, 3), f32),
-                scene_labels=spaces.Box(0, 1, (N,), np.int32),
-                gripper_points=spaces.Box(-inf, inf, (Nr, 3), f32),
-            )
+        d.update(sensor_spaces(self.obs_mode, V, H, W, self.num_scene_points, Nr))
         return spaces.Dict(d)
 
     # ------------------------------------------------------------------- reset
@@ -352,14 +337,7 @@ class PushT4DEnv(gym.Env):
         if self.render_mode is None:
             gym.logger.warn("render() called without a render_mode; pass render_mode='rgb_array'")
             return None
-        f = self._frames if self._frames is not None else self._render_frames()
-        rgb = np.concatenate(list(f.rgb), axis=1)
-        depth = np.concatenate(list(f.depth), axis=1)
-        if self.render_mode == "rgb_array":
-            return rgb
-        if self.render_mode == "depth_array":
-            return depth
-        return rgb, depth
+        return side_by_side(self._frames if self._frames is not None else self._render_frames(), self.render_mode)
 
     def close(self) -> None:
         """Release rendering resources."""
