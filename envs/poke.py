@@ -13,12 +13,12 @@ from physics.modal import ModalDynamics, RayleighDamping
 from physics.rigid import BACKENDS, LABEL_OBJECT
 
 from .cameras import side_by_side
+from .checks import checked_action, choice, option_vector, positive_int
 from .obs_spaces import sensor_spaces
 from .poke_contact import CONTACT_MARGIN, ModalContactSolver, PenaltyContact
 from .poke_object import SHAPE_NAMES, SHAPES, modal_object
 from .poke_scene import TABLE_HALF, kinematic_robot, poke_cameras, render_scene, table_frames
 from .pointcloud import PointCloudFuser
-from .pusht import _choice, _positive_int
 from .robot_setup import ROBOTS
 
 TASKS = ("reach", "settle")
@@ -162,25 +162,25 @@ class Poke4DEnv(gym.Env):
         seed_points: int = 0,
         backend: str | None = None,
     ):
-        self.obs_mode = _choice("obs_mode", obs_mode, OBS_MODES)
-        self.task = _choice("task", task, TASKS)
-        self.shape = _choice("shape", shape, SHAPE_NAMES)
-        self.robot_name = _choice("robot", robot, ROBOTS)
-        self.action_mode = _choice("action_mode", action_mode, ACTION_MODES)
+        self.obs_mode = choice("obs_mode", obs_mode, OBS_MODES)
+        self.task = choice("task", task, TASKS)
+        self.shape = choice("shape", shape, SHAPE_NAMES)
+        self.robot_name = choice("robot", robot, ROBOTS)
+        self.action_mode = choice("action_mode", action_mode, ACTION_MODES)
         if backend is not None:
-            _choice("backend", backend, BACKENDS)
+            choice("backend", backend, BACKENDS)
         if render_mode is not None:
-            _choice("render_mode", render_mode, RENDER_MODES)
+            choice("render_mode", render_mode, RENDER_MODES)
         self.render_mode = render_mode
         w, h = (image_size, image_size) if np.isscalar(image_size) else tuple(image_size)
-        w, h = _positive_int("image_size", w), _positive_int("image_size", h)
-        num_cameras = _positive_int("num_cameras", num_cameras)
-        self.num_scene_points = _positive_int("num_scene_points", num_scene_points)
-        num_gripper_points = _positive_int("num_gripper_points", num_gripper_points)
-        num_object_points = _positive_int("num_object_points", num_object_points)
-        num_modes = _positive_int("num_modes", num_modes)
-        self.substeps = _positive_int("substeps", substeps)
-        self.reach_window = _positive_int("reach_window", reach_window)
+        w, h = positive_int("image_size", w), positive_int("image_size", h)
+        num_cameras = positive_int("num_cameras", num_cameras)
+        self.num_scene_points = positive_int("num_scene_points", num_scene_points)
+        num_gripper_points = positive_int("num_gripper_points", num_gripper_points)
+        num_object_points = positive_int("num_object_points", num_object_points)
+        num_modes = positive_int("num_modes", num_modes)
+        self.substeps = positive_int("substeps", substeps)
+        self.reach_window = positive_int("reach_window", reach_window)
         if not 0.0 <= object_point_fraction <= 1.0:
             raise ValueError(f"object_point_fraction must lie in [0, 1], got {object_point_fraction}")
         E = SHAPES[shape].youngs_modulus if youngs_modulus is None else _positive("youngs_modulus", youngs_modulus)
@@ -281,14 +281,6 @@ class Poke4DEnv(gym.Env):
         swing = np.linalg.norm(self.object.tip_basis @ (qdot / self.dynamics.omega))
         return qdot * amplitude / swing
 
-    def _option(self, options: dict, key: str, size: int) -> np.ndarray | None:
-        if key not in options:
-            return None
-        v = np.asarray(options[key], dtype=float)
-        if v.shape != (size,) or not np.all(np.isfinite(v)):
-            raise ValueError(f"options[{key!r}] must be {size} finite numbers, got {options[key]!r}")
-        return v
-
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         """Start an episode (see the class docstring for the start distributions and ``options``)."""
         super().reset(seed=seed)
@@ -297,8 +289,8 @@ class Poke4DEnv(gym.Env):
         if unknown:
             raise ValueError(f"unknown reset options {sorted(unknown)}; allowed: {list(RESET_OPTIONS)}")
         k = self.object.num_modes
-        ee, q, qdot = self._option(options, "ee_pos", 3), self._option(options, "q", k), self._option(options, "qdot", k)
-        target = self._option(options, "target_displacement", 3)
+        ee, q, qdot = option_vector(options, "ee_pos", 3), option_vector(options, "q", k), option_vector(options, "qdot", k)
+        target = option_vector(options, "target_displacement", 3)
         if ee is not None and (np.any(ee < self._low) or np.any(ee > self._high)):
             raise ValueError(f"options['ee_pos'] must lie in {self._low.tolist()}..{self._high.tolist()}, got {ee.tolist()}")
         self.tcp = self._sample_ee() if ee is None else ee
@@ -319,12 +311,7 @@ class Poke4DEnv(gym.Env):
 
     # -------------------------------------------------------------------- step
     def _check_action(self, action) -> np.ndarray:
-        a = np.asarray(action, dtype=np.float64)
-        if a.shape != (3,):
-            raise ValueError(f"action must have shape (3,) (fingertip xyz in metres), got shape {a.shape}")
-        if not np.all(np.isfinite(a)):
-            raise ValueError(f"action must be finite, got {a.tolist()}")
-        return np.clip(a, self.action_space.low, self.action_space.high)
+        return checked_action(action, self.action_space, "fingertip xyz in metres")
 
     def step(self, action):
         """Advance one control period (0.1 s): the hand moves toward the target, contact and modes in substeps."""

@@ -13,6 +13,7 @@ from robots.gripper_points import DEFAULT_GRIPPER_LINKS, GripperPoints
 
 from . import pusht_geometry as geo
 from .cameras import orbit_cameras, side_by_side
+from .checks import checked_action, choice, option_vector, positive_int
 from .obs_spaces import sensor_spaces
 from .pointcloud import PointCloudFuser
 from .pusht_scene import make_scene
@@ -27,18 +28,6 @@ MAX_DELTA = 0.03
 EE_RESET_RANGE = 0.33
 BLOCK_RESET_RANGE = 0.25
 EE_CLEARANCE = 0.03
-
-
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def _choice(name: str, value: Any, allowed: tuple) -> Any:
-    if value not in allowed:
-        raise ValueError(f"unknown {name} {value!r}; allowed: {allowed}")
-    return value
 
 
 class PushT4DEnv(gym.Env):
@@ -106,7 +95,7 @@ class PushT4DEnv(gym.Env):
 
     def __new__(cls, *args: Any, **kwargs: Any) -> "PushT4DEnv":
         """Dispatch on ``block_material``: "rigid" builds this class, MPM materials the deformable env."""
-        material = _choice("block_material", kwargs.get("block_material", "rigid"), BLOCK_MATERIALS)
+        material = choice("block_material", kwargs.get("block_material", "rigid"), BLOCK_MATERIALS)
         if material != "rigid" and cls is PushT4DEnv:
             from .deformable_env import DeformablePushT4DEnv
 
@@ -133,23 +122,23 @@ class PushT4DEnv(gym.Env):
         block_material: str = "rigid",
         block_youngs_modulus: float | None = None,
     ):
-        self.obs_mode = _choice("obs_mode", obs_mode, OBS_MODES)
-        self.robot_name = _choice("robot", robot, ROBOTS)
-        self.backend_name = _choice("backend", backend, BACKENDS)
-        self.action_mode = _choice("action_mode", action_mode, ACTION_MODES)
-        self.start = _choice("start", start, STARTS)
-        self.block_material = _choice("block_material", block_material, BLOCK_MATERIALS)
+        self.obs_mode = choice("obs_mode", obs_mode, OBS_MODES)
+        self.robot_name = choice("robot", robot, ROBOTS)
+        self.backend_name = choice("backend", backend, BACKENDS)
+        self.action_mode = choice("action_mode", action_mode, ACTION_MODES)
+        self.start = choice("start", start, STARTS)
+        self.block_material = choice("block_material", block_material, BLOCK_MATERIALS)
         if block_material == "rigid" and block_youngs_modulus is not None:
             raise ValueError(f"block_youngs_modulus applies to deformable blocks {BLOCK_MATERIALS[1:]}, not 'rigid'")
         if render_mode is not None:
-            _choice("render_mode", render_mode, RENDER_MODES)
+            choice("render_mode", render_mode, RENDER_MODES)
         self.render_mode = render_mode
         w, h = (image_size, image_size) if np.isscalar(image_size) else tuple(image_size)
-        w, h = _positive_int("image_size", w), _positive_int("image_size", h)
-        num_cameras = _positive_int("num_cameras", num_cameras)
-        self.num_scene_points = _positive_int("num_scene_points", num_scene_points)
-        num_gripper_points = _positive_int("num_gripper_points", num_gripper_points)
-        self.num_object_points = _positive_int("num_object_points", num_object_points)
+        w, h = positive_int("image_size", w), positive_int("image_size", h)
+        num_cameras = positive_int("num_cameras", num_cameras)
+        self.num_scene_points = positive_int("num_scene_points", num_scene_points)
+        num_gripper_points = positive_int("num_gripper_points", num_gripper_points)
+        self.num_object_points = positive_int("num_object_points", num_object_points)
         if not (friction > 0 and max_speed > 0):
             raise ValueError(f"friction and max_speed must be positive, got {friction}, {max_speed}")
         self.cameras = orbit_cameras(num_cameras, w, h)
@@ -207,15 +196,6 @@ class PushT4DEnv(gym.Env):
                 return ee
         raise RuntimeError("could not place the end effector away from the block")
 
-    @staticmethod
-    def _option_vector(options: dict, key: str, size: int) -> np.ndarray | None:
-        if key not in options:
-            return None
-        v = np.asarray(options[key], dtype=float)
-        if v.shape != (size,) or not np.all(np.isfinite(v)):
-            raise ValueError(f"options[{key!r}] must be {size} finite numbers, got {options[key]!r}")
-        return v
-
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         """Start an episode (see the class docstring for the start distributions and ``options``)."""
         super().reset(seed=seed)
@@ -223,8 +203,8 @@ class PushT4DEnv(gym.Env):
         unknown = set(options) - {"block_pose", "ee_xy"}
         if unknown:
             raise ValueError(f"unknown reset options {sorted(unknown)}; allowed: 'block_pose', 'ee_xy'")
-        block = self._option_vector(options, "block_pose", 3)
-        ee = self._option_vector(options, "ee_xy", 2)
+        block = option_vector(options, "block_pose", 3)
+        ee = option_vector(options, "ee_xy", 2)
         block = self._sample_block_pose() if block is None else block
         ee = self._sample_ee(block) if ee is None else ee
         self._reset_sim(block, ee)
@@ -239,12 +219,7 @@ class PushT4DEnv(gym.Env):
 
     # -------------------------------------------------------------------- step
     def _check_action(self, action) -> np.ndarray:
-        a = np.asarray(action, dtype=np.float64)
-        if a.shape != (2,):
-            raise ValueError(f"action must have shape (2,) (xy in metres), got shape {a.shape}")
-        if not np.all(np.isfinite(a)):
-            raise ValueError(f"action must be finite, got {a.tolist()}")
-        return np.clip(a, self.action_space.low, self.action_space.high)
+        return checked_action(action, self.action_space, "xy in metres")
 
     def step(self, action):
         """Advance one control period (0.1 s) toward the action's fingertip target."""
