@@ -19,31 +19,11 @@ import time
 import numpy as np
 import warp as wp
 
-from physics.mpm import FixedCorotated, MPMConfig, MPMSolver, Plane, Sphere, sample_box
 from physics.mpm.differentiable import TrackObservations, simulate_frames, trajectory_gradients
 from physics.mpm.estimation import estimate_material
+from physics.mpm.synthetic import jelly_poke
 
 E_TRUE, FRAME, WARMUP, FRAMES = 2.0e4, 0.05, 2, 10
-
-
-def scene(E: float, grid_res: int, device: str) -> tuple[MPMSolver, Sphere]:
-    """The jelly block, its floor and the poking sphere (grid_res cells over 0.4 m)."""
-    cfg = MPMConfig(grid_res=grid_res, bounds=((0.0, 0.0, 0.0), (0.4, 0.3, 0.2)), device=device)
-    solver = MPMSolver(cfg)
-    x, vol = sample_box((0.14, 0.11, 0.05), (0.26, 0.19, 0.11), cfg.dx / 2, np.random.default_rng(0))
-    solver.add_particles(x, vol, FixedCorotated(E, 0.3, 1000.0))
-    solver.add_collider(Plane((0.0, 0.0, 0.05), (0.0, 0.0, 1.0), contact="friction", friction=0.5))
-    return solver, solver.add_collider(Sphere((0.12, 0.15, 0.14), 0.03, contact="slip"))
-
-
-def poke(sphere: Sphere):
-    """Per-frame collider schedule: down and right at 0.28 m/s for 0.3 s, then back."""
-    def drive(frame: int) -> None:
-        t = frame * FRAME
-        a, b = min(t, 0.3), max(0.0, t - 0.3)
-        sphere.set_pose((0.12 + 0.2 * (a - b), 0.15, 0.14 - 0.2 * (a - b)))
-        sphere.set_velocity((0.2, 0.0, -0.2) if t < 0.3 - 1e-9 else (-0.2, 0.0, 0.2))
-    return drive
 
 
 def clock(device: str) -> float:
@@ -60,18 +40,18 @@ def main() -> None:
     wp.config.quiet = True
     print("particles  substeps/frame  forward_s  tape_s  tape/forward  iterations  tape+forward rollouts  estimate_s  estimate/forward  E/E_true")
     for res in args.grid_res:
-        solver, sphere = scene(E_TRUE, res, args.device)
+        solver, drive = jelly_poke(E_TRUE, FRAME, res, args.device)
         n = solver.num_particles
         t0 = clock(args.device)
-        frames = simulate_frames(solver, FRAMES, FRAME, None, poke(sphere), warmup_frames=WARMUP)
+        frames = simulate_frames(solver, FRAMES, FRAME, None, drive, warmup_frames=WARMUP)
         forward = clock(args.device) - t0
         obs = TrackObservations(np.arange(n), frames)
         t0 = clock(args.device)
-        grads = trajectory_gradients(solver, obs, FRAME, None, poke(sphere), np.full(n, E_TRUE), warmup_frames=WARMUP)
+        grads = trajectory_gradients(solver, obs, FRAME, None, drive, np.full(n, E_TRUE), warmup_frames=WARMUP)
         tape = clock(args.device) - t0
-        start, start_sphere = scene(3.0 * E_TRUE, res, args.device)
+        start, start_drive = jelly_poke(3.0 * E_TRUE, FRAME, res, args.device)
         t0 = clock(args.device)
-        report = estimate_material(start, obs, FRAME, 3.0 * E_TRUE, drive=poke(start_sphere), warmup_frames=WARMUP, fit_velocity=False, tolerance=3e-3, progress=False)
+        report = estimate_material(start, obs, FRAME, 3.0 * E_TRUE, drive=start_drive, warmup_frames=WARMUP, fit_velocity=False, tolerance=3e-3, progress=False)
         est = clock(args.device) - t0
         per_frame = np.mean(grads.substeps[WARMUP:])
         print(f"{n:9d}  {per_frame:14.0f}  {forward:9.2f}  {tape:6.2f}  {tape / forward:12.1f}  {report.iterations:10d}  "

@@ -10,6 +10,7 @@ wp = pytest.importorskip("warp")
 from physics.mpm import Box, FixedCorotated, MPMConfig, MPMSolver, Plane, Sphere, sample_box  # noqa: E402
 from physics.mpm.differentiable import TrackObservations, simulate_frames, trajectory_gradients  # noqa: E402
 from physics.mpm.estimation import estimate_material  # noqa: E402
+from physics.mpm.synthetic import jelly_poke  # noqa: E402
 
 wp.config.quiet = True
 E_TRUE = 2.0e4
@@ -87,39 +88,18 @@ def test_warmup_sensitivity_enters_the_directional_derivative() -> None:
 
 
 # ------------------------------------------------------------------- jelly poke
-def poke_solver(E: float) -> tuple[MPMSolver, Sphere]:
-    """A jelly block (216 particles) on a friction floor and a slip sphere above its left edge."""
-    cfg = MPMConfig(grid_res=16, bounds=((0.0, 0.0, 0.0), (0.4, 0.3, 0.2)))
-    solver = MPMSolver(cfg)
-    x, vol = sample_box((0.14, 0.11, 0.05), (0.26, 0.19, 0.11), cfg.dx / 2, np.random.default_rng(0))
-    solver.add_particles(x, vol, FixedCorotated(E, 0.3, 1000.0))
-    solver.add_collider(Plane((0.0, 0.0, 0.05), (0.0, 0.0, 1.0), contact="friction", friction=0.5))
-    sphere = solver.add_collider(Sphere((0.12, 0.15, 0.14), 0.03, contact="slip"))
-    return solver, sphere
-
-
-def poke(sphere: Sphere):
-    """The sphere pokes down and right into the block for 0.3 s, then withdraws."""
-    def drive(frame: int) -> None:
-        t = frame * FRAME
-        a, b = min(t, 0.3), max(0.0, t - 0.3)
-        sphere.set_pose((0.12 + 0.2 * (a - b), 0.15, 0.14 - 0.2 * (a - b)))
-        sphere.set_velocity((0.2, 0.0, -0.2) if t < 0.3 - 1e-9 else (-0.2, 0.0, 0.2))
-    return drive
-
-
 @pytest.fixture(scope="module")
 def poke_tracks() -> TrackObservations:
-    solver, sphere = poke_solver(E_TRUE)
-    frames = simulate_frames(solver, 10, FRAME, None, poke(sphere), warmup_frames=2)
+    solver, drive = jelly_poke(E_TRUE, FRAME)
+    frames = simulate_frames(solver, 10, FRAME, None, drive, warmup_frames=2)
     return TrackObservations(np.arange(solver.num_particles), frames)
 
 
 @pytest.mark.parametrize("factor, stored_E", [(3.0, 3.0 * E_TRUE), (1.0 / 3.0, 1.0e6)])
 def test_estimation_recovers_jelly_poke_modulus(poke_tracks: TrackObservations, factor: float, stored_E: float) -> None:
     # the solver's own E (stored_E, e.g. an absurd 1 MPa) is never read: only youngs_modulus0 is
-    solver, sphere = poke_solver(stored_E)
-    report = estimate_material(solver, poke_tracks, FRAME, factor * E_TRUE, drive=poke(sphere), warmup_frames=2, fit_velocity=False, tolerance=3e-3, progress=False)
+    solver, drive = jelly_poke(stored_E, FRAME)
+    report = estimate_material(solver, poke_tracks, FRAME, factor * E_TRUE, drive=drive, warmup_frames=2, fit_velocity=False, tolerance=3e-3, progress=False)
     assert report.youngs_modulus == pytest.approx(E_TRUE, rel=0.03)
     assert report.converged and report.iterations <= 8
     assert report.loss_history[-1] < 1e-3 * report.loss_history[0]
