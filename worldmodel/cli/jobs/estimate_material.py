@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -100,9 +99,9 @@ def follow_domain(solver: Any) -> Callable[[int, Any, float, float], None]:
 
 def write_json(path: Path, data: dict) -> None:
     """Write ``data`` as JSON atomically (temporary file, then rename)."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    os.replace(tmp, path)
+    from worldmodel.training.checkpoint import atomic_write
+
+    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(data, indent=2)))
 
 
 def plot(path: Path, report: Any, observed: np.ndarray, start: np.ndarray, frame_dt: float) -> None:
@@ -161,7 +160,6 @@ def run(cfg: DictConfig) -> None:
     solver, colliders = replay_solver(kwargs, tracks[0], E0, device=str(cfg.device))
     halves = np.array([c.half_extents for c in colliders])
     first, last, contact = contact_window(tracks, poses, halves, solver.config.dx, int(cfg.frames_before_contact), max(1, round(window_s / CONTROL_DT)))
-    solver, colliders = replay_solver(kwargs, tracks[0], E0, device=str(cfg.device))
 
     def drive(frame: int) -> None:
         pose_colliders(colliders, poses[frame], poses[frame + 1], CONTROL_DT)

@@ -175,6 +175,10 @@ class SplatScene:
         """Simulation coordinates -> file coordinates."""
         return (x - self.offset) / self.scale + self.lower
 
+    def to_sim(self, x: np.ndarray) -> np.ndarray:
+        """File coordinates -> simulation coordinates (metres)."""
+        return (np.asarray(x, dtype=np.float64) - self.lower) * self.scale + self.offset
+
     def frame(self) -> object:
         """The whole scene in the engine's current state (GaussianSplats in file coordinates)."""
         moved = self.engine.splats()
@@ -295,8 +299,6 @@ def run(cfg: DictConfig) -> None:
     try:
         frame = source
         for index in tqdm(range(int(cfg.frames)), desc="splat-sim", unit="frame"):
-            if tracked is not None:
-                track_frames.append(scene.engine.splats().positions[tracked].copy())
             if index > 0:
                 start = time.perf_counter()
                 scene.engine.advance(1.0 / int(cfg.fps))
@@ -305,6 +307,8 @@ def run(cfg: DictConfig) -> None:
                 frame = scene.frame()
             else:
                 start = time.perf_counter()
+            if tracked is not None:  # the written frame's simulated Gaussians, back in metres
+                track_frames.append(scene.to_sim(frame.positions[scene.rows[tracked]]))
             frame.save(out / f"frame_{index:04d}.ply")
             write_seconds += time.perf_counter() - start
             if writer is not None:
