@@ -102,7 +102,7 @@ class DeformablePushT4DEnv(PushT4DEnv):
 
     def _reset_sim(self, block_pose: np.ndarray, ee_xy: np.ndarray) -> None:
         """Robot at ``ee_xy``; a fresh MPM block at rest at ``block_pose`` (built by `replay_solver`)."""
-        self.sim.reset(geo.pose7_from_pose3(block_pose), ee_xy)
+        super()._reset_sim(block_pose, ee_xy)
         x0 = geo.transform_points(geo.pose_matrix(geo.pose7_from_pose3(block_pose, z=0.0)), self.rest_local)
         limit = geo.WORKSPACE / 2 - self.block.spacing  # a T reaching past a wall is moved inside
         x0[:, :2] += np.maximum(0.0, -limit - x0[:, :2].min(0)) - np.maximum(0.0, x0[:, :2].max(0) - limit)
@@ -142,6 +142,7 @@ class DeformablePushT4DEnv(PushT4DEnv):
         x, f = self._x, self._frames
         if f is not None:
             visible = self.fuser.visible(x, f.depth, f.segmentation, LABEL_OBJECT, tol=2.0 * self.block.spacing)
+            info["object_points_visible"] = visible[self.track_index]  # one test for tracks and object points
         else:
             visible = np.ones(len(x), dtype=bool)
         ids = np.zeros(0, dtype=np.int32)

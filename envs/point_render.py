@@ -34,6 +34,7 @@ def _splat_offsets(max_px: int) -> np.ndarray:
 
 
 _OFFSETS = _splat_offsets(MAX_SPLAT_PX)
+_OFFSET_D2 = (_OFFSETS**2).sum(1)
 
 
 def splat_camera(
@@ -57,8 +58,7 @@ def splat_camera(
     u, v, z = u[front], v[front], z[front]
     rpx = np.minimum(cam.fx * radius[idx] / z, MAX_SPLAT_PX)
     # every point covers the offsets within its pixel radius (at least its own pixel)
-    d2 = (_OFFSETS**2).sum(1)
-    cover = d2[None, :] <= np.maximum(rpx, 0.5)[:, None] ** 2
+    cover = _OFFSET_D2[None, :] <= np.maximum(rpx, 0.5)[:, None] ** 2
     pi, oi = np.nonzero(cover)
     uu = np.rint(u[pi]).astype(np.int64) + _OFFSETS[oi, 0]
     vv = np.rint(v[pi]).astype(np.int64) + _OFFSETS[oi, 1]
