@@ -9,7 +9,7 @@ import numpy as np
 import warp as wp
 
 from . import kernels as K
-from .colliders import Collider, ColliderData
+from .colliders import Collider, ColliderData, Plane
 from .config import MPMConfig, make_grid
 from .materials import Material, MaterialModel
 from .state import Particles
@@ -222,9 +222,24 @@ class MPMSolver:
         """Add a kinematic collider (moved by its velocity; pose settable every frame)."""
         if not isinstance(collider, Collider):
             raise ValueError(f"collider must be a physics.mpm.colliders.Collider, got {type(collider).__name__}")
+        if isinstance(collider, Plane) and self.config.boundary != "open":
+            self._warn_if_in_wall_band(collider)
         self.colliders.append(collider)
         self._collider_versions = []
         return collider
+
+    def _warn_if_in_wall_band(self, plane: Plane) -> None:
+        """Warn about a plane within one cell of a parallel domain face: the domain wall owns those
+        nodes, so the plane's own contact law (e.g. its friction) would not act there."""
+        n, x0, dx = plane.normal, np.asarray(plane.position, dtype=float), self.config.dx
+        axis = int(np.argmax(np.abs(n)))
+        if abs(n[axis]) < 1.0 - 1e-9:
+            return
+        gaps = (x0[axis] - self.config.lower[axis], self.config.upper[axis] - x0[axis])
+        if min(gaps) < dx:
+            warnings.warn(f"the plane at {x0[axis]:g} along axis {axis} lies within one cell ({dx:g}) of the domain "
+                          "bounds, where the domain's wall acts instead of the plane's contact law; extend the "
+                          "bounds past it or use boundary='open'", RuntimeWarning, stacklevel=2)
 
     def _sync_colliders(self) -> list[ColliderData]:
         versions = [c.version for c in self.colliders]

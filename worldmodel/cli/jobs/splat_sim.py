@@ -107,8 +107,11 @@ def simulation_frame(lower: np.ndarray, upper: np.ndarray, cfg: DictConfig) -> t
     length = size * scale
     margin = 0.75 * length
     drop = float(cfg.drop_height) * length
-    offset = np.array([margin, margin, 0.1 * length + drop])
-    upper_bounds = offset + extent + np.array([margin, margin, 0.5 * length])
+    floor = 0.1 * length
+    for _ in range(2):  # the floor at least two cells above the domain's bottom wall, whose nodes it would not own
+        offset = np.array([margin, margin, floor + drop])
+        upper_bounds = offset + extent + np.array([margin, margin, 0.5 * length])
+        floor = max(0.1 * length, 2.0 * float(np.max(upper_bounds)) / int(cfg.grid_res))
     return scale, offset, ((0.0, 0.0, 0.0), tuple(upper_bounds))
 
 
