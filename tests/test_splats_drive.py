@@ -101,8 +101,11 @@ def test_mpm_jelly_dropped_on_a_floor_bounces_off_it():
 def test_mpm_driver_needs_covariance_tracking():
     splats = sphere_splats((0.5, 0.5, 0.5), 0.1, 0.03, np.random.default_rng(3))
     solver = mpm.MPMSolver(mpm.MPMConfig(grid_res=8))
-    with pytest.raises(ValueError, match="track_covariance"):
-        MPMSplatDriver(splats, solver, mpm.FixedCorotated(1e4, 0.3, 1000.0))
+    with pytest.raises(ValueError, match="track_covariance"):  # plastic: covariances come from the solver
+        MPMSplatDriver(splats, solver, mpm.VonMises(1e4, 0.3, 1000.0, yield_stress=1e3))
+    # elastic: F Sigma F^T from F alone, no tracking needed
+    driver = MPMSplatDriver(splats, solver, mpm.FixedCorotated(1e4, 0.3, 1000.0))
+    np.testing.assert_allclose(driver.splats().covariances, splats.covariances, atol=1e-9)
 
 
 def test_modal_driver_moves_gaussians_with_the_mode_shapes():

@@ -33,10 +33,16 @@ from scipy.spatial import cKDTree
 from .gaussians import GaussianSplats
 from .sh import rotate_sh
 
-# materials whose particle F is the whole deformation gradient (no plastic return mapping)
-ELASTIC_MATERIALS = ("FixedCorotated", "NeoHookean", "Fracture")
 
-__all__ = ["polar_rotations", "deform_splats", "MPMSplatDriver", "ModalSplatDriver", "KNearestDeformation"]
+
+def is_elastic(material: object) -> bool:
+    """Whether a particle's F is its whole deformation gradient (no plastic return mapping), so a Gaussian's
+    covariance is F Sigma F^T and the solver need not track covariances."""
+    from physics.mpm.materials import FixedCorotated, Fracture, NeoHookean
+
+    return isinstance(material, (FixedCorotated, NeoHookean, Fracture))
+
+__all__ = ["polar_rotations", "is_elastic", "deform_splats", "MPMSplatDriver", "ModalSplatDriver", "KNearestDeformation"]
 
 
 def polar_rotations(F: np.ndarray) -> np.ndarray:
@@ -128,8 +134,10 @@ class MPMSplatDriver:
     ) -> None:
         from .fill import shared_cell_volumes
 
-        if not getattr(getattr(solver, "config", None), "track_covariance", False):
-            raise ValueError("solver must be an MPMSolver with MPMConfig(track_covariance=True)")
+        self.elastic = is_elastic(material)
+        tracked = getattr(getattr(solver, "config", None), "track_covariance", None)
+        if tracked is None or (not tracked and not self.elastic):
+            raise ValueError("solver must be an MPMSolver, with MPMConfig(track_covariance=True) for plastic materials")
         self.rest = splats
         self.solver = solver
         fill = np.zeros((0, 3)) if fill_positions is None else np.asarray(fill_positions, dtype=np.float64)
@@ -147,8 +155,7 @@ class MPMSplatDriver:
         v = None
         if velocities is not None:
             v = np.broadcast_to(np.asarray(velocities, dtype=np.float64), x.shape).copy()
-        self.indices = solver.add_particles(x, volumes, material, velocities=v, covariances=cov)
-        self.elastic = type(material).__name__ in ELASTIC_MATERIALS
+        self.indices = solver.add_particles(x, volumes, material, velocities=v, covariances=cov if tracked else None)
         self.rest_covariances = splats.covariances
         self.min_variance = (1e-3 * float(splats.scales.min())) ** 2 if len(splats) else 0.0
         self.num_gaussians = len(splats)

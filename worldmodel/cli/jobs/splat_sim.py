@@ -218,6 +218,7 @@ def build(cfg: DictConfig) -> SplatScene:
     """Validate ``cfg``, load the input and set up the engine (MPM: solver, floor, fill, velocities; or modes)."""
     from physics import mpm
     from physics.splats import GaussianSplats, MPMSplatDriver, fill_interior
+    from physics.splats.drive import is_elastic
 
     path, material = validate(cfg)
     source = GaussianSplats.load(path)
@@ -226,7 +227,7 @@ def build(cfg: DictConfig) -> SplatScene:
     lower, upper = obj.positions.min(axis=0), obj.positions.max(axis=0)
     scale, offset, bounds = simulation_frame(lower, upper, cfg)
     sim_rest = obj.updated(positions=(obj.positions - lower) * scale + offset, log_scales=obj.log_scales + np.log(scale), quaternions=obj.quaternions)
-    config = mpm.MPMConfig(grid_res=int(cfg.grid_res), bounds=bounds, gravity=tuple(_vector(cfg, "gravity")), track_covariance=True, device=str(cfg.device))
+    config = mpm.MPMConfig(grid_res=int(cfg.grid_res), bounds=bounds, gravity=tuple(_vector(cfg, "gravity")), track_covariance=not is_elastic(material), device=str(cfg.device))
     spacing = config.dx / 2.0
     fill = fill_interior(sim_rest, spacing, float(cfg.opacity_threshold), device=str(cfg.device)) if cfg.fill else None
     fill_x = fill.positions if fill is not None else np.zeros((0, 3))
