@@ -15,7 +15,7 @@ from physics.rigid import BACKENDS, LABEL_OBJECT
 from .cameras import side_by_side
 from .checks import checked_action, choice, option_vector, positive_int
 from .obs_spaces import sensor_spaces
-from .poke_contact import CONTACT_MARGIN, ModalContactSolver, PenaltyContact
+from .poke_contact import CONTACT_MARGIN, ContactTracker, ModalContactSolver, PenaltyContact
 from .poke_object import SHAPE_NAMES, SHAPES, modal_object
 from .poke_scene import TABLE_HALF, kinematic_robot, poke_cameras, render_scene, table_frames
 from .pointcloud import PointCloudFuser
@@ -66,16 +66,18 @@ class Poke4DEnv(gym.Env):
     target at most ``max_speed`` m/s (default 0.5) and is never pushed back by the object, but
     it stalls (stops for the rest of the control period) where the object resists it with more
     than ``max_hand_force`` (default 10 N) in total in three substeps of a period (a push into a
-    stiff direction, not a single impact), as a force-limited arm would; links are
-    placed by URDF forward kinematics.
+    stiff direction, not a single impact), and stays stalled into the next period while it
+    still presses that hard, as a force-limited arm would; links are placed by URDF forward
+    kinematics.
 
     **Contact.** Gripper points inside the object's deformed surface push it with a penalty
     ``F = k delta + c d(delta)/dt`` per point (``contact_stiffness`` 1e5 N/m, ``contact_damping``
-    2 N s/m, capped at ``max_contact_force`` 50 N), applied as modal forces; ``substeps``
-    (default 5) per control step, each split where a gripper point may reach the surface so that
-    hand and surface move at most 1 mm relative to each other per substep; the penalty is
-    implicit with the exact modal step (`envs.poke_contact`), so penetration stays well below
-    2 mm (about force / (k * contacts)) unless a point hits the cap.
+    2 N s/m, capped at ``max_contact_force`` 50 N) along the deformed surface normal, applied as
+    modal forces; ``substeps`` (default 5) per control step, each split where a gripper point
+    may reach the surface so that hand and surface move at most 1 mm relative to each other
+    per substep; the penalty is implicit with the exact modal step and passive (the object
+    never gains more energy than the hand's work gives it; `envs.poke_contact`), so
+    penetration stays well below 2 mm (about force / (k * contacts)).
 
     **Action.** ``action_mode="absolute"``: the fingertip xyz target (m),
     ``Box([-0.2, -0.2, 0.01], [0.2, 0.2, 0.35], float32)``; ``"delta"``: an xyz step from the
@@ -197,7 +199,7 @@ class Poke4DEnv(gym.Env):
         self.object = modal_object(shape, float(E), float(poisson_ratio), density, num_modes, num_object_points, seed_points)
         self.dynamics = ModalDynamics(self.object.modes, self.damping)
         touch = modal_object(shape, float(E), float(poisson_ratio), density, num_modes, CONTACT_SAMPLES, seed_points + 1)
-        self.contact = ModalContactSolver(touch, self.dynamics.omega, self.dynamics.damping_ratios, law)
+        self.contact = ModalContactSolver(touch, self.dynamics, law)
         self.robot = kinematic_robot(self.robot_name, num_gripper_points, seed_points)
         bounds = self.object.bounds
         self.object_radius = float(np.sqrt(_surface_area(self.object.shape.boxes) / num_object_points))
@@ -324,51 +326,80 @@ class Poke4DEnv(gym.Env):
         velocity = travel / CONTROL_DT  # the hand moves at constant velocity toward its setpoint unless it stalls
         coarse = CONTROL_DT / self.substeps
         dyn, offsets = self.dynamics, self.robot.contact_offsets
-        max_pen, force, pressing = 0.0, 0.0, 0
+        # a hand still pressing harder than max_hand_force at the end of the last period stays stalled
+        pressing = STALL_SUBSTEPS - 1 if self._step_stats[1] > self.max_hand_force else 0
+        max_pen, force = 0.0, 0.0
         for _ in range(self.substeps):
-            fine, near = self._fine_substeps(velocity, coarse)
+            fine, near, displacement = self._fine_substeps(velocity, coarse)
+            if near is None:
+                self.tcp = self.tcp + velocity * coarse
+                dyn.step(coarse)
+                force = 0.0
+                continue
             dt = coarse / fine
+            gate = ContactTracker(displacement, self.contact.obj.sample_spacing)
+            speed = self.contact.speed_bound(dyn.q, dyn.qdot)
+            free = 0.0  # time the modes still have to advance without contact
             for _ in range(fine):
+                since = gate.travel
+                gate.advance((float(np.linalg.norm(velocity)) + speed) * dt)
+                due = gate.due()
                 move = velocity * dt
-                if near is None:
-                    self.tcp = self.tcp + move
-                    dyn.step(dt)
+                if len(due) == 0:  # no point can be within the contact margin
+                    self.tcp, free, force = self.tcp + move, free + dt, 0.0
                     continue
-                res = self.contact.solve(dyn.q, dyn.qdot, offsets[near] + self.tcp + move, velocity, dt)
+                if free:
+                    dyn.step(free)
+                    free = 0.0
+                points = offsets[near[due]] + self.tcp + move
+                res = self.contact.solve(dyn.q, dyn.qdot, points, velocity, dt, gate.guess(due, points))
                 pressing += res.total_force > self.max_hand_force
                 if pressing >= STALL_SUBSTEPS and np.any(move != 0):  # the hand stalls for this period
-                    velocity, move = np.zeros(3), np.zeros(3)
-                    res = self.contact.solve(dyn.q, dyn.qdot, offsets[near] + self.tcp, velocity, dt)
+                    velocity, points, move = np.zeros(3), points - move, np.zeros(3)
+                    res = self.contact.solve(dyn.q, dyn.qdot, points, velocity, dt, gate.guess(due, points))
+                gate.measured(due, points, res, since)
                 self.tcp = self.tcp + move
                 dyn.step(dt, res.modal_force)
+                if res.velocity_factor < 1.0:
+                    dyn.qdot = dyn.qdot * res.velocity_factor
+                if res.num_contacts:
+                    speed = self.contact.speed_bound(dyn.q, dyn.qdot)
                 max_pen, force = max(max_pen, res.max_penetration), res.total_force
+            if free:
+                dyn.step(free)
         self._elapsed += 1
         self._step_stats = (max_pen, force)
         obs, info = self._observe()
         truncated = self.task == "reach" and self._elapsed >= self.reach_window and not info["is_success"]
         return obs, self._reward, bool(info["is_success"]), truncated, info
 
-    def _fine_substeps(self, velocity: np.ndarray, dt: float) -> tuple[int, np.ndarray | None]:
-        """How many substeps a period ``dt`` needs, and which gripper contact points (indices, or None) may
-        touch the object in it.
+    def _fine_substeps(self, velocity: np.ndarray, dt: float) -> tuple[int, np.ndarray | None, np.ndarray | None]:
+        """How many substeps a period ``dt`` needs, which gripper contact points (indices, or None) may
+        touch the object in it, and the object's displacement (P, 3) near each of them (their
+        rest positions' first guess).
 
         Where one may, hand and surface move at most ``MAX_TRAVEL`` relative to each other per
         substep, so a point entering the object is caught within its first millimetre (where its
         nearest face is the face it crossed).
         """
         obj, dyn = self.object, self.dynamics
-        deformed = obj.surface + obj.displacements(dyn.q)
+        disp = obj.displacements(dyn.q)
+        deformed = obj.surface + disp
         speed = float(np.sqrt((obj.displacements(dyn.qdot) ** 2).sum(1)).max())
         travel = (float(np.linalg.norm(velocity)) + speed) * dt
         reach = travel + CONTACT_MARGIN + 2.0 * self.object_radius
         offsets = self.robot.contact_offsets
         ends = np.concatenate([offsets + self.tcp, offsets + self.tcp + velocity * dt])
         idx = np.flatnonzero(np.all((ends >= deformed.min(0) - reach) & (ends <= deformed.max(0) + reach), axis=1))
-        if len(idx):
-            idx = idx[np.isfinite(cKDTree(deformed).query(ends[idx], distance_upper_bound=reach)[0])]
         if len(idx) == 0:
-            return 1, None
-        return int(min(max(1, np.ceil(travel / MAX_TRAVEL)), MAX_SUBSTEPS)), np.unique(idx % len(offsets))
+            return 1, None, None
+        tree = cKDTree(deformed)
+        idx = idx[np.isfinite(tree.query(ends[idx], distance_upper_bound=reach)[0])]
+        if len(idx) == 0:
+            return 1, None, None
+        near = np.unique(idx % len(offsets))
+        nearest = tree.query(offsets[near] + self.tcp)[1]
+        return int(min(max(1, np.ceil(travel / MAX_TRAVEL)), MAX_SUBSTEPS)), near, disp[nearest]
 
     # ------------------------------------------------------------- observation
     def tip_displacement(self) -> np.ndarray:
@@ -443,14 +474,14 @@ class Poke4DEnv(gym.Env):
         """Snapshot of the full state (modal state, hand, task); restore with `set_state`."""
         d = self.dynamics
         return (d.q.copy(), d.qdot.copy(), self.tcp.copy(), self.target_displacement.copy(), self.initial_energy,
-                self._elapsed)
+                self._elapsed, self._step_stats)
 
     def set_state(self, state: tuple) -> None:
         """Restore a `get_state` snapshot."""
-        q, qdot, tcp, target, e0, elapsed = state
+        q, qdot, tcp, target, e0, elapsed, stats = state
         self.dynamics.reset(q, qdot)
         self.tcp, self.target_displacement = np.array(tcp, dtype=float), np.array(target, dtype=float)
-        self.initial_energy, self._elapsed = float(e0), int(elapsed)
+        self.initial_energy, self._elapsed, self._step_stats = float(e0), int(elapsed), tuple(stats)
 
     def render(self):
         """All cameras side by side: RGB (H, V*W, 3) uint8, depth (H, V*W) metres, or both."""

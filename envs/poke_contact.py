@@ -11,11 +11,21 @@ The force is held constant over a substep and the modes advance exactly under it
 ``qdot' = qdot_free + b2 f``). The penalty is evaluated at the *end* of the substep
 (backward Euler in the contact only), which makes it a small linear system in the contact
 forces, ``(I + G diag(k b1 + c b2) G^T) F = k (delta_0 + G (q_free - q)) + c (G qdot_free - N v)``,
-solved with an active set (no contact pulls), and scaled down where it would add more energy
-to the modes than the hand's work and the penalty energy can supply (passivity: a point
-attributed to the wrong face at an edge cannot pump energy in). So any stiffness is stable at any substep
-and penetration is about ``force / (k * contacts)``, far below a millimetre for the default
-stiffness unless a point hits the force cap.
+solved with an active set (no contact pulls). Where the step would leave more energy in the
+modes than they had plus the hand's work and the penalty energy the contacts release, the
+modal velocities after it are scaled down to that bound (passivity: a penalty whose
+linearisation misjudges the surface, at an edge or under a pressing finger on a rotating
+face, cannot pump energy in; the forces themselves are never reduced, so penetration does
+not grow). So any stiffness is stable at any substep and penetration is about
+``force / (k * contacts)``, far below a millimetre for the default stiffness unless a point
+hits the force cap.
+
+Most gripper points near the object are not touching it. `ContactTracker` keeps, per point,
+the distance it was last measured at and the relative motion since (an upper bound: hand
+speed plus the surface's largest possible speed), and only points that may have come
+within ``CONTACT_MARGIN`` are solved for; the forces are the same as testing every point.
+It also keeps each point's last pull-back, which starts the next one (one or two
+iterations instead of many when the object is displaced by centimetres).
 """
 
 from __future__ import annotations
@@ -25,12 +35,13 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial import cKDTree
 
-from physics.modal.dynamics import transition_coefficients
+from physics.modal.dynamics import ModalDynamics
 
 from .poke_object import ModalObject
 
-PASSIVITY_SLACK = 0.02  # relative energy gain per substep tolerated before contact forces are scaled down
+PASSIVITY_SLACK = 1e-3  # relative energy gain per substep tolerated before the modal velocities are scaled down
 CONTACT_MARGIN = 0.002  # points this far outside the surface take part in the solve (they may be hit)
+GATE_FACTOR = 0.7  # world motion that closes a rest-frame distance d is taken as >= GATE_FACTOR * d (strain, rotation)
 
 
 @dataclass(frozen=True)
@@ -48,71 +59,124 @@ class PenaltyContact:
 
 @dataclass
 class ContactResult:
-    """A substep's contact: modal force (k,), max penetration after the step (m), total force (N), contacts."""
+    """A substep's contact: modal force (k,), max penetration after the step (m), total force (N), contacts,
+    every tested point's rest-frame signed distance (P,) before the substep's motion of the object
+    and rest position (P, 3), and the factor on the modal velocities after the substep (passivity)."""
 
     modal_force: np.ndarray
     max_penetration: float
     total_force: float
     num_contacts: int
+    distance: np.ndarray
+    rest: np.ndarray
+    velocity_factor: float
+
+
+class ContactTracker:
+    """The gripper points near the object over a coarse substep: which may have come within
+    ``CONTACT_MARGIN`` since their distance was last measured, and the object's displacement
+    ``u`` at their last rest positions (``p - u`` starts their next pull-back); see the module docstring.
+
+    ``travel`` accumulates an upper bound of the relative motion of hand and surface; a point
+    measured at distance ``d`` after ``travel`` = T is not due before ``travel`` exceeds
+    ``T + GATE_FACTOR * (d - CONTACT_MARGIN) - slack``. Unmeasured points are due at once.
+    """
+
+    def __init__(self, displacement: np.ndarray, slack: float):
+        self.displacement = np.array(displacement, dtype=float)
+        self.clear = np.full(len(self.displacement), -np.inf)
+        self.travel, self.slack = 0.0, float(slack)
+
+    def advance(self, distance: float) -> None:
+        """Add ``distance`` (m), a bound of the relative motion of hand and surface over a substep."""
+        self.travel += distance
+
+    def due(self) -> np.ndarray:
+        """Indices of the points that may now be within the contact margin."""
+        return np.flatnonzero(self.clear <= self.travel)
+
+    def guess(self, idx: np.ndarray, points: np.ndarray) -> np.ndarray:
+        """Starting rest positions (P, 3) for points ``idx`` now at ``points`` (P, 3)."""
+        return points - self.displacement[idx]
+
+    def measured(self, idx: np.ndarray, points: np.ndarray, result: ContactResult, since: float) -> None:
+        """Points ``idx`` at ``points`` measured by ``result`` with the travel at ``since`` (the measurement's
+        surface)."""
+        self.clear[idx] = since + GATE_FACTOR * (result.distance - CONTACT_MARGIN) - self.slack
+        self.displacement[idx] = points - result.rest
+
+
+def complementary_forces(A: np.ndarray, rhs: np.ndarray, max_iterations: int = 20) -> np.ndarray:
+    """Contact forces ``F >= 0`` with ``F_i = max(0, rhs_i - ((A - I) F)_i)`` (the penalty of every contact at
+    the end of the substep; ``A = I + M`` with ``M`` positive semi-definite): an active set that
+    drops pulling contacts and adds contacts left penetrating, until neither is left."""
+    active = rhs > 0
+    force = np.zeros(len(rhs))
+    for _ in range(max_iterations):
+        force[:] = 0.0
+        idx = np.flatnonzero(active)
+        if len(idx):
+            force[idx] = np.linalg.solve(A[np.ix_(idx, idx)], rhs[idx])
+        pulling = active & (force < 0)
+        if pulling.any():
+            active[pulling] = False
+            continue
+        left = ~active & (rhs - A @ force > 1e-12 * np.abs(rhs).max())  # (A F)_i = (M F)_i where F_i = 0
+        if not left.any():
+            break
+        active[left] = True
+    return np.maximum(force, 0.0)
 
 
 class ModalContactSolver:
-    """Contact forces of kinematic points on ``obj`` whose modes have angular frequencies ``omega`` and
-    damping ratios ``xi`` (see the module docstring)."""
+    """Contact forces of kinematic points on ``obj`` whose modes advance by ``dynamics`` (see the module
+    docstring)."""
 
-    def __init__(self, obj: ModalObject, omega: np.ndarray, xi: np.ndarray, law: PenaltyContact):
-        self.obj, self.omega, self.xi, self.law = obj, omega, xi, law
+    def __init__(self, obj: ModalObject, dynamics: ModalDynamics, law: PenaltyContact):
+        self.obj, self.dynamics, self.law = obj, dynamics, law
+        self.omega = dynamics.omega
+        self.coefficients = dynamics.coefficients  # the exact per-mode step coefficients of a substep dt
         self.tree = cKDTree(obj.surface)
         self.stored_energy = 0.0  # penalty energy sum F^2 / 2k held by the last substep's contacts
-        self._coef: tuple[float, tuple[np.ndarray, ...]] | None = None
 
-    def coefficients(self, dt: float) -> tuple[np.ndarray, ...]:
-        """The exact per-mode step coefficients for a substep ``dt`` (cached)."""
-        if self._coef is None or self._coef[0] != dt:
-            self._coef = (dt, transition_coefficients(self.omega, self.xi, dt))
-        return self._coef[1]
+    def _passive_damping(self, q, qdot, f, force, normal, velocity, dt) -> float:
+        """The factor in [0, 1] on the modal velocities after a substep under the modal force ``f`` that keeps
+        the object's energy within its old energy plus the hand's work on it plus the penalty
+        energy (``sum F^2 / 2k``) its contacts release (1 when it already is).
 
-    def _passive_scale(self, q, qdot, q_free, v_free, f, force, normal, velocity, dt) -> float:
-        """The largest ``s`` in [0, 1] for which the modal force ``s f`` adds no more energy to the object than
-        the hand's work on it plus the penalty energy (``sum F^2 / 2k``) its contacts release.
-
-        A penalty with a misjudged normal (a point attributed to the wrong face at an edge) could
-        otherwise pump energy into the modes; a correct contact never needs scaling.
+        A correct contact never needs it (the implicit penalty dissipates); a penalty whose
+        linearisation misjudges the surface (a point attributed to the wrong face at an edge, a
+        rotating face under a pressing finger) could otherwise pump energy into the modes.
         """
         a11, a12, a21, a22, b1, b2 = self.coefficients(dt)
         w2 = self.omega**2
         e_old = 0.5 * float(qdot @ qdot + w2 @ (q * q))
         work = float(np.maximum(force * -(normal @ velocity), 0.0).sum()) * dt
         stored = 0.5 * float(force @ force) / self.law.stiffness
-        allowed = (1.0 + PASSIVITY_SLACK) * e_old + work + max(self.stored_energy - stored, 0.0) + 1e-6
-        dq, dv = b1 * f, b2 * f
-        # E(s) = e0 + s e1 + s^2 e2 with the state (q_free + s dq, v_free + s dv)
-        e0 = 0.5 * float(v_free @ v_free + w2 @ (q_free * q_free))
-        e1 = float(v_free @ dv + w2 @ (q_free * dq))
-        e2 = 0.5 * float(dv @ dv + w2 @ (dq * dq))
-        if e0 + e1 + e2 <= allowed or e2 <= 0:
+        allowed = (1.0 + PASSIVITY_SLACK) * e_old + work + max(self.stored_energy - stored, 0.0) + 1e-9
+        q_new, v_new = a11 * q + a12 * qdot + b1 * f, a21 * q + a22 * qdot + b2 * f
+        potential, kinetic = 0.5 * float(w2 @ (q_new * q_new)), 0.5 * float(v_new @ v_new)
+        if potential + kinetic <= allowed or kinetic <= 0:
             return 1.0
-        disc = e1 * e1 - 4 * e2 * (e0 - allowed)
-        if disc < 0:
-            return 0.0
-        return float(np.clip((-e1 + np.sqrt(disc)) / (2 * e2), 0.0, 1.0))
+        return float(np.sqrt(max(allowed - potential, 0.0) / kinetic))
 
-    def solve(self, q: np.ndarray, qdot: np.ndarray, points: np.ndarray, velocity: np.ndarray, dt: float
-              ) -> ContactResult:
+    def solve(self, q: np.ndarray, qdot: np.ndarray, points: np.ndarray, velocity: np.ndarray, dt: float,
+              guess: np.ndarray | None = None) -> ContactResult:
         """Contact over a substep ``dt`` from modal state (q, qdot) with the gripper ``points`` (P, 3) at their
-        end-of-substep positions, moving with ``velocity`` (3,). Every point is tested: pass only those
-        near the object (the env preselects them once per coarse substep)."""
+        end-of-substep positions, moving with ``velocity`` (3,); ``guess`` (P, 3): their approximate rest
+        positions (see `ModalObject.pull_back`). Every point is tested: pass only those that may be
+        near the object (`ContactTracker`)."""
         k = len(q)
-        none = ContactResult(np.zeros(k), 0.0, 0.0, 0)
         self.stored_energy = 0.0  # set again below when there is contact
         if len(points) == 0:
-            return none
-        rest, idx, w = self.obj.pull_back(points, q, self.tree)
-        dist, normal = self.obj.signed_distance(rest)
-        cand = dist < CONTACT_MARGIN
+            return ContactResult(np.zeros(k), 0.0, 0.0, 0, np.zeros(0), np.zeros((0, 3)), 1.0)
+        rest, idx, w = self.obj.pull_back(points, q, self.tree, guess)
+        tested, normal = self.obj.signed_distance(rest)
+        cand = tested < CONTACT_MARGIN
         if not cand.any():
-            return none
-        dist, normal, idx, w = dist[cand], normal[cand], idx[cand], w[cand]
+            return ContactResult(np.zeros(k), 0.0, 0.0, 0, tested, rest, 1.0)
+        dist, idx, w = tested[cand], idx[cand], w[cand]
+        normal = self.obj.deformed_normals(normal[cand], idx, w, q)
         G = np.einsum("cn,cndk,cd->ck", w, self.obj.basis[idx], normal)  # (C, k): normal displacement per mode
         a11, a12, a21, a22, b1, b2 = self.coefficients(dt)
         q_free, v_free = a11 * q + a12 * qdot, a21 * q + a22 * qdot
@@ -120,21 +184,16 @@ class ModalContactSolver:
         delta_free = -dist + G @ (q_free - q)  # penetration at the end of the substep without contact force
         rhs = kk * delta_free + cc * (G @ v_free - normal @ velocity)
         A = np.eye(len(G)) + (G * (kk * b1 + cc * b2)) @ G.T
-        active = rhs > 0
-        force = np.zeros(len(G))
-        for _ in range(8):  # active set: contacts only push
-            force[:] = 0.0
-            if not active.any():
-                break
-            idx = np.flatnonzero(active)
-            force[idx] = np.linalg.solve(A[np.ix_(idx, idx)], rhs[idx])
-            if np.all(force[idx] >= 0):
-                break
-            active[idx[force[idx] < 0]] = False
+        force = complementary_forces(A, rhs)
         force = np.clip(force, 0.0, self.law.max_force)
-        scale = self._passive_scale(q, qdot, q_free, v_free, -G.T @ force, force, normal, velocity, dt)
-        force = force * scale
         f_modal = -G.T @ force
+        damping = self._passive_damping(q, qdot, f_modal, force, normal, velocity, dt)
         self.stored_energy = 0.5 * float(force @ force) / self.law.stiffness
         penetration = delta_free + G @ (b1 * f_modal)
-        return ContactResult(f_modal, float(max(penetration.max(), 0.0)), float(force.sum()), int((force > 0).sum()))
+        return ContactResult(f_modal, float(max(penetration.max(), 0.0)), float(force.sum()), int((force > 0).sum()),
+                             tested, rest, damping)
+
+    def speed_bound(self, q: np.ndarray, qdot: np.ndarray) -> float:
+        """An upper bound (m/s) of every surface sample's speed from now on while no force acts: each mode's
+        amplitude ``sqrt(qdot^2 + omega^2 q^2)`` never grows under damping."""
+        return float(np.sqrt(qdot * qdot + self.omega**2 * q * q) @ self.obj.mode_reach)

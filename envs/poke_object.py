@@ -8,9 +8,9 @@ cached for the process, so resets and further envs of the same object are free.
 Surface samples (rest positions, outward normals, colours) carry the mode basis at their
 location (exact FE interpolation), so the deformed surface is ``X + basis @ q``. They are
 what Poke4D renders, tracks and touches. Penetration is measured in the rest frame: a world
-point ``p`` is pulled back to ``X = p - u(X)`` (a fixed-point iteration, ``u`` averaged over
-the nearest surface samples) and tested against the exact signed distance of the union of
-boxes.
+point ``p`` is pulled back to ``X = p - u(X)`` (a fixed-point iteration to convergence, ``u``
+averaged over the nearest surface samples) and tested against the exact signed distance of
+the union of boxes.
 """
 
 from __future__ import annotations
@@ -134,6 +134,7 @@ class ModalObject:
     normals: np.ndarray  # (S, 3) rest outward normals
     colors: np.ndarray  # (S, 3) in [0, 1]
     basis: np.ndarray  # (S, 3, k): u(surface) = basis @ q
+    basis_gradient: np.ndarray  # (S, 3, 3, k): displacement gradient du_i/dX_j at the samples per unit mode
     tip_basis: np.ndarray  # (3, k): tip displacement = tip_basis @ q
     sdf_boxes: np.ndarray  # (B, 2, 3) boxes for the signed distance (clamped ones extended below the table)
     sample_spacing: float  # mean distance between neighbouring surface samples (m)
@@ -166,26 +167,37 @@ class ModalObject:
         emb = PointEmbedding(self.model, np.asarray(points, dtype=float))
         return np.moveaxis(emb.interpolate(self.modes.node_shapes), 0, -1)
 
-    def pull_back(self, points: np.ndarray, q: np.ndarray, tree: cKDTree, iterations: int = 1, near: int = 4
+    def pull_back(self, points: np.ndarray, q: np.ndarray, tree: cKDTree, guess: np.ndarray | None = None,
+                  tolerance: float = 5e-5, max_iterations: int = 8, near: int = 4
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Rest positions (P, 3) of world points (P, 3), and the ``near`` surface samples (P, near) and
         weights (P, near) that carry them (their basis: ``np.einsum("pn,pnik->pik", w, basis[idx])``).
 
-        ``tree`` is a KD-tree of the samples' rest positions. ``X <- p - u(X)``, starting at
-        ``X = p``, with ``u(X)`` the inverse-square-distance average of the ``near`` nearest
-        surface samples' displacements (a smooth field, so contact forces change smoothly as
-        points slide).
+        ``tree`` is a KD-tree of the samples' rest positions. ``X <- p - u(X)`` from ``guess``
+        (default ``X = p``) until no point moves more than ``tolerance`` (m), with ``u(X)`` the
+        inverse-square-distance average of the ``near`` nearest surface samples' displacements
+        (a smooth field, so contact forces change smoothly as points slide). The iteration
+        contracts by about the displacement gradient per step, so a good guess (the point's rest
+        position a substep ago) converges in one or two.
         """
-        rest, k = points, len(q)
-        for i in range(iterations + 1):
+        rest, k = (points if guess is None else guess), len(q)
+        for _ in range(max_iterations):
             dist, idx = tree.query(rest, k=near)
             idx = idx.reshape(len(rest), near)
             w = 1.0 / (dist.reshape(len(rest), near) + 1e-4) ** 2
             w /= w.sum(axis=1, keepdims=True)
-            if i < iterations:
-                u = (self.basis[idx].reshape(-1, k) @ q).reshape(len(rest), near, 3)
-                rest = points - np.einsum("pn,pnd->pd", w, u)
+            u = (self.basis[idx].reshape(-1, k) @ q).reshape(len(rest), near, 3)
+            moved, rest = rest, points - np.einsum("pn,pnd->pd", w, u)
+            if np.max(np.abs(rest - moved), initial=0.0) < tolerance:
+                break
         return rest, idx, w
+
+    def deformed_normals(self, normals: np.ndarray, idx: np.ndarray, w: np.ndarray, q: np.ndarray) -> np.ndarray:
+        """World unit normals (P, 3) of rest normals (P, 3) at points carried by samples ``idx`` with weights
+        ``w`` (a `pull_back`): ``F^-T n`` normalised, ``F = I + grad u``."""
+        F = np.eye(3) + np.einsum("pn,pnijk,k->pij", w, self.basis_gradient[idx], q)
+        n = np.linalg.solve(np.swapaxes(F, 1, 2), normals[..., None])[..., 0]
+        return n / np.linalg.norm(n, axis=1, keepdims=True)
 
     def signed_distance(self, rest_points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Rest-frame signed distance (P,) (negative inside) and outward normal (P, 3) of rest points."""
@@ -221,10 +233,11 @@ def modal_object(shape: str, youngs_modulus: float, poisson_ratio: float, densit
     surface, normals = _sample_surface(spec, num_surface_points, seed)
     emb = PointEmbedding(model, np.concatenate([surface, spec.tip[None]]))
     basis = np.moveaxis(emb.interpolate(modes.node_shapes), 0, -1)  # (S + 1, 3, k)
+    gradient = np.ascontiguousarray(np.moveaxis(emb.gradient(modes.node_shapes)[:, :-1], 0, -1))  # (S, 3, 3, k)
     band = (np.floor(surface[:, 2] / STRIPE) % 2)[:, None]
     colors = OBJECT_COLOR * (0.7 + 0.3 * band)
     spacing = float(np.mean(cKDTree(surface).query(surface, k=2)[0][:, 1]))
     surface_basis = np.ascontiguousarray(basis[:-1])
     reach = np.linalg.norm(surface_basis, axis=1).max(0)
-    return ModalObject(spec, model, modes, surface, normals, colors, surface_basis, basis[-1],
+    return ModalObject(spec, model, modes, surface, normals, colors, surface_basis, gradient, basis[-1],
                        _clamp_extended(np.array(spec.boxes, dtype=float)), spacing, reach)

@@ -94,6 +94,25 @@ def test_penalty_contact_keeps_gripper_points_within_2mm_of_the_surface(shape, s
     assert max(forces) > 0.1 and max(tips) > 0.005  # the pokes pressed the object and moved it
 
 
+@pytest.mark.parametrize("shape", ["rod", "stem", "plate"])
+def test_random_fingertip_targets_never_push_points_deeper_than_2mm_nor_pump_energy(shape):
+    """Full-speed moves anywhere: into stiff directions (where the hand stalls), onto edges and rotating faces
+    of the ringing object. The object never holds more energy than the hand's pokes can give it."""
+    env = gym.make("Poke4D-v0", obs_mode="state", shape=shape, reach_window=1000)
+    u = env.unwrapped
+    env.reset(seed=3)
+    env.action_space.seed(3)
+    energies = []
+    for _ in range(80):
+        _, _, _, _, info = env.step(env.action_space.sample())
+        assert info["max_penetration"] <= 0.002
+        assert exact_penetration(u, u.gripper_points()).max() <= 0.002
+        energies.append(info["modal_energy"])
+    assert max(energies) > 1e-4  # the hand hit the object
+    # a hand at 0.5 m/s pressing with at most ~50 N gives a few J at most; energy pumping ran away to far more
+    assert max(energies) < 0.2
+
+
 def test_a_fast_poke_is_resisted():
     env = gym.make("Poke4D-v0", obs_mode="state", shape="rod")
     u = env.unwrapped

@@ -18,6 +18,8 @@ from numpy.typing import ArrayLike, NDArray
 
 from .model import Modes
 
+CACHED_STEPS = 64  # step sizes whose transition coefficients a ModalDynamics keeps
+
 __all__ = ["RayleighDamping", "ModalDynamics", "transition_coefficients"]
 
 
@@ -98,7 +100,7 @@ class ModalDynamics:
         self.q = np.zeros_like(omega)
         self.qdot = np.zeros_like(omega)
         self.time = 0.0
-        self._cache: tuple[float, tuple[NDArray[np.float64], ...]] | None = None
+        self._cache: dict[float, tuple[NDArray[np.float64], ...]] = {}  # transition coefficients per dt
 
     def reset(self, q: ArrayLike | None = None, qdot: ArrayLike | None = None) -> None:
         """Set the state (zeros by default) and the clock to 0."""
@@ -116,14 +118,21 @@ class ModalDynamics:
         """Add a modal impulse ``phi^T p`` (N s) to the modal velocities."""
         self.qdot = self.qdot + self._modal(modal_impulse, "modal_impulse")
 
+    def coefficients(self, dt: float) -> tuple[NDArray[np.float64], ...]:
+        """`transition_coefficients` (a11, a12, a21, a22, b1, b2) of a step ``dt``, cached per step size."""
+        coef = self._cache.get(dt)
+        if coef is None:
+            if len(self._cache) >= CACHED_STEPS:
+                self._cache.clear()
+            coef = self._cache[dt] = transition_coefficients(self.omega, self.damping_ratios, dt)
+        return coef
+
     def step(self, dt: float, modal_force: ArrayLike | None = None) -> NDArray[np.float64]:
         """Advance by ``dt`` with the modal force ``phi^T f`` held constant; returns ``q``."""
         if not np.isfinite(dt) or dt <= 0:
             raise ValueError(f"dt must be positive and finite, got {dt!r}")
         f = np.zeros_like(self.omega) if modal_force is None else self._modal(modal_force, "modal_force")
-        if self._cache is None or self._cache[0] != dt:
-            self._cache = (dt, transition_coefficients(self.omega, self.damping_ratios, dt))
-        a11, a12, a21, a22, b1, b2 = self._cache[1]
+        a11, a12, a21, a22, b1, b2 = self.coefficients(dt)
         self.q, self.qdot = a11 * self.q + a12 * self.qdot + b1 * f, a21 * self.q + a22 * self.qdot + b2 * f
         self.time += dt
         return self.q

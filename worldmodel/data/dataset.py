@@ -95,6 +95,8 @@ class PointFlowDataset(Dataset):
             raise ValueError(f"horizon must be a positive integer, got {horizon}")
         if split not in ("train", "val", "all"):
             raise ValueError(f"split must be 'train', 'val' or 'all', got {split!r}")
+        if not max_shift >= 0.0:
+            raise ValueError(f"max_shift must be >= 0 (metres), got {max_shift}")
         if not 0.0 <= val_fraction < 1.0:
             raise ValueError(f"val_fraction must lie in [0, 1), got {val_fraction}")
         paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)

@@ -19,7 +19,8 @@ def run(cfg: DictConfig) -> None:
     paths = list(cfg.data) if OmegaConf.is_list(cfg.data) else [str(cfg.data)]
     common = dict(horizon=int(cfg.horizon), val_fraction=float(cfg.val_fraction))
     subsets = {"num_points": cfg.num_points, "num_gripper_points": cfg.num_gripper_points}
-    train_set = PointFlowDataset(paths, split="train", augment=bool(cfg.augment), seed=int(cfg.trainer.seed),
+    train_set = PointFlowDataset(paths, split="train", augment=bool(cfg.augment),
+                                 max_shift=float(cfg.max_shift), seed=int(cfg.trainer.seed),
                                  **subsets, **common)
     val_set = PointFlowDataset(paths, split="val", **common) if cfg.val_fraction > 0 else None
     out = Path(cfg.out)
