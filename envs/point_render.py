@@ -57,8 +57,11 @@ def splat_camera(
     idx = np.nonzero(front)[0]
     u, v, z = u[front], v[front], z[front]
     rpx = np.minimum(cam.fx * radius[idx] / z, MAX_SPLAT_PX)
-    # every point covers the offsets within its pixel radius (at least its own pixel)
-    cover = _OFFSET_D2[None, :] <= np.maximum(rpx, 0.5)[:, None] ** 2
+    # every point covers the offsets within its pixel radius (at least its own pixel); the offsets are
+    # sorted by distance, so only the first ones up to the largest radius need testing
+    r2 = np.maximum(rpx, 0.5) ** 2
+    reach = int(np.searchsorted(_OFFSET_D2, r2.max(), side="right")) if len(r2) else 1
+    cover = _OFFSET_D2[None, :reach] <= r2[:, None]
     pi, oi = np.nonzero(cover)
     uu = np.rint(u[pi]).astype(np.int64) + _OFFSETS[oi, 0]
     vv = np.rint(v[pi]).astype(np.int64) + _OFFSETS[oi, 1]

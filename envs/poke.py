@@ -15,7 +15,7 @@ from physics.rigid import BACKENDS, LABEL_OBJECT
 from .cameras import side_by_side
 from .checks import checked_action, choice, option_vector, positive_int
 from .obs_spaces import sensor_spaces
-from .poke_contact import CONTACT_MARGIN, ContactTracker, ModalContactSolver, PenaltyContact
+from .poke_contact import CONTACT_MARGIN, GATE_FACTOR, GATE_SLACK, ContactTracker, ModalContactSolver, PenaltyContact
 from .poke_object import SHAPE_NAMES, SHAPES, modal_object
 from .poke_scene import TABLE_HALF, kinematic_robot, poke_cameras, render_scene, table_frames
 from .pointcloud import PointCloudFuser
@@ -32,7 +32,7 @@ MAX_DELTA = 0.03
 START_CLEARANCE = 0.06  # the gripper starts at least this far (xy) from the object's bounds
 TARGET_RANGE = (0.02, 0.05)  # reach: target tip displacement magnitude (m)
 RING_RANGE = (0.02, 0.04)  # settle: tip amplitude of the initial flick (m)
-MAX_TRAVEL = 0.001  # relative motion of hand and surface per substep near contact (m)
+MAX_TRAVEL = 0.002  # relative motion of hand and surface per substep near contact (m); < half the thinnest wall
 MAX_SUBSTEPS = 20  # fine substeps per coarse substep
 CONTACT_SAMPLES = 4096  # surface samples the contact pulls points back through (denser than the rendered ones)
 STALL_SUBSTEPS = 3  # the hand stalls after pressing harder than max_hand_force in this many substeps of a period
@@ -74,7 +74,7 @@ class Poke4DEnv(gym.Env):
     ``F = k delta + c d(delta)/dt`` per point (``contact_stiffness`` 1e5 N/m, ``contact_damping``
     2 N s/m, capped at ``max_contact_force`` 50 N) along the deformed surface normal, applied as
     modal forces; ``substeps`` (default 5) per control step, each split where a gripper point
-    may reach the surface so that hand and surface move at most 1 mm relative to each other
+    may reach the surface so that hand and surface move at most 2 mm relative to each other
     per substep; the penalty is implicit with the exact modal step and passive (the object
     never gains more energy than the hand's work gives it; `envs.poke_contact`), so
     penetration stays well below 2 mm (about force / (k * contacts)).
@@ -201,6 +201,8 @@ class Poke4DEnv(gym.Env):
         touch = modal_object(shape, float(E), float(poisson_ratio), density, num_modes, CONTACT_SAMPLES, seed_points + 1)
         self.contact = ModalContactSolver(touch, self.dynamics, law)
         self.robot = kinematic_robot(self.robot_name, num_gripper_points, seed_points)
+        # no surface point lies further than this from a rendered sample (their largest gap, deformed: x 1.2)
+        self._cover = 1.2 * float(cKDTree(self.object.surface).query(touch.surface)[0].max())
         bounds = self.object.bounds
         self.object_radius = float(np.sqrt(_surface_area(self.object.shape.boxes) / num_object_points))
         self.cameras = poke_cameras(num_cameras, w, h)
@@ -330,14 +332,13 @@ class Poke4DEnv(gym.Env):
         pressing = STALL_SUBSTEPS - 1 if self._step_stats[1] > self.max_hand_force else 0
         max_pen, force = 0.0, 0.0
         for _ in range(self.substeps):
-            fine, near, displacement = self._fine_substeps(velocity, coarse)
-            if near is None:
+            fine, gate = self._fine_substeps(velocity, coarse)
+            if gate is None:
                 self.tcp = self.tcp + velocity * coarse
                 dyn.step(coarse)
                 force = 0.0
                 continue
             dt = coarse / fine
-            gate = ContactTracker(displacement, self.contact.obj.sample_spacing)
             speed = self.contact.speed_bound(dyn.q, dyn.qdot)
             free = 0.0  # time the modes still have to advance without contact
             for _ in range(fine):
@@ -351,12 +352,12 @@ class Poke4DEnv(gym.Env):
                 if free:
                     dyn.step(free)
                     free = 0.0
-                points = offsets[near[due]] + self.tcp + move
-                res = self.contact.solve(dyn.q, dyn.qdot, points, velocity, dt, gate.guess(due, points))
+                points = offsets[gate.near[due]] + self.tcp + move
+                res = self.contact.solve(dyn.q, dyn.qdot, points, velocity, dt, gate.start(due, points))
                 pressing += res.total_force > self.max_hand_force
                 if pressing >= STALL_SUBSTEPS and np.any(move != 0):  # the hand stalls for this period
                     velocity, points, move = np.zeros(3), points - move, np.zeros(3)
-                    res = self.contact.solve(dyn.q, dyn.qdot, points, velocity, dt, gate.guess(due, points))
+                    res = self.contact.solve(dyn.q, dyn.qdot, points, velocity, dt, gate.start(due, points))
                 gate.measured(due, points, res, since)
                 self.tcp = self.tcp + move
                 dyn.step(dt, res.modal_force)
@@ -373,33 +374,37 @@ class Poke4DEnv(gym.Env):
         truncated = self.task == "reach" and self._elapsed >= self.reach_window and not info["is_success"]
         return obs, self._reward, bool(info["is_success"]), truncated, info
 
-    def _fine_substeps(self, velocity: np.ndarray, dt: float) -> tuple[int, np.ndarray | None, np.ndarray | None]:
-        """How many substeps a period ``dt`` needs, which gripper contact points (indices, or None) may
-        touch the object in it, and the object's displacement (P, 3) near each of them (their
-        rest positions' first guess).
+    def _fine_substeps(self, velocity: np.ndarray, dt: float) -> tuple[int, ContactTracker | None]:
+        """How many substeps a period ``dt`` needs, and a `ContactTracker` of the gripper contact points that
+        may touch the object in it (None: none may): their indices ``near``, their rest positions'
+        first guesses (the displacement of the nearest rendered sample) and clearances (their
+        distance to the nearest rendered sample less the samples' cover radius).
 
         Where one may, hand and surface move at most ``MAX_TRAVEL`` relative to each other per
-        substep, so a point entering the object is caught within its first millimetre (where its
-        nearest face is the face it crossed).
+        substep, so a point entering the object is caught within its first 2 mm (less than half
+        the plate's thickness), where its nearest face is the face it crossed.
         """
         obj, dyn = self.object, self.dynamics
         disp = obj.displacements(dyn.q)
         deformed = obj.surface + disp
         speed = float(np.sqrt((obj.displacements(dyn.qdot) ** 2).sum(1)).max())
         travel = (float(np.linalg.norm(velocity)) + speed) * dt
-        reach = travel + CONTACT_MARGIN + 2.0 * self.object_radius
+        reach = travel + CONTACT_MARGIN + self._cover
         offsets = self.robot.contact_offsets
         ends = np.concatenate([offsets + self.tcp, offsets + self.tcp + velocity * dt])
         idx = np.flatnonzero(np.all((ends >= deformed.min(0) - reach) & (ends <= deformed.max(0) + reach), axis=1))
         if len(idx) == 0:
-            return 1, None, None
+            return 1, None
         tree = cKDTree(deformed)
         idx = idx[np.isfinite(tree.query(ends[idx], distance_upper_bound=reach)[0])]
         if len(idx) == 0:
-            return 1, None, None
+            return 1, None
         near = np.unique(idx % len(offsets))
-        nearest = tree.query(offsets[near] + self.tcp)[1]
-        return int(min(max(1, np.ceil(travel / MAX_TRAVEL)), MAX_SUBSTEPS)), near, disp[nearest]
+        dist, nearest = tree.query(offsets[near] + self.tcp)
+        # the surface lies at least dist - cover away, so a point is not due before the hand and the surface
+        # have closed that gap to the contact margin
+        tracker = ContactTracker(near, disp[nearest], GATE_SLACK, GATE_FACTOR * (dist - self._cover - CONTACT_MARGIN))
+        return int(min(max(1, np.ceil(travel / MAX_TRAVEL)), MAX_SUBSTEPS)), tracker
 
     # ------------------------------------------------------------- observation
     def tip_displacement(self) -> np.ndarray:

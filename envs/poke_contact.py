@@ -37,11 +37,13 @@ from scipy.spatial import cKDTree
 
 from physics.modal.dynamics import ModalDynamics
 
-from .poke_object import ModalObject
+from .poke_object import ModalObject, PullBack
 
-PASSIVITY_SLACK = 1e-3  # relative energy gain per substep tolerated before the modal velocities are scaled down
+PASSIVITY_SLACK = 0.0  # relative energy gain per substep tolerated before the modal velocities are scaled down
 CONTACT_MARGIN = 0.002  # points this far outside the surface take part in the solve (they may be hit)
-GATE_FACTOR = 0.7  # world motion that closes a rest-frame distance d is taken as >= GATE_FACTOR * d (strain, rotation)
+EXPANSION_REACH = 0.0015  # a pull-back keeps its surface sample while within this distance of where it was found (m)
+GATE_FACTOR = 0.8  # world motion that closes a rest-frame distance d is taken as >= GATE_FACTOR * d (strain, rotation)
+GATE_SLACK = 2e-4  # and the pull-back's error as at most this (m): its first-order expansion errs by micrometres
 
 
 @dataclass(frozen=True)
@@ -61,30 +63,34 @@ class PenaltyContact:
 class ContactResult:
     """A substep's contact: modal force (k,), max penetration after the step (m), total force (N), contacts,
     every tested point's rest-frame signed distance (P,) before the substep's motion of the object
-    and rest position (P, 3), and the factor on the modal velocities after the substep (passivity)."""
+    and its pull-back, and the factor on the modal velocities after the substep (passivity)."""
 
     modal_force: np.ndarray
     max_penetration: float
     total_force: float
     num_contacts: int
     distance: np.ndarray
-    rest: np.ndarray
+    pull_back: PullBack
     velocity_factor: float
 
 
 class ContactTracker:
     """The gripper points near the object over a coarse substep: which may have come within
-    ``CONTACT_MARGIN`` since their distance was last measured, and the object's displacement
-    ``u`` at their last rest positions (``p - u`` starts their next pull-back); see the module docstring.
+    ``CONTACT_MARGIN`` since their distance was last measured, and their last pull-backs (which
+    start the next ones); see the module docstring.
 
     ``travel`` accumulates an upper bound of the relative motion of hand and surface; a point
     measured at distance ``d`` after ``travel`` = T is not due before ``travel`` exceeds
-    ``T + GATE_FACTOR * (d - CONTACT_MARGIN) - slack``. Unmeasured points are due at once.
+    ``T + GATE_FACTOR * (d - CONTACT_MARGIN) - slack``. Unmeasured points are due at once, or once
+    ``travel`` reaches their ``clearance`` (a lower bound of that travel found otherwise).
     """
 
-    def __init__(self, displacement: np.ndarray, slack: float):
-        self.displacement = np.array(displacement, dtype=float)
-        self.clear = np.full(len(self.displacement), -np.inf)
+    def __init__(self, near: np.ndarray, displacement: np.ndarray, slack: float, clearance: np.ndarray | None = None):
+        n = len(near)
+        self.near = np.asarray(near)  # the gripper contact points tracked
+        self.displacement = np.array(displacement, dtype=float)  # u = p - X at each point's last pull-back
+        self.clear = np.full(n, -np.inf) if clearance is None else np.asarray(clearance, dtype=float) - slack
+        self.nearest, self.looked_up = np.full(n, -1), np.full((n, 3), np.inf)
         self.travel, self.slack = 0.0, float(slack)
 
     def advance(self, distance: float) -> None:
@@ -95,15 +101,16 @@ class ContactTracker:
         """Indices of the points that may now be within the contact margin."""
         return np.flatnonzero(self.clear <= self.travel)
 
-    def guess(self, idx: np.ndarray, points: np.ndarray) -> np.ndarray:
-        """Starting rest positions (P, 3) for points ``idx`` now at ``points`` (P, 3)."""
-        return points - self.displacement[idx]
+    def start(self, idx: np.ndarray, points: np.ndarray) -> PullBack:
+        """The start of the pull-back of points ``idx`` now at ``points`` (P, 3): rest guesses ``p - u``."""
+        return PullBack(points - self.displacement[idx], self.nearest[idx], self.looked_up[idx], np.empty((len(idx), 3, 3)))
 
     def measured(self, idx: np.ndarray, points: np.ndarray, result: ContactResult, since: float) -> None:
         """Points ``idx`` at ``points`` measured by ``result`` with the travel at ``since`` (the measurement's
         surface)."""
         self.clear[idx] = since + GATE_FACTOR * (result.distance - CONTACT_MARGIN) - self.slack
-        self.displacement[idx] = points - result.rest
+        self.displacement[idx] = points - result.pull_back.rest
+        self.nearest[idx], self.looked_up[idx] = result.pull_back.nearest, result.pull_back.looked_up
 
 
 def complementary_forces(A: np.ndarray, rhs: np.ndarray, max_iterations: int = 20) -> np.ndarray:
@@ -161,23 +168,24 @@ class ModalContactSolver:
         return float(np.sqrt(max(allowed - potential, 0.0) / kinetic))
 
     def solve(self, q: np.ndarray, qdot: np.ndarray, points: np.ndarray, velocity: np.ndarray, dt: float,
-              guess: np.ndarray | None = None) -> ContactResult:
+              start: PullBack | None = None) -> ContactResult:
         """Contact over a substep ``dt`` from modal state (q, qdot) with the gripper ``points`` (P, 3) at their
-        end-of-substep positions, moving with ``velocity`` (3,); ``guess`` (P, 3): their approximate rest
-        positions (see `ModalObject.pull_back`). Every point is tested: pass only those that may be
-        near the object (`ContactTracker`)."""
+        end-of-substep positions, moving with ``velocity`` (3,); ``start``: where their pull-backs
+        start (`ModalObject.pull_back`). Every point is tested: pass only those that may be near
+        the object (`ContactTracker`)."""
         k = len(q)
         self.stored_energy = 0.0  # set again below when there is contact
         if len(points) == 0:
-            return ContactResult(np.zeros(k), 0.0, 0.0, 0, np.zeros(0), np.zeros((0, 3)), 1.0)
-        rest, idx, w = self.obj.pull_back(points, q, self.tree, guess)
-        tested, normal = self.obj.signed_distance(rest)
+            return ContactResult(np.zeros(k), 0.0, 0.0, 0, np.zeros(0), self.obj.pull_back(points, q, self.tree), 1.0)
+        back = self.obj.pull_back(points, q, self.tree, start, EXPANSION_REACH)
+        rest, nearest, F = back.rest, back.nearest, back.F
+        tested = self.obj.signed_distance(rest, normals=False)[0]
         cand = tested < CONTACT_MARGIN
         if not cand.any():
-            return ContactResult(np.zeros(k), 0.0, 0.0, 0, tested, rest, 1.0)
-        dist, idx, w = tested[cand], idx[cand], w[cand]
-        normal = self.obj.deformed_normals(normal[cand], idx, w, q)
-        G = np.einsum("cn,cndk,cd->ck", w, self.obj.basis[idx], normal)  # (C, k): normal displacement per mode
+            return ContactResult(np.zeros(k), 0.0, 0.0, 0, tested, back, 1.0)
+        dist, normal = self.obj.signed_distance(rest[cand])
+        normal = self.obj.deformed_normals(normal, F[cand])
+        G = np.einsum("cdk,cd->ck", self.obj.basis_at(rest[cand], nearest[cand]), normal)  # normal motion per mode
         a11, a12, a21, a22, b1, b2 = self.coefficients(dt)
         q_free, v_free = a11 * q + a12 * qdot, a21 * q + a22 * qdot
         kk, cc = self.law.stiffness, self.law.damping
@@ -191,7 +199,7 @@ class ModalContactSolver:
         self.stored_energy = 0.5 * float(force @ force) / self.law.stiffness
         penetration = delta_free + G @ (b1 * f_modal)
         return ContactResult(f_modal, float(max(penetration.max(), 0.0)), float(force.sum()), int((force > 0).sum()),
-                             tested, rest, damping)
+                             tested, back, damping)
 
     def speed_bound(self, q: np.ndarray, qdot: np.ndarray) -> float:
         """An upper bound (m/s) of every surface sample's speed from now on while no force acts: each mode's

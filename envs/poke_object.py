@@ -8,15 +8,16 @@ cached for the process, so resets and further envs of the same object are free.
 Surface samples (rest positions, outward normals, colours) carry the mode basis at their
 location (exact FE interpolation), so the deformed surface is ``X + basis @ q``. They are
 what Poke4D renders, tracks and touches. Penetration is measured in the rest frame: a world
-point ``p`` is pulled back to ``X = p - u(X)`` (a fixed-point iteration to convergence, ``u``
-averaged over the nearest surface samples) and tested against the exact signed distance of
-the union of boxes.
+point ``p`` is pulled back to the ``X`` with ``X + u(X) = p`` (``u`` expanded to first order
+about the nearest surface sample, whose displacement gradient is stored with its basis) and
+tested against the exact signed distance of the union of boxes.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 import numpy as np
 from scipy.spatial import cKDTree
@@ -27,6 +28,17 @@ from physics.modal.embedding import PointEmbedding
 SHAPE_NAMES = ("rod", "stem", "plate")
 OBJECT_COLOR = np.array([0.95, 0.55, 0.15])
 STRIPE = 0.02  # height of the colour bands painted on the objects (m), so their motion shows in RGB
+
+
+class PullBack(NamedTuple):
+    """World points pulled back to the rest frame (`ModalObject.pull_back`): rest positions (P, 3), the
+    surface sample (P,) each was expanded about, where that sample was looked up (P, 3), and the
+    deformation gradient ``F = I + grad u`` (P, 3, 3) there."""
+
+    rest: np.ndarray
+    nearest: np.ndarray
+    looked_up: np.ndarray
+    F: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -63,18 +75,23 @@ SHAPES = {
 }
 
 
-def box_sdf(points: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Signed distance (N,) of points (N, 3) to a union of boxes (B, 2, 3) and its outward unit gradient (N, 3)."""
+def box_sdf(points: np.ndarray, boxes: np.ndarray, normals: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """Signed distance (N,) of points (N, 3) to a union of boxes (B, 2, 3) and its outward unit gradient (N, 3)
+    (None with ``normals=False``)."""
     c = (boxes[:, 0] + boxes[:, 1]) / 2
     h = (boxes[:, 1] - boxes[:, 0]) / 2
     rel = points[:, None, :] - c[None]  # (N, B, 3)
     q = np.abs(rel) - h[None]
     outside = np.maximum(q, 0.0)
-    out_norm = np.linalg.norm(outside, axis=-1)
-    inside = np.minimum(q.max(-1), 0.0)
-    d = out_norm + inside  # (N, B)
-    b = np.argmin(d, axis=1)
+    out_norm = np.sqrt(np.einsum("nbi,nbi->nb", outside, outside))
+    d = out_norm + np.minimum(q.max(-1), 0.0)  # (N, B)
+    if len(boxes) == 1:
+        b = np.zeros(len(points), dtype=np.int64)
+    else:
+        b = np.argmin(d, axis=1)
     rows = np.arange(len(points))
+    if not normals:
+        return d[rows, b], None
     qb, relb, ob, nb = q[rows, b], rel[rows, b], outside[rows, b], out_norm[rows, b]
     sign = np.where(relb >= 0, 1.0, -1.0)
     grad_out = sign * ob / np.maximum(nb, 1e-12)[:, None]
@@ -135,6 +152,7 @@ class ModalObject:
     colors: np.ndarray  # (S, 3) in [0, 1]
     basis: np.ndarray  # (S, 3, k): u(surface) = basis @ q
     basis_gradient: np.ndarray  # (S, 3, 3, k): displacement gradient du_i/dX_j at the samples per unit mode
+    expansion: np.ndarray  # (S, 12, k): basis_gradient rows, then basis - basis_gradient @ X (the affine field)
     tip_basis: np.ndarray  # (3, k): tip displacement = tip_basis @ q
     sdf_boxes: np.ndarray  # (B, 2, 3) boxes for the signed distance (clamped ones extended below the table)
     sample_spacing: float  # mean distance between neighbouring surface samples (m)
@@ -167,41 +185,60 @@ class ModalObject:
         emb = PointEmbedding(self.model, np.asarray(points, dtype=float))
         return np.moveaxis(emb.interpolate(self.modes.node_shapes), 0, -1)
 
-    def pull_back(self, points: np.ndarray, q: np.ndarray, tree: cKDTree, guess: np.ndarray | None = None,
-                  tolerance: float = 5e-5, max_iterations: int = 8, near: int = 4
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Rest positions (P, 3) of world points (P, 3), and the ``near`` surface samples (P, near) and
-        weights (P, near) that carry them (their basis: ``np.einsum("pn,pnik->pik", w, basis[idx])``).
+    def pull_back(self, points: np.ndarray, q: np.ndarray, tree: cKDTree, start: PullBack | None = None,
+                  reach: float = 0.0, max_iterations: int = 6) -> PullBack:
+        """Rest positions of world points (P, 3), with the surface sample each was expanded about.
 
-        ``tree`` is a KD-tree of the samples' rest positions. ``X <- p - u(X)`` from ``guess``
-        (default ``X = p``) until no point moves more than ``tolerance`` (m), with ``u(X)`` the
-        inverse-square-distance average of the ``near`` nearest surface samples' displacements
-        (a smooth field, so contact forces change smoothly as points slide). The iteration
-        contracts by about the displacement gradient per step, so a good guess (the point's rest
-        position a substep ago) converges in one or two.
+        ``tree`` is a KD-tree of the samples' rest positions. About a sample ``j`` the
+        displacement is the first-order field ``u(X) = B_j q + (grad B_j q)(X - X_j)``, so
+        ``X + u(X) = p`` is a 3 x 3 linear solve. The nearest sample is looked up at a guess
+        of ``X`` and again at the solution until the sample stays the same or the solution lies
+        within ``reach`` (m) of where it was looked up. ``start`` (a pull-back of the same
+        points a substep ago; samples -1 where none) supplies the guesses, and a point keeps
+        its sample while its rest position stays within ``reach`` of where that was looked up
+        (the expansion's error grows as the square of the distance; no lookup at all).
         """
-        rest, k = (points if guess is None else guess), len(q)
+        P = len(points)
+        if start is None:
+            start = PullBack(np.array(points, dtype=float), np.full(P, -1), np.full((P, 3), np.inf), np.empty((P, 3, 3)))
+        rest, nearest, looked_up, F = (np.array(a) for a in start)
+        known = np.flatnonzero(nearest >= 0)
+        if len(known):
+            rest[known], F[known] = self._expand(points[known], nearest[known], q)
+        todo = np.flatnonzero((nearest < 0) | (np.linalg.norm(rest - looked_up, axis=1) > reach))
         for _ in range(max_iterations):
-            dist, idx = tree.query(rest, k=near)
-            idx = idx.reshape(len(rest), near)
-            w = 1.0 / (dist.reshape(len(rest), near) + 1e-4) ** 2
-            w /= w.sum(axis=1, keepdims=True)
-            u = (self.basis[idx].reshape(-1, k) @ q).reshape(len(rest), near, 3)
-            moved, rest = rest, points - np.einsum("pn,pnd->pd", w, u)
-            if np.max(np.abs(rest - moved), initial=0.0) < tolerance:
+            if len(todo) == 0:
                 break
-        return rest, idx, w
+            j = tree.query(rest[todo])[1]
+            looked_up[todo] = rest[todo]
+            changed = j != nearest[todo]
+            todo, j = todo[changed], j[changed]
+            nearest[todo] = j
+            rest[todo], F[todo] = self._expand(points[todo], j, q)
+            todo = todo[np.linalg.norm(rest[todo] - looked_up[todo], axis=1) > reach]
+        return PullBack(rest, nearest, looked_up, F)
 
-    def deformed_normals(self, normals: np.ndarray, idx: np.ndarray, w: np.ndarray, q: np.ndarray) -> np.ndarray:
-        """World unit normals (P, 3) of rest normals (P, 3) at points carried by samples ``idx`` with weights
-        ``w`` (a `pull_back`): ``F^-T n`` normalised, ``F = I + grad u``."""
-        F = np.eye(3) + np.einsum("pn,pnijk,k->pij", w, self.basis_gradient[idx], q)
-        n = np.linalg.solve(np.swapaxes(F, 1, 2), normals[..., None])[..., 0]
-        return n / np.linalg.norm(n, axis=1, keepdims=True)
+    def _expand(self, points: np.ndarray, j: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Rest positions (n, 3) of world points (n, 3) under the first-order field about samples ``j``, and F."""
+        fields = (self.expansion[j] @ q).reshape(-1, 4, 3)  # grad u (3 x 3) and u(X_j) - grad u X_j
+        F = fields[:, :3] + np.eye(3)
+        return np.linalg.solve(F, (points - fields[:, 3])[..., None])[..., 0], F
 
-    def signed_distance(self, rest_points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Rest-frame signed distance (P,) (negative inside) and outward normal (P, 3) of rest points."""
-        return box_sdf(rest_points, self.sdf_boxes)
+    def basis_at(self, rest: np.ndarray, nearest: np.ndarray) -> np.ndarray:
+        """Mode basis (P, 3, k) at rest points near the samples ``nearest`` (P,), to first order."""
+        return self.basis[nearest] + np.einsum("pimk,pm->pik", self.basis_gradient[nearest], rest - self.surface[nearest])
+
+    @staticmethod
+    def deformed_normals(normals: np.ndarray, F: np.ndarray) -> np.ndarray:
+        """World normals (P, 3) of rest unit normals (P, 3) under deformation gradients ``F`` (P, 3, 3):
+        ``F^-T n``, the gradient of the rest-frame distance with respect to the world point (its
+        length is the inverse of the surface's local stretch along the normal)."""
+        return np.linalg.solve(np.swapaxes(F, 1, 2), normals[..., None])[..., 0]
+
+    def signed_distance(self, rest_points: np.ndarray, normals: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+        """Rest-frame signed distance (P,) (negative inside) and outward normal (P, 3; None with
+        ``normals=False``) of rest points."""
+        return box_sdf(rest_points, self.sdf_boxes, normals)
 
 
 @lru_cache(maxsize=8)
@@ -239,5 +276,7 @@ def modal_object(shape: str, youngs_modulus: float, poisson_ratio: float, densit
     spacing = float(np.mean(cKDTree(surface).query(surface, k=2)[0][:, 1]))
     surface_basis = np.ascontiguousarray(basis[:-1])
     reach = np.linalg.norm(surface_basis, axis=1).max(0)
-    return ModalObject(spec, model, modes, surface, normals, colors, surface_basis, gradient, basis[-1],
+    affine = surface_basis - np.einsum("simk,sm->sik", gradient, surface)
+    expansion = np.ascontiguousarray(np.concatenate([gradient.reshape(len(surface), 9, -1), affine], axis=1))
+    return ModalObject(spec, model, modes, surface, normals, colors, surface_basis, gradient, expansion, basis[-1],
                        _clamp_extended(np.array(spec.boxes, dtype=float)), spacing, reach)

@@ -20,8 +20,9 @@ first step after arriving.
   next. The model sees ``num_points`` scene and ``num_gripper_points`` gripper points (an even
   subset of the Morton-ordered cloud, the sizes it was trained with; None: all), and the
   points are those scene points labelled block. Models that take each point's
-  ``previous_displacement`` get it from the block poses of the last two observed steps
-  (`observe` is called every control step; zero on an episode's first step, as in the data).
+  ``previous_displacement`` (and ``earlier_displacement``) get them from the block poses of
+  the last two (three) observed steps (`observe` is called every control step; zero where
+  the episode has no such step yet, as in the data).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from envs import pusht_geometry as geo
 from .scripted import STEP, travel
 
 CONTROL_DT = 0.1
+PAST_KEYS = ("previous_displacement", "earlier_displacement")  # x_t - x_(t-1), x_(t-1) - x_(t-2)
 
 
 @dataclass
@@ -140,7 +142,7 @@ class LearnedDynamics:
         self.model, self.max_step, self.dt = model.eval(), max_speed * dt, dt
         self.num_points, self.num_gripper_points = num_points, num_gripper_points
         self.horizon = int(model.horizon)
-        self.needs_velocity = "previous_displacement" in getattr(model, "inputs", ())
+        self.past = [k for k in PAST_KEYS if k in getattr(model, "inputs", ())]  # past displacements it takes
         self._poses: list[np.ndarray] = []
 
     def reset(self) -> None:
@@ -149,18 +151,19 @@ class LearnedDynamics:
 
     def observe(self, obs: dict, info: dict) -> None:
         """Remember the block pose of this control step (for the points' previous displacement)."""
-        self._poses = (self._poses + [np.asarray(info["block_pose7"], np.float64)])[-2:]
+        self._poses = (self._poses + [np.asarray(info["block_pose7"], np.float64)])[-3:]
 
-    def previous_displacement(self, obs: dict) -> np.ndarray:
-        """x_t - x_{t-1} of the scene points (Ns, 3): block points moved rigidly by the last two observed
-        block poses, static points 0 (0 everywhere before two steps were observed)."""
+    def previous_displacement(self, obs: dict, lag: int = 1) -> np.ndarray:
+        """x_{t-lag+1} - x_{t-lag} of the scene points (Ns, 3) (lag 1: previous, 2: earlier displacement):
+        block points moved rigidly by the observed block poses, static points 0 (0 everywhere
+        before lag + 1 steps were observed)."""
         pts = np.asarray(obs["scene_points"], np.float64)
         out = np.zeros_like(pts)
-        if len(self._poses) == 2:
-            prev, now = (geo.pose_matrix(p) for p in self._poses)
-            back = prev @ np.linalg.inv(now)  # world point at t -> where it was at t-1
+        if len(self._poses) >= lag + 1:
+            now = np.linalg.inv(geo.pose_matrix(self._poses[-1]))
+            a, b = (geo.pose_matrix(self._poses[-1 - i]) @ now for i in (lag - 1, lag))  # world at t -> t-i
             block = np.asarray(obs["scene_labels"]) == 1
-            out[block] = pts[block] - (pts[block] @ back[:3, :3].T + back[:3, 3])
+            out[block] = pts[block] @ (a[:3, :3] - b[:3, :3]).T + (a[:3, 3] - b[:3, 3])
         return out
 
     @torch.no_grad()
@@ -180,9 +183,9 @@ class LearnedDynamics:
         grip0 = f32("gripper_points")
         scene = {"scene_points": f32("scene_points")[None], "scene_colors": f32("scene_colors")[None],
                  "scene_normals": f32("scene_normals")[None]}
-        if self.needs_velocity:  # after a travel the block is at rest
-            prev = self.previous_displacement(obs)[keep] if start_xy is None else np.zeros((len(keep), 3))
-            scene["previous_displacement"] = torch.as_tensor(prev, dtype=torch.float32)[None]
+        for lag, key in enumerate(self.past, start=1):  # after a travel the block is at rest
+            past = self.previous_displacement(obs, lag)[keep] if start_xy is None else np.zeros((len(keep), 3))
+            scene[key] = torch.as_tensor(past, dtype=torch.float32)[None]
         H, chunks, t0 = self.horizon, [], 0
         while t0 < T:
             steps = min(H, T - t0)
@@ -196,9 +199,11 @@ class LearnedDynamics:
             pts = scene["scene_points"][:, None] + flow[:, :steps]  # (K, steps, Ns, 3)
             chunks.append(pts)
             scene = {k: v.expand(K, *v.shape[1:]) for k, v in scene.items()}
-            if self.needs_velocity:
-                before = pts[:, -2] if steps > 1 else scene["scene_points"]
-                scene["previous_displacement"] = pts[:, -1] - before
+            history = torch.cat([scene["scene_points"][:, None], pts], dim=1)  # t0 .. t0 + steps
+            # a one-step chunk's earlier motion is the motion before it
+            past = [history[:, -lag] - history[:, -lag - 1] if steps >= lag else scene[self.past[lag - 2]]
+                    for lag in range(1, len(self.past) + 1)]
+            scene.update(zip(self.past, past))
             scene["scene_points"] = pts[:, -1]
             t0 += steps
         points = torch.cat(chunks, dim=1)[:, :, torch.from_numpy(block)]

@@ -43,7 +43,12 @@ def test_targets_follow_the_recorded_object_tracks(store):
             R, tr = kabsch(ep["object_points"][t].astype(float), ep["object_points"][t - 1].astype(float))
             expected = -(s.scene_points[block] @ R.T + tr - s.scene_points[block])
             np.testing.assert_allclose(s.previous_displacement[block], expected, atol=2e-4)
-        assert np.all(s.previous_displacement[~block] == 0.0)
+        if t > 1:  # the motion t-2 -> t-1, for the same points (where they were at t-1 and t-2)
+            R1, tr1 = kabsch(ep["object_points"][t].astype(float), ep["object_points"][t - 1].astype(float))
+            R2, tr2 = kabsch(ep["object_points"][t].astype(float), ep["object_points"][t - 2].astype(float))
+            at1, at2 = s.scene_points[block] @ R1.T + tr1, s.scene_points[block] @ R2.T + tr2
+            np.testing.assert_allclose(s.earlier_displacement[block], at1 - at2, atol=2e-4)
+        assert np.all(s.previous_displacement[~block] == 0.0) and np.all(s.earlier_displacement[~block] == 0.0)
         checked += int(block.any())
     assert checked > 3
     assert max(np.abs(ds.sample(i).target).max() for i in range(len(ds))) > 0.005  # the pushes moved the block
@@ -58,7 +63,8 @@ def test_augmentation_is_a_rigid_motion_of_the_whole_sample(store):
         assert abs(R[2, 2] - 1) < 1e-6 and abs(t[2]) < 1e-5  # rotation about z, horizontal shift
         np.testing.assert_allclose(a.scene_points @ R.T + t, b.scene_points, atol=1e-5)
         np.testing.assert_allclose(a.gripper_points @ R.T + t, b.gripper_points, atol=1e-5)
-        for field in ("scene_normals", "gripper_velocity", "gripper_acceleration", "target", "previous_displacement"):
+        for field in ("scene_normals", "gripper_velocity", "gripper_acceleration", "target", "previous_displacement",
+                      "earlier_displacement"):
             np.testing.assert_allclose(getattr(a, field) @ R.T, getattr(b, field), atol=1e-5, err_msg=field)
     first = aug.sample(0).scene_points
     aug.set_epoch(1)
@@ -112,12 +118,16 @@ def test_bad_stores_and_arguments_are_refused(store, tmp_path):
 def test_track_targets_index_the_tracks():
     tracks = np.random.default_rng(0).normal(size=(8, 5, 3))
     ids = np.array([2, -1, 0, 4])
-    target, prev = track_displacements(tracks, ids, 3, 2)
+    target, prev, earlier = track_displacements(tracks, ids, 3, 2)
     for i, k in enumerate(ids):
         for h in range(2):
             expected = tracks[3 + h + 1, k] - tracks[3, k] if k >= 0 else np.zeros(3)
             np.testing.assert_allclose(target[h, i], expected)
         np.testing.assert_allclose(prev[i], tracks[3, k] - tracks[2, k] if k >= 0 else np.zeros(3))
-    target0, prev0 = track_displacements(tracks, ids, 0, 7)
-    assert target0.shape == (7, 4, 3) and np.all(prev0 == 0)
+        np.testing.assert_allclose(earlier[i], tracks[2, k] - tracks[1, k] if k >= 0 else np.zeros(3))
+    target0, prev0, earlier0 = track_displacements(tracks, ids, 0, 7)
+    assert target0.shape == (7, 4, 3) and np.all(prev0 == 0) and np.all(earlier0 == 0)
+    _, prev1, earlier1 = track_displacements(tracks, ids, 1, 2)  # no row before 0: no earlier motion
+    np.testing.assert_allclose(prev1[0], tracks[1, 2] - tracks[0, 2])
+    assert np.all(earlier1 == 0)
     np.testing.assert_allclose(target0[-1, 0], tracks[7, 2] - tracks[0, 2])

@@ -140,7 +140,7 @@ def test_recording_round_trip_and_replay(tmp_path):
     assert tracks.shape[0] == len(PUSH) and "scene_obj_coords" not in ep
     assert store.attrs["env_kwargs"]["block_youngs_modulus"] == 5e3
     # future positions of block scene points come from their particles' tracks
-    target, _ = track_displacements(tracks, ids[0], 0, 2)
+    target, _, _ = track_displacements(tracks, ids[0], 0, 2)
     moved = np.linalg.norm(target[-1], axis=1)
     assert moved[ids[0] >= 0].max() > 0.01 and np.all(moved[ids[0] < 0] == 0)
     sample = PointFlowDataset(tmp_path / "d.zarr", horizon=2, split="all")[0]  # the training dataset reads them

@@ -39,6 +39,16 @@ def test_shapes_and_bad_input():
     b["previous_displacement"] = torch.zeros(2, 64, 2)
     with pytest.raises(ValueError, match="previous_displacement must be a float tensor of shape"):
         moving(b)
+    phased = PointNetFlow(horizon=4, width=32, use_velocity=True, history=2)
+    b["previous_displacement"] = torch.zeros(2, 64, 3)
+    with pytest.raises(ValueError, match="earlier_displacement"):
+        phased(b)
+    b["earlier_displacement"] = torch.zeros(2, 64, 3)
+    still = phased(b)[0]
+    b["earlier_displacement"] = torch.full((2, 64, 3), 0.01)
+    assert not torch.equal(phased(b)[0], still)  # an input, not ignored
+    with pytest.raises(ValueError, match="history"):
+        PointNetFlow(history=3)
 
 
 def test_metrics_separate_moved_and_static_points():
@@ -74,9 +84,10 @@ def test_loss_decreases_when_fitting_a_tiny_batch():
     assert final < 0.5 * torch.linalg.vector_norm(target, dim=-1).mean()  # half the zero-flow error
 
 
-def test_one_encoded_scene_serves_many_pushes():
+@pytest.mark.parametrize("point_offsets", [False, True])
+def test_one_encoded_scene_serves_many_pushes(point_offsets):
     torch.manual_seed(0)
-    model = PointNetFlow(horizon=4, width=32).eval()
+    model = PointNetFlow(horizon=4, width=32, point_offsets=point_offsets).eval()
     b = batch(B=5)
     for k in ("scene_points", "scene_colors", "scene_normals"):  # the same scene for every candidate
         b[k] = b[k][:1].expand_as(b[k]).contiguous()
@@ -105,10 +116,11 @@ def test_beta_nll_gives_the_mean_the_plain_huber_gradient():
     torch.testing.assert_close(log_var.grad, 0.5 * (log_var.detach().exp() - huber) / huber.numel())
 
 
-def test_inference_without_autograd_equals_the_training_path():
+@pytest.mark.parametrize("point_offsets", [False, True])
+def test_inference_without_autograd_equals_the_training_path(point_offsets):
     # without autograd large batches run in chunks of pushes with in-place activations
     torch.manual_seed(0)
-    model = PointNetFlow(horizon=4, width=32).eval()
+    model = PointNetFlow(horizon=4, width=32, point_offsets=point_offsets).eval()
     b = batch(B=37)
     with torch.no_grad():
         fast, fast_var = model(b)

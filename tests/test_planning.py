@@ -169,20 +169,22 @@ def test_wm4d_eval_resumes_and_shards(tmp_path):
         run_job("eval", args + ["shard=2/2"])
 
 
-def test_learned_dynamics_feeds_the_block_motion_of_the_last_step(env):
+def test_learned_dynamics_feeds_the_block_motion_of_the_last_steps(env):
     obs, info = env.reset(seed=0, options={"block_pose": (0.0, 0.0, 0.0), "ee_xy": (0.0, -0.08)})
-    dyn = LearnedDynamics(PointNetFlow(horizon=2, width=16, use_velocity=True))
+    dyn = LearnedDynamics(PointNetFlow(horizon=2, width=16, use_velocity=True, history=2))
+    assert dyn.past == ["previous_displacement", "earlier_displacement"]
     dyn.observe(obs, info)
     assert not dyn.previous_displacement(obs).any()  # an episode's first step: no motion known
     tracks = [info["object_points"]]
-    for target in ((0.0, -0.02), (0.0, 0.03)):  # the second step pushes the bar's edge
+    for target in ((0.0, -0.02), (0.0, 0.03), (0.0, 0.05)):  # the later steps push the bar's edge
         obs, _, _, _, info = env.step(np.array(target))
         dyn.observe(obs, info)
         tracks.append(info["object_points"])
-    moved = tracks[-1] - tracks[-2]  # exact tracks of the same material points
-    assert np.linalg.norm(moved, axis=1).max() > 1e-3
+    moved, earlier = tracks[-1] - tracks[-2], tracks[-2] - tracks[-3]  # exact tracks of the same material points
+    assert np.linalg.norm(moved, axis=1).max() > 1e-3 and np.linalg.norm(earlier, axis=1).max() > 1e-3
     as_scene = {"scene_points": tracks[-1], "scene_labels": np.ones(len(moved), int)}
     np.testing.assert_allclose(dyn.previous_displacement(as_scene), moved, atol=1e-6)
+    np.testing.assert_allclose(dyn.previous_displacement(as_scene, lag=2), earlier, atol=1e-6)
     static = dyn.previous_displacement(obs)[obs["scene_labels"] == 0]
     assert not static.any()
     pred = dyn.rollout(obs, info, torch.tensor([[[0.0, 0.05], [0.0, 0.07], [0.0, 0.09]]]))

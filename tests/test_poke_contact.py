@@ -5,7 +5,11 @@ import itertools
 import numpy as np
 import pytest
 
+from scipy.spatial import cKDTree
+
 from envs.poke_contact import CONTACT_MARGIN, GATE_FACTOR, ContactResult, ContactTracker, complementary_forces
+from envs.poke_object import PullBack, modal_object
+from physics.modal.embedding import PointEmbedding
 
 
 def brute_force_forces(A: np.ndarray, rhs: np.ndarray) -> np.ndarray:
@@ -49,11 +53,15 @@ def test_a_contact_left_penetrating_after_others_separate_is_added_back():
 
 
 def test_tracker_solves_a_point_again_only_once_it_may_have_reached_the_margin():
-    tracker = ContactTracker(np.zeros((2, 3)), slack=0.001)
+    tracker = ContactTracker(np.array([5, 9]), np.zeros((2, 3)), slack=0.001)
     np.testing.assert_array_equal(tracker.due(), [0, 1])  # unmeasured points are due at once
-    result = ContactResult(np.zeros(1), 0.0, 0.0, 0, np.array([0.010, 0.0025]), np.zeros((2, 3)), 1.0)
-    tracker.measured(np.array([0, 1]), np.full((2, 3), 0.5), result, since=0.0)
-    np.testing.assert_array_equal(tracker.displacement, np.full((2, 3), 0.5))  # u = p - X starts the next pull-back
+    back = PullBack(np.full((2, 3), 0.5), np.array([3, 7]), np.full((2, 3), 0.4), np.tile(np.eye(3), (2, 1, 1)))
+    result = ContactResult(np.zeros(1), 0.0, 0.0, 0, np.array([0.010, 0.0025]), back, 1.0)
+    tracker.measured(np.array([0, 1]), np.ones((2, 3)), result, since=0.0)
+    start = tracker.start(np.array([1]), np.full((1, 3), 2.0))
+    np.testing.assert_array_equal(start.rest, [[1.5, 1.5, 1.5]])  # p - u, u = 0.5 from the last pull-back
+    np.testing.assert_array_equal(start.nearest, [7])
+    np.testing.assert_array_equal(start.looked_up, [[0.4, 0.4, 0.4]])
     tracker.advance(0.001)
     np.testing.assert_array_equal(tracker.due(), [1])  # 0.5 mm from the margin: due after 1 mm of travel
     clear_0 = GATE_FACTOR * (0.010 - CONTACT_MARGIN) - 0.001
@@ -61,3 +69,28 @@ def test_tracker_solves_a_point_again_only_once_it_may_have_reached_the_margin()
     np.testing.assert_array_equal(tracker.due(), [1])
     tracker.advance(2e-9)
     np.testing.assert_array_equal(tracker.due(), [0, 1])
+    far = ContactTracker(np.array([5, 9]), np.zeros((2, 3)), slack=0.001, clearance=np.array([0.0, 0.02]))
+    np.testing.assert_array_equal(far.due(), [0])  # the second is known to be 2 cm (less slack) away
+    far.advance(0.019)
+    np.testing.assert_array_equal(far.due(), [0, 1])
+
+
+def test_pull_back_inverts_the_deformation_from_any_start():
+    """X + u(X) = p for rest points on and just under the surface of a bent rod, from a cold start and from a
+    start one substep stale; the first-order expansion agrees with exact FE interpolation."""
+    obj = modal_object("rod", 1.0e6, 0.3, 1000.0, 16, 4096, 1)
+    tree = cKDTree(obj.surface)
+    rng = np.random.default_rng(0)
+    q = np.zeros(16)
+    q[:4] = [0.005, -0.003, 0.001, 0.0005]
+    assert 0.03 < np.linalg.norm(obj.tip_basis @ q) < 0.05  # the tip bent by centimetres
+    pick = rng.choice(len(obj.surface), 200, replace=False)
+    X = obj.surface[pick] - obj.normals[pick] * rng.uniform(0.0, 0.002, (200, 1))  # on and just inside (exact FE)
+    p = X + obj.embed(X) @ q
+    assert np.linalg.norm(p - X, axis=1).max() > 0.01
+    cold = obj.pull_back(p, q, tree)
+    np.testing.assert_allclose(cold.rest, X, atol=5e-5)
+    warm = obj.pull_back(p, q, tree, obj.pull_back(p - 0.001, q * 0.98, tree), reach=0.0015)
+    np.testing.assert_allclose(warm.rest, X, atol=5e-5)
+    grad = np.moveaxis(PointEmbedding(obj.model, X).gradient(obj.modes.node_shapes), 0, -1) @ q
+    np.testing.assert_allclose(warm.F, np.eye(3) + grad, atol=0.02)  # the exact FE displacement gradient

@@ -95,9 +95,9 @@ def test_penalty_contact_keeps_gripper_points_within_2mm_of_the_surface(shape, s
 
 
 @pytest.mark.parametrize("shape", ["rod", "stem", "plate"])
-def test_random_fingertip_targets_never_push_points_deeper_than_2mm_nor_pump_energy(shape):
+def test_random_fingertip_targets_never_push_points_deeper_than_2mm(shape):
     """Full-speed moves anywhere: into stiff directions (where the hand stalls), onto edges and rotating faces
-    of the ringing object. The object never holds more energy than the hand's pokes can give it."""
+    of the ringing object."""
     env = gym.make("Poke4D-v0", obs_mode="state", shape=shape, reach_window=1000)
     u = env.unwrapped
     env.reset(seed=3)
@@ -108,9 +108,26 @@ def test_random_fingertip_targets_never_push_points_deeper_than_2mm_nor_pump_ene
         assert info["max_penetration"] <= 0.002
         assert exact_penetration(u, u.gripper_points()).max() <= 0.002
         energies.append(info["modal_energy"])
-    assert max(energies) > 1e-4  # the hand hit the object
-    # a hand at 0.5 m/s pressing with at most ~50 N gives a few J at most; energy pumping ran away to far more
-    assert max(energies) < 0.2
+    assert max(energies) > 1e-4  # the hand hit the object (it starts at rest)
+
+
+@pytest.mark.parametrize("shape,fingertips,swing", [("rod", (0.024, 0.0, 0.15), (1, 0, 0)),
+                                                    ("stem", (0.037, 0.0, 0.13), (1, 0, 0)),
+                                                    ("plate", (0.0, 0.030, 0.08), (0, 1, 0))])
+def test_a_ringing_object_striking_a_still_hand_only_loses_energy(shape, fingertips, swing):
+    """The fingers rest just beside the object, which swings into them: the hand does no work, so the modal
+    energy (plus the little the penalty holds) can only fall, strike after strike."""
+    env = gym.make("Poke4D-v0", obs_mode="state", task="settle", shape=shape, reach_window=1000)
+    u = env.unwrapped
+    _, info = env.reset(seed=0, options={"ee_pos": fingertips, "qdot": u.flick(np.array(swing, float), 0.03)})
+    e0, energies, forces = info["modal_energy"], [], []
+    for _ in range(30):
+        _, _, _, _, info = env.step(np.array(fingertips, np.float32))
+        energies.append(info["modal_energy"])
+        forces.append(info["contact_force"])
+    assert np.count_nonzero(forces) >= 2  # it struck the fingers
+    assert max(energies) <= e0 * (1 + 1e-6)
+    assert energies[-1] < 0.2 * e0  # and the strikes took most of it (damping alone keeps 65-75%)
 
 
 def test_a_fast_poke_is_resisted():

@@ -2,7 +2,9 @@
 
 Input: the scene's points at time t (Ns, with colour and normal; optionally each point's
 ``previous_displacement`` x_t - x_{t-1}, its motion over the last control period, which
-a single snapshot cannot show: a block kicked at 0.5 m/s slides on after the hand stops)
+a single snapshot cannot show: a block kicked at 0.5 m/s slides on after the hand stops;
+and its ``earlier_displacement`` x_{t-1} - x_{t-2}: with both, a vibrating point's phase and
+amplitude follow without knowing its rest position)
 and the gripper points of rows t..t+H (H + 1, Nr, 3) with their velocity and acceleration. Output: the displacement
 of every scene point at t+1..t+H relative to t, (H, Ns, 3), and a per-point log-variance
 (H, Ns). Control at 10 Hz, H = 10 by default.

@@ -11,7 +11,8 @@ Two sources of targets, chosen per store:
   for static points (``id_i = -1``); ``scene_obj_coords``/``block_pose7`` are then not needed,
   and a store without ``gripper_points`` gives empty (H + 1, 0, 3) gripper arrays.
 ``previous_displacement`` (Ns, 3) is each point's motion from t-1 to t (zero at t = 0), which
-the constant-velocity baseline extrapolates. Episodes are split into train/val as a whole.
+the constant-velocity baseline extrapolates, and ``earlier_displacement`` (Ns, 3) its motion
+from t-2 to t-1 (zero before t = 2): together they give the phase of a vibration. Episodes are split into train/val as a whole.
 Augmentation rotates the whole sample about the vertical axis through the origin and
 shifts it horizontally; positions, directions and displacements transform consistently.
 """
@@ -47,17 +48,20 @@ def exact_displacements(obj_coords: np.ndarray, points: np.ndarray, future_pose7
 
 
 def track_displacements(tracks: np.ndarray, track_ids: np.ndarray, t: int, horizon: int
-                        ) -> tuple[np.ndarray, np.ndarray]:
-    """Targets (H, N, 3) and previous displacements (N, 3) of scene points with track ids ``track_ids``
-    (N,) (-1 = static) at row ``t`` of ``tracks`` (T, K, 3): ``tracks[t+h+1, id] - tracks[t, id]`` and
-    ``tracks[t, id] - tracks[t-1, id]`` (0 at t = 0); 0 for static points."""
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Targets (H, N, 3), previous and earlier displacements (N, 3) of scene points with track ids
+    ``track_ids`` (N,) (-1 = static) at row ``t`` of ``tracks`` (T, K, 3): ``tracks[t+h+1, id] -
+    tracks[t, id]``, ``tracks[t, id] - tracks[t-1, id]`` and ``tracks[t-1, id] - tracks[t-2, id]``
+    (0 where a row before 0 would be needed); 0 for static points."""
     ids = np.asarray(track_ids)
     tracked = (ids >= 0)[:, None]
-    window = tracks[max(t - 1, 0) : t + horizon + 1][:, np.maximum(ids, 0)].astype(np.float64)
-    now = window[1] if t > 0 else window[0]
-    target = np.where(tracked[None], window[-horizon:] - now, 0.0)
-    prev = np.where(tracked, now - window[0], 0.0)
-    return target, prev
+    rows = np.clip(np.arange(t - 2, t + horizon + 1), 0, None)
+    window = tracks[rows][:, np.maximum(ids, 0)].astype(np.float64)  # rows t-2 .. t+H (clamped at 0)
+    now = window[2]
+    target = np.where(tracked[None], window[3:] - now, 0.0)
+    prev = np.where(tracked, now - window[1], 0.0)
+    earlier = np.where(tracked, window[1] - window[0], 0.0)
+    return target, prev, earlier
 
 
 @dataclass
@@ -73,6 +77,7 @@ class FlowSample:
     gripper_acceleration: np.ndarray  # (H + 1, Nr, 3)
     target: np.ndarray  # (H, Ns, 3)
     previous_displacement: np.ndarray  # (Ns, 3)
+    earlier_displacement: np.ndarray  # (Ns, 3)
 
 
 class PointFlowDataset(Dataset):
@@ -166,13 +171,13 @@ class PointFlowDataset(Dataset):
         ep, H = self._episodes[e], self.horizon
         pts = ep["scene_points"][t].astype(np.float64)
         if "tracks" in ep:
-            target, prev = track_displacements(ep["tracks"], ep["scene_track_ids"][t], int(t), H)
+            target, prev, earlier = track_displacements(ep["tracks"], ep["scene_track_ids"][t], int(t), H)
         else:
-            target = exact_displacements(ep["scene_obj_coords"][t], pts, ep["block_pose7"][t + 1 : t + H + 1])
-            if t > 0:  # where the block points were at t-1, relative to t
-                prev = -exact_displacements(ep["scene_obj_coords"][t], pts, ep["block_pose7"][t - 1 : t])[0]
-            else:
-                prev = np.zeros_like(pts)
+            coords = ep["scene_obj_coords"][t]
+            target = exact_displacements(coords, pts, ep["block_pose7"][t + 1 : t + H + 1])
+            # where the block points were at t-1 and t-2, relative to t (rows before 0: where they were at 0)
+            past = exact_displacements(coords, pts, ep["block_pose7"][np.clip([t - 2, t - 1, t], 0, None)])
+            prev, earlier = past[2] - past[1], past[1] - past[0]
         if "gripper_points" in ep:
             grip = ep["gripper_points"][t : t + H + 1].astype(np.float64)
         else:
@@ -185,11 +190,11 @@ class PointFlowDataset(Dataset):
             R = np.array([[np.cos(a), -np.sin(a), 0.0], [np.sin(a), np.cos(a), 0.0], [0.0, 0.0, 1.0]])
             shift = np.array([*rng.uniform(-self.max_shift, self.max_shift, 2), 0.0])
             pts, grip = pts @ R.T + shift, grip @ R.T + shift
-            nrm, vel, acc, target, prev = nrm @ R.T, vel @ R.T, acc @ R.T, target @ R.T, prev @ R.T
+            nrm, vel, acc, target, prev, earlier = (x @ R.T for x in (nrm, vel, acc, target, prev, earlier))
         f32 = np.float32
         sample = FlowSample(pts.astype(f32), ep["scene_colors"][t].astype(f32), nrm.astype(f32),
                             ep["scene_labels"][t].astype(np.int64), grip.astype(f32), vel.astype(f32),
-                            acc.astype(f32), target.astype(f32), prev.astype(f32))
+                            acc.astype(f32), target.astype(f32), prev.astype(f32), earlier.astype(f32))
         return self._subsample(sample, int(i))
 
     def _subsample(self, s: FlowSample, i: int) -> FlowSample:
@@ -202,7 +207,7 @@ class PointFlowDataset(Dataset):
         grip = np.sort(rng.permutation(s.gripper_points.shape[1])[:g]) if g is not None else slice(None)
         return FlowSample(s.scene_points[keep], s.scene_colors[keep], s.scene_normals[keep], s.scene_labels[keep],
                           s.gripper_points[:, grip], s.gripper_velocity[:, grip], s.gripper_acceleration[:, grip],
-                          s.target[:, keep], s.previous_displacement[keep])
+                          s.target[:, keep], s.previous_displacement[keep], s.earlier_displacement[keep])
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         s = self.sample(i)

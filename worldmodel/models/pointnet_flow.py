@@ -12,7 +12,12 @@ code tells the decoder where the hand passes relative to the block, which the tw
 global codes convey only poorly. A shared per-point MLP maps [query, scene code, push code]
 to H displacements and H log-variances. Positions are centred and scaled by normalisation
 statistics. With ``use_velocity`` every query (and anchor) also carries the point's
-``previous_displacement`` over the last control period (see `worldmodel.formulation`).
+``previous_displacement`` over the last control period (see `worldmodel.formulation`), and
+with ``history=2`` its ``earlier_displacement`` over the period before: two past motions fix
+the phase and amplitude of a vibration, which one motion and an unknown rest shape do not.
+With ``point_offsets`` every query also sees its own offsets to the gripper's centroid at
+every step t..t+H (a linear term added to the decoder's first layer): where the hand passes
+relative to *this* point, which decides how a slender object bends under a poke.
 
 The decoder's first layer is linear in the concatenation, so it is split into a scene term
 (computed once per scene by `encode_scene`) plus a push term (one vector per candidate):
@@ -71,14 +76,16 @@ class PointNetFlow(nn.Module):
 
     def __init__(self, horizon: int = HORIZON, width: int = 128, anchors: int = 128, position_scale: float = 0.2,
                  velocity_scale: float = 0.3, displacement_scale: float = 0.02, contact_scale: float = 0.05,
-                 use_velocity: bool = False, dt: float = 0.1):
+                 use_velocity: bool = False, dt: float = 0.1, point_offsets: bool = False, history: int = 1):
         super().__init__()
         if horizon <= 0 or width <= 0 or anchors <= 0:
             raise ValueError(f"horizon, width and anchors must be positive, got {horizon}, {width}, {anchors}")
         self.horizon, self.anchors, self.contact_scale = horizon, anchors, contact_scale
+        if history not in (1, 2):
+            raise ValueError(f"history must be 1 or 2 past displacements, got {history!r}")
         self.use_velocity, self.dt = bool(use_velocity), float(dt)
-        self.inputs = ("previous_displacement",) if use_velocity else ()
-        q = 12 if use_velocity else 9
+        self.inputs = ("previous_displacement", "earlier_displacement")[:history] if use_velocity else ()
+        q = 9 + 3 * len(self.inputs)
         self.register_buffer("position_mean", torch.zeros(3))
         self.register_buffer("position_scale", torch.tensor(float(position_scale)))
         self.register_buffer("velocity_scale", torch.tensor(float(velocity_scale)))
@@ -90,23 +97,27 @@ class PointNetFlow(nn.Module):
         self.scene_to_hidden = nn.Linear(2 * width, 2 * width)  # [query, scene code] part of layer 1
         self.push_to_hidden = nn.Linear(2 * width, 2 * width, bias=False)  # push-code part of layer 1
         self.decoder = mlp([2 * width, width, 4 * horizon])
+        self.point_offsets = bool(point_offsets)
+        if self.point_offsets:  # per-point offsets to the gripper path: part of layer 1 too
+            self.offsets_to_hidden = nn.Linear(3 * (horizon + 1), 2 * width, bias=False)
 
     def _query(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         x = (batch["scene_points"] - self.position_mean) / self.position_scale
         parts = [x, batch["scene_colors"], batch["scene_normals"]]
-        if self.use_velocity:
-            parts.append(batch["previous_displacement"] / (self.dt * self.velocity_scale))
+        parts += [batch[k] / (self.dt * self.velocity_scale) for k in self.inputs]
         return torch.cat(parts, dim=-1)
 
-    def encode_scene(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Reusable across pushes: the scene's share of the decoder's first layer per point (S, Ns, 2C), and
-        the anchors' query features (S, M, 9 or 12) and positions (S, M, 3)."""
+    def encode_scene(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
+        """Reusable across pushes: the scene's share of the decoder's first layer per point (S, Ns, 2C),
+        the anchors' query features (S, M, 9 + 3 x past displacements) and positions (S, M, 3), and the
+        points (S, Ns, 3)."""
         query = self._query(batch)
         feats = self.point_encoder(query)
         scene = feats.amax(dim=1, keepdim=True).expand_as(feats)
         N = query.shape[1]
         idx = torch.arange(0, N, max(1, N // self.anchors), device=query.device)[: self.anchors]
-        return self.scene_to_hidden(torch.cat([feats, scene], dim=-1)), query[:, idx], batch["scene_points"][:, idx]
+        points = batch["scene_points"]
+        return self.scene_to_hidden(torch.cat([feats, scene], dim=-1)), query[:, idx], points[:, idx], points
 
     def encode_push(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """The trajectory code (B, C) of the gripper points and their centroid path (B, H+1, 3)."""
@@ -122,19 +133,25 @@ class PointNetFlow(nn.Module):
         per_step = self.gripper_encoder(torch.cat([g, v, a, t], dim=-1)).amax(dim=2)  # (B, T, C)
         return self.push_mixer(per_step.reshape(B, -1)), batch["gripper_points"].mean(dim=2)
 
+    def _offsets(self, xyz: torch.Tensor, centroid: torch.Tensor) -> torch.Tensor:
+        """Offsets (B, P, 3 (H+1)) of points (S, P, 3) from the gripper centroid path (B, H+1, 3), in units of
+        ``contact_scale``, clamped to +-5."""
+        offsets = (xyz[:, :, None] - centroid[:, None]) / self.contact_scale
+        return offsets.clamp(-5.0, 5.0).flatten(2)
+
     def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """Displacements (B, H, Ns, 3) in metres and log-variances (B, H, Ns)."""
         check_batch(batch, self.horizon, self.inputs)
         return self.decode(self.encode_scene(batch), self.encode_push(batch))
 
-    def decode(self, scene_code: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    def decode(self, scene_code: tuple[torch.Tensor, ...],
                push: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """Flow of encoded scenes (S leading) under encoded pushes (B leading), S in {1, B}.
 
         With S = 1 one encoded scene serves every candidate push (MPC): encode it once with
         `encode_scene`, encode the candidates with `encode_push`, and decode them together.
         """
-        hidden_scene, anchor_query, anchor_xyz = scene_code
+        hidden_scene, anchor_query, anchor_xyz, points = scene_code
         code, centroid = push
         B, N = code.shape[0], hidden_scene.shape[1]
         if hidden_scene.shape[0] not in (1, B):
@@ -144,10 +161,11 @@ class PointNetFlow(nn.Module):
             return in_chunks(lambda args: self.decode(*args), B, lambda s: (
                 scene_code if shared else tuple(t[s] for t in scene_code), (code[s], centroid[s])))
         M = anchor_xyz.shape[1]
-        offsets = (anchor_xyz[:, :, None] - centroid[:, None]) / self.contact_scale  # (B, M, H+1, 3)
-        offsets = offsets.clamp(-5.0, 5.0).reshape(B, M, -1)
-        contact = self.interaction_encoder(torch.cat([anchor_query.expand(B, M, -1), offsets], dim=-1)).amax(dim=1)
+        contact = self.interaction_encoder(torch.cat([anchor_query.expand(B, M, -1), self._offsets(anchor_xyz, centroid)],
+                                                     dim=-1)).amax(dim=1)
         hidden = hidden_scene + self.push_to_hidden(torch.cat([code, contact], dim=-1))[:, None]
+        if self.point_offsets:
+            hidden = hidden + self.offsets_to_hidden(self._offsets(points, centroid))
         hidden = F.gelu(hidden) if torch.is_grad_enabled() else gelu_inplace(hidden)
         out = self.decoder(hidden).view(B, N, self.horizon, 4).permute(0, 2, 1, 3)
         return out[..., :3] * self.displacement_scale, out[..., 3]
