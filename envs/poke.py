@@ -339,11 +339,10 @@ class Poke4DEnv(gym.Env):
                 force = 0.0
                 continue
             dt = coarse / fine
-            speed = self.contact.speed_bound(dyn.q, dyn.qdot)
             free = 0.0  # time the modes still have to advance without contact
             for _ in range(fine):
-                since = gate.travel
-                gate.advance((float(np.linalg.norm(velocity)) + speed) * dt)
+                since = gate.time
+                gate.advance(dt)
                 due = gate.due()
                 move = velocity * dt
                 if len(due) == 0:  # no point can be within the contact margin
@@ -364,7 +363,7 @@ class Poke4DEnv(gym.Env):
                 if res.velocity_factor < 1.0:
                     dyn.qdot = dyn.qdot * res.velocity_factor
                 if res.num_contacts:
-                    speed = self.contact.speed_bound(dyn.q, dyn.qdot)
+                    gate.rebound(self.contact.motion_bound(dyn.q, dyn.qdot, float(np.linalg.norm(velocity))))
                 max_pen, force = max(max_pen, res.max_penetration), res.total_force
             if free:
                 dyn.step(free)
@@ -403,7 +402,8 @@ class Poke4DEnv(gym.Env):
         dist, nearest = tree.query(offsets[near] + self.tcp)
         # the surface lies at least dist - cover away, so a point is not due before the hand and the surface
         # have closed that gap to the contact margin
-        tracker = ContactTracker(near, disp[nearest], GATE_SLACK, GATE_FACTOR * (dist - self._cover - CONTACT_MARGIN))
+        bound = self.contact.motion_bound(dyn.q, dyn.qdot, float(np.linalg.norm(velocity)))
+        tracker = ContactTracker(near, disp[nearest], bound, GATE_SLACK, GATE_FACTOR * (dist - self._cover - CONTACT_MARGIN))
         return int(min(max(1, np.ceil(travel / MAX_TRAVEL)), MAX_SUBSTEPS)), tracker
 
     # ------------------------------------------------------------- observation

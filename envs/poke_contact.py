@@ -21,9 +21,9 @@ not grow). So any stiffness is stable at any substep and penetration is about
 hits the force cap.
 
 Most gripper points near the object are not touching it. `ContactTracker` keeps, per point,
-the distance it was last measured at and the relative motion since (an upper bound: hand
-speed plus the surface's largest possible speed), and only points that may have come
-within ``CONTACT_MARGIN`` are solved for; the forces are the same as testing every point.
+the distance it was last measured at and bounds the relative motion of hand and surface
+since (`MotionBound`), and only points that may have come within ``CONTACT_MARGIN`` are
+solved for; the forces are the same as testing every point.
 It also keeps each point's last pull-back, which starts the next one (one or two
 iterations instead of many when the object is displaced by centimetres).
 """
@@ -31,6 +31,7 @@ iterations instead of many when the object is displaced by centimetres).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from scipy.spatial import cKDTree
@@ -74,41 +75,79 @@ class ContactResult:
     velocity_factor: float
 
 
+class MotionBound(NamedTuple):
+    """How far hand and surface can move relative to each other in a time ``t`` while no contact force acts.
+
+    A surface point moves by ``v t`` with its velocity now plus what each mode's velocity change
+    adds: ``|q_k(t) - q_k(0) - qdot_k(0) t|`` is at most ``A_k omega_k t^2 / 2`` (the mode's
+    acceleration never exceeds ``A_k omega_k``) and at most ``2 A_k / omega_k + |qdot_k| t`` (its
+    coordinate stays within ``+-A_k / omega_k`` of its centre), with ``A_k = sqrt(qdot_k^2 +
+    omega_k^2 q_k^2)``, which damping never grows. So the bound is ``(hand_speed + surface_speed)
+    t + sum_k reach_k min(A_k omega_k t^2 / 2, 2 A_k / omega_k + |qdot_k| t)``, ``reach_k`` the
+    largest displacement of a surface sample per unit mode, or, if smaller, ``hand_speed t +
+    sum_k reach_k min(A_k t, 2 A_k / omega_k)`` (every mode at its largest speed, fast ones only
+    by their small swing): tight over the short times between checks, where the sum of every
+    mode's largest speed alone would be several times too large."""
+
+    hand_speed: float
+    surface_speed: float
+    curve: np.ndarray  # reach_k A_k omega_k / 2
+    swing: np.ndarray  # 2 reach_k A_k / omega_k
+    drift: np.ndarray  # reach_k |qdot_k|
+    speed: np.ndarray  # reach_k A_k
+
+    def __call__(self, t: np.ndarray) -> np.ndarray:
+        """The bound (m) for times ``t`` (P,) (s)."""
+        t = np.asarray(t, dtype=float)
+        change = np.minimum(np.multiply.outer(t * t, self.curve), self.swing + np.multiply.outer(t, self.drift))
+        per_mode = np.minimum(np.multiply.outer(t, self.speed), self.swing)  # each mode alone: |dq_k| <= min(A t, swing)
+        return self.hand_speed * t + np.minimum(self.surface_speed * t + change.sum(-1), per_mode.sum(-1))
+
+
 class ContactTracker:
     """The gripper points near the object over a coarse substep: which may have come within
     ``CONTACT_MARGIN`` since their distance was last measured, and their last pull-backs (which
     start the next ones); see the module docstring.
 
-    ``travel`` accumulates an upper bound of the relative motion of hand and surface; a point
-    measured at distance ``d`` after ``travel`` = T is not due before ``travel`` exceeds
-    ``T + GATE_FACTOR * (d - CONTACT_MARGIN) - slack``. Unmeasured points are due at once, or once
-    ``travel`` reaches their ``clearance`` (a lower bound of that travel found otherwise).
+    A point measured at distance ``d`` at time ``t_i`` is not due while the `MotionBound` of the
+    time since stays below ``GATE_FACTOR * (d - CONTACT_MARGIN) - slack``. Unmeasured points are
+    due at once, or once the bound reaches their ``clearance`` (a lower bound of that motion found
+    otherwise). A contact force changes the modes' amplitudes: `rebound` then spends what the
+    old bound allowed so far and goes on with the new one.
     """
 
-    def __init__(self, near: np.ndarray, displacement: np.ndarray, slack: float, clearance: np.ndarray | None = None):
+    def __init__(self, near: np.ndarray, displacement: np.ndarray, bound: MotionBound, slack: float,
+                 clearance: np.ndarray | None = None):
         n = len(near)
         self.near = np.asarray(near)  # the gripper contact points tracked
         self.displacement = np.array(displacement, dtype=float)  # u = p - X at each point's last pull-back
         self.clear = np.full(n, -np.inf) if clearance is None else np.asarray(clearance, dtype=float) - slack
+        self.since = np.zeros(n)  # when each clearance was measured
         self.nearest, self.looked_up = np.full(n, -1), np.full((n, 3), np.inf)
-        self.travel, self.slack = 0.0, float(slack)
+        self.time, self.bound, self.slack = 0.0, bound, float(slack)
 
-    def advance(self, distance: float) -> None:
-        """Add ``distance`` (m), a bound of the relative motion of hand and surface over a substep."""
-        self.travel += distance
+    def advance(self, dt: float) -> None:
+        """Let ``dt`` seconds pass."""
+        self.time += dt
 
     def due(self) -> np.ndarray:
         """Indices of the points that may now be within the contact margin."""
-        return np.flatnonzero(self.clear <= self.travel)
+        return np.flatnonzero(self.bound(self.time - self.since) >= self.clear)
+
+    def rebound(self, bound: MotionBound) -> None:
+        """Go on with ``bound`` from now (after a contact force), keeping what the old one left of each clearance."""
+        self.clear = self.clear - self.bound(self.time - self.since)
+        self.since[:] = self.time
+        self.bound = bound
 
     def start(self, idx: np.ndarray, points: np.ndarray) -> PullBack:
         """The start of the pull-back of points ``idx`` now at ``points`` (P, 3): rest guesses ``p - u``."""
         return PullBack(points - self.displacement[idx], self.nearest[idx], self.looked_up[idx], np.empty((len(idx), 3, 3)))
 
     def measured(self, idx: np.ndarray, points: np.ndarray, result: ContactResult, since: float) -> None:
-        """Points ``idx`` at ``points`` measured by ``result`` with the travel at ``since`` (the measurement's
-        surface)."""
-        self.clear[idx] = since + GATE_FACTOR * (result.distance - CONTACT_MARGIN) - self.slack
+        """Points ``idx`` at ``points`` measured by ``result`` with the object as it was at time ``since``."""
+        self.clear[idx] = GATE_FACTOR * (result.distance - CONTACT_MARGIN) - self.slack
+        self.since[idx] = since
         self.displacement[idx] = points - result.pull_back.rest
         self.nearest[idx], self.looked_up[idx] = result.pull_back.nearest, result.pull_back.looked_up
 
@@ -201,7 +240,12 @@ class ModalContactSolver:
         return ContactResult(f_modal, float(max(penetration.max(), 0.0)), float(force.sum()), int((force > 0).sum()),
                              tested, back, damping)
 
-    def speed_bound(self, q: np.ndarray, qdot: np.ndarray) -> float:
-        """An upper bound (m/s) of every surface sample's speed from now on while no force acts: each mode's
-        amplitude ``sqrt(qdot^2 + omega^2 q^2)`` never grows under damping."""
-        return float(np.sqrt(qdot * qdot + self.omega**2 * q * q) @ self.obj.mode_reach)
+    def motion_bound(self, q: np.ndarray, qdot: np.ndarray, hand_speed: float) -> MotionBound:
+        """The `MotionBound` of the modal state (q, qdot) and a hand moving at ``hand_speed`` (m/s); the
+        surface speed now is the fastest of every 4th contact sample's (x 1.05 for the points
+        between samples, which move nearly alike at their 1 mm spacing)."""
+        amplitude = np.sqrt(qdot * qdot + self.omega**2 * q * q)
+        reach = self.obj.mode_reach
+        now = np.sqrt((np.einsum("sik,k->si", self.obj.basis[::4], qdot) ** 2).sum(1).max())
+        return MotionBound(float(hand_speed), 1.05 * float(now), 0.5 * reach * amplitude * self.omega,
+                           2.0 * reach * amplitude / self.omega, reach * np.abs(qdot), reach * amplitude)

@@ -7,7 +7,12 @@ import pytest
 
 from scipy.spatial import cKDTree
 
-from envs.poke_contact import CONTACT_MARGIN, GATE_FACTOR, ContactResult, ContactTracker, complementary_forces
+import gymnasium as gym
+
+import envs  # noqa: F401  (registers the tasks)
+from envs.poke_contact import (CONTACT_MARGIN, GATE_FACTOR, ContactResult, ContactTracker, MotionBound,
+                               complementary_forces)
+from physics.modal import ModalDynamics
 from envs.poke_object import PullBack, modal_object
 from physics.modal.embedding import PointEmbedding
 
@@ -53,7 +58,8 @@ def test_a_contact_left_penetrating_after_others_separate_is_added_back():
 
 
 def test_tracker_solves_a_point_again_only_once_it_may_have_reached_the_margin():
-    tracker = ContactTracker(np.array([5, 9]), np.zeros((2, 3)), slack=0.001)
+    hand_only = MotionBound(1.0, 0.0, *np.zeros((4, 2)))  # object at rest: t s -> t m
+    tracker = ContactTracker(np.array([5, 9]), np.zeros((2, 3)), hand_only, slack=0.001)
     np.testing.assert_array_equal(tracker.due(), [0, 1])  # unmeasured points are due at once
     back = PullBack(np.full((2, 3), 0.5), np.array([3, 7]), np.full((2, 3), 0.4), np.tile(np.eye(3), (2, 1, 1)))
     result = ContactResult(np.zeros(1), 0.0, 0.0, 0, np.array([0.010, 0.0025]), back, 1.0)
@@ -69,10 +75,35 @@ def test_tracker_solves_a_point_again_only_once_it_may_have_reached_the_margin()
     np.testing.assert_array_equal(tracker.due(), [1])
     tracker.advance(2e-9)
     np.testing.assert_array_equal(tracker.due(), [0, 1])
-    far = ContactTracker(np.array([5, 9]), np.zeros((2, 3)), slack=0.001, clearance=np.array([0.0, 0.02]))
+    far = ContactTracker(np.array([5, 9]), np.zeros((2, 3)), hand_only, slack=0.001, clearance=np.array([0.0, 0.02]))
     np.testing.assert_array_equal(far.due(), [0])  # the second is known to be 2 cm (less slack) away
-    far.advance(0.019)
+    far.advance(0.010)
+    far.rebound(MotionBound(3.0, 0.0, *np.zeros((4, 2))))  # a contact: 1 cm used, then 3 m/s
+    far.advance(0.0029)  # 8.7 of the 9 mm left
+    np.testing.assert_array_equal(far.due(), [0])
+    far.advance(0.0002)
     np.testing.assert_array_equal(far.due(), [0, 1])
+
+
+def test_motion_bound_holds_for_free_vibration():
+    """No surface sample of a freely ringing rod moves further in time t than the bound says, from any state,
+    and over a few milliseconds after a flick it is close to the fastest sample's speed x t."""
+    env = gym.make("Poke4D-v0", obs_mode="state", task="settle")
+    u = env.unwrapped
+    rng = np.random.default_rng(0)
+    for trial in range(5):
+        q, qdot = rng.normal(size=16) * 1e-3 / np.arange(1, 17), rng.normal(size=16) * 0.02
+        u.dynamics.reset(q, qdot)
+        bound = u.contact.motion_bound(q, qdot, 0.0)
+        start = u.contact.obj.displacements(q)
+        for t in (0.001, 0.002, 0.005, 0.01, 0.05, 0.2):
+            dyn = ModalDynamics(u.object.modes, u.damping)
+            dyn.reset(q, qdot)
+            dyn.step(t)
+            moved = np.linalg.norm(u.contact.obj.displacements(dyn.q) - start, axis=1).max()
+            assert moved <= bound(np.array([t]))[0] + 1e-12
+    flicked = u.contact.motion_bound(np.zeros(16), u.flick(np.array([1.0, 0.0, 0.0]), 0.03), 0.0)
+    assert flicked(np.array([0.002]))[0] < 1.5 * 0.002 * flicked.surface_speed
 
 
 def test_pull_back_inverts_the_deformation_from_any_start():
