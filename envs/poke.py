@@ -341,8 +341,8 @@ class Poke4DEnv(gym.Env):
             dt = coarse / fine
             free = 0.0  # time the modes still have to advance without contact
             for _ in range(fine):
-                since = gate.time
-                gate.advance(dt)
+                since = gate.step
+                gate.advance()
                 due = gate.due()
                 move = velocity * dt
                 if len(due) == 0:  # no point can be within the contact margin
@@ -402,9 +402,10 @@ class Poke4DEnv(gym.Env):
         dist, nearest = tree.query(offsets[near] + self.tcp)
         # the surface lies at least dist - cover away, so a point is not due before the hand and the surface
         # have closed that gap to the contact margin
+        fine = int(min(max(1, np.ceil(travel / MAX_TRAVEL)), MAX_SUBSTEPS))
         bound = self.contact.motion_bound(dyn.q, dyn.qdot, float(np.linalg.norm(velocity)))
-        tracker = ContactTracker(near, disp[nearest], bound, GATE_SLACK, GATE_FACTOR * (dist - self._cover - CONTACT_MARGIN))
-        return int(min(max(1, np.ceil(travel / MAX_TRAVEL)), MAX_SUBSTEPS)), tracker
+        clearance = GATE_FACTOR * (dist - self._cover - CONTACT_MARGIN)
+        return fine, ContactTracker(near, disp[nearest], bound, dt / fine, fine, GATE_SLACK, clearance)
 
     # ------------------------------------------------------------- observation
     def tip_displacement(self) -> np.ndarray:

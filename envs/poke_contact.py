@@ -3,7 +3,10 @@
 A point ``p`` of the gripper that lies inside the object's deformed surface by ``delta``
 (measured in the rest frame, see :mod:`envs.poke_object`) pushes the surface along the
 inward normal with ``F = k delta + c d(delta)/dt >= 0``, capped at ``max_force``. The force
-acts at the point's rest position (the mode basis there from its pull-back) and enters the modes as
+acts at the point's rest position (the mode basis there from its pull-back) along the
+deformed normal ``n_c = F^-T n`` (the gradient of ``delta`` with respect to the world point,
+so the penalty is the gradient of ``k delta^2 / 2``: a rest-frame normal on a rotated face
+would not be, and pumps energy into the modes) and enters the modes as
 ``f_modal = -sum_c F_c g_c`` with ``g_c = basis_c^T n_c``.
 
 The force is held constant over a substep and the modes advance exactly under it
@@ -11,7 +14,8 @@ The force is held constant over a substep and the modes advance exactly under it
 ``qdot' = qdot_free + b2 f``). The penalty is evaluated at the *end* of the substep
 (backward Euler in the contact only), which makes it a small linear system in the contact
 forces, ``(I + G diag(k b1 + c b2) G^T) F = k (delta_0 + G (q_free - q)) + c (G qdot_free - N v)``,
-solved with an active set (no contact pulls). Where the step would leave more energy in the
+solved with an active set (`complementary_forces`: no contact pulls, none is left
+penetrating without force). Where the step would leave more energy in the
 modes than they had plus the hand's work and the penalty energy the contacts release, the
 modal velocities after it are scaled down to that bound (passivity: a penalty whose
 linearisation misjudges the surface, at an edge or under a pressing finger on a rotating
@@ -23,9 +27,8 @@ hits the force cap.
 Most gripper points near the object are not touching it. `ContactTracker` keeps, per point,
 the distance it was last measured at and bounds the relative motion of hand and surface
 since (`MotionBound`), and only points that may have come within ``CONTACT_MARGIN`` are
-solved for; the forces are the same as testing every point.
-It also keeps each point's last pull-back, which starts the next one (one or two
-iterations instead of many when the object is displaced by centimetres).
+solved for; the forces are the same as testing every point. It also keeps each point's last
+pull-back, which starts the next one (usually no KD-tree lookup at all).
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from physics.modal.dynamics import ModalDynamics
 from .poke_object import ModalObject, PullBack
 
 PASSIVITY_SLACK = 0.0  # relative energy gain per substep tolerated before the modal velocities are scaled down
+PASSIVITY_TOLERANCE = 1e-9  # J: rounding
 CONTACT_MARGIN = 0.002  # points this far outside the surface take part in the solve (they may be hit)
 EXPANSION_REACH = 0.0015  # a pull-back keeps its surface sample while within this distance of where it was found (m)
 GATE_FACTOR = 0.8  # world motion that closes a rest-frame distance d is taken as >= GATE_FACTOR * d (strain, rotation)
@@ -105,47 +109,51 @@ class MotionBound(NamedTuple):
 
 
 class ContactTracker:
-    """The gripper points near the object over a coarse substep: which may have come within
-    ``CONTACT_MARGIN`` since their distance was last measured, and their last pull-backs (which
-    start the next ones); see the module docstring.
+    """The gripper points near the object over a coarse substep of ``steps`` fine substeps of ``dt``
+    seconds: which may have come within ``CONTACT_MARGIN`` since their distance was last
+    measured, and their last pull-backs (which start the next ones); see the module docstring.
 
-    A point measured at distance ``d`` at time ``t_i`` is not due while the `MotionBound` of the
-    time since stays below ``GATE_FACTOR * (d - CONTACT_MARGIN) - slack``. Unmeasured points are
-    due at once, or once the bound reaches their ``clearance`` (a lower bound of that motion found
-    otherwise). A contact force changes the modes' amplitudes: `rebound` then spends what the
-    old bound allowed so far and goes on with the new one.
+    A point measured at distance ``d`` at substep ``i`` is not due while the `MotionBound` of
+    the time since stays below ``GATE_FACTOR * (d - CONTACT_MARGIN) - slack`` (the bound is
+    tabulated once per substep count). Unmeasured points are due at once, or once the bound
+    reaches their ``clearance`` (a lower bound of that motion found otherwise). A contact
+    force changes the modes' amplitudes: `rebound` then spends what the old bound allowed so
+    far and goes on with the new one.
     """
 
-    def __init__(self, near: np.ndarray, displacement: np.ndarray, bound: MotionBound, slack: float,
-                 clearance: np.ndarray | None = None):
+    def __init__(self, near: np.ndarray, displacement: np.ndarray, bound: MotionBound, dt: float, steps: int,
+                 slack: float, clearance: np.ndarray | None = None):
         n = len(near)
         self.near = np.asarray(near)  # the gripper contact points tracked
         self.displacement = np.array(displacement, dtype=float)  # u = p - X at each point's last pull-back
         self.clear = np.full(n, -np.inf) if clearance is None else np.asarray(clearance, dtype=float) - slack
-        self.since = np.zeros(n)  # when each clearance was measured
+        self.since = np.zeros(n, dtype=np.int64)  # the substep each clearance was measured at
         self.nearest, self.looked_up = np.full(n, -1), np.full((n, 3), np.inf)
-        self.time, self.bound, self.slack = 0.0, bound, float(slack)
+        self.dt, self.steps, self.step, self.slack = float(dt), int(steps), 0, float(slack)
+        self.rebound(bound)
 
-    def advance(self, dt: float) -> None:
-        """Let ``dt`` seconds pass."""
-        self.time += dt
+    def advance(self) -> None:
+        """Let a substep pass."""
+        self.step += 1
 
     def due(self) -> np.ndarray:
         """Indices of the points that may now be within the contact margin."""
-        return np.flatnonzero(self.bound(self.time - self.since) >= self.clear)
+        return np.flatnonzero(self._moved[self.step - self.since] >= self.clear)
 
     def rebound(self, bound: MotionBound) -> None:
         """Go on with ``bound`` from now (after a contact force), keeping what the old one left of each clearance."""
-        self.clear = self.clear - self.bound(self.time - self.since)
-        self.since[:] = self.time
+        if hasattr(self, "_moved"):
+            self.clear = self.clear - self._moved[self.step - self.since]
+            self.since[:] = self.step
         self.bound = bound
+        self._moved = bound(np.arange(self.steps + 1) * self.dt)  # the bound after m substeps
 
     def start(self, idx: np.ndarray, points: np.ndarray) -> PullBack:
         """The start of the pull-back of points ``idx`` now at ``points`` (P, 3): rest guesses ``p - u``."""
         return PullBack(points - self.displacement[idx], self.nearest[idx], self.looked_up[idx], np.empty((len(idx), 3, 3)))
 
-    def measured(self, idx: np.ndarray, points: np.ndarray, result: ContactResult, since: float) -> None:
-        """Points ``idx`` at ``points`` measured by ``result`` with the object as it was at time ``since``."""
+    def measured(self, idx: np.ndarray, points: np.ndarray, result: ContactResult, since: int) -> None:
+        """Points ``idx`` at ``points`` measured by ``result`` with the object as it was at substep ``since``."""
         self.clear[idx] = GATE_FACTOR * (result.distance - CONTACT_MARGIN) - self.slack
         self.since[idx] = since
         self.displacement[idx] = points - result.pull_back.rest
@@ -199,7 +207,7 @@ class ModalContactSolver:
         e_old = 0.5 * float(qdot @ qdot + w2 @ (q * q))
         work = float(np.maximum(force * -(normal @ velocity), 0.0).sum()) * dt
         stored = 0.5 * float(force @ force) / self.law.stiffness
-        allowed = (1.0 + PASSIVITY_SLACK) * e_old + work + max(self.stored_energy - stored, 0.0) + 1e-9
+        allowed = (1.0 + PASSIVITY_SLACK) * e_old + work + max(self.stored_energy - stored, 0.0) + PASSIVITY_TOLERANCE
         q_new, v_new = a11 * q + a12 * qdot + b1 * f, a21 * q + a22 * qdot + b2 * f
         potential, kinetic = 0.5 * float(w2 @ (q_new * q_new)), 0.5 * float(v_new @ v_new)
         if potential + kinetic <= allowed or kinetic <= 0:

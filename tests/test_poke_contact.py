@@ -58,30 +58,36 @@ def test_a_contact_left_penetrating_after_others_separate_is_added_back():
 
 
 def test_tracker_solves_a_point_again_only_once_it_may_have_reached_the_margin():
-    hand_only = MotionBound(1.0, 0.0, *np.zeros((4, 2)))  # object at rest: t s -> t m
-    tracker = ContactTracker(np.array([5, 9]), np.zeros((2, 3)), hand_only, slack=0.001)
+    hand_only = MotionBound(1.0, 0.0, *np.zeros((4, 2)))  # 1 m/s, object at rest: 0.1 mm per 0.1 ms substep
+    tracker = ContactTracker(np.array([5, 9]), np.zeros((2, 3)), hand_only, 1e-4, 1000, slack=0.001)
     np.testing.assert_array_equal(tracker.due(), [0, 1])  # unmeasured points are due at once
     back = PullBack(np.full((2, 3), 0.5), np.array([3, 7]), np.full((2, 3), 0.4), np.tile(np.eye(3), (2, 1, 1)))
     result = ContactResult(np.zeros(1), 0.0, 0.0, 0, np.array([0.010, 0.0025]), back, 1.0)
-    tracker.measured(np.array([0, 1]), np.ones((2, 3)), result, since=0.0)
+    tracker.measured(np.array([0, 1]), np.ones((2, 3)), result, since=0)
     start = tracker.start(np.array([1]), np.full((1, 3), 2.0))
     np.testing.assert_array_equal(start.rest, [[1.5, 1.5, 1.5]])  # p - u, u = 0.5 from the last pull-back
     np.testing.assert_array_equal(start.nearest, [7])
     np.testing.assert_array_equal(start.looked_up, [[0.4, 0.4, 0.4]])
-    tracker.advance(0.001)
+    for _ in range(10):
+        tracker.advance()
     np.testing.assert_array_equal(tracker.due(), [1])  # 0.5 mm from the margin: due after 1 mm of travel
-    clear_0 = GATE_FACTOR * (0.010 - CONTACT_MARGIN) - 0.001
-    tracker.advance(clear_0 - 0.001 - 1e-9)
+    clear_0 = GATE_FACTOR * (0.010 - CONTACT_MARGIN) - 0.001  # 5.4 mm: due after 54 substeps
+    for _ in range(43):
+        tracker.advance()
     np.testing.assert_array_equal(tracker.due(), [1])
-    tracker.advance(2e-9)
+    tracker.advance()
+    assert tracker.step * 1e-4 >= clear_0 - 1e-12
     np.testing.assert_array_equal(tracker.due(), [0, 1])
-    far = ContactTracker(np.array([5, 9]), np.zeros((2, 3)), hand_only, slack=0.001, clearance=np.array([0.0, 0.02]))
+    far = ContactTracker(np.array([5, 9]), np.zeros((2, 3)), hand_only, 1e-4, 1000, slack=0.001,
+                         clearance=np.array([0.0, 0.02]))
     np.testing.assert_array_equal(far.due(), [0])  # the second is known to be 2 cm (less slack) away
-    far.advance(0.010)
-    far.rebound(MotionBound(3.0, 0.0, *np.zeros((4, 2))))  # a contact: 1 cm used, then 3 m/s
-    far.advance(0.0029)  # 8.7 of the 9 mm left
+    for _ in range(100):
+        far.advance()
+    far.rebound(MotionBound(3.0, 0.0, *np.zeros((4, 2))))  # a contact: 1 cm used up, the 9 mm left at 3 m/s
+    for _ in range(29):
+        far.advance()
     np.testing.assert_array_equal(far.due(), [0])
-    far.advance(0.0002)
+    far.advance()
     np.testing.assert_array_equal(far.due(), [0, 1])
 
 
