@@ -15,7 +15,8 @@ from physics.rigid import BACKENDS, LABEL_OBJECT
 from .cameras import side_by_side
 from .checks import checked_action, choice, option_vector, positive_int
 from .obs_spaces import sensor_spaces
-from .poke_contact import CONTACT_MARGIN, GATE_FACTOR, GATE_SLACK, ContactTracker, ModalContactSolver, PenaltyContact
+from .poke_contact import (CONTACT_MARGIN, GATE_FACTOR, GATE_SLACK, ContactTracker, ModalContactSolver, PenaltyContact,
+                           PullBackMemory)
 from .poke_object import SHAPE_NAMES, SHAPES, modal_object
 from .poke_scene import TABLE_HALF, kinematic_robot, poke_cameras, render_scene, table_frames
 from .pointcloud import PointCloudFuser
@@ -203,6 +204,7 @@ class Poke4DEnv(gym.Env):
         self.robot = kinematic_robot(self.robot_name, num_gripper_points, seed_points)
         # no surface point lies further than this from a rendered sample (their largest gap, deformed: x 1.2)
         self._cover = 1.2 * float(cKDTree(self.object.surface).query(touch.surface)[0].max())
+        self._pull_backs = PullBackMemory(len(self.robot.contact_offsets))
         bounds = self.object.bounds
         self.object_radius = float(np.sqrt(_surface_area(self.object.shape.boxes) / num_object_points))
         self.cameras = poke_cameras(num_cameras, w, h)
@@ -311,6 +313,7 @@ class Poke4DEnv(gym.Env):
         self.initial_energy = self.dynamics.energy()
         self._elapsed = 0
         self._step_stats = (0.0, 0.0)
+        self._pull_backs.forget()
         return self._observe()
 
     # -------------------------------------------------------------------- step
@@ -405,7 +408,7 @@ class Poke4DEnv(gym.Env):
         fine = int(min(max(1, np.ceil(travel / MAX_TRAVEL)), MAX_SUBSTEPS))
         bound = self.contact.motion_bound(dyn.q, dyn.qdot, float(np.linalg.norm(velocity)))
         clearance = GATE_FACTOR * (dist - self._cover - CONTACT_MARGIN)
-        return fine, ContactTracker(near, disp[nearest], bound, dt / fine, fine, GATE_SLACK, clearance)
+        return fine, ContactTracker(near, disp[nearest], self._pull_backs, bound, dt / fine, fine, GATE_SLACK, clearance)
 
     # ------------------------------------------------------------- observation
     def tip_displacement(self) -> np.ndarray:
@@ -477,14 +480,15 @@ class Poke4DEnv(gym.Env):
 
     # ----------------------------------------------------------- state / render
     def get_state(self) -> tuple:
-        """Snapshot of the full state (modal state, hand, task); restore with `set_state`."""
+        """Snapshot of the full state (modal state, hand, task, the contact points' pull-backs); restore with `set_state`."""
         d = self.dynamics
         return (d.q.copy(), d.qdot.copy(), self.tcp.copy(), self.target_displacement.copy(), self.initial_energy,
-                self._elapsed, self._step_stats)
+                self._elapsed, self._step_stats, *self._pull_backs.snapshot())
 
     def set_state(self, state: tuple) -> None:
         """Restore a `get_state` snapshot."""
-        q, qdot, tcp, target, e0, elapsed, stats = state
+        q, qdot, tcp, target, e0, elapsed, stats, *pull_backs = state
+        self._pull_backs.restore(tuple(pull_backs))
         self.dynamics.reset(q, qdot)
         self.tcp, self.target_displacement = np.array(tcp, dtype=float), np.array(target, dtype=float)
         self.initial_energy, self._elapsed, self._step_stats = float(e0), int(elapsed), tuple(stats)

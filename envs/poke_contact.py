@@ -27,8 +27,8 @@ hits the force cap.
 Most gripper points near the object are not touching it. `ContactTracker` keeps, per point,
 the distance it was last measured at and bounds the relative motion of hand and surface
 since (`MotionBound`), and only points that may have come within ``CONTACT_MARGIN`` are
-solved for; the forces are the same as testing every point. It also keeps each point's last
-pull-back, which starts the next one (usually no KD-tree lookup at all).
+solved for; the forces are the same as testing every point. `PullBackMemory` keeps each
+point's last pull-back, which starts the next one (usually no KD-tree lookup at all).
 """
 
 from __future__ import annotations
@@ -108,10 +108,33 @@ class MotionBound(NamedTuple):
         return self.hand_speed * t + np.minimum(self.surface_speed * t + change.sum(-1), per_mode.sum(-1))
 
 
+class PullBackMemory:
+    """Every gripper contact point's last pull-back, kept across coarse substeps: the surface sample it was
+    expanded about (-1: none yet), where that sample was looked up, and the object's displacement
+    there (``p - u`` starts the next pull-back); `ModalObject.pull_back` keeps the sample while
+    the point stays near it, so a point in contact needs no KD-tree lookup from substep to substep."""
+
+    def __init__(self, n: int):
+        self.nearest, self.looked_up, self.displacement = np.full(n, -1), np.full((n, 3), np.inf), np.zeros((n, 3))
+
+    def forget(self) -> None:
+        """Drop every point's pull-back (a new episode or a restored state)."""
+        self.nearest[:], self.looked_up[:], self.displacement[:] = -1, np.inf, 0.0
+
+    def snapshot(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Copies of the arrays (for `restore`)."""
+        return self.nearest.copy(), self.looked_up.copy(), self.displacement.copy()
+
+    def restore(self, snapshot: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
+        """Set the arrays from a `snapshot`."""
+        self.nearest[:], self.looked_up[:], self.displacement[:] = snapshot
+
+
 class ContactTracker:
-    """The gripper points near the object over a coarse substep of ``steps`` fine substeps of ``dt``
+    """The gripper points ``near`` the object over a coarse substep of ``steps`` fine substeps of ``dt``
     seconds: which may have come within ``CONTACT_MARGIN`` since their distance was last
-    measured, and their last pull-backs (which start the next ones); see the module docstring.
+    measured (see the module docstring); their pull-backs are kept in ``memory``, where points
+    without one start from ``displacement`` (a guess of the object's displacement near each).
 
     A point measured at distance ``d`` at substep ``i`` is not due while the `MotionBound` of
     the time since stays below ``GATE_FACTOR * (d - CONTACT_MARGIN) - slack`` (the bound is
@@ -121,14 +144,14 @@ class ContactTracker:
     far and goes on with the new one.
     """
 
-    def __init__(self, near: np.ndarray, displacement: np.ndarray, bound: MotionBound, dt: float, steps: int,
-                 slack: float, clearance: np.ndarray | None = None):
+    def __init__(self, near: np.ndarray, displacement: np.ndarray, memory: PullBackMemory, bound: MotionBound,
+                 dt: float, steps: int, slack: float, clearance: np.ndarray | None = None):
         n = len(near)
-        self.near = np.asarray(near)  # the gripper contact points tracked
-        self.displacement = np.array(displacement, dtype=float)  # u = p - X at each point's last pull-back
+        self.near, self.memory = np.asarray(near), memory  # the gripper contact points tracked
+        fresh = self.near[memory.nearest[self.near] < 0]
+        memory.displacement[fresh] = np.asarray(displacement)[memory.nearest[self.near] < 0]
         self.clear = np.full(n, -np.inf) if clearance is None else np.asarray(clearance, dtype=float) - slack
         self.since = np.zeros(n, dtype=np.int64)  # the substep each clearance was measured at
-        self.nearest, self.looked_up = np.full(n, -1), np.full((n, 3), np.inf)
         self.dt, self.steps, self.step, self.slack = float(dt), int(steps), 0, float(slack)
         self.rebound(bound)
 
@@ -137,7 +160,7 @@ class ContactTracker:
         self.step += 1
 
     def due(self) -> np.ndarray:
-        """Indices of the points that may now be within the contact margin."""
+        """Indices (into ``near``) of the points that may now be within the contact margin."""
         return np.flatnonzero(self._moved[self.step - self.since] >= self.clear)
 
     def rebound(self, bound: MotionBound) -> None:
@@ -150,14 +173,15 @@ class ContactTracker:
 
     def start(self, idx: np.ndarray, points: np.ndarray) -> PullBack:
         """The start of the pull-back of points ``idx`` now at ``points`` (P, 3): rest guesses ``p - u``."""
-        return PullBack(points - self.displacement[idx], self.nearest[idx], self.looked_up[idx], np.empty((len(idx), 3, 3)))
+        m, ids = self.memory, self.near[idx]
+        return PullBack(points - m.displacement[ids], m.nearest[ids], m.looked_up[ids], np.empty((len(idx), 3, 3)))
 
     def measured(self, idx: np.ndarray, points: np.ndarray, result: ContactResult, since: int) -> None:
         """Points ``idx`` at ``points`` measured by ``result`` with the object as it was at substep ``since``."""
         self.clear[idx] = GATE_FACTOR * (result.distance - CONTACT_MARGIN) - self.slack
         self.since[idx] = since
-        self.displacement[idx] = points - result.pull_back.rest
-        self.nearest[idx], self.looked_up[idx] = result.pull_back.nearest, result.pull_back.looked_up
+        m, ids, back = self.memory, self.near[idx], result.pull_back
+        m.displacement[ids], m.nearest[ids], m.looked_up[ids] = points - back.rest, back.nearest, back.looked_up
 
 
 def complementary_forces(A: np.ndarray, rhs: np.ndarray, max_iterations: int = 20) -> np.ndarray:

@@ -11,7 +11,7 @@ import gymnasium as gym
 
 import envs  # noqa: F401  (registers the tasks)
 from envs.poke_contact import (CONTACT_MARGIN, GATE_FACTOR, ContactResult, ContactTracker, MotionBound,
-                               complementary_forces)
+                               PullBackMemory, complementary_forces)
 from physics.modal import ModalDynamics
 from envs.poke_object import PullBack, modal_object
 from physics.modal.embedding import PointEmbedding
@@ -59,7 +59,8 @@ def test_a_contact_left_penetrating_after_others_separate_is_added_back():
 
 def test_tracker_solves_a_point_again_only_once_it_may_have_reached_the_margin():
     hand_only = MotionBound(1.0, 0.0, *np.zeros((4, 2)))  # 1 m/s, object at rest: 0.1 mm per 0.1 ms substep
-    tracker = ContactTracker(np.array([5, 9]), np.zeros((2, 3)), hand_only, 1e-4, 1000, slack=0.001)
+    memory = PullBackMemory(12)
+    tracker = ContactTracker(np.array([5, 9]), np.zeros((2, 3)), memory, hand_only, 1e-4, 1000, slack=0.001)
     np.testing.assert_array_equal(tracker.due(), [0, 1])  # unmeasured points are due at once
     back = PullBack(np.full((2, 3), 0.5), np.array([3, 7]), np.full((2, 3), 0.4), np.tile(np.eye(3), (2, 1, 1)))
     result = ContactResult(np.zeros(1), 0.0, 0.0, 0, np.array([0.010, 0.0025]), back, 1.0)
@@ -68,6 +69,10 @@ def test_tracker_solves_a_point_again_only_once_it_may_have_reached_the_margin()
     np.testing.assert_array_equal(start.rest, [[1.5, 1.5, 1.5]])  # p - u, u = 0.5 from the last pull-back
     np.testing.assert_array_equal(start.nearest, [7])
     np.testing.assert_array_equal(start.looked_up, [[0.4, 0.4, 0.4]])
+    assert memory.nearest[9] == 7 and memory.nearest[5] == 3 and np.all(memory.nearest[:5] == -1)  # kept per point
+    later = ContactTracker(np.array([9, 11]), np.full((2, 3), 0.25), memory, hand_only, 1e-4, 1000, slack=0.001)
+    np.testing.assert_array_equal(later.start(np.array([0, 1]), np.full((2, 3), 2.0)).rest,
+                                  [[1.5, 1.5, 1.5], [1.75, 1.75, 1.75]])  # remembered, or the new guess
     for _ in range(10):
         tracker.advance()
     np.testing.assert_array_equal(tracker.due(), [1])  # 0.5 mm from the margin: due after 1 mm of travel
@@ -78,7 +83,7 @@ def test_tracker_solves_a_point_again_only_once_it_may_have_reached_the_margin()
     tracker.advance()
     assert tracker.step * 1e-4 >= clear_0 - 1e-12
     np.testing.assert_array_equal(tracker.due(), [0, 1])
-    far = ContactTracker(np.array([5, 9]), np.zeros((2, 3)), hand_only, 1e-4, 1000, slack=0.001,
+    far = ContactTracker(np.array([5, 9]), np.zeros((2, 3)), PullBackMemory(12), hand_only, 1e-4, 1000, slack=0.001,
                          clearance=np.array([0.0, 0.02]))
     np.testing.assert_array_equal(far.due(), [0])  # the second is known to be 2 cm (less slack) away
     for _ in range(100):

@@ -72,8 +72,10 @@ def exact_penetration(u, points: np.ndarray) -> np.ndarray:
         return depth
     p = points[near]
     rest = p.copy()
-    for _ in range(3):
-        rest = p - u.object.embed(rest) @ u.dynamics.q
+    for _ in range(60):  # X = p - u(X) to convergence (slowly, where the object is bent by many centimetres)
+        rest, before = p - u.object.embed(rest) @ u.dynamics.q, rest
+        if np.abs(rest - before).max() < 1e-7:
+            break
     depth[near] = -box_sdf(rest, u.object.sdf_boxes)[0]
     return depth
 
