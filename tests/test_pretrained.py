@@ -60,3 +60,21 @@ def test_pretrained_model_predicts_held_out_pushes(tmp_path):
     with torch.no_grad(), pytest.raises(ValueError, match="gripper_points must be"):
         model({k: torch.zeros(1, 8, 3) for k in ("scene_points", "scene_colors", "scene_normals", "gripper_points",
                                                  "gripper_velocity", "gripper_acceleration", "previous_displacement")})
+
+
+def test_poke4d_checkpoint_predicts_held_out_pokes_of_the_ringing_rod(tmp_path):
+    """The vibrating-rod checkpoint: complete, and on fresh random pokes (a seed not in its data) it predicts
+    the moved points at step H far better than zero flow."""
+    name = "poke4d-pointflow"
+    assert name in available()
+    m = json.loads((CHECKPOINTS / name / "metrics.json").read_text())
+    assert m["moved_l2_ratio_to_zero_flow_at_H"] <= 0.5
+    path = tmp_path / "pokes.zarr"
+    run_job("collect", ["env_id=Poke4D-v0", "policy=random_poke", "policy.retreat=0.06", "policy.rest_range=[4,12]",
+                        "episodes=4", "max_steps=100", "seed=777777", f"out={path}"])
+    model = load_pretrained(name)
+    assert model.inputs == ("previous_displacement", "earlier_displacement")
+    m = flow_metrics(model, PointFlowDataset(path, horizon=model.horizon, split="all"), batch_size=8)
+    assert m["zero_flow_moved"][-1] > 0.01  # the pokes and the ringing moved the rod
+    assert m["model_moved"][-1] < 0.7 * m["zero_flow_moved"][-1]
+    assert m["model_static"][-1] < 0.003
