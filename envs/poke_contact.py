@@ -66,7 +66,8 @@ class PenaltyContact:
 
 @dataclass
 class ContactResult:
-    """A substep's contact: modal force (k,), max penetration after the step (m), total force (N), contacts,
+    """A substep's contact: modal force (k,), max penetration (m; after the step, or as measured before it where
+    that is less), total force (N), contacts,
     every tested point's rest-frame signed distance (P,) before the substep's motion of the object
     and its pull-back, and the factor on the modal velocities after the substep (passivity)."""
 
@@ -268,7 +269,10 @@ class ModalContactSolver:
         f_modal = -G.T @ force
         damping = self._passive_damping(q, qdot, f_modal, force, normal, velocity, dt)
         self.stored_energy = 0.5 * float(force @ force) / self.law.stiffness
-        penetration = delta_free + G @ (b1 * f_modal)
+        # the depth after the substep by the linearised step, where it is below the depth measured now: at the force
+        # cap (a hand pressing a stiff edge) the linearisation can predict centimetres the geometry rules out, and a
+        # point that does go deeper is measured so at the next substep
+        penetration = np.minimum(delta_free + G @ (b1 * f_modal), -dist)
         return ContactResult(f_modal, float(max(penetration.max(), 0.0)), float(force.sum()), int((force > 0).sum()),
                              tested, back, damping)
 
