@@ -389,8 +389,8 @@ class Poke4DEnv(gym.Env):
         obj, dyn = self.object, self.dynamics
         disp = obj.displacements(dyn.q)
         deformed = obj.surface + disp
-        speed = float(np.sqrt((obj.displacements(dyn.qdot) ** 2).sum(1)).max())
-        travel = (float(np.linalg.norm(velocity)) + speed) * dt
+        bound = self.contact.motion_bound(dyn.q, dyn.qdot, float(np.linalg.norm(velocity)))
+        travel = (bound.hand_speed + bound.surface_speed) * dt
         reach = travel + CONTACT_MARGIN + self._cover
         offsets = self.robot.contact_offsets
         ends = np.concatenate([offsets + self.tcp, offsets + self.tcp + velocity * dt])
@@ -406,7 +406,6 @@ class Poke4DEnv(gym.Env):
         # the surface lies at least dist - cover away, so a point is not due before the hand and the surface
         # have closed that gap to the contact margin
         fine = int(min(max(1, np.ceil(travel / MAX_TRAVEL)), MAX_SUBSTEPS))
-        bound = self.contact.motion_bound(dyn.q, dyn.qdot, float(np.linalg.norm(velocity)))
         clearance = GATE_FACTOR * (dist - self._cover - CONTACT_MARGIN)
         return fine, ContactTracker(near, disp[nearest], self._pull_backs, bound, dt / fine, fine, GATE_SLACK, clearance)
 

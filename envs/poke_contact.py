@@ -43,8 +43,7 @@ from physics.modal.dynamics import ModalDynamics
 
 from .poke_object import ModalObject, PullBack
 
-PASSIVITY_SLACK = 0.0  # relative energy gain per substep tolerated before the modal velocities are scaled down
-PASSIVITY_TOLERANCE = 1e-9  # J: rounding
+PASSIVITY_TOLERANCE = 1e-9  # J: energy gain per substep taken as rounding
 CONTACT_MARGIN = 0.002  # points this far outside the surface take part in the solve (they may be hit)
 EXPANSION_REACH = 0.0015  # a pull-back keeps its surface sample while within this distance of where it was found (m)
 GATE_FACTOR = 0.8  # world motion that closes a rest-frame distance d is taken as >= GATE_FACTOR * d (strain, rotation)
@@ -154,7 +153,7 @@ class ContactTracker:
         self.clear = np.full(n, -np.inf) if clearance is None else np.asarray(clearance, dtype=float) - slack
         self.since = np.zeros(n, dtype=np.int64)  # the substep each clearance was measured at
         self.dt, self.steps, self.step, self.slack = float(dt), int(steps), 0, float(slack)
-        self.rebound(bound)
+        self.bound, self._moved = bound, self._table(bound)
 
     def advance(self) -> None:
         """Let a substep pass."""
@@ -166,11 +165,13 @@ class ContactTracker:
 
     def rebound(self, bound: MotionBound) -> None:
         """Go on with ``bound`` from now (after a contact force), keeping what the old one left of each clearance."""
-        if hasattr(self, "_moved"):
-            self.clear = self.clear - self._moved[self.step - self.since]
-            self.since[:] = self.step
-        self.bound = bound
-        self._moved = bound(np.arange(self.steps + 1) * self.dt)  # the bound after m substeps
+        self.clear = self.clear - self._moved[self.step - self.since]
+        self.since[:] = self.step
+        self.bound, self._moved = bound, self._table(bound)
+
+    def _table(self, bound: MotionBound) -> np.ndarray:
+        """The bound after 0 .. steps substeps."""
+        return bound(np.arange(self.steps + 1) * self.dt)
 
     def start(self, idx: np.ndarray, points: np.ndarray) -> PullBack:
         """The start of the pull-back of points ``idx`` now at ``points`` (P, 3): rest guesses ``p - u``."""
@@ -212,7 +213,7 @@ class ModalContactSolver:
     docstring)."""
 
     def __init__(self, obj: ModalObject, dynamics: ModalDynamics, law: PenaltyContact):
-        self.obj, self.dynamics, self.law = obj, dynamics, law
+        self.obj, self.law = obj, law
         self.omega = dynamics.omega
         self.coefficients = dynamics.coefficients  # the exact per-mode step coefficients of a substep dt
         self.tree = cKDTree(obj.surface)
@@ -232,7 +233,7 @@ class ModalContactSolver:
         e_old = 0.5 * float(qdot @ qdot + w2 @ (q * q))
         work = float(np.maximum(force * -(normal @ velocity), 0.0).sum()) * dt
         stored = 0.5 * float(force @ force) / self.law.stiffness
-        allowed = (1.0 + PASSIVITY_SLACK) * e_old + work + max(self.stored_energy - stored, 0.0) + PASSIVITY_TOLERANCE
+        allowed = e_old + work + max(self.stored_energy - stored, 0.0) + PASSIVITY_TOLERANCE
         q_new, v_new = a11 * q + a12 * qdot + b1 * f, a21 * q + a22 * qdot + b2 * f
         potential, kinetic = 0.5 * float(w2 @ (q_new * q_new)), 0.5 * float(v_new @ v_new)
         if potential + kinetic <= allowed or kinetic <= 0:

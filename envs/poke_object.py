@@ -151,11 +151,10 @@ class ModalObject:
     normals: np.ndarray  # (S, 3) rest outward normals
     colors: np.ndarray  # (S, 3) in [0, 1]
     basis: np.ndarray  # (S, 3, k): u(surface) = basis @ q
-    basis_gradient: np.ndarray  # (S, 3, 3, k): displacement gradient du_i/dX_j at the samples per unit mode
-    expansion: np.ndarray  # (S, 12, k): basis_gradient rows, then basis - basis_gradient @ X (the affine field)
+    expansion: np.ndarray  # (S, 12, k): per unit mode the displacement gradient du_i/dX_j at each sample (9 rows,
+    # row-major), then basis - gradient @ X: the first-order field about a sample is u(X) = affine + gradient X
     tip_basis: np.ndarray  # (3, k): tip displacement = tip_basis @ q
     sdf_boxes: np.ndarray  # (B, 2, 3) boxes for the signed distance (clamped ones extended below the table)
-    sample_spacing: float  # mean distance between neighbouring surface samples (m)
     mode_reach: np.ndarray  # (k,) largest displacement of a surface sample per unit modal coordinate
 
     def displacement_bound(self, q: np.ndarray) -> float:
@@ -226,7 +225,8 @@ class ModalObject:
 
     def basis_at(self, rest: np.ndarray, nearest: np.ndarray) -> np.ndarray:
         """Mode basis (P, 3, k) at rest points near the samples ``nearest`` (P,), to first order."""
-        return self.basis[nearest] + np.einsum("pimk,pm->pik", self.basis_gradient[nearest], rest - self.surface[nearest])
+        e = self.expansion[nearest]
+        return e[:, 9:] + np.einsum("pimk,pm->pik", e[:, :9].reshape(len(rest), 3, 3, -1), rest)
 
     @staticmethod
     def deformed_normals(normals: np.ndarray, F: np.ndarray) -> np.ndarray:
@@ -273,10 +273,9 @@ def modal_object(shape: str, youngs_modulus: float, poisson_ratio: float, densit
     gradient = np.ascontiguousarray(np.moveaxis(emb.gradient(modes.node_shapes)[:, :-1], 0, -1))  # (S, 3, 3, k)
     band = (np.floor(surface[:, 2] / STRIPE) % 2)[:, None]
     colors = OBJECT_COLOR * (0.7 + 0.3 * band)
-    spacing = float(np.mean(cKDTree(surface).query(surface, k=2)[0][:, 1]))
     surface_basis = np.ascontiguousarray(basis[:-1])
     reach = np.linalg.norm(surface_basis, axis=1).max(0)
     affine = surface_basis - np.einsum("simk,sm->sik", gradient, surface)
     expansion = np.ascontiguousarray(np.concatenate([gradient.reshape(len(surface), 9, -1), affine], axis=1))
-    return ModalObject(spec, model, modes, surface, normals, colors, surface_basis, gradient, expansion, basis[-1],
-                       _clamp_extended(np.array(spec.boxes, dtype=float)), spacing, reach)
+    return ModalObject(spec, model, modes, surface, normals, colors, surface_basis, expansion, basis[-1],
+                       _clamp_extended(np.array(spec.boxes, dtype=float)), reach)
