@@ -15,8 +15,8 @@ from physics.rigid import BACKENDS, LABEL_OBJECT
 from .cameras import side_by_side
 from .checks import checked_action, choice, option_vector, positive_int
 from .obs_spaces import sensor_spaces
-from .poke_contact import (CONTACT_MARGIN, GATE_FACTOR, GATE_SLACK, ContactTracker, ModalContactSolver, PenaltyContact,
-                           PullBackMemory)
+from .poke_contact import (CONTACT_MARGIN, EXPANSION_REACH, GATE_FACTOR, GATE_SLACK, ContactTracker, ModalContactSolver,
+                           PenaltyContact, PullBackMemory)
 from .poke_object import SHAPE_NAMES, SHAPES, modal_object
 from .poke_scene import TABLE_HALF, kinematic_robot, poke_cameras, render_scene, table_frames
 from .pointcloud import PointCloudFuser
@@ -202,8 +202,6 @@ class Poke4DEnv(gym.Env):
         touch = modal_object(shape, float(E), float(poisson_ratio), density, num_modes, CONTACT_SAMPLES, seed_points + 1)
         self.contact = ModalContactSolver(touch, self.dynamics, law)
         self.robot = kinematic_robot(self.robot_name, num_gripper_points, seed_points)
-        # no surface point lies further than this from a rendered sample (their largest gap, deformed: x 1.2)
-        self._cover = 1.2 * float(cKDTree(self.object.surface).query(touch.surface)[0].max())
         self._pull_backs = PullBackMemory(len(self.robot.contact_offsets))
         bounds = self.object.bounds
         self.object_radius = float(np.sqrt(_surface_area(self.object.shape.boxes) / num_object_points))
@@ -360,7 +358,7 @@ class Poke4DEnv(gym.Env):
                 if pressing >= STALL_SUBSTEPS and np.any(move != 0):  # the hand stalls for this period
                     velocity, points, move = np.zeros(3), points - move, np.zeros(3)
                     res = self.contact.solve(dyn.q, dyn.qdot, points, velocity, dt, gate.start(due, points))
-                gate.measured(due, points, res, since)
+                gate.measured(due, points, res.distance, res.pull_back, since)
                 self.tcp = self.tcp + move
                 dyn.step(dt, res.modal_force)
                 if res.velocity_factor < 1.0:
@@ -378,36 +376,34 @@ class Poke4DEnv(gym.Env):
 
     def _fine_substeps(self, velocity: np.ndarray, dt: float) -> tuple[int, ContactTracker | None]:
         """How many substeps a period ``dt`` needs, and a `ContactTracker` of the gripper contact points that
-        may touch the object in it (None: none may): their indices ``near``, their rest positions'
-        first guesses (the displacement of the nearest rendered sample) and clearances (their
-        distance to the nearest rendered sample less the samples' cover radius).
+        may touch the object in it, each measured now (None: none may).
 
         Where one may, hand and surface move at most ``MAX_TRAVEL`` relative to each other per
         substep, so a point entering the object is caught within its first 2 mm (less than half
         the plate's thickness), where its nearest face is the face it crossed.
         """
-        obj, dyn = self.object, self.dynamics
-        disp = obj.displacements(dyn.q)
-        deformed = obj.surface + disp
+        dyn, offsets = self.dynamics, self.robot.contact_offsets
         bound = self.contact.motion_bound(dyn.q, dyn.qdot, float(np.linalg.norm(velocity)))
         travel = (bound.hand_speed + bound.surface_speed) * dt
-        reach = travel + CONTACT_MARGIN + self._cover
-        offsets = self.robot.contact_offsets
-        ends = np.concatenate([offsets + self.tcp, offsets + self.tcp + velocity * dt])
-        idx = np.flatnonzero(np.all((ends >= deformed.min(0) - reach) & (ends <= deformed.max(0) + reach), axis=1))
-        if len(idx) == 0:
+        # the deformed object lies within its rest bounds grown by the largest displacement; points further from
+        # that box than the whole period's motion (and the margin, stretched) cannot come near it
+        obj = self.contact.obj
+        reach = obj.displacement_bound(dyn.q) + (float(bound(np.array([dt]))[0]) + CONTACT_MARGIN) / GATE_FACTOR
+        points = offsets + self.tcp
+        near = np.flatnonzero(np.all((points >= obj.bounds[0] - reach) & (points <= obj.bounds[1] + reach), axis=1))
+        if len(near) == 0:
             return 1, None
-        tree = cKDTree(deformed)
-        idx = idx[np.isfinite(tree.query(ends[idx], distance_upper_bound=reach)[0])]
-        if len(idx) == 0:
-            return 1, None
-        near = np.unique(idx % len(offsets))
-        dist, nearest = tree.query(offsets[near] + self.tcp)
-        # the surface lies at least dist - cover away, so a point is not due before the hand and the surface
-        # have closed that gap to the contact margin
+        fresh = near[self._pull_backs.nearest[near] < 0]
+        if len(fresh):  # no pull-back yet: start from the displacement of the nearest deformed sample, so that a
+            # strongly bent object's pull-back finds the preimage where the surface is (not a fold of the linear field)
+            disp = self.object.displacements(dyn.q)
+            self._pull_backs.displacement[fresh] = disp[cKDTree(self.object.surface + disp).query(points[fresh])[1]]
         fine = int(min(max(1, np.ceil(travel / MAX_TRAVEL)), MAX_SUBSTEPS))
-        clearance = GATE_FACTOR * (dist - self._cover - CONTACT_MARGIN)
-        return fine, ContactTracker(near, disp[nearest], self._pull_backs, bound, dt / fine, fine, GATE_SLACK, clearance)
+        gate = ContactTracker(near, self._pull_backs, bound, dt / fine, fine, GATE_SLACK)
+        every = np.arange(len(near))
+        probe = obj.probe(points[near], dyn.q, gate.start(every, points[near]), EXPANSION_REACH, CONTACT_MARGIN)
+        gate.measured(every, points[near], probe.distance, probe.back, 0)
+        return (fine, gate) if gate.may_touch() else (1, None)
 
     # ------------------------------------------------------------- observation
     def tip_displacement(self) -> np.ndarray:

@@ -28,7 +28,9 @@ Most gripper points near the object are not touching it. `ContactTracker` keeps,
 the distance it was last measured at and bounds the relative motion of hand and surface
 since (`MotionBound`), and only points that may have come within ``CONTACT_MARGIN`` are
 solved for; the forces are the same as testing every point. `PullBackMemory` keeps each
-point's last pull-back, which starts the next one (usually no KD-tree lookup at all).
+point's last pull-back, which starts the next one (usually no sample lookup at all).
+Pull-backs and their measurements run as one Warp kernel over the tested points
+(`envs.poke_pullback`).
 """
 
 from __future__ import annotations
@@ -37,11 +39,11 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 from physics.modal.dynamics import ModalDynamics
 
-from .poke_object import ModalObject, PullBack
+from .poke_object import ModalObject
+from .poke_pullback import PullBack
 
 PASSIVITY_TOLERANCE = 1e-9  # J: energy gain per substep taken as rounding
 CONTACT_MARGIN = 0.002  # points this far outside the surface take part in the solve (they may be hit)
@@ -111,8 +113,9 @@ class MotionBound(NamedTuple):
 class PullBackMemory:
     """Every gripper contact point's last pull-back, kept across coarse substeps: the surface sample it was
     expanded about (-1: none yet), where that sample was looked up, and the object's displacement
-    there (``p - u`` starts the next pull-back); `ModalObject.pull_back` keeps the sample while
-    the point stays near it, so a point in contact needs no KD-tree lookup from substep to substep."""
+    there (``p - u`` starts the next pull-back; zero without one); `ModalObject.probe` keeps the
+    sample while the point stays near it, so a point in contact needs no lookup from substep to
+    substep."""
 
     def __init__(self, n: int):
         self.nearest, self.looked_up, self.displacement = np.full(n, -1), np.full((n, 3), np.inf), np.zeros((n, 3))
@@ -131,26 +134,22 @@ class PullBackMemory:
 
 
 class ContactTracker:
-    """The gripper points ``near`` the object over a coarse substep of ``steps`` fine substeps of ``dt``
-    seconds: which may have come within ``CONTACT_MARGIN`` since their distance was last
-    measured (see the module docstring); their pull-backs are kept in ``memory``, where points
-    without one start from ``displacement`` (a guess of the object's displacement near each).
+    """The gripper contact points ``near`` the object over a coarse substep of ``steps`` fine substeps of
+    ``dt`` seconds: which may have come within ``CONTACT_MARGIN`` since their distance was last
+    measured (see the module docstring); their pull-backs are kept in ``memory``.
 
     A point measured at distance ``d`` at substep ``i`` is not due while the `MotionBound` of
     the time since stays below ``GATE_FACTOR * (d - CONTACT_MARGIN) - slack`` (the bound is
-    tabulated once per substep count). Unmeasured points are due at once, or once the bound
-    reaches their ``clearance`` (a lower bound of that motion found otherwise). A contact
-    force changes the modes' amplitudes: `rebound` then spends what the old bound allowed so
-    far and goes on with the new one.
+    tabulated once per substep count); unmeasured points are due at once. A contact force
+    changes the modes' amplitudes: `rebound` then spends what the old bound allowed so far and
+    goes on with the new one.
     """
 
-    def __init__(self, near: np.ndarray, displacement: np.ndarray, memory: PullBackMemory, bound: MotionBound,
-                 dt: float, steps: int, slack: float, clearance: np.ndarray | None = None):
+    def __init__(self, near: np.ndarray, memory: PullBackMemory, bound: MotionBound, dt: float, steps: int,
+                 slack: float):
         n = len(near)
         self.near, self.memory = np.asarray(near), memory  # the gripper contact points tracked
-        fresh = self.near[memory.nearest[self.near] < 0]
-        memory.displacement[fresh] = np.asarray(displacement)[memory.nearest[self.near] < 0]
-        self.clear = np.full(n, -np.inf) if clearance is None else np.asarray(clearance, dtype=float) - slack
+        self.clear = np.full(n, -np.inf)
         self.since = np.zeros(n, dtype=np.int64)  # the substep each clearance was measured at
         self.dt, self.steps, self.step, self.slack = float(dt), int(steps), 0, float(slack)
         self.bound, self._moved = bound, self._table(bound)
@@ -162,6 +161,10 @@ class ContactTracker:
     def due(self) -> np.ndarray:
         """Indices (into ``near``) of the points that may now be within the contact margin."""
         return np.flatnonzero(self._moved[self.step - self.since] >= self.clear)
+
+    def may_touch(self) -> bool:
+        """Whether any point may come within the contact margin before the coarse substep ends (as bounded now)."""
+        return bool(np.any(self._moved[self.steps - self.since] >= self.clear))
 
     def rebound(self, bound: MotionBound) -> None:
         """Go on with ``bound`` from now (after a contact force), keeping what the old one left of each clearance."""
@@ -178,11 +181,12 @@ class ContactTracker:
         m, ids = self.memory, self.near[idx]
         return PullBack(points - m.displacement[ids], m.nearest[ids], m.looked_up[ids], np.empty((len(idx), 3, 3)))
 
-    def measured(self, idx: np.ndarray, points: np.ndarray, result: ContactResult, since: int) -> None:
-        """Points ``idx`` at ``points`` measured by ``result`` with the object as it was at substep ``since``."""
-        self.clear[idx] = GATE_FACTOR * (result.distance - CONTACT_MARGIN) - self.slack
+    def measured(self, idx: np.ndarray, points: np.ndarray, distance: np.ndarray, back: PullBack, since: int) -> None:
+        """Points ``idx`` at ``points`` measured at rest-frame ``distance`` through the pull-back ``back`` with the
+        object as it was at substep ``since``."""
+        self.clear[idx] = GATE_FACTOR * (distance - CONTACT_MARGIN) - self.slack
         self.since[idx] = since
-        m, ids, back = self.memory, self.near[idx], result.pull_back
+        m, ids = self.memory, self.near[idx]
         m.displacement[ids], m.nearest[ids], m.looked_up[ids] = points - back.rest, back.nearest, back.looked_up
 
 
@@ -216,8 +220,8 @@ class ModalContactSolver:
         self.obj, self.law = obj, law
         self.omega = dynamics.omega
         self.coefficients = dynamics.coefficients  # the exact per-mode step coefficients of a substep dt
-        self.tree = cKDTree(obj.surface)
         self.stored_energy = 0.0  # penalty energy sum F^2 / 2k held by the last substep's contacts
+        self._speed_basis = np.ascontiguousarray(obj.basis[::4].reshape(-1, len(self.omega)))  # every 4th sample's
 
     def _passive_damping(self, q, qdot, f, force, normal, velocity, dt) -> float:
         """The factor in [0, 1] on the modal velocities after a substep under the modal force ``f`` that keeps
@@ -248,17 +252,11 @@ class ModalContactSolver:
         the object (`ContactTracker`)."""
         k = len(q)
         self.stored_energy = 0.0  # set again below when there is contact
-        if len(points) == 0:
-            return ContactResult(np.zeros(k), 0.0, 0.0, 0, np.zeros(0), self.obj.pull_back(points, q, self.tree), 1.0)
-        back = self.obj.pull_back(points, q, self.tree, start, EXPANSION_REACH)
-        rest, nearest, F = back.rest, back.nearest, back.F
-        tested = self.obj.signed_distance(rest, normals=False)[0]
-        cand = tested < CONTACT_MARGIN
+        probe = self.obj.probe(points, q, start, EXPANSION_REACH, CONTACT_MARGIN)
+        cand = probe.distance < CONTACT_MARGIN
         if not cand.any():
-            return ContactResult(np.zeros(k), 0.0, 0.0, 0, tested, back, 1.0)
-        dist, normal = self.obj.signed_distance(rest[cand])
-        normal = self.obj.deformed_normals(normal, F[cand])
-        G = np.einsum("cdk,cd->ck", self.obj.basis_at(rest[cand], nearest[cand]), normal)  # normal motion per mode
+            return ContactResult(np.zeros(k), 0.0, 0.0, 0, probe.distance, probe.back, 1.0)
+        dist, normal, G = probe.distance[cand], probe.normal[cand], probe.modal_normal[cand]
         a11, a12, a21, a22, b1, b2 = self.coefficients(dt)
         q_free, v_free = a11 * q + a12 * qdot, a21 * q + a22 * qdot
         kk, cc = self.law.stiffness, self.law.damping
@@ -275,7 +273,7 @@ class ModalContactSolver:
         # point that does go deeper is measured so at the next substep
         penetration = np.minimum(delta_free + G @ (b1 * f_modal), -dist)
         return ContactResult(f_modal, float(max(penetration.max(), 0.0)), float(force.sum()), int((force > 0).sum()),
-                             tested, back, damping)
+                             probe.distance, probe.back, damping)
 
     def motion_bound(self, q: np.ndarray, qdot: np.ndarray, hand_speed: float) -> MotionBound:
         """The `MotionBound` of the modal state (q, qdot) and a hand moving at ``hand_speed`` (m/s); the
@@ -283,6 +281,7 @@ class ModalContactSolver:
         between samples, which move nearly alike at their 1 mm spacing)."""
         amplitude = np.sqrt(qdot * qdot + self.omega**2 * q * q)
         reach = self.obj.mode_reach
-        now = np.sqrt((np.einsum("sik,k->si", self.obj.basis[::4], qdot) ** 2).sum(1).max())
+        velocity = (self._speed_basis @ qdot).reshape(-1, 3)
+        now = np.sqrt(np.einsum("si,si->s", velocity, velocity).max())
         return MotionBound(float(hand_speed), 1.05 * float(now), 0.5 * reach * amplitude * self.omega,
                            2.0 * reach * amplitude / self.omega, reach * np.abs(qdot), reach * amplitude)

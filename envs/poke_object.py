@@ -10,35 +10,24 @@ location (exact FE interpolation), so the deformed surface is ``X + basis @ q``.
 what Poke4D renders, tracks and touches. Penetration is measured in the rest frame: a world
 point ``p`` is pulled back to the ``X`` with ``X + u(X) = p`` (``u`` expanded to first order
 about the nearest surface sample, whose displacement gradient is stored with its basis) and
-tested against the exact signed distance of the union of boxes.
+tested against the exact signed distance of the union of boxes (`envs.poke_pullback`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import NamedTuple
+from functools import cached_property, lru_cache
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 from physics.modal import ModalModel, Modes, voxel_tet_mesh
 from physics.modal.embedding import PointEmbedding
 
+from .poke_pullback import Probe, PullBack, SampleGrid, SurfaceProbe
+
 SHAPE_NAMES = ("rod", "stem", "plate")
 OBJECT_COLOR = np.array([0.95, 0.55, 0.15])
 STRIPE = 0.02  # height of the colour bands painted on the objects (m), so their motion shows in RGB
-
-
-class PullBack(NamedTuple):
-    """World points pulled back to the rest frame (`ModalObject.pull_back`): rest positions (P, 3), the
-    surface sample (P,) each was expanded about, where that sample was looked up (P, 3), and the
-    deformation gradient ``F = I + grad u`` (P, 3, 3) there."""
-
-    rest: np.ndarray
-    nearest: np.ndarray
-    looked_up: np.ndarray
-    F: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -51,7 +40,7 @@ class PokeShape:
     youngs_modulus: float  # default material (Pa): gives a first mode of a few Hz
     description: str
 
-    @property
+    @cached_property
     def bounds(self) -> np.ndarray:
         """Axis-aligned bounds (2, 3) of the union of boxes."""
         b = np.array(self.boxes, dtype=float)
@@ -73,6 +62,12 @@ SHAPES = {
     "plate": PokeShape("plate", (((-0.06, -0.003, 0.0), (0.06, 0.003, 0.12)),), (0.01, 0.003, 0.01), 1.0e6,
                        "upright plate 0.12 wide, 0.006 thick, 0.12 m high"),
 }
+
+
+@lru_cache(maxsize=8)
+def _sample_grid(shape: str, num_surface_points: int, seed: int) -> SampleGrid:
+    """The (lazily built) `SampleGrid` of a shape's surface samples, shared by every material."""
+    return SampleGrid(_sample_surface(SHAPES[shape], num_surface_points, seed)[0], SHAPES[shape].bounds)
 
 
 def box_sdf(points: np.ndarray, boxes: np.ndarray, normals: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
@@ -156,6 +151,7 @@ class ModalObject:
     tip_basis: np.ndarray  # (3, k): tip displacement = tip_basis @ q
     sdf_boxes: np.ndarray  # (B, 2, 3) boxes for the signed distance (clamped ones extended below the table)
     mode_reach: np.ndarray  # (k,) largest displacement of a surface sample per unit modal coordinate
+    prober: SurfaceProbe  # pulls world points back and measures them (`probe`)
 
     def displacement_bound(self, q: np.ndarray) -> float:
         """An upper bound (m) of every surface sample's displacement (or speed, for ``q = qdot``)."""
@@ -184,56 +180,13 @@ class ModalObject:
         emb = PointEmbedding(self.model, np.asarray(points, dtype=float))
         return np.moveaxis(emb.interpolate(self.modes.node_shapes), 0, -1)
 
-    def pull_back(self, points: np.ndarray, q: np.ndarray, tree: cKDTree, start: PullBack | None = None,
-                  reach: float = 0.0, max_iterations: int = 6) -> PullBack:
-        """Rest positions of world points (P, 3), with the surface sample each was expanded about.
-
-        ``tree`` is a KD-tree of the samples' rest positions. About a sample ``j`` the
-        displacement is the first-order field ``u(X) = B_j q + (grad B_j q)(X - X_j)``, so
-        ``X + u(X) = p`` is a 3 x 3 linear solve. The nearest sample is looked up at a guess
-        of ``X`` and again at the solution until the sample stays the same or the solution lies
-        within ``reach`` (m) of where it was looked up. ``start`` (a pull-back of the same
-        points a substep ago; samples -1 where none) supplies the guesses, and a point keeps
-        its sample while its rest position stays within ``reach`` of where that was looked up
-        (the expansion's error grows as the square of the distance; no lookup at all).
-        """
-        P = len(points)
-        if start is None:
-            start = PullBack(np.array(points, dtype=float), np.full(P, -1), np.full((P, 3), np.inf), np.empty((P, 3, 3)))
-        rest, nearest, looked_up, F = (np.array(a) for a in start)
-        known = np.flatnonzero(nearest >= 0)
-        if len(known):
-            rest[known], F[known] = self._expand(points[known], nearest[known], q)
-        todo = np.flatnonzero((nearest < 0) | (np.linalg.norm(rest - looked_up, axis=1) > reach))
-        for _ in range(max_iterations):
-            if len(todo) == 0:
-                break
-            j = tree.query(rest[todo])[1]
-            looked_up[todo] = rest[todo]
-            changed = j != nearest[todo]
-            todo, j = todo[changed], j[changed]
-            nearest[todo] = j
-            rest[todo], F[todo] = self._expand(points[todo], j, q)
-            todo = todo[np.linalg.norm(rest[todo] - looked_up[todo], axis=1) > reach]
-        return PullBack(rest, nearest, looked_up, F)
-
-    def _expand(self, points: np.ndarray, j: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Rest positions (n, 3) of world points (n, 3) under the first-order field about samples ``j``, and F."""
-        fields = (self.expansion[j] @ q).reshape(-1, 4, 3)  # grad u (3 x 3) and u(X_j) - grad u X_j
-        F = fields[:, :3] + np.eye(3)
-        return np.linalg.solve(F, (points - fields[:, 3])[..., None])[..., 0], F
-
-    def basis_at(self, rest: np.ndarray, nearest: np.ndarray) -> np.ndarray:
-        """Mode basis (P, 3, k) at rest points near the samples ``nearest`` (P,), to first order."""
-        e = self.expansion[nearest]
-        return e[:, 9:] + np.einsum("pimk,pm->pik", e[:, :9].reshape(len(rest), 3, 3, -1), rest)
-
-    @staticmethod
-    def deformed_normals(normals: np.ndarray, F: np.ndarray) -> np.ndarray:
-        """World normals (P, 3) of rest unit normals (P, 3) under deformation gradients ``F`` (P, 3, 3):
-        ``F^-T n``, the gradient of the rest-frame distance with respect to the world point (its
-        length is the inverse of the surface's local stretch along the normal)."""
-        return np.linalg.solve(np.swapaxes(F, 1, 2), normals[..., None])[..., 0]
+    def probe(self, points: np.ndarray, q: np.ndarray, start: PullBack | None = None, reach: float = 0.0,
+              margin: float = np.inf) -> Probe:
+        """World points (P, 3) pulled back to the rest frame for modal coordinates ``q`` and measured there
+        (`envs.poke_pullback`); ``start``: a pull-back of the same points a substep ago (samples -1
+        where none), kept where a point stays within ``reach`` (m) of where its sample was looked up;
+        modal rows of the points within ``margin`` (m) of the surface."""
+        return self.prober(points, q, start, reach, margin)
 
     def signed_distance(self, rest_points: np.ndarray, normals: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
         """Rest-frame signed distance (P,) (negative inside) and outward normal (P, 3; None with
@@ -277,5 +230,6 @@ def modal_object(shape: str, youngs_modulus: float, poisson_ratio: float, densit
     reach = np.linalg.norm(surface_basis, axis=1).max(0)
     affine = surface_basis - np.einsum("simk,sm->sik", gradient, surface)
     expansion = np.ascontiguousarray(np.concatenate([gradient.reshape(len(surface), 9, -1), affine], axis=1))
-    return ModalObject(spec, model, modes, surface, normals, colors, surface_basis, expansion, basis[-1],
-                       _clamp_extended(np.array(spec.boxes, dtype=float)), reach)
+    boxes = _clamp_extended(np.array(spec.boxes, dtype=float))
+    return ModalObject(spec, model, modes, surface, normals, colors, surface_basis, expansion, basis[-1], boxes, reach,
+                       SurfaceProbe(expansion, boxes, _sample_grid(shape, num_surface_points, seed)))

@@ -13,7 +13,8 @@ import envs  # noqa: F401  (registers the tasks)
 from envs.poke_contact import (CONTACT_MARGIN, GATE_FACTOR, ContactResult, ContactTracker, MotionBound,
                                PullBackMemory, complementary_forces)
 from physics.modal import ModalDynamics
-from envs.poke_object import PullBack, modal_object
+from envs.poke_object import box_sdf, modal_object
+from envs.poke_pullback import GRID_CELL, GRID_COARSE, PullBack
 from physics.modal.embedding import PointEmbedding
 
 
@@ -60,19 +61,21 @@ def test_a_contact_left_penetrating_after_others_separate_is_added_back():
 def test_tracker_solves_a_point_again_only_once_it_may_have_reached_the_margin():
     hand_only = MotionBound(1.0, 0.0, *np.zeros((4, 2)))  # 1 m/s, object at rest: 0.1 mm per 0.1 ms substep
     memory = PullBackMemory(12)
-    tracker = ContactTracker(np.array([5, 9]), np.zeros((2, 3)), memory, hand_only, 1e-4, 1000, slack=0.001)
+    tracker = ContactTracker(np.array([5, 9]), memory, hand_only, 1e-4, 1000, slack=0.001)
     np.testing.assert_array_equal(tracker.due(), [0, 1])  # unmeasured points are due at once
+    start = tracker.start(np.array([0, 1]), np.full((2, 3), 2.0))
+    np.testing.assert_array_equal(start.rest, np.full((2, 3), 2.0))  # no pull-back yet: the point itself
+    np.testing.assert_array_equal(start.nearest, [-1, -1])
     back = PullBack(np.full((2, 3), 0.5), np.array([3, 7]), np.full((2, 3), 0.4), np.tile(np.eye(3), (2, 1, 1)))
-    result = ContactResult(np.zeros(1), 0.0, 0.0, 0, np.array([0.010, 0.0025]), back, 1.0)
-    tracker.measured(np.array([0, 1]), np.ones((2, 3)), result, since=0)
+    tracker.measured(np.array([0, 1]), np.ones((2, 3)), np.array([0.010, 0.0025]), back, since=0)
     start = tracker.start(np.array([1]), np.full((1, 3), 2.0))
     np.testing.assert_array_equal(start.rest, [[1.5, 1.5, 1.5]])  # p - u, u = 0.5 from the last pull-back
     np.testing.assert_array_equal(start.nearest, [7])
     np.testing.assert_array_equal(start.looked_up, [[0.4, 0.4, 0.4]])
     assert memory.nearest[9] == 7 and memory.nearest[5] == 3 and np.all(memory.nearest[:5] == -1)  # kept per point
-    later = ContactTracker(np.array([9, 11]), np.full((2, 3), 0.25), memory, hand_only, 1e-4, 1000, slack=0.001)
+    later = ContactTracker(np.array([9, 11]), memory, hand_only, 1e-4, 1000, slack=0.001)
     np.testing.assert_array_equal(later.start(np.array([0, 1]), np.full((2, 3), 2.0)).rest,
-                                  [[1.5, 1.5, 1.5], [1.75, 1.75, 1.75]])  # remembered, or the new guess
+                                  [[1.5, 1.5, 1.5], [2.0, 2.0, 2.0]])  # remembered across trackers, or none
     for _ in range(10):
         tracker.advance()
     np.testing.assert_array_equal(tracker.due(), [1])  # 0.5 mm from the margin: due after 1 mm of travel
@@ -83,9 +86,10 @@ def test_tracker_solves_a_point_again_only_once_it_may_have_reached_the_margin()
     tracker.advance()
     assert tracker.step * 1e-4 >= clear_0 - 1e-12
     np.testing.assert_array_equal(tracker.due(), [0, 1])
-    far = ContactTracker(np.array([5, 9]), np.zeros((2, 3)), PullBackMemory(12), hand_only, 1e-4, 1000, slack=0.001,
-                         clearance=np.array([0.0, 0.02]))
+    far = ContactTracker(np.array([5, 9]), PullBackMemory(12), hand_only, 1e-4, 1000, slack=0.001)
+    far.measured(np.array([1]), np.ones((1, 3)), np.array([0.02 / GATE_FACTOR + CONTACT_MARGIN]), PullBack(*(a[:1] for a in back)), since=0)
     np.testing.assert_array_equal(far.due(), [0])  # the second is known to be 2 cm (less slack) away
+    assert far.may_touch()
     for _ in range(100):
         far.advance()
     far.rebound(MotionBound(3.0, 0.0, *np.zeros((4, 2))))  # a contact: 1 cm used up, the 9 mm left at 3 m/s
@@ -94,6 +98,9 @@ def test_tracker_solves_a_point_again_only_once_it_may_have_reached_the_margin()
     np.testing.assert_array_equal(far.due(), [0])
     far.advance()
     np.testing.assert_array_equal(far.due(), [0, 1])
+    short = ContactTracker(np.array([5]), PullBackMemory(12), hand_only, 1e-4, 10, slack=0.001)
+    short.measured(np.array([0]), np.ones((1, 3)), np.array([0.01]), PullBack(*(a[:1] for a in back)), since=0)
+    assert not short.may_touch()  # 1 mm of travel in the whole period cannot close 8 mm
 
 
 def test_motion_bound_holds_for_free_vibration():
@@ -121,7 +128,6 @@ def test_pull_back_inverts_the_deformation_from_any_start():
     """X + u(X) = p for rest points on and just under the surface of a bent rod, from a cold start and from a
     start one substep stale; the first-order expansion agrees with exact FE interpolation."""
     obj = modal_object("rod", 1.0e6, 0.3, 1000.0, 16, 4096, 1)
-    tree = cKDTree(obj.surface)
     rng = np.random.default_rng(0)
     q = np.zeros(16)
     q[:4] = [0.005, -0.003, 0.001, 0.0005]
@@ -130,9 +136,57 @@ def test_pull_back_inverts_the_deformation_from_any_start():
     X = obj.surface[pick] - obj.normals[pick] * rng.uniform(0.0, 0.002, (200, 1))  # on and just inside (exact FE)
     p = X + obj.embed(X) @ q
     assert np.linalg.norm(p - X, axis=1).max() > 0.01
-    cold = obj.pull_back(p, q, tree)
+    cold = obj.probe(p, q).back
     np.testing.assert_allclose(cold.rest, X, atol=5e-5)
-    warm = obj.pull_back(p, q, tree, obj.pull_back(p - 0.001, q * 0.98, tree), reach=0.0015)
+    warm = obj.probe(p, q, obj.probe(p - 0.001, q * 0.98).back, reach=0.0015).back
     np.testing.assert_allclose(warm.rest, X, atol=5e-5)
     grad = np.moveaxis(PointEmbedding(obj.model, X).gradient(obj.modes.node_shapes), 0, -1) @ q
     np.testing.assert_allclose(warm.F, np.eye(3) + grad, atol=0.02)  # the exact FE displacement gradient
+
+
+def test_probe_measures_pulled_back_points_against_the_union_of_boxes():
+    """On the bent stem (two boxes) the kernel's distance, normal and modal rows are the rest-frame box distance,
+    F^-T n and basis(X)^T F^-T n of numpy; rows beyond the margin are zero; X + u(X) = p."""
+    obj = modal_object("stem", 2.0e6, 0.3, 1000.0, 16, 4096, 1)
+    rng = np.random.default_rng(1)
+    q = rng.normal(size=16) * 2e-3 / np.arange(1, 17)
+    pick = rng.choice(len(obj.surface), 300, replace=False)
+    X = obj.surface[pick] + obj.normals[pick] * rng.uniform(-0.002, 0.01, (300, 1))  # inside, on and off the surface
+    inside = box_sdf(X, obj.sdf_boxes)[0] < 0
+    p = X + obj.embed(X) @ q
+    probe = obj.probe(p, q, margin=0.004)
+    back = probe.back
+    np.testing.assert_allclose(back.rest[inside], X[inside], atol=5e-5)  # exact FE inside the mesh
+    fields = (obj.expansion[back.nearest] @ q).reshape(-1, 4, 3)
+    np.testing.assert_allclose(back.F, fields[:, :3] + np.eye(3), atol=1e-12)
+    np.testing.assert_allclose(back.rest + fields[:, 3] + np.einsum("pij,pj->pi", fields[:, :3], back.rest), p,
+                               atol=1e-12)  # the first-order field maps the rest point onto p
+    dist, n = box_sdf(back.rest, obj.sdf_boxes)
+    np.testing.assert_allclose(probe.distance, dist, atol=1e-12)
+    normal = np.linalg.solve(np.swapaxes(back.F, 1, 2), n[..., None])[..., 0]
+    np.testing.assert_allclose(probe.normal, normal, atol=1e-12)
+    e = obj.expansion[back.nearest]
+    basis = e[:, 9:] + np.einsum("pimk,pm->pik", e[:, :9].reshape(-1, 3, 3, 16), back.rest)
+    rows = np.einsum("pik,pi->pk", basis, normal)
+    near = dist < 0.004
+    assert 0 < near.sum() < len(near)
+    np.testing.assert_allclose(probe.modal_normal[near], rows[near], atol=1e-12)
+    assert np.all(probe.modal_normal[~near] == 0)
+
+
+def test_sample_grid_finds_a_sample_nearly_as_near_as_the_nearest():
+    """Within the table the grid's sample is at most a cell diagonal further than the nearest sample (a coarse
+    cell's diagonal further than 3 mm from the surface); beyond it the border cells still give a valid sample."""
+    grid = modal_object("plate", 1.0e6, 0.3, 1000.0, 16, 4096, 1).prober.grid
+    rng = np.random.default_rng(2)
+    lo, hi = grid.lo, grid.lo + grid.dims * GRID_CELL
+    X = rng.uniform(lo, hi, (2000, 3))
+    found = grid.nearest(X)
+    exact = cKDTree(grid.samples).query(X)[0]
+    excess = np.linalg.norm(grid.samples[found] - X, axis=1) - exact
+    close = exact < (GRID_COARSE - 1) * GRID_CELL
+    assert close.sum() > 100
+    assert np.all(excess[close] <= np.sqrt(3) * GRID_CELL + 1e-12)
+    assert np.all(excess <= np.sqrt(3) * GRID_COARSE * GRID_CELL + 1e-12)
+    beyond = grid.nearest(np.array([[5.0, -5.0, 5.0], [-1.0, 0.0, 0.1]]))
+    assert np.all((beyond >= 0) & (beyond < len(grid.samples)))
