@@ -9,11 +9,18 @@ the fused point clouds and visibility tests of rigid scenes apply unchanged.
 A pixel's colour and label are its nearest sample's (ties go to the lower point index, so the
 result is deterministic); its depth is the mean depth of the samples of that front surface
 covering it, which removes the bias toward the camera of taking the nearest sample alone.
+
+The covering runs as two Warp kernels, one thread per point: ``nearest_splat`` keeps the least
+packed (depth, index) key per pixel with an atomic min, ``front_surface_depth`` sums the depths
+within the front band of that nearest sample.
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
+import warp as wp
 
 from physics.rigid.base import Frames
 from physics.rigid.spec import Camera
@@ -21,6 +28,8 @@ from physics.rigid.spec import Camera
 from .cameras import project
 
 MAX_SPLAT_PX = 6
+EMPTY = np.uint64(2**64 - 1)  # the z-buffer key of a pixel no splat covers
+INDEX_MASK = 2**32 - 1  # the low bits of a key: the point's index
 
 
 def _splat_offsets(max_px: int) -> np.ndarray:
@@ -37,13 +46,97 @@ _OFFSETS = _splat_offsets(MAX_SPLAT_PX)
 _OFFSET_D2 = (_OFFSETS**2).sum(1)
 
 
+@wp.kernel
+def nearest_splat(
+    centre: wp.array(dtype=wp.vec2i),
+    key: wp.array(dtype=wp.uint64),
+    r2: wp.array(dtype=wp.float64),
+    offsets: wp.array(dtype=wp.vec2i),
+    offset_d2: wp.array(dtype=wp.float64),
+    width: int,
+    height: int,
+    nearest: wp.array(dtype=wp.uint64),
+):
+    """z-buffer: every pixel point i's disc covers keeps the least key (depth's float32 bits, then index)."""
+    i = wp.tid()
+    for o in range(offsets.shape[0]):
+        if offset_d2[o] > r2[i]:
+            break  # offsets are sorted by distance
+        u = centre[i][0] + offsets[o][0]
+        v = centre[i][1] + offsets[o][1]
+        if u >= 0 and u < width and v >= 0 and v < height:
+            wp.atomic_min(nearest, v * width + u, key[i])
+
+
+@wp.kernel
+def front_surface_depth(
+    centre: wp.array(dtype=wp.vec2i),
+    z: wp.array(dtype=wp.float64),
+    r2: wp.array(dtype=wp.float64),
+    radius: wp.array(dtype=wp.float64),
+    offsets: wp.array(dtype=wp.vec2i),
+    offset_d2: wp.array(dtype=wp.float64),
+    width: int,
+    height: int,
+    fx: wp.array(dtype=wp.float64),
+    nearest: wp.array(dtype=wp.uint64),
+    total: wp.array(dtype=wp.float64),
+    count: wp.array(dtype=wp.float64),
+):
+    """Sum the depths of the points within the front band of each pixel they cover (see the module docstring)."""
+    i = wp.tid()
+    for o in range(offsets.shape[0]):
+        if offset_d2[o] > r2[i]:
+            break
+        u = centre[i][0] + offsets[o][0]
+        v = centre[i][1] + offsets[o][1]
+        if u >= 0 and u < width and v >= 0 and v < height:
+            pix = v * width + u
+            first = int(nearest[pix] & wp.uint64(INDEX_MASK))
+            z0 = z[first]
+            if z[i] <= z0 + wp.max(wp.float64(2.0) * radius[first], wp.float64(3.0) * z0 / fx[0]):
+                wp.atomic_add(total, pix, z[i])
+                wp.atomic_add(count, pix, wp.float64(1.0))
+
+
+class _SplatArrays:
+    """Arrays for splatting up to ``capacity`` points into ``width`` x ``height`` pixels and the recorded launches
+    that fill them (numpy views share their memory)."""
+
+    def __init__(self, capacity: int, width: int, height: int):
+        dev, n, pixels = "cpu", capacity, width * height
+        a = {"centre": wp.zeros(n, dtype=wp.vec2i, device=dev), "key": wp.zeros(n, dtype=wp.uint64, device=dev),
+             "z": wp.zeros(n, dtype=wp.float64, device=dev), "r2": wp.zeros(n, dtype=wp.float64, device=dev),
+             "radius": wp.zeros(n, dtype=wp.float64, device=dev), "fx": wp.zeros(1, dtype=wp.float64, device=dev),
+             "nearest": wp.zeros(pixels, dtype=wp.uint64, device=dev),
+             "total": wp.zeros(pixels, dtype=wp.float64, device=dev), "count": wp.zeros(pixels, dtype=wp.float64, device=dev)}
+        offsets = wp.array(_OFFSETS.astype(np.int32), dtype=wp.vec2i, device=dev)
+        d2 = wp.array(_OFFSET_D2.astype(np.float64), dtype=wp.float64, device=dev)
+        self.nearest_launch = wp.launch(nearest_splat, dim=n, inputs=[a["centre"], a["key"], a["r2"], offsets, d2, width,
+                                                                      height], outputs=[a["nearest"]], device=dev,
+                                        record_cmd=True)
+        self.front_launch = wp.launch(front_surface_depth, dim=n, inputs=[a["centre"], a["z"], a["r2"], a["radius"], offsets,
+                                                                          d2, width, height, a["fx"], a["nearest"]],
+                                      outputs=[a["total"], a["count"]], device=dev, record_cmd=True)
+        self.arrays, self.capacity = a, capacity
+        self.view = {name: arr.numpy() for name, arr in a.items()}
+
+
+@lru_cache(maxsize=8)
+def _splat_arrays(capacity: int, width: int, height: int) -> _SplatArrays:
+    """The process's `_SplatArrays` of this size (splatting reuses them: calls run one at a time)."""
+    return _SplatArrays(capacity, width, height)
+
+
 def splat_camera(
     points: np.ndarray, radius: float | np.ndarray, cam: Camera
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Splat ``points`` (N, 3) into ``cam``: (pixel index (P,), depth (P,), nearest point's index (P,)).
 
-    One entry per covered pixel (flat index v * W + u); pixels no splat covers are absent. The
-    depth is the mean over the front surface's samples covering the pixel (see below).
+    One entry per covered pixel (flat index v * W + u), in pixel order; pixels no splat covers are
+    absent. The depth is the mean over the front surface's samples covering the pixel (see the
+    module docstring). Two Warp kernels on the CPU: the z-buffer of packed (depth, index) keys,
+    then the front band's depth sums.
     """
     points = np.asarray(points, dtype=np.float64)
     if points.ndim != 2 or points.shape[1] != 3:
@@ -53,44 +146,28 @@ def splat_camera(
     if n and not (np.all(np.isfinite(points)) and np.all(radius > 0)):
         raise ValueError("points must be finite and radius positive")
     u, v, z = project(points, cam)
-    front = z > 1e-6
-    idx = np.nonzero(front)[0]
-    u, v, z = u[front], v[front], z[front]
-    rpx = np.minimum(cam.fx * radius[idx] / z, MAX_SPLAT_PX)
-    # every point covers the offsets within its pixel radius (at least its own pixel); the offsets are
-    # sorted by distance, so only the first ones up to the largest radius need testing
-    r2 = np.maximum(rpx, 0.5) ** 2
-    reach = int(np.searchsorted(_OFFSET_D2, r2.max(), side="right")) if len(r2) else 1
-    cover = _OFFSET_D2[None, :reach] <= r2[:, None]
-    pi, oi = np.nonzero(cover)
-    uu = np.rint(u[pi]).astype(np.int64) + _OFFSETS[oi, 0]
-    vv = np.rint(v[pi]).astype(np.int64) + _OFFSETS[oi, 1]
-    inside = (uu >= 0) & (uu < cam.width) & (vv >= 0) & (vv < cam.height)
-    pix = (vv * cam.width + uu)[inside]
-    depth = z[pi][inside]
-    point = idx[pi][inside]
-    # by pixel, then nearest, then lowest index: one sort of a packed key (pixel: 22 bits; depth: the bits of a
-    # positive float32, which order as the floats do; point: 11 bits, or a stable sort where there are more)
-    if n < 2**11 and cam.width * cam.height < 2**22:
-        key = (pix.astype(np.uint64) << np.uint64(42)) | (depth.astype(np.float32).view(np.uint32).astype(np.uint64)
-                                                         << np.uint64(11)) | point.astype(np.uint64)
-        order = np.argsort(key)
-    else:
-        order = np.lexsort((point, depth, pix))
-    pix, depth, point = pix[order], depth[order], point[order]
-    start = np.ones(len(pix), dtype=bool)
-    start[1:] = pix[1:] != pix[:-1]
-    group = np.cumsum(start) - 1
-    first = np.nonzero(start)[0]
-    # The front surface: samples within a band behind the nearest one (two splat radii or three
-    # pixel footprints, whichever is deeper). Their mean depth is the surface's depth at the
-    # pixel centre, where the nearest sample alone would be biased toward the camera.
-    z0 = depth[first]
-    band = np.maximum(2.0 * radius[point[first]], 3.0 * z0 / cam.fx)
-    front = depth <= (z0 + band)[group]
-    count = np.bincount(group, weights=front, minlength=len(first))
-    mean = np.bincount(group, weights=np.where(front, depth, 0.0), minlength=len(first)) / count
-    return pix[first], mean.astype(np.float32), point[first]
+    idx = np.flatnonzero(z > 1e-6)
+    m = len(idx)
+    if m == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros(0, np.int64)
+    buf = _splat_arrays(max(256, 1 << int(np.ceil(np.log2(m)))), cam.width, cam.height)
+    w, z = buf.view, z[idx]
+    w["centre"][:m, 0], w["centre"][:m, 1] = np.rint(u[idx]), np.rint(v[idx])
+    w["z"][:m], w["radius"][:m], w["fx"][0] = z, radius[idx], cam.fx
+    # every point covers the offsets within its pixel radius (at least its own pixel)
+    w["r2"][:m] = np.maximum(np.minimum(cam.fx * radius[idx] / z, MAX_SPLAT_PX), 0.5) ** 2
+    # a positive float32's bits order as the floats do: the least key is the nearest point, ties to the lower index
+    w["key"][:m] = (z.astype(np.float32).view(np.uint32).astype(np.uint64) << np.uint64(32)) | np.arange(m, dtype=np.uint64)
+    w["nearest"].fill(EMPTY)
+    w["total"].fill(0.0)
+    w["count"].fill(0.0)
+    for launch in (buf.nearest_launch, buf.front_launch):
+        launch.set_dim(m)
+        launch.launch()
+    pix = np.flatnonzero(w["nearest"] != EMPTY)
+    first = (w["nearest"][pix] & np.uint64(INDEX_MASK)).astype(np.int64)
+    return pix, (w["total"][pix] / w["count"][pix]).astype(np.float32), idx[first]
+
 
 def splat_points(
     points: np.ndarray,
