@@ -46,6 +46,17 @@ _OFFSETS = _splat_offsets(MAX_SPLAT_PX)
 _OFFSET_D2 = (_OFFSETS**2).sum(1)
 
 
+@wp.func
+def covered_pixel(centre: wp.vec2i, offset: wp.vec2i, width: int, height: int):
+    """Flat index of the pixel at ``centre + offset``, -1 outside the image."""
+    u = centre[0] + offset[0]
+    v = centre[1] + offset[1]
+    pix = int(-1)
+    if u >= 0 and u < width and v >= 0 and v < height:
+        pix = v * width + u
+    return pix
+
+
 @wp.kernel
 def nearest_splat(
     centre: wp.array(dtype=wp.vec2i),
@@ -62,10 +73,9 @@ def nearest_splat(
     for o in range(offsets.shape[0]):
         if offset_d2[o] > r2[i]:
             break  # offsets are sorted by distance
-        u = centre[i][0] + offsets[o][0]
-        v = centre[i][1] + offsets[o][1]
-        if u >= 0 and u < width and v >= 0 and v < height:
-            wp.atomic_min(nearest, v * width + u, key[i])
+        pix = covered_pixel(centre[i], offsets[o], width, height)
+        if pix >= 0:
+            wp.atomic_min(nearest, pix, key[i])
 
 
 @wp.kernel
@@ -88,10 +98,8 @@ def front_surface_depth(
     for o in range(offsets.shape[0]):
         if offset_d2[o] > r2[i]:
             break
-        u = centre[i][0] + offsets[o][0]
-        v = centre[i][1] + offsets[o][1]
-        if u >= 0 and u < width and v >= 0 and v < height:
-            pix = v * width + u
+        pix = covered_pixel(centre[i], offsets[o], width, height)
+        if pix >= 0:
             first = int(nearest[pix] & wp.uint64(INDEX_MASK))
             z0 = z[first]
             if z[i] <= z0 + wp.max(wp.float64(2.0) * radius[first], wp.float64(3.0) * z0 / fx[0]):
