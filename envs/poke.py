@@ -200,8 +200,8 @@ class Poke4DEnv(gym.Env):
         self.object = modal_object(shape, float(E), float(poisson_ratio), density, num_modes, num_object_points, seed_points)
         self.dynamics = ModalDynamics(self.object.modes, self.damping)
         touch = modal_object(shape, float(E), float(poisson_ratio), density, num_modes, CONTACT_SAMPLES, seed_points + 1)
-        self.contact = ModalContactSolver(touch, self.dynamics, law)
         self.robot = kinematic_robot(self.robot_name, num_gripper_points, seed_points)
+        self.contact = ModalContactSolver(touch, self.dynamics, law, len(self.robot.contact_offsets))
         self._pull_backs = PullBackMemory(len(self.robot.contact_offsets))
         bounds = self.object.bounds
         self.object_radius = float(np.sqrt(_surface_area(self.object.shape.boxes) / num_object_points))

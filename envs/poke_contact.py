@@ -214,10 +214,11 @@ def complementary_forces(A: np.ndarray, rhs: np.ndarray, max_iterations: int = 2
 
 class ModalContactSolver:
     """Contact forces of kinematic points on ``obj`` whose modes advance by ``dynamics`` (see the module
-    docstring)."""
+    docstring); ``max_points``: how many points it may test at once (its arrays grow past it)."""
 
-    def __init__(self, obj: ModalObject, dynamics: ModalDynamics, law: PenaltyContact):
+    def __init__(self, obj: ModalObject, dynamics: ModalDynamics, law: PenaltyContact, max_points: int = 64):
         self.obj, self.law = obj, law
+        obj.prober.reserve(max_points)  # the sample table is built now, not in the first step that touches
         self.omega = dynamics.omega
         self.coefficients = dynamics.coefficients  # the exact per-mode step coefficients of a substep dt
         self.stored_energy = 0.0  # penalty energy sum F^2 / 2k held by the last substep's contacts

@@ -71,21 +71,29 @@ class SampleGrid:
     def table(self) -> np.ndarray:
         """The nearest sample (int32) of every cell, shaped ``dims``."""
         if self._table is None:
-            tree = cKDTree(self.samples)
-            axes = [self.lo[a] + (np.arange(self.dims[a]) + 0.5) * GRID_CELL for a in range(3)]
-            centres = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3)
-            _, table = tree.query(centres, distance_upper_bound=GRID_COARSE * GRID_CELL, workers=-1)
-            far = table == len(self.samples)  # no sample within reach: the coarse cell's nearest serves
-            coarse = GRID_COARSE * GRID_CELL
-            key, inverse = np.unique(np.floor((centres[far] - self.lo) / coarse), axis=0, return_inverse=True)
-            table[far] = tree.query(self.lo + (key + 0.5) * coarse, workers=-1)[1][inverse.ravel()]
-            self._table = table.astype(np.int32).reshape(tuple(self.dims))
+            tree, dims = cKDTree(self.samples), self.dims
+            coarse_dims = -(-dims // GRID_COARSE)
+            coarse = tree.query(_cell_centres(self.lo, coarse_dims, GRID_COARSE * GRID_CELL), workers=-1)[1]
+            coarse = coarse.reshape(tuple(coarse_dims))
+            _, table = tree.query(_cell_centres(self.lo, dims, GRID_CELL), distance_upper_bound=GRID_COARSE * GRID_CELL,
+                                  workers=-1)
+            table = table.reshape(tuple(dims))
+            # no sample within reach of a cell's centre: its coarse cell's nearest sample serves
+            i, j, k = np.nonzero(table == len(self.samples))
+            table[i, j, k] = coarse[i // GRID_COARSE, j // GRID_COARSE, k // GRID_COARSE]
+            self._table = table.astype(np.int32)
         return self._table
 
     def nearest(self, points: np.ndarray) -> np.ndarray:
         """Indices (P,) of the samples nearest to the cell centres of rest points (P, 3)."""
         cell = np.clip(((np.asarray(points) - self.lo) / GRID_CELL).astype(np.int64), 0, self.dims - 1)
         return self.table[cell[:, 0], cell[:, 1], cell[:, 2]]
+
+
+def _cell_centres(lo: np.ndarray, dims: np.ndarray, cell: float) -> np.ndarray:
+    """Centres (prod(dims), 3) of a grid of cubic cells from ``lo``, C order."""
+    axes = [lo[a] + (np.arange(dims[a]) + 0.5) * cell for a in range(3)]
+    return np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3)
 
 
 @wp.func
@@ -209,6 +217,11 @@ class SurfaceProbe:
         self.grid, self._k, self._capacity = grid, expansion.shape[2], 0
         self._expansion, self._boxes = np.asarray(expansion, dtype=np.float64), np.asarray(boxes, dtype=np.float64)
 
+    def reserve(self, n: int) -> None:
+        """Allocate for ``n`` points (and build the sample table) now rather than at the first call."""
+        if n > self._capacity:
+            self._allocate(n)
+
     def _allocate(self, n: int) -> None:
         """Arrays for up to ``n`` points (a power of two, at least 64) and the recorded launch that fills them."""
         cap, k, dev, boxes = max(64, 1 << int(np.ceil(np.log2(n)))), self._k, "cpu", self._boxes
@@ -241,8 +254,7 @@ class SurfaceProbe:
         if n == 0:
             empty = PullBack(np.zeros((0, 3)), np.zeros(0, np.int64), np.zeros((0, 3)), np.zeros((0, 3, 3)))
             return Probe(empty, np.zeros(0), np.zeros((0, 3)), np.zeros((0, k)))
-        if n > self._capacity:
-            self._allocate(n)
+        self.reserve(n)
         v = self._views
         v["points"][:n], v["q"][:] = points, q
         if start is None:
