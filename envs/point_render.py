@@ -113,19 +113,17 @@ class _SplatArrays:
 
     def __init__(self, capacity: int, width: int, height: int):
         dev, n, pixels = "cpu", capacity, width * height
-        a = {"centre": wp.zeros(n, dtype=wp.vec2i, device=dev), "key": wp.zeros(n, dtype=wp.uint64, device=dev),
-             "z": wp.zeros(n, dtype=wp.float64, device=dev), "r2": wp.zeros(n, dtype=wp.float64, device=dev),
-             "radius": wp.zeros(n, dtype=wp.float64, device=dev), "fx": wp.zeros(1, dtype=wp.float64, device=dev),
-             "nearest": wp.zeros(pixels, dtype=wp.uint64, device=dev),
-             "total": wp.zeros(pixels, dtype=wp.float64, device=dev), "count": wp.zeros(pixels, dtype=wp.float64, device=dev)}
+        types = {"centre": (n, wp.vec2i), "key": (n, wp.uint64), "z": (n, wp.float64), "r2": (n, wp.float64),
+                 "radius": (n, wp.float64), "fx": (1, wp.float64), "nearest": (pixels, wp.uint64),
+                 "total": (pixels, wp.float64), "count": (pixels, wp.float64)}
+        a = {name: wp.zeros(size, dtype=dtype, device=dev) for name, (size, dtype) in types.items()}
         offsets = wp.array(_OFFSETS.astype(np.int32), dtype=wp.vec2i, device=dev)
         d2 = wp.array(_OFFSET_D2.astype(np.float64), dtype=wp.float64, device=dev)
-        self.nearest_launch = wp.launch(nearest_splat, dim=n, inputs=[a["centre"], a["key"], a["r2"], offsets, d2, width,
-                                                                      height], outputs=[a["nearest"]], device=dev,
-                                        record_cmd=True)
-        self.front_launch = wp.launch(front_surface_depth, dim=n, inputs=[a["centre"], a["z"], a["r2"], a["radius"], offsets,
-                                                                          d2, width, height, a["fx"], a["nearest"]],
-                                      outputs=[a["total"], a["count"]], device=dev, record_cmd=True)
+        self.nearest_launch = wp.launch(nearest_splat, dim=n, device=dev, record_cmd=True, outputs=[a["nearest"]],
+                                        inputs=[a["centre"], a["key"], a["r2"], offsets, d2, width, height])
+        self.front_launch = wp.launch(front_surface_depth, dim=n, device=dev, record_cmd=True,
+                                      inputs=[a["centre"], a["z"], a["r2"], a["radius"], offsets, d2, width, height,
+                                              a["fx"], a["nearest"]], outputs=[a["total"], a["count"]])
         self.arrays, self.capacity = a, capacity
         self.view = {name: arr.numpy() for name, arr in a.items()}
 
@@ -165,7 +163,8 @@ def splat_camera(
     # every point covers the offsets within its pixel radius (at least its own pixel)
     w["r2"][:m] = np.maximum(np.minimum(cam.fx * radius[idx] / z, MAX_SPLAT_PX), 0.5) ** 2
     # a positive float32's bits order as the floats do: the least key is the nearest point, ties to the lower index
-    w["key"][:m] = (z.astype(np.float32).view(np.uint32).astype(np.uint64) << np.uint64(32)) | np.arange(m, dtype=np.uint64)
+    depth_bits = z.astype(np.float32).view(np.uint32).astype(np.uint64)
+    w["key"][:m] = (depth_bits << np.uint64(32)) | np.arange(m, dtype=np.uint64)
     w["nearest"].fill(EMPTY)
     w["total"].fill(0.0)
     w["count"].fill(0.0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
@@ -35,8 +36,10 @@ TARGET_RANGE = (0.02, 0.05)  # reach: target tip displacement magnitude (m)
 RING_RANGE = (0.02, 0.04)  # settle: tip amplitude of the initial flick (m)
 MAX_TRAVEL = 0.002  # relative motion of hand and surface per substep near contact (m); < half the thinnest wall
 MAX_SUBSTEPS = 20  # fine substeps per coarse substep
+RESPLIT = 1.25  # a contact that speeds the surface up past this many MAX_TRAVEL per fine substep splits the rest finer
 CONTACT_SAMPLES = 4096  # surface samples the contact pulls points back through (denser than the rendered ones)
 STALL_SUBSTEPS = 3  # the hand stalls after pressing harder than max_hand_force in this many substeps of a period
+STALL_DEPTH = 0.001  # or at once where it would leave a point deeper than this (m): at the force cap, on a stiff face
 RESET_OPTIONS = ("ee_pos", "q", "qdot", "target_displacement")
 
 
@@ -67,18 +70,20 @@ class Poke4DEnv(gym.Env):
     target at most ``max_speed`` m/s (default 0.5) and is never pushed back by the object, but
     it stalls (stops for the rest of the control period) where the object resists it with more
     than ``max_hand_force`` (default 10 N) in total in three substeps of a period (a push into a
-    stiff direction, not a single impact), and stays stalled into the next period while it
-    still presses that hard, as a force-limited arm would; links are placed by URDF forward
-    kinematics.
+    stiff direction, not a single impact) or where it would leave a point more than 1 mm deep
+    (the penalty at its force cap cannot hold it: a stiff face), and stays stalled into the next
+    period while it still presses that hard, as a force-limited arm would; links are placed by
+    URDF forward kinematics.
 
     **Contact.** Gripper points inside the object's deformed surface push it with a penalty
     ``F = k delta + c d(delta)/dt`` per point (``contact_stiffness`` 1e5 N/m, ``contact_damping``
     2 N s/m, capped at ``max_contact_force`` 50 N) along the deformed surface normal, applied as
     modal forces; ``substeps`` (default 5) per control step, each split where a gripper point
     may reach the surface so that hand and surface move at most 2 mm relative to each other
-    per substep; the penalty is implicit with the exact modal step and passive (the object
-    never gains more energy than the hand's work gives it; `envs.poke_contact`), so
-    penetration stays well below 2 mm (about force / (k * contacts)).
+    per substep (split again where a contact force speeds the surface up); the penalty is
+    implicit with the exact modal step and passive (the object never gains more energy than the
+    hand's work gives it; `envs.poke_contact`), so penetration stays well below 2 mm (about
+    force / (k * contacts)).
 
     **Action.** ``action_mode="absolute"``: the fingertip xyz target (m),
     ``Box([-0.2, -0.2, 0.01], [0.2, 0.2, 0.35], float32)``; ``"delta"``: an xyz step from the
@@ -328,55 +333,68 @@ class Poke4DEnv(gym.Env):
             travel *= self.max_speed * CONTROL_DT / dist
         velocity = travel / CONTROL_DT  # the hand moves at constant velocity toward its setpoint unless it stalls
         coarse = CONTROL_DT / self.substeps
-        dyn, offsets = self.dynamics, self.robot.contact_offsets
         # a hand still pressing harder than max_hand_force at the end of the last period stays stalled
-        pressing = STALL_SUBSTEPS - 1 if self._step_stats[1] > self.max_hand_force else 0
-        max_pen, force = 0.0, 0.0
+        stats = _Contact(STALL_SUBSTEPS - 1 if self._step_stats[1] > self.max_hand_force else 0)
         for _ in range(self.substeps):
-            fine, gate = self._fine_substeps(velocity, coarse)
-            if gate is None:
-                self.tcp = self.tcp + velocity * coarse
-                dyn.step(coarse)
-                force = 0.0
-                continue
-            dt = coarse / fine
-            free = 0.0  # time the modes still have to advance without contact
-            for _ in range(fine):
-                since = gate.step
-                gate.advance()
-                due = gate.due()
-                move = velocity * dt
-                if len(due) == 0:  # no point can be within the contact margin
-                    self.tcp, free, force = self.tcp + move, free + dt, 0.0
-                    continue
-                if free:
-                    dyn.step(free)
-                    free = 0.0
-                points = offsets[gate.near[due]] + self.tcp + move
-                res = self.contact.solve(dyn.q, dyn.qdot, points, velocity, dt, gate.start(due, points))
-                pressing += res.total_force > self.max_hand_force
-                if pressing >= STALL_SUBSTEPS and np.any(move != 0):  # the hand stalls for this period
-                    velocity, points, move = np.zeros(3), points - move, np.zeros(3)
-                    res = self.contact.solve(dyn.q, dyn.qdot, points, velocity, dt, gate.start(due, points))
-                gate.measured(due, points, res.distance, res.pull_back, since)
-                self.tcp = self.tcp + move
-                dyn.step(dt, res.modal_force)
-                if res.velocity_factor < 1.0:
-                    dyn.qdot = dyn.qdot * res.velocity_factor
-                if res.num_contacts:
-                    gate.rebound(self.contact.motion_bound(dyn.q, dyn.qdot, float(np.linalg.norm(velocity))))
-                max_pen, force = max(max_pen, res.max_penetration), res.total_force
-            if free:
-                dyn.step(free)
+            left = coarse
+            while left > 0.0:
+                velocity, left = self._advance(velocity, left, coarse / MAX_SUBSTEPS, stats)
         self._elapsed += 1
-        self._step_stats = (max_pen, force)
+        self._step_stats = (stats.max_penetration, stats.force)
         obs, info = self._observe()
         truncated = self.task == "reach" and self._elapsed >= self.reach_window and not info["is_success"]
         return obs, self._reward, bool(info["is_success"]), truncated, info
 
-    def _fine_substeps(self, velocity: np.ndarray, dt: float) -> tuple[int, ContactTracker | None]:
-        """How many substeps a period ``dt`` needs, and a `ContactTracker` of the gripper contact points that
-        may touch the object in it, each measured now (None: none may).
+    def _advance(self, velocity: np.ndarray, period: float, min_dt: float, stats: _Contact) -> tuple[np.ndarray, float]:
+        """Advance hand, contact and modes by ``period`` seconds (or less) in fine substeps of at least ``min_dt``;
+        returns the hand's velocity (zero once it stalls) and the time left: a contact force that makes
+        the surface move more than ``RESPLIT`` times ``MAX_TRAVEL`` per substep ends the plan early."""
+        dyn, offsets = self.dynamics, self.robot.contact_offsets
+        fine, gate = self._fine_substeps(velocity, period, min_dt)
+        if gate is None:
+            self.tcp = self.tcp + velocity * period
+            dyn.step(period)
+            stats.force = 0.0
+            return velocity, 0.0
+        dt, left = period / fine, 0.0
+        free = 0.0  # time the modes still have to advance without contact
+        for i in range(fine):
+            since = gate.step
+            gate.advance()
+            due = gate.due()
+            move = velocity * dt
+            if len(due) == 0:  # no point can be within the contact margin
+                self.tcp, free, stats.force = self.tcp + move, free + dt, 0.0
+                continue
+            if free:
+                dyn.step(free)
+                free = 0.0
+            points = offsets[gate.near[due]] + self.tcp + move
+            res = self.contact.solve(dyn.q, dyn.qdot, points, velocity, dt, gate.start(due, points))
+            stats.pressing += res.total_force > self.max_hand_force
+            stall = stats.pressing >= STALL_SUBSTEPS or res.max_penetration > STALL_DEPTH
+            if stall and np.any(move != 0):  # the hand stalls for this period
+                velocity, points, move = np.zeros(3), points - move, np.zeros(3)
+                res = self.contact.solve(dyn.q, dyn.qdot, points, velocity, dt, gate.start(due, points))
+            gate.measured(due, points, res.distance, res.pull_back, since)
+            self.tcp = self.tcp + move
+            dyn.step(dt, res.modal_force)
+            if res.velocity_factor < 1.0:
+                dyn.qdot = dyn.qdot * res.velocity_factor
+            stats.max_penetration, stats.force = max(stats.max_penetration, res.max_penetration), res.total_force
+            if res.num_contacts:
+                bound = self.contact.motion_bound(dyn.q, dyn.qdot, float(np.linalg.norm(velocity)))
+                if i < fine - 1 and dt > min_dt and (bound.hand_speed + bound.surface_speed) * dt > RESPLIT * MAX_TRAVEL:
+                    left = (fine - 1 - i) * dt  # the force sped the surface up: plan the rest again, finer
+                    break
+                gate.rebound(bound)
+        if free:
+            dyn.step(free)
+        return velocity, left
+
+    def _fine_substeps(self, velocity: np.ndarray, dt: float, min_dt: float) -> tuple[int, ContactTracker | None]:
+        """How many substeps (of at least ``min_dt``) a period ``dt`` needs, and a `ContactTracker` of the gripper
+        contact points that may touch the object in it, each measured now (None: none may).
 
         Where one may, hand and surface move at most ``MAX_TRAVEL`` relative to each other per
         substep, so a point entering the object is caught within its first 2 mm (less than half
@@ -398,7 +416,7 @@ class Poke4DEnv(gym.Env):
             # strongly bent object's pull-back finds the preimage where the surface is (not a fold of the linear field)
             disp = self.object.displacements(dyn.q)
             self._pull_backs.displacement[fresh] = disp[cKDTree(self.object.surface + disp).query(points[fresh])[1]]
-        fine = int(min(max(1, np.ceil(travel / MAX_TRAVEL)), MAX_SUBSTEPS))
+        fine = int(min(max(1, np.ceil(travel / MAX_TRAVEL)), max(1, np.floor(dt / min_dt * (1 + 1e-9)))))
         gate = ContactTracker(near, self._pull_backs, bound, dt / fine, fine, GATE_SLACK)
         every = np.arange(len(near))
         probe = obj.probe(points[near], dyn.q, gate.start(every, points[near]), EXPANSION_REACH, CONTACT_MARGIN)
@@ -498,6 +516,16 @@ class Poke4DEnv(gym.Env):
             f = render_scene(self.cameras, self._table, self.object.surface + self.object.displacements(self.dynamics.q),
                              self.object.colors, self.object_radius, self.robot, self.tcp)
         return side_by_side(f, self.render_mode)
+
+
+@dataclass
+class _Contact:
+    """A control step's contact so far: substeps pressing harder than max_hand_force, the deepest penetration
+    (m) and the last substep's total force (N)."""
+
+    pressing: int
+    max_penetration: float = 0.0
+    force: float = 0.0
 
 
 def _surface_area(boxes: tuple) -> float:

@@ -87,7 +87,8 @@ def test_tracker_solves_a_point_again_only_once_it_may_have_reached_the_margin()
     assert tracker.step * 1e-4 >= clear_0 - 1e-12
     np.testing.assert_array_equal(tracker.due(), [0, 1])
     far = ContactTracker(np.array([5, 9]), PullBackMemory(12), hand_only, 1e-4, 1000, slack=0.001)
-    far.measured(np.array([1]), np.ones((1, 3)), np.array([0.02 / GATE_FACTOR + CONTACT_MARGIN]), PullBack(*(a[:1] for a in back)), since=0)
+    first = PullBack(*(a[:1] for a in back))
+    far.measured(np.array([1]), np.ones((1, 3)), np.array([0.02 / GATE_FACTOR + CONTACT_MARGIN]), first, since=0)
     np.testing.assert_array_equal(far.due(), [0])  # the second is known to be 2 cm (less slack) away
     assert far.may_touch()
     for _ in range(100):
@@ -99,7 +100,7 @@ def test_tracker_solves_a_point_again_only_once_it_may_have_reached_the_margin()
     far.advance()
     np.testing.assert_array_equal(far.due(), [0, 1])
     short = ContactTracker(np.array([5]), PullBackMemory(12), hand_only, 1e-4, 10, slack=0.001)
-    short.measured(np.array([0]), np.ones((1, 3)), np.array([0.01]), PullBack(*(a[:1] for a in back)), since=0)
+    short.measured(np.array([0]), np.ones((1, 3)), np.array([0.01]), first, since=0)
     assert not short.may_touch()  # 1 mm of travel in the whole period cannot close 8 mm
 
 
