@@ -117,6 +117,24 @@ def test_penalty_contact_keeps_gripper_points_within_2mm_of_the_surface(shape, s
     assert max(forces) > 0.1 and max(tips) > 0.005  # the pokes pressed the object and moved it
 
 
+@pytest.mark.parametrize("youngs_modulus,robot,pokes,seed", [(1.0e6, "panda_hand", False, 11), (5.0e6, "panda", True, 12)])
+def test_the_plates_top_edge_holds_the_fingers(youngs_modulus, robot, pokes, seed):
+    """Two cases that once reached 2.1-2.2 mm: the ringing plate's top edge outrunning a substep planned before
+    the hand sped it up, and a stiff plate pressed down at the force cap by the arm."""
+    env = gym.make("Poke4D-v0", obs_mode="state", shape="plate", youngs_modulus=youngs_modulus, robot=robot,
+                   reach_window=1000)
+    u = env.unwrapped
+    obs, info = env.reset(seed=seed)
+    env.action_space.seed(seed)
+    policy = RandomPokePolicy(np.random.default_rng(seed))
+    deepest = 0.0
+    for _ in range(15):
+        obs, _, _, _, info = env.step(policy.act(obs, info) if pokes else env.action_space.sample())
+        deepest = max(deepest, info["max_penetration"])
+        assert exact_penetration(u, u.gripper_points()).max() <= 0.002
+    assert 1e-4 < deepest <= 0.0015  # the fingers pressed into the plate, and no deeper than 1.5 mm
+
+
 @pytest.mark.parametrize("shape", ["rod", "stem", "plate"])
 def test_random_fingertip_targets_never_push_points_deeper_than_2mm(shape):
     """Full-speed moves anywhere: into stiff directions (where the hand stalls), onto edges and rotating faces
