@@ -46,48 +46,50 @@ _OFFSETS = _splat_offsets(MAX_SPLAT_PX)
 _OFFSET_D2 = (_OFFSETS**2).sum(1)
 
 
+@wp.struct
+class Discs:
+    """Screen-space discs: per point its pixel centre and squared pixel radius; the disc's pixel offsets sorted
+    by distance from its centre, their squared distances; the image size."""
+
+    centre: wp.array(dtype=wp.vec2i)
+    r2: wp.array(dtype=wp.float64)
+    offsets: wp.array(dtype=wp.vec2i)
+    offset_d2: wp.array(dtype=wp.float64)
+    width: int
+    height: int
+
+
 @wp.func
-def covered_pixel(centre: wp.vec2i, offset: wp.vec2i, width: int, height: int):
-    """Flat index of the pixel at ``centre + offset``, -1 outside the image."""
-    u = centre[0] + offset[0]
-    v = centre[1] + offset[1]
-    pix = int(-1)
-    if u >= 0 and u < width and v >= 0 and v < height:
-        pix = v * width + u
+def covered_pixel(discs: Discs, i: int, o: int):
+    """Flat index of the pixel at offset ``o`` of disc ``i``: -1 outside the image, -2 beyond the disc (and so
+    for every later offset)."""
+    pix = int(-2)
+    if discs.offset_d2[o] <= discs.r2[i]:
+        u = discs.centre[i][0] + discs.offsets[o][0]
+        v = discs.centre[i][1] + discs.offsets[o][1]
+        pix = -1
+        if u >= 0 and u < discs.width and v >= 0 and v < discs.height:
+            pix = v * discs.width + u
     return pix
 
 
 @wp.kernel
-def nearest_splat(
-    centre: wp.array(dtype=wp.vec2i),
-    key: wp.array(dtype=wp.uint64),
-    r2: wp.array(dtype=wp.float64),
-    offsets: wp.array(dtype=wp.vec2i),
-    offset_d2: wp.array(dtype=wp.float64),
-    width: int,
-    height: int,
-    nearest: wp.array(dtype=wp.uint64),
-):
+def nearest_splat(discs: Discs, key: wp.array(dtype=wp.uint64), nearest: wp.array(dtype=wp.uint64)):
     """z-buffer: every pixel point i's disc covers keeps the least key (depth's float32 bits, then index)."""
     i = wp.tid()
-    for o in range(offsets.shape[0]):
-        if offset_d2[o] > r2[i]:
-            break  # offsets are sorted by distance
-        pix = covered_pixel(centre[i], offsets[o], width, height)
+    for o in range(discs.offsets.shape[0]):
+        pix = covered_pixel(discs, i, o)
+        if pix == -2:
+            break
         if pix >= 0:
             wp.atomic_min(nearest, pix, key[i])
 
 
 @wp.kernel
 def front_surface_depth(
-    centre: wp.array(dtype=wp.vec2i),
+    discs: Discs,
     z: wp.array(dtype=wp.float64),
-    r2: wp.array(dtype=wp.float64),
     radius: wp.array(dtype=wp.float64),
-    offsets: wp.array(dtype=wp.vec2i),
-    offset_d2: wp.array(dtype=wp.float64),
-    width: int,
-    height: int,
     fx: wp.array(dtype=wp.float64),
     nearest: wp.array(dtype=wp.uint64),
     total: wp.array(dtype=wp.float64),
@@ -95,10 +97,10 @@ def front_surface_depth(
 ):
     """Sum the depths of the points within the front band of each pixel they cover (see the module docstring)."""
     i = wp.tid()
-    for o in range(offsets.shape[0]):
-        if offset_d2[o] > r2[i]:
+    for o in range(discs.offsets.shape[0]):
+        pix = covered_pixel(discs, i, o)
+        if pix == -2:
             break
-        pix = covered_pixel(centre[i], offsets[o], width, height)
         if pix >= 0:
             first = int(nearest[pix] & wp.uint64(INDEX_MASK))
             z0 = z[first]
@@ -117,13 +119,16 @@ class _SplatArrays:
                  "radius": (n, wp.float64), "fx": (1, wp.float64), "nearest": (pixels, wp.uint64),
                  "total": (pixels, wp.float64), "count": (pixels, wp.float64)}
         a = {name: wp.zeros(size, dtype=dtype, device=dev) for name, (size, dtype) in types.items()}
-        offsets = wp.array(_OFFSETS.astype(np.int32), dtype=wp.vec2i, device=dev)
-        d2 = wp.array(_OFFSET_D2.astype(np.float64), dtype=wp.float64, device=dev)
-        self.nearest_launch = wp.launch(nearest_splat, dim=n, device=dev, record_cmd=True, outputs=[a["nearest"]],
-                                        inputs=[a["centre"], a["key"], a["r2"], offsets, d2, width, height])
+        discs = Discs()
+        discs.centre, discs.r2, discs.width, discs.height = a["centre"], a["r2"], width, height
+        discs.offsets = wp.array(_OFFSETS.astype(np.int32), dtype=wp.vec2i, device=dev)
+        discs.offset_d2 = wp.array(_OFFSET_D2.astype(np.float64), dtype=wp.float64, device=dev)
+        self.nearest_launch = wp.launch(nearest_splat, dim=n, device=dev, record_cmd=True, inputs=[discs, a["key"]],
+                                        outputs=[a["nearest"]])
         self.front_launch = wp.launch(front_surface_depth, dim=n, device=dev, record_cmd=True,
-                                      inputs=[a["centre"], a["z"], a["r2"], a["radius"], offsets, d2, width, height,
-                                              a["fx"], a["nearest"]], outputs=[a["total"], a["count"]])
+                                      inputs=[discs, a["z"], a["radius"], a["fx"], a["nearest"]],
+                                      outputs=[a["total"], a["count"]])
+        self.discs = discs
         self.arrays, self.capacity = a, capacity
         self.view = {name: arr.numpy() for name, arr in a.items()}
 
