@@ -15,6 +15,14 @@ def positive_int(name: str, value: Any) -> int:
     return int(value)
 
 
+def positive_float(name: str, value: Any) -> float:
+    """``value`` as a float, or ValueError unless it is a positive finite number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    return float(value)
+
+
 def choice(name: str, value: Any, allowed: tuple) -> Any:
     """``value``, or ValueError unless it is one of ``allowed``."""
     if value not in allowed:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -14,7 +13,7 @@ from physics.modal import ModalDynamics, RayleighDamping
 from physics.rigid import BACKENDS, LABEL_OBJECT
 
 from .cameras import side_by_side
-from .checks import checked_action, choice, option_vector, positive_int
+from .checks import checked_action, choice, option_vector, positive_float, positive_int
 from .obs_spaces import sensor_spaces
 from .poke_contact import (CONTACT_MARGIN, EXPANSION_REACH, GATE_FACTOR, GATE_SLACK, ContactTracker, ModalContactSolver,
                            PenaltyContact, PullBackMemory)
@@ -41,13 +40,6 @@ CONTACT_SAMPLES = 4096  # surface samples the contact pulls points back through 
 STALL_SUBSTEPS = 3  # the hand stalls after pressing harder than max_hand_force in this many substeps of a period
 STALL_DEPTH = 0.001  # or at once where it would leave a point deeper than this (m): at the force cap, on a stiff face
 RESET_OPTIONS = ("ee_pos", "q", "qdot", "target_displacement")
-
-
-def _positive(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not np.isfinite(value) \
-            or value <= 0:
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-    return float(value)
 
 
 class Poke4DEnv(gym.Env):
@@ -191,14 +183,14 @@ class Poke4DEnv(gym.Env):
         self.reach_window = positive_int("reach_window", reach_window)
         if not 0.0 <= object_point_fraction <= 1.0:
             raise ValueError(f"object_point_fraction must lie in [0, 1], got {object_point_fraction}")
-        E = SHAPES[shape].youngs_modulus if youngs_modulus is None else _positive("youngs_modulus", youngs_modulus)
+        E = SHAPES[shape].youngs_modulus if youngs_modulus is None else positive_float("youngs_modulus", youngs_modulus)
         if not (isinstance(poisson_ratio, (int, float)) and -1.0 < poisson_ratio < 0.5):
             raise ValueError(f"poisson_ratio must lie in (-1, 0.5), got {poisson_ratio!r}")
-        density = _positive("density", density)
-        self.max_speed = _positive("max_speed", max_speed)
-        self.max_hand_force = _positive("max_hand_force", max_hand_force)
-        self.reach_tolerance = _positive("reach_tolerance", reach_tolerance)
-        self.settle_threshold = _positive("settle_threshold", settle_threshold)
+        density = positive_float("density", density)
+        self.max_speed = positive_float("max_speed", max_speed)
+        self.max_hand_force = positive_float("max_hand_force", max_hand_force)
+        self.reach_tolerance = positive_float("reach_tolerance", reach_tolerance)
+        self.settle_threshold = positive_float("settle_threshold", settle_threshold)
         self.damping = RayleighDamping(float(rayleigh_alpha), float(rayleigh_beta))  # validates >= 0
         law = PenaltyContact(float(contact_stiffness), float(contact_damping), float(max_contact_force))
 

@@ -152,7 +152,7 @@ class ContactTracker:
         self.clear = np.full(n, -np.inf)
         self.since = np.zeros(n, dtype=np.int64)  # the substep each clearance was measured at
         self.dt, self.steps, self.step, self.slack = float(dt), int(steps), 0, float(slack)
-        self.bound, self._moved = bound, self._table(bound)
+        self._moved = self._table(bound)  # the bound after 0 .. steps substeps
 
     def advance(self) -> None:
         """Let a substep pass."""
@@ -170,7 +170,7 @@ class ContactTracker:
         """Go on with ``bound`` from now (after a contact force), keeping what the old one left of each clearance."""
         self.clear = self.clear - self._moved[self.step - self.since]
         self.since[:] = self.step
-        self.bound, self._moved = bound, self._table(bound)
+        self._moved = self._table(bound)  # the bound after 0 .. steps substeps
 
     def _table(self, bound: MotionBound) -> np.ndarray:
         """The bound after 0 .. steps substeps."""

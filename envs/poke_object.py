@@ -44,7 +44,9 @@ class PokeShape:
     def bounds(self) -> np.ndarray:
         """Axis-aligned bounds (2, 3) of the union of boxes."""
         b = np.array(self.boxes, dtype=float)
-        return np.stack([b[:, 0].min(0), b[:, 1].max(0)])
+        bounds = np.stack([b[:, 0].min(0), b[:, 1].max(0)])
+        bounds.flags.writeable = False  # cached and shared
+        return bounds
 
     @property
     def tip(self) -> np.ndarray:
@@ -70,9 +72,8 @@ def _sample_grid(shape: str, num_surface_points: int, seed: int) -> SampleGrid:
     return SampleGrid(_sample_surface(SHAPES[shape], num_surface_points, seed)[0], SHAPES[shape].bounds)
 
 
-def box_sdf(points: np.ndarray, boxes: np.ndarray, normals: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
-    """Signed distance (N,) of points (N, 3) to a union of boxes (B, 2, 3) and its outward unit gradient (N, 3)
-    (None with ``normals=False``)."""
+def box_sdf(points: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Signed distance (N,) of points (N, 3) to a union of boxes (B, 2, 3) and its outward unit gradient (N, 3)."""
     c = (boxes[:, 0] + boxes[:, 1]) / 2
     h = (boxes[:, 1] - boxes[:, 0]) / 2
     rel = points[:, None, :] - c[None]  # (N, B, 3)
@@ -80,13 +81,8 @@ def box_sdf(points: np.ndarray, boxes: np.ndarray, normals: bool = True) -> tupl
     outside = np.maximum(q, 0.0)
     out_norm = np.sqrt(np.einsum("nbi,nbi->nb", outside, outside))
     d = out_norm + np.minimum(q.max(-1), 0.0)  # (N, B)
-    if len(boxes) == 1:
-        b = np.zeros(len(points), dtype=np.int64)
-    else:
-        b = np.argmin(d, axis=1)
+    b = np.argmin(d, axis=1)
     rows = np.arange(len(points))
-    if not normals:
-        return d[rows, b], None
     qb, relb, ob, nb = q[rows, b], rel[rows, b], outside[rows, b], out_norm[rows, b]
     sign = np.where(relb >= 0, 1.0, -1.0)
     grad_out = sign * ob / np.maximum(nb, 1e-12)[:, None]
@@ -188,10 +184,9 @@ class ModalObject:
         modal rows of the points within ``margin`` (m) of the surface."""
         return self.prober(points, q, start, reach, margin)
 
-    def signed_distance(self, rest_points: np.ndarray, normals: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
-        """Rest-frame signed distance (P,) (negative inside) and outward normal (P, 3; None with
-        ``normals=False``) of rest points."""
-        return box_sdf(rest_points, self.sdf_boxes, normals)
+    def signed_distance(self, rest_points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Rest-frame signed distance (P,) (negative inside) and outward normal (P, 3) of rest points."""
+        return box_sdf(rest_points, self.sdf_boxes)
 
 
 @lru_cache(maxsize=8)

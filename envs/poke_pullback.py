@@ -214,7 +214,7 @@ class SurfaceProbe:
     it fills are reused, the results returned are copies)."""
 
     def __init__(self, expansion: np.ndarray, boxes: np.ndarray, grid: SampleGrid):
-        self.grid, self._k, self._capacity = grid, expansion.shape[2], 0
+        self.grid, self._k, self._capacity, self._tables = grid, expansion.shape[2], 0, None
         self._expansion, self._boxes = np.asarray(expansion, dtype=np.float64), np.asarray(boxes, dtype=np.float64)
 
     def reserve(self, n: int) -> None:
@@ -224,18 +224,20 @@ class SurfaceProbe:
 
     def _allocate(self, n: int) -> None:
         """Arrays for up to ``n`` points (a power of two, at least 64) and the recorded launch that fills them."""
-        cap, k, dev, boxes = max(64, 1 << int(np.ceil(np.log2(n)))), self._k, "cpu", self._boxes
+        cap, k, dev = max(64, 1 << int(np.ceil(np.log2(n)))), self._k, "cpu"
+        if self._tables is None:  # the object's arrays, the same whatever the capacity
+            S, boxes = len(self._expansion), self._boxes
+            per_mode = np.ascontiguousarray(np.moveaxis(self._expansion, 2, 1))  # (S, k, 12)
+            self._tables = [wp.array(per_mode[..., :9].reshape(S, k, 3, 3), dtype=wp.mat33d, device=dev),
+                            wp.array(np.ascontiguousarray(per_mode[..., 9:]), dtype=wp.vec3d, device=dev),
+                            wp.array(self.grid.table, dtype=wp.int32, device=dev), wp.vec3d(*self.grid.lo),
+                            wp.float64(1.0 / GRID_CELL), wp.array(boxes[:, 0], dtype=wp.vec3d, device=dev),
+                            wp.array(boxes[:, 1], dtype=wp.vec3d, device=dev)]
         vec = {name: wp.zeros(cap, dtype=wp.vec3d, device=dev) for name in ("points", "rest", "looked_up", "normal")}
         q, nearest = wp.zeros(k, dtype=wp.float64, device=dev), wp.zeros(cap, dtype=wp.int32, device=dev)
         F, distance = wp.zeros(cap, dtype=wp.mat33d, device=dev), wp.zeros(cap, dtype=wp.float64, device=dev)
         modal = wp.zeros((cap, k), dtype=wp.float64, device=dev)
-        S, k = len(self._expansion), self._k
-        per_mode = np.ascontiguousarray(np.moveaxis(self._expansion, 2, 1))  # (S, k, 12)
-        inputs = [vec["points"], q, wp.array(per_mode[..., :9].reshape(S, k, 3, 3), dtype=wp.mat33d, device=dev),
-                  wp.array(np.ascontiguousarray(per_mode[..., 9:]), dtype=wp.vec3d, device=dev),
-                  wp.array(self.grid.table, dtype=wp.int32, device=dev), wp.vec3d(*self.grid.lo),
-                  wp.float64(1.0 / GRID_CELL), wp.array(boxes[:, 0], dtype=wp.vec3d, device=dev),
-                  wp.array(boxes[:, 1], dtype=wp.vec3d, device=dev), wp.float64(0.0), wp.float64(0.0), MAX_ITERATIONS]
+        inputs = [vec["points"], q, *self._tables, wp.float64(0.0), wp.float64(0.0), MAX_ITERATIONS]
         outputs = [vec["rest"], nearest, vec["looked_up"], F, distance, vec["normal"], modal]
         self._launch = wp.launch(pull_back_and_measure, dim=cap, inputs=inputs, outputs=outputs, device=dev,
                                  record_cmd=True)

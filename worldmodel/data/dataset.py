@@ -12,7 +12,8 @@ Two sources of targets, chosen per store:
   and a store without ``gripper_points`` gives empty (H + 1, 0, 3) gripper arrays.
 ``previous_displacement`` (Ns, 3) is each point's motion from t-1 to t (zero at t = 0), which
 the constant-velocity baseline extrapolates, and ``earlier_displacement`` (Ns, 3) its motion
-from t-2 to t-1 (zero before t = 2): together they give the phase of a vibration. Episodes are split into train/val as a whole.
+from t-2 to t-1 (zero before t = 2): together they give the phase of a vibration. Episodes are
+split into train/val as a whole.
 Augmentation rotates the whole sample about the vertical axis through the origin and
 shifts it horizontally; positions, directions and displacements transform consistently.
 """
