@@ -36,6 +36,8 @@ def _extent(offsets: np.ndarray, direction: np.ndarray) -> float:
 class _ScriptedPoker:
     """Base: a queue of fingertip targets, filled by `plan` when empty."""
 
+    REQUIRED_KEYS = {"obs": ("agent_pos",), "info": ("object_points",)}  # what ``act`` reads: the env must give it
+
     def __init__(self, rng: np.random.Generator, step: float = 0.04, clearance: float = 0.03,
                  action_mode: str = "absolute"):
         if action_mode not in ("absolute", "delta"):
@@ -128,6 +130,8 @@ class RandomPokePolicy(_ScriptedPoker):
 
 class DampingPokePolicy(_ScriptedPoker):
     """A finger rested against the ringing object below its tip, on the side it first swings to."""
+
+    REQUIRED_KEYS = {"obs": ("agent_pos",), "info": ("object_points", "tip_displacement")}
 
     def __init__(self, rng: np.random.Generator, below_tip: float = 0.035, gap: float = 0.001,
                  approach: float = 0.08, **kw):

@@ -100,6 +100,8 @@ def _segment(a: np.ndarray, b: np.ndarray, step: float) -> list[np.ndarray]:
 class PushPolicy:
     """Base of the scripted pushers: turns chosen pushes into per-step fingertip targets."""
 
+    REQUIRED_KEYS = {"obs": ("agent_pos", "block_pose"), "info": ()}  # what ``act`` reads: the env must give it
+
     def __init__(self, rng: np.random.Generator, step: float = STEP, standoff: float = 0.03, action_mode: str = "absolute"):
         if action_mode not in ("absolute", "delta"):
             raise ValueError(f"action_mode must be 'absolute' or 'delta', got {action_mode!r}")

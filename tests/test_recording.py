@@ -48,8 +48,49 @@ def test_writer_rejects_mismatched_rows_and_existing_store(tmp_path):
     w = RolloutWriter(tmp_path / "s.zarr")
     with pytest.raises(ValueError):
         w.add_episode({"a": np.zeros((3, 2)), "b": np.zeros((2, 2))}, seed=0)
+    assert not (tmp_path / "s.zarr").exists()  # created by the first committed episode only
+    w.add_episode({"a": np.zeros((3, 2))}, seed=0)
     with pytest.raises(FileExistsError):
         RolloutWriter(tmp_path / "s.zarr")
+    with pytest.raises(ValueError, match="lacks"):
+        w.add_episode({"b": np.zeros((3, 2))}, seed=1)
+    with pytest.raises(ValueError, match="rows have shape"):
+        w.add_episode({"a": np.zeros((3, 4))}, seed=1)
+    assert RolloutStore(tmp_path / "s.zarr").num_episodes == 1
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="not a zarr store"):
+        RolloutWriter(tmp_path / "other")
+
+
+def test_resume_refuses_another_configuration_and_changes_nothing(tmp_path):
+    path = tmp_path / "c.zarr"
+    attrs = {"env_id": "PushT4D-v0", "env_kwargs": {"robot": "panda", "friction": 0.5}, "policy": {"_target_": "A"}}
+    RolloutWriter(path, attrs).add_episode({"a": np.zeros((3, 2))}, seed=0)
+    snapshot = {p: p.read_bytes() for p in path.rglob("*") if p.is_file()}
+    other = {**attrs, "env_kwargs": {"robot": "panda", "friction": 0.9}, "policy": {"_target_": "B"}}
+    with pytest.raises(ValueError) as err:
+        RolloutWriter(path, other, resume=True)
+    assert "env_kwargs.friction: store 0.5, this run 0.9" in str(err.value)
+    assert "policy: store {'_target_': 'A'}, this run {'_target_': 'B'}" in str(err.value)
+    assert {p: p.read_bytes() for p in path.rglob("*") if p.is_file()} == snapshot
+    w = RolloutWriter(path, {**attrs, "env_kwargs": {"friction": 0.5, "robot": "panda"}}, resume=True)  # key order
+    w.add_episode({"a": np.ones((2, 2))}, seed=1)
+    assert RolloutStore(path).num_episodes == 2
+
+
+def test_wrapper_records_resolved_kwargs_images_and_outcomes(make_env, tmp_path):
+    with pytest.raises(ValueError, match="obs_mode='rgbd'"):
+        RecordRollout(make_env(robot="panda_hand", obs_mode="state"), tmp_path / "x.zarr", record_images=True)
+    env = RecordRollout(make_env(robot="panda_hand", obs_mode="rgbd", max_episode_steps=3), tmp_path / "i.zarr")
+    obs, _ = env.reset(seed=0)
+    for _ in range(3):
+        env.step(obs["agent_pos"])
+    store = RolloutStore(tmp_path / "i.zarr")
+    assert store.attrs["env_kwargs"]["friction"] == 0.5 and store.attrs["env_kwargs"]["obs_mode"] == "rgbd"
+    assert store.attrs["fps"] == 10
+    assert store.array("rgb").shape[:2] == (3, 2) and store.array("terminated").dtype == bool
+    assert store.array("is_success").shape == (3,)
 
 
 CRASH_SCRIPT = """

@@ -3,20 +3,40 @@
 Each job is a module ``worldmodel.cli.jobs.<job>`` (dashes become underscores) with a
 ``run(cfg: DictConfig) -> None`` function and a hydra config ``worldmodel/cli/conf/<job>.yaml``.
 Jobs are imported lazily, so ``wm4d collect`` never imports the MPM solver and vice versa.
-Everything after the job name is a hydra override (``env.robot=panda_hand episodes=20``).
+Everything after the job name is a hydra override (``env.robot=panda_hand episodes=20``);
+``wm4d <job> --help`` lists a job's options with their defaults.
+
+A user mistake (a bad value, an unknown env, a missing file) is reported in one line and exits
+with status 2; a job that fails leaves no output behind except the committed progress of a
+resumable job (a store's episodes, an evaluation's episodes, a training checkpoint).
+``WM4D_DEBUG=1`` shows the full traceback of any error.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
+import shutil
 import sys
-from typing import Sequence
+from pathlib import Path
+from typing import Callable, Sequence
 
 from omegaconf import DictConfig
 
+from .options import job_help
+
 CONF_MODULE = "worldmodel.cli.conf"
 JOBS_PACKAGE = "worldmodel.cli.jobs"
+SNAPSHOT_LIMIT = 20000  # entries under ``out`` beyond which a failed run's new files are not tracked
+
+# Resumable jobs keep their output after a failure once it holds committed progress.
+PROGRESS: dict[str, Callable[[Path], bool]] = {
+    "collect": lambda out: (out / "zarr.json").exists(),
+    "eval": lambda out: (out / "episodes.jsonl").exists(),
+    "train": lambda out: (out / "model.safetensors").exists(),
+    "reproduce": lambda out: out.is_dir() and any(out.iterdir()),
+}
 
 
 def available_jobs() -> list[str]:
@@ -29,7 +49,7 @@ def compose_config(job: str, overrides: Sequence[str] = ()) -> DictConfig:
     """Compose the hydra config of ``job`` with command-line style ``overrides``.
 
     ``env.<kwarg>=value`` may name any keyword argument of the env, whether or not the job's
-    config lists it (it is appended, as hydra's ``+env.<kwarg>`` would).
+    config lists it (it is added or overridden, as hydra's ``++env.<kwarg>`` would; the last one given wins).
     """
     from hydra import compose, initialize_config_module
 
@@ -41,19 +61,73 @@ def compose_config(job: str, overrides: Sequence[str] = ()) -> DictConfig:
         for o in overrides:
             key = o.split("=", 1)[0]
             if key.startswith("env.") and key[4:] not in env_keys and "env" in base:
-                o = "+" + o
+                o = "++" + o
             fixed.append(o)
         return compose(config_name=name, overrides=fixed)
 
 
+def _snapshot(out: Path) -> set[str] | None:
+    """Paths under ``out`` (``out`` itself included) before a run, or None when there are too many to track."""
+    if not out.exists():
+        return set()
+    found = {str(out)}
+    for root, dirs, files in os.walk(out):
+        found.update(os.path.join(root, n) for n in dirs + files)
+        if len(found) > SNAPSHOT_LIMIT:
+            return None
+    return found
+
+
+def _remove_new(out: Path, before: set[str]) -> None:
+    """Delete what a failed run created under ``out`` (deepest first), leaving what was there before."""
+    if str(out) not in before and out.exists():
+        shutil.rmtree(out) if out.is_dir() and not out.is_symlink() else out.unlink()
+        return
+    for root, dirs, files in os.walk(out, topdown=False):
+        for name in files + dirs:
+            path = os.path.join(root, name)
+            if path not in before:
+                shutil.rmtree(path, ignore_errors=True) if os.path.isdir(path) and not os.path.islink(path) \
+                    else os.unlink(path)
+
+
 def run_job(job: str, overrides: Sequence[str] = ()) -> None:
-    """Compose the config of ``job`` and run it in this process."""
+    """Compose the config of ``job`` and run it in this process (a failed run's new output is removed)."""
     jobs = available_jobs()
     if job not in jobs:
         raise ValueError(f"unknown job {job!r}; available jobs: {', '.join(jobs)}")
     cfg = compose_config(job, overrides)
+    if "threads" in cfg:  # jobs that run torch: threads set once per process, before the job imports it
+        from worldmodel.runtime import configure_threads
+
+        configure_threads(cfg.threads)
     module = importlib.import_module(f"{JOBS_PACKAGE}.{job.replace('-', '_')}")
-    module.run(cfg)
+    out = Path(str(cfg.out)) if cfg.get("out") else None
+    before = _snapshot(out) if out is not None else None
+    try:
+        module.run(cfg)
+    except BaseException:
+        if before is not None and not (job in PROGRESS and PROGRESS[job](out)):
+            _remove_new(out, before)
+        raise
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Exception types that mean a user mistake: reported in one line, no traceback."""
+    import gymnasium.error
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    return (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, gymnasium.error.Error,
+            HydraException, OmegaConfBaseException)
+
+
+def _one_line(err: BaseException) -> str:
+    """The user-facing message of ``err``: hydra's wrapped cause when there is one, on one line."""
+    while err.__cause__ is not None and type(err).__module__.startswith(("hydra", "omegaconf")):
+        err = err.__cause__
+    text = " ".join(str(err).split()) or type(err).__name__
+    return text if isinstance(err, (ValueError, FileExistsError)) else f"{type(err).__name__}: {text}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -63,10 +137,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(__doc__)
         print("jobs: " + ", ".join(available_jobs()))
         return 0
+    job, rest = args[0], args[1:]
+    if any(a in ("-h", "--help") for a in rest):
+        if job not in available_jobs():
+            print(f"wm4d: error: unknown job {job!r}; available jobs: {', '.join(available_jobs())}", file=sys.stderr)
+            return 2
+        print(job_help(job, compose_config(job)))
+        return 0
     try:
-        run_job(args[0], args[1:])
-    except ValueError as err:
-        print(f"wm4d {args[0]}: error: {err}", file=sys.stderr)
+        run_job(job, rest)
+    except KeyboardInterrupt:
+        print(f"wm4d {job}: interrupted", file=sys.stderr)
+        return 130
+    except _user_errors() as err:
+        if os.environ.get("WM4D_DEBUG"):
+            raise
+        print(f"wm4d {job}: error: {_one_line(err)}", file=sys.stderr)
         return 2
     return 0
 

@@ -1,7 +1,7 @@
 """Read-only access to rollout stores written by ``envs.recording`` (needs only zarr and numpy).
 
 Only committed episodes are visible: rows past ``meta/episode_ends[-1]`` (left by an
-interrupted recording) are ignored. Schema versions 1 and 2 are read (version 2 adds the
+interrupted recording) are ignored. Schema versions 1 to 3 are read (version 2 adds the
 optional per-point tracks ``scene_track_ids``/``tracks``/``track_visible``, see
 ``envs.recording``); a newer version, or a store without the schema's required parts, is
 refused with a ``ValueError`` that names the reason.
@@ -16,7 +16,7 @@ import zarr
 
 from envs.recording import committed_episode_ends
 
-SCHEMA_VERSION = 2  # must match envs.recording.SCHEMA_VERSION (the on-disk contract, DESIGN §5)
+SCHEMA_VERSION = 3  # must match envs.recording.SCHEMA_VERSION (the on-disk contract, DESIGN §5)
 MIN_SCHEMA_VERSION = 1  # oldest version still read (version 1 = version 2 without tracks)
 REQUIRED_PARTS = ("data", "meta/episode_ends", "meta/episode_seeds")
 TRACK_KEYS = ("scene_track_ids", "tracks", "track_visible")  # schema 2: all or none

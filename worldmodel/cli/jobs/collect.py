@@ -2,6 +2,15 @@
 
 Episode i uses reset seed and policy generator from ``SeedSequence(seed).spawn``, so a
 resumed or multi-process collection writes exactly what one uninterrupted run would.
+
+Before anything is written the job builds the env, resets it and asks the policy for its
+first action, so an unknown env id or kwarg, or a policy that does not fit the env, fails
+with one line and leaves no store. The store records the env's full resolved kwargs, the
+policy config, seed, ``max_steps`` and ``fps``; ``resume=true`` appends only into a store of
+exactly that configuration (``envs.recording``). Images are recorded whenever the
+observations hold them (``env.obs_mode=rgbd`` or ``all``); ``record_images=true`` asks for them
+with any obs mode (``state`` is recorded as ``rgbd``, ``pointcloud`` as ``all``, and the
+store's ``env_kwargs`` say so).
 """
 
 from __future__ import annotations
@@ -14,32 +23,61 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
+IMAGE_OBS_MODES = {"state": "rgbd", "pointcloud": "all"}  # the obs mode that adds images to each
+
 
 def episode_seeds(seed: int, count: int) -> list[int]:
-    """Per-episode seeds derived from the run seed."""
+    """Per-episode seeds derived from the run seed (the first k are the same whatever ``count`` >= k)."""
     return [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(count)]
 
 
-def run_episode(env_id: str, env_kwargs: dict, policy_cfg: dict, seed: int, max_steps: int, record_images: bool) -> dict:
+def check_env_id(env_id: str) -> None:
+    """ValueError unless ``env_id`` is registered (after ``import envs``), listing the package's tasks."""
+    import gymnasium as gym
+
+    import envs  # noqa: F401  (registers the tasks)
+
+    if env_id not in gym.registry:
+        ours = sorted(k for k, spec in gym.registry.items() if str(spec.entry_point).startswith("envs."))
+        raise ValueError(f"unknown env_id {env_id!r}; worldmodel4d's tasks: {', '.join(ours)}")
+
+
+def make_policy(policy_cfg: dict, seed: int) -> Any:
+    """The scripted policy of ``policy_cfg`` with its generator seeded by ``seed``."""
+    return instantiate(policy_cfg, rng=np.random.default_rng(seed), _convert_="all")
+
+
+def policy_fit_error(policy: Any, env_id: str, obs: dict, info: dict) -> str | None:
+    """Why ``policy`` cannot act in ``env_id`` (the observation/info keys it reads that the env lacks), or None."""
+    required = getattr(policy, "REQUIRED_KEYS", {})
+    lacking = [f"obs[{k!r}]" for k in required.get("obs", ()) if k not in obs]
+    lacking += [f"info[{k!r}]" for k in required.get("info", ()) if k not in info]
+    if not lacking:
+        return None
+    return (f"policy {type(policy).__name__} does not fit {env_id}: it reads {', '.join(lacking)}, which "
+            f"{env_id} does not give (its observations hold {sorted(obs)})")
+
+
+def run_episode(env_id: str, env_kwargs: dict, policy_cfg: dict, seed: int, max_steps: int,
+                record_images: bool) -> dict:
     """Run one episode and return its rows as arrays (see ``envs.recording``)."""
     import gymnasium as gym
 
     import envs  # noqa: F401  (registers the tasks)
-    from envs.recording import EpisodeBuffer, step_row
+    from envs.recording import EpisodeRecorder
 
     env = gym.make(env_id, max_episode_steps=max_steps, **env_kwargs)
     try:
-        policy = instantiate(policy_cfg, rng=np.random.default_rng(seed), _convert_="all")
+        policy = make_policy(policy_cfg, seed)
+        recorder = EpisodeRecorder(record_images)
         obs, info = env.reset(seed=seed)
-        buf = EpisodeBuffer.empty()
+        recorder.start(obs, info)
         while True:
             action = policy.act(obs, info)
-            row = step_row(obs, info, record_images)
             obs, reward, terminated, truncated, info = env.step(action)
-            row["action"], row["reward"] = np.asarray(action, np.float32), np.float32(reward)
-            buf.add(row)
+            recorder.step(action, obs, reward, terminated, info)
             if terminated or truncated:
-                return buf.arrays()
+                return recorder.arrays()
     finally:
         env.close()
 
@@ -48,30 +86,72 @@ def _worker(args: tuple) -> dict:
     return run_episode(*args)
 
 
+def preflight(env_id: str, env_kwargs: dict, policy_cfg: dict, seed: int, record_images: bool | None) -> dict:
+    """Build the env, reset it and take the policy's first action; the store's configuration attributes.
+
+    Returns ``env_kwargs`` (resolved, with the obs mode that ``record_images`` needs), ``fps`` and
+    ``record_images`` (whether images are recorded). Raises ``ValueError`` naming what does not fit.
+    """
+    import gymnasium as gym
+
+    import envs  # noqa: F401
+    from envs.recording import resolved_env_kwargs
+
+    check_env_id(env_id)
+    env = gym.make(env_id, **env_kwargs)
+    try:
+        if record_images and "rgb" not in env.observation_space.spaces:
+            mode = resolved_env_kwargs(env).get("obs_mode")
+            if mode not in IMAGE_OBS_MODES:
+                raise ValueError(f"record_images=true: {env_id} with obs_mode={mode!r} gives no images")
+            env.close()
+            env = gym.make(env_id, **{**env_kwargs, "obs_mode": IMAGE_OBS_MODES[mode]})
+        resolved = resolved_env_kwargs(env)
+        obs, info = env.reset(seed=seed)
+        policy = make_policy(policy_cfg, seed)
+        problem = policy_fit_error(policy, env_id, obs, info)
+        if problem:
+            raise ValueError(problem)
+        action = np.asarray(policy.act(obs, info))
+        if action.shape != env.action_space.shape:
+            raise ValueError(f"policy {type(policy).__name__} does not fit {env_id}: its actions have shape "
+                             f"{action.shape}, the env's action space {env.action_space.shape}")
+        images = "rgb" in obs and record_images is not False
+        return {"env_kwargs": resolved, "fps": env.metadata.get("render_fps"), "record_images": images}
+    finally:
+        env.close()
+
+
 def run(cfg: DictConfig) -> None:
     """Collect ``cfg.episodes`` episodes into ``cfg.out`` (appending when ``resume=true``)."""
     from envs.recording import RolloutWriter
 
+    for key in ("episodes", "max_steps", "workers"):
+        if not isinstance(cfg[key], int) or isinstance(cfg[key], bool) or cfg[key] <= 0:
+            raise ValueError(f"{key} must be a positive integer, got {cfg[key]!r}")
+    record_images = cfg.record_images
+    if record_images not in (None, True, False):
+        raise ValueError(f"record_images must be true, false or null (whatever the obs mode gives), "
+                         f"got {record_images!r}")
     env_kwargs: dict[str, Any] = OmegaConf.to_container(cfg.env, resolve=True)
     policy_cfg = OmegaConf.to_container(cfg.policy, resolve=True)
-    if cfg.episodes <= 0 or cfg.max_steps <= 0 or cfg.workers <= 0:
-        raise ValueError("episodes, max_steps and workers must be positive integers")
-    attrs = {"env_id": cfg.env_id, "env_kwargs": env_kwargs, "seed": int(cfg.seed), "policy": policy_cfg,
-             "max_steps": int(cfg.max_steps), "backend": env_kwargs.get("backend", "mujoco")}
-    writer = RolloutWriter(cfg.out, attrs, resume=bool(cfg.resume))
     seeds = episode_seeds(int(cfg.seed), int(cfg.episodes))
+    setup = preflight(cfg.env_id, env_kwargs, policy_cfg, seeds[0], record_images)
+    attrs = {"env_id": cfg.env_id, "seed": int(cfg.seed), "policy": policy_cfg, "max_steps": int(cfg.max_steps),
+             **setup}
+    writer = RolloutWriter(cfg.out, attrs, resume=bool(cfg.resume))
     todo = list(range(writer.num_episodes, int(cfg.episodes)))
-    jobs = [(cfg.env_id, env_kwargs, policy_cfg, seeds[i], int(cfg.max_steps), bool(cfg.record_images)) for i in todo]
+    jobs = [(cfg.env_id, setup["env_kwargs"], policy_cfg, seeds[i], int(cfg.max_steps), setup["record_images"])
+            for i in todo]
     bar = tqdm(total=int(cfg.episodes), initial=writer.num_episodes, desc="collect", unit="ep")
-    if cfg.workers == 1:
-        results = map(_worker, jobs)
-    else:
-        pool = mp.get_context("spawn").Pool(int(cfg.workers))
-        results = pool.imap(_worker, jobs)
-    for i, episode in zip(todo, results):
-        writer.add_episode(episode, seeds[i])
-        bar.update(1)
-    bar.close()
-    if cfg.workers > 1:
-        pool.close()
+    pool = mp.get_context("spawn").Pool(int(cfg.workers)) if cfg.workers > 1 and len(todo) > 1 else None
+    try:
+        results = pool.imap(_worker, jobs) if pool else map(_worker, jobs)
+        for i, episode in zip(todo, results):
+            writer.add_episode(episode, seeds[i])
+            bar.update(1)
+    finally:
+        bar.close()
+        if pool:
+            pool.terminate()
     print(f"{writer.num_episodes} episodes, {writer.num_rows} steps in {cfg.out}")

@@ -1,4 +1,4 @@
-"""``wm4d eval``: closed-loop evaluation of a planner or policy on PushT4D-v0 (DESIGN §11).
+"""``wm4d eval``: closed-loop evaluation of a planner or policy on a task (``env_id``, DESIGN §11).
 
 Each finished episode is appended to ``DIR/episodes.jsonl`` (episode index, seed, success at
 any step, max reward, final coverage, steps, seconds per replan); a rerun skips the episodes
@@ -9,6 +9,11 @@ Wilson interval ``pc_success_ci95``, ``avg_max_reward``, ``final_coverage_mean``
 normal intervals), ``seconds_per_replan``; ``coverage.png`` plots coverage over time and the
 first ``videos`` episodes of a shard are written as mp4 with the plan's predicted block points
 drawn over the camera images (red: predicted at the plan's end, green: goal).
+
+An output directory belongs to one configuration (``DIR/config.json``: env id and resolved
+kwargs, planner, dynamics, checkpoint weights' SHA-256, cost, seed, ``max_steps``); a run of
+another configuration into it is refused with the differing keys, so ``summary.json`` never
+mixes settings. The directory is created with the first finished episode.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ import numpy as np
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
+
+CONFIG_FILE = "config.json"  # the configuration an output directory belongs to (eval_configuration)
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.96) -> list[float]:
@@ -121,45 +128,106 @@ def run_episode(env, policy, seed: int, frames: list | None) -> dict:
             "replan_seconds": [round(s, 4) for s in getattr(policy, "replan_seconds", [])]}
 
 
+def checkpoint_digest(checkpoint: str) -> str:
+    """SHA-256 of the weights a checkpoint name or directory loads (EMA weights when present)."""
+    import hashlib
+
+    from worldmodel.pretrained import checkpoint_dir
+
+    ckpt = checkpoint_dir(checkpoint)
+    weights = ckpt / "ema.safetensors" if (ckpt / "ema.safetensors").exists() else ckpt / "model.safetensors"
+    if not weights.exists():
+        raise ValueError(f"{ckpt} is not a checkpoint directory (no model.safetensors)")
+    return hashlib.sha256(weights.read_bytes()).hexdigest()
+
+
+def eval_configuration(cfg: DictConfig, env) -> dict:
+    """What makes two evaluations comparable: env id and resolved kwargs, planner, dynamics, weights, cost, seed.
+
+    Shards, episode counts, videos and the output directory are not part of it: runs that differ
+    only in those share one ``episodes.jsonl``.
+    """
+    from envs.recording import resolved_env_kwargs
+
+    config = {"env_id": str(cfg.env_id), "env_kwargs": resolved_env_kwargs(env), "seed": int(cfg.seed),
+              "max_steps": int(cfg.max_steps), "planner": OmegaConf.to_container(cfg.planner, resolve=True)}
+    if not cfg.planner._target_.endswith("HeuristicPushPolicy"):
+        if cfg.dynamics not in ("learned", "oracle"):
+            raise ValueError(f"dynamics must be 'learned' or 'oracle', got {cfg.dynamics!r}")
+        config.update(dynamics=str(cfg.dynamics), cost=OmegaConf.to_container(cfg.cost, resolve=True),
+                      execute_steps=int(cfg.execute_steps))
+        if cfg.dynamics == "learned":
+            config.update(checkpoint=str(cfg.checkpoint), checkpoint_sha256=checkpoint_digest(str(cfg.checkpoint)))
+    return config
+
+
+def check_output_dir(out: Path, config: dict) -> None:
+    """ValueError unless ``out`` is new, holds no evaluation, or holds one of exactly ``config``."""
+    from envs.recording import configuration_differences
+
+    stored_path = out / CONFIG_FILE
+    if stored_path.exists():
+        stored = json.loads(stored_path.read_text())
+        diffs = configuration_differences(stored, config, keys=tuple(sorted(set(stored) | set(config))))
+        if diffs:
+            raise ValueError(f"{out} holds an evaluation of another configuration (a directory holds one); "
+                             f"differing keys: " + "; ".join(diffs) + ". Choose another out=, or rerun with its settings.")
+    elif (out / "episodes.jsonl").exists():
+        raise ValueError(f"{out} holds episodes without a recorded configuration ({CONFIG_FILE}); "
+                         "choose another out=")
+
+
 def run(cfg: DictConfig) -> None:
     """Evaluate ``cfg.planner`` for ``cfg.episodes`` episodes (this shard's share) into ``cfg.out``."""
     import gymnasium as gym
     import imageio.v2 as imageio
 
     import envs  # noqa: F401
+    from worldmodel.training.checkpoint import atomic_write
 
-    from .collect import episode_seeds
+    from .collect import check_env_id, episode_seeds
 
-    if cfg.episodes <= 0 or cfg.max_steps <= 0:
-        raise ValueError("episodes and max_steps must be positive integers")
+    for key in ("episodes", "max_steps"):
+        if not isinstance(cfg[key], int) or isinstance(cfg[key], bool) or cfg[key] <= 0:
+            raise ValueError(f"{key} must be a positive integer, got {cfg[key]!r}")
     shard, shards = _parse_shard(cfg.shard)
     out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
     log = out / "episodes.jsonl"
-    done = {r["episode"] for r in _read_rows(log)}
-    seeds = episode_seeds(int(cfg.seed), int(cfg.episodes))
-    todo = [i for i in range(int(cfg.episodes)) if i % shards == shard and i not in done]
     env_kwargs = OmegaConf.to_container(cfg.env, resolve=True)
-    env = gym.make("PushT4D-v0", max_episode_steps=int(cfg.max_steps), render_mode="rgb_array", **env_kwargs)
-    videos_left = int(cfg.videos) - sum(1 for i in done if i % shards == shard)
-    for i in tqdm(todo, desc=f"eval shard {shard}/{shards}", unit="ep"):
-        policy = make_policy(cfg, env, seeds[i])
-        frames = [] if videos_left > 0 else None
-        row = {"episode": i, "seed": seeds[i], **run_episode(env, policy, seeds[i], frames)}
-        if frames:
-            imageio.mimwrite(out / f"episode_{i:04d}.mp4", frames, fps=10, macro_block_size=8)
-            videos_left -= 1
-        with open(log, "a") as f:
-            f.write(json.dumps(row) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        if hasattr(policy, "dynamics") and hasattr(policy.dynamics, "close"):
-            policy.dynamics.close()
-    env.close()
-    rows = sorted(_read_rows(log), key=lambda r: r["episode"])
+    check_env_id(str(cfg.env_id))
+    env = gym.make(str(cfg.env_id), max_episode_steps=int(cfg.max_steps), render_mode="rgb_array", **env_kwargs)
+    try:
+        config = eval_configuration(cfg, env)
+        check_output_dir(out, config)
+        done = {r["episode"] for r in _read_rows(log)}
+        seeds = episode_seeds(int(cfg.seed), int(cfg.episodes))
+        todo = [i for i in range(int(cfg.episodes)) if i % shards == shard and i not in done]
+        videos_left = int(cfg.videos) - sum(1 for i in done if i % shards == shard)
+        for i in tqdm(todo, desc=f"eval shard {shard}/{shards}", unit="ep"):
+            policy = make_policy(cfg, env, seeds[i])
+            frames = [] if videos_left > 0 else None
+            row = {"episode": i, "seed": seeds[i], **run_episode(env, policy, seeds[i], frames)}
+            if hasattr(policy, "dynamics") and hasattr(policy.dynamics, "close"):
+                policy.dynamics.close()
+            out.mkdir(parents=True, exist_ok=True)  # created with the first finished episode
+            if not (out / CONFIG_FILE).exists():
+                atomic_write(out / CONFIG_FILE, lambda p: p.write_text(json.dumps(config, indent=2)))
+            if frames:
+                imageio.mimwrite(out / f"episode_{i:04d}.mp4", frames, fps=10, macro_block_size=8)
+                videos_left -= 1
+            with open(log, "a") as f:
+                f.write(json.dumps(row) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+    finally:
+        env.close()
+    rows = sorted((r for r in _read_rows(log) if r["episode"] < int(cfg.episodes)), key=lambda r: r["episode"])
+    if not rows:
+        raise ValueError(f"no episode to summarise in {out} (episodes={cfg.episodes}, shard={cfg.shard})")
     summary = {**summarise(rows), "planner": cfg.planner._target_.rsplit(".", 1)[-1],
-               "dynamics": str(cfg.dynamics), "env": env_kwargs, "seed": int(cfg.seed)}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+               "planner_config": config["planner"], "dynamics": config.get("dynamics"),
+               "env_id": config["env_id"], "env": config["env_kwargs"], "seed": int(cfg.seed)}
+    atomic_write(out / "summary.json", lambda p: p.write_text(json.dumps(summary, indent=2)))
     _plot(out / "coverage.png", rows)
     print(json.dumps({k: summary[k] for k in ("episodes", "pc_success", "pc_success_ci95", "avg_max_reward",
                                               "final_coverage_mean", "seconds_per_replan")}))
