@@ -7,7 +7,7 @@ import pytest
 import torch
 import yaml
 
-from worldmodel.cli.jobs.reproduce import available_recipes, find_recipe, recipe_commands
+from worldmodel.cli.jobs.reproduce import available_recipes, check_command, find_recipe, recipe_commands
 from worldmodel.cli.main import compose_config, run_job
 from worldmodel.data import PointFlowDataset
 from worldmodel.pretrained import CHECKPOINTS, available, load_pretrained
@@ -42,6 +42,7 @@ def test_recipe_commands_are_valid_wm4d_configs(tmp_path, name):
         for job, overrides in stage:
             cfg = compose_config(job, overrides)  # unknown keys or groups raise here
             assert str(tmp_path) in str(cfg.out)
+            check_command(job, overrides, tmp_path)  # only the package's classes, writing inside the run
     with pytest.raises(ValueError, match="recipe lacks"):
         recipe_commands({"collect": []}, str(tmp_path))
     with pytest.raises(ValueError, match="no recipe named"):

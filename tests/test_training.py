@@ -4,8 +4,8 @@ import csv
 
 import pytest
 import torch
-
 from conftest import collect_small_store
+
 from worldmodel.cli.main import run_job
 from worldmodel.data import PointFlowDataset
 from worldmodel.models import PointNetFlow
@@ -48,7 +48,7 @@ def test_resume_continues_from_the_last_checkpoint(data, tmp_path):
     assert len(result["val"]["moved"]) == 4 and len(result["val"]["zero_flow_moved"]) == 4
     again = PointNetFlow(horizon=4, width=16)
     assert load_weights(again, out / "model.safetensors") == 12
-    for a, b in zip(again.state_dict().values(), resumed.state_dict().values()):
+    for a, b in zip(again.state_dict().values(), resumed.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b)
 
 
@@ -147,3 +147,36 @@ def test_load_model_prefers_ema_weights_and_refuses_unknown_names(data, tmp_path
         load_pretrained("no-such-model")
     with pytest.raises(ValueError, match="neither a checkpoint directory"):
         load_model(tmp_path / "missing")
+
+
+def test_trainer_state_round_trips_through_safetensors_without_pickle(tmp_path):
+    from safetensors import safe_open
+
+    from worldmodel.training.checkpoint import load_trainer_state, save_trainer_state
+
+    torch.manual_seed(0)
+    model = PointNetFlow(horizon=2, width=16)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.8, 0.95))
+    for _ in range(2):
+        opt.zero_grad()
+        sum(p.square().sum() for p in model.parameters()).backward()
+        opt.step()
+    rng = torch.Generator().manual_seed(7)
+    torch.rand(3, generator=rng)
+    save_trainer_state(tmp_path / "state.safetensors", opt, 2, rng)
+    with safe_open(str(tmp_path / "state.safetensors"), framework="pt") as f:
+        assert "rng" in f.keys() and f.metadata()["step"] == "2"
+    fresh = torch.optim.AdamW(model.parameters(), lr=5.0)
+    rng2 = torch.Generator()
+    assert load_trainer_state(tmp_path / "state.safetensors", fresh, rng2) == 2
+    a, b = opt.state_dict(), fresh.state_dict()
+    assert a["param_groups"] == b["param_groups"] and b["param_groups"][0]["betas"] == (0.8, 0.95)
+    for i, entry in a["state"].items():
+        for k, v in entry.items():
+            torch.testing.assert_close(b["state"][i][k], v)
+    torch.testing.assert_close(torch.rand(4, generator=rng2), torch.rand(4, generator=rng))
+    with pytest.raises(ValueError, match="does not fit this optimizer"):
+        load_trainer_state(tmp_path / "state.safetensors", torch.optim.AdamW(list(model.parameters())[:1]), rng2)
+    (tmp_path / "cut.safetensors").write_bytes(b"\x00" * 16)
+    with pytest.raises(ValueError, match="not a readable trainer state"):
+        load_trainer_state(tmp_path / "cut.safetensors", fresh, rng2)

@@ -47,18 +47,24 @@ def checkpoint_dir(name_or_path: str | os.PathLike) -> Path:
 
 
 def load_model(checkpoint: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
-    """The model of a checkpoint directory or shipped name (EMA weights when present) and its config."""
-    from hydra.utils import instantiate
+    """The model of a checkpoint directory or shipped name (EMA weights when present) and its config.
 
+    The directory is data: ``config.json``'s ``model`` may name only the package's model classes
+    (`worldmodel.safe_config`, registry ``model``) and the weights are read from safetensors only;
+    anything else raises ``ValueError`` before any of it runs."""
+    from worldmodel.safe_config import instantiate_checked
     from worldmodel.training import load_weights
 
     ckpt = checkpoint_dir(checkpoint)
     if not (ckpt / "config.json").exists() or not (ckpt / "model.safetensors").exists():
         raise ValueError(f"{ckpt} is not a checkpoint directory (needs config.json and model.safetensors)")
-    config = json.loads((ckpt / "config.json").read_text())
-    if "model" not in config or "_target_" not in config["model"]:
+    try:
+        config = json.loads((ckpt / "config.json").read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{ckpt / 'config.json'} is not valid JSON: {err}") from err
+    if not isinstance(config, dict) or not isinstance(config.get("model"), dict) or "_target_" not in config["model"]:
         raise ValueError(f"{ckpt / 'config.json'} names no model class (needs model._target_)")
-    model = instantiate(config["model"])
+    model = instantiate_checked(config["model"], "model", where=f"{ckpt / 'config.json'}: model")
     weights = ckpt / "ema.safetensors" if (ckpt / "ema.safetensors").exists() else ckpt / "model.safetensors"
     load_weights(model, weights)
     return model.to(device).eval(), config

@@ -91,13 +91,17 @@ def _remove_new(out: Path, before: set[str]) -> None:
                     else os.unlink(path)
 
 
-def run_job(job: str, overrides: Sequence[str] = ()) -> None:
-    """Compose the config of ``job`` and run it in this process (a failed run's new output is removed)."""
+def run_job(job: str, overrides: Sequence[str] = (), configure_process: bool = False) -> None:
+    """Compose the config of ``job`` and run it in this process (a failed run's new output is removed).
+
+    ``configure_process`` (the ``wm4d`` command does it) first sets the process's CPU threads from the
+    job's ``threads`` option (`worldmodel.runtime.configure_threads`), before the job imports torch.
+    """
     jobs = available_jobs()
     if job not in jobs:
         raise ValueError(f"unknown job {job!r}; available jobs: {', '.join(jobs)}")
     cfg = compose_config(job, overrides)
-    if "threads" in cfg:  # jobs that run torch: threads set once per process, before the job imports it
+    if configure_process and "threads" in cfg:
         from worldmodel.runtime import configure_threads
 
         configure_threads(cfg.threads)
@@ -145,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(job_help(job, compose_config(job)))
         return 0
     try:
-        run_job(job, rest)
+        run_job(job, rest, configure_process=True)
     except KeyboardInterrupt:
         print(f"wm4d {job}: interrupted", file=sys.stderr)
         return 130

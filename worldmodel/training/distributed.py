@@ -10,7 +10,7 @@ seed and takes its own stride of it, so the global batch is the same as one proc
 from __future__ import annotations
 
 import os
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 import torch.distributed as dist

@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from ..formulation import heteroscedastic_huber
 from . import distributed
-from .checkpoint import load_weights, save_checkpoint
+from .checkpoint import LEGACY_TRAINER_STATE, TRAINER_STATE, load_trainer_state, load_weights, save_checkpoint
 from .evaluation import flow_metrics
 
 
@@ -98,7 +98,8 @@ class _Log:
             try:
                 from torch.utils.tensorboard import SummaryWriter
             except ImportError as err:
-                raise ValueError("trainer.tensorboard=true needs the tensorboard package (pip install tensorboard)") from err
+                raise ValueError("trainer.tensorboard=true needs the tensorboard package "
+                                 "(pip install tensorboard)") from err
             self.writer = SummaryWriter(str(out / "tensorboard"))
 
     def write(self, row: dict[str, float]) -> None:
@@ -125,21 +126,21 @@ def train(model: torch.nn.Module, train_set: Dataset, cfg: TrainConfig, out_dir:
     is_ddp = distributed.init_from_env(device)
     rank, size = distributed.world()
     if device.type == "cuda" and is_ddp:
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     model.to(device)
     rng = torch.Generator().manual_seed(cfg.seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True) \
         if cfg.ema_decay > 0 else None
     step = 0
-    if (out / "model.safetensors").exists() and (out / "trainer_state.pt").exists():
+    if (out / LEGACY_TRAINER_STATE).exists() and not (out / TRAINER_STATE).exists():
+        raise ValueError(f"{out} holds a pickled {LEGACY_TRAINER_STATE} from an older version, which is not loaded "
+                         f"(a pickle can run code); delete it to restart training there, or train into a new out=")
+    if (out / "model.safetensors").exists() and (out / TRAINER_STATE).exists():
         load_weights(model, out / "model.safetensors")
         if ema is not None and (out / "ema.safetensors").exists():
             load_weights(ema.module, out / "ema.safetensors")
-        state = torch.load(out / "trainer_state.pt", weights_only=False, map_location=device)
-        optimizer.load_state_dict(state["optimizer"])
-        rng.set_state(state["rng"])
-        step = int(state["step"])
+        step = load_trainer_state(out / TRAINER_STATE, optimizer, rng)
     net = torch.nn.parallel.DistributedDataParallel(model) if is_ddp else model  # broadcasts rank 0's weights
     full_config = {"train": asdict(cfg), "world_size": size, **(config or {})}
     out.mkdir(parents=True, exist_ok=True)

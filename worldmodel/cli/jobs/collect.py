@@ -19,7 +19,6 @@ import multiprocessing as mp
 from typing import Any
 
 import numpy as np
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
@@ -44,7 +43,9 @@ def check_env_id(env_id: str) -> None:
 
 def make_policy(policy_cfg: dict, seed: int) -> Any:
     """The scripted policy of ``policy_cfg`` with its generator seeded by ``seed``."""
-    return instantiate(policy_cfg, rng=np.random.default_rng(seed), _convert_="all")
+    from worldmodel.safe_config import instantiate_checked
+
+    return instantiate_checked(policy_cfg, "policy", "policy", rng=np.random.default_rng(seed), _convert_="all")
 
 
 def policy_fit_error(policy: Any, env_id: str, obs: dict, info: dict) -> str | None:

@@ -24,7 +24,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
@@ -88,9 +87,10 @@ def make_policy(cfg: DictConfig, env, seed: int):
 
     from policies.dynamics import LearnedDynamics, OracleDynamics
     from policies.mpc import MPCPolicy
+    from worldmodel.safe_config import check_config, instantiate_checked
 
     if cfg.planner._target_.endswith("HeuristicPushPolicy"):
-        return instantiate(cfg.planner, rng=np.random.default_rng(seed))
+        return instantiate_checked(cfg.planner, "policy", "planner", rng=np.random.default_rng(seed))
     if cfg.dynamics == "learned":
         from worldmodel.pretrained import load_model
 
@@ -100,9 +100,12 @@ def make_policy(cfg: DictConfig, env, seed: int):
     else:
         raise ValueError(f"dynamics must be 'learned' or 'oracle', got {cfg.dynamics!r}")
     if cfg.planner._target_.endswith("PrimitiveMPC"):
-        return instantiate(cfg.planner, dynamics=dynamics, rng=np.random.default_rng(seed), cost=cfg.cost)
-    planner = instantiate(cfg.planner, generator=torch.Generator().manual_seed(seed))
-    return MPCPolicy(dynamics, planner, instantiate(cfg.cost), execute_steps=int(cfg.execute_steps))
+        check_config(cfg.cost, "cost", "cost")
+        return instantiate_checked(cfg.planner, "planner", "planner", dynamics=dynamics, rng=np.random.default_rng(seed),
+                                   cost=cfg.cost)
+    planner = instantiate_checked(cfg.planner, "planner", "planner", generator=torch.Generator().manual_seed(seed))
+    cost = instantiate_checked(cfg.cost, "cost", "cost")
+    return MPCPolicy(dynamics, planner, cost, execute_steps=int(cfg.execute_steps))
 
 
 def run_episode(env, policy, seed: int, frames: list | None) -> dict:

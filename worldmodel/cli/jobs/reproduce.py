@@ -2,13 +2,20 @@
 
 Recipes are a shipped checkpoint's ``recipe.yaml`` or the files of ``worldmodel/recipes/``
 (recipes for data no checkpoint ships, e.g. deformable blocks). A recipe lists the ``wm4d``
-commands that make it as override lists: ``collect`` (one entry per store), ``train`` and ``eval`` (held-out stores first collected by
-``eval_collect``); ``train`` is one override list, or a list of them for a staged run (each
-stage resumes the same run directory, e.g. with ``trainer.stop_at`` and more data in a later
-stage). ``{out}`` in an override stands for this run's output directory. Every
-stage resumes (collect with ``resume=true``, train from its last checkpoint), so an
-interrupted reproduction continues where it stopped. At the end the fresh metrics are printed
-next to the shipped ones.
+commands that make it as override lists: ``collect`` (one entry per store), ``train`` and
+``eval`` (held-out stores first collected by ``eval_collect``); ``train`` is one override
+list, or a list of them for a staged run (each stage resumes the same run directory, e.g. with
+``trainer.stop_at`` and more data in a later stage). ``{out}`` in an override stands for this
+run's output directory. Every stage resumes (collect with ``resume=true``, train from its last
+checkpoint), so an interrupted reproduction continues where it stopped. At the end the fresh
+metrics are printed next to the shipped ones; ``threads=N`` is passed on to every command.
+
+A recipe is data (a downloaded checkpoint directory may hold one), so before anything runs
+every command is checked (`check_command`): its job is one of the three above, its overrides
+hold no interpolation (``${...}``) and no ``hydra.*`` setting, the composed config builds only
+the package's own classes (``worldmodel.safe_config``: policies for ``collect``, models and the
+trainer settings for ``train``, nothing for ``eval-model``) and its ``out`` lies inside this
+run's output directory. A recipe that fails any check runs nothing.
 """
 
 from __future__ import annotations
@@ -20,14 +27,24 @@ import yaml
 from omegaconf import DictConfig
 
 STAGES = ("collect", "train", "eval")
+JOB_TARGETS = {"collect": ("policy",), "train": ("model", "trainer"), "eval-model": ()}  # registries per job
 
 
 def recipe_commands(recipe: dict, out: str) -> dict[str, list[tuple[str, list[str]]]]:
     """The (job, overrides) lists of each stage of ``recipe`` with ``{out}`` filled in."""
-    fill = lambda args: [str(a).replace("{out}", out) for a in args]  # noqa: E731
+
+    def fill(args: object) -> list[str]:
+        if not isinstance(args, list) or not all(isinstance(a, (str, int, float, bool)) for a in args):
+            raise ValueError(f"a recipe command is a list of key=value overrides, got {args!r}")
+        return [str(a).replace("{out}", out) for a in args]
+
+    if not isinstance(recipe, dict):
+        raise ValueError(f"a recipe is a mapping of stages to commands, got {type(recipe).__name__}")
     missing = [k for k in ("collect", "train", "eval_collect", "eval") if k not in recipe]
     if missing:
         raise ValueError(f"recipe lacks {missing}; a recipe needs collect, train, eval_collect and eval")
+    if not isinstance(recipe["collect"], list) or not isinstance(recipe["eval_collect"], list):
+        raise ValueError("a recipe's collect and eval_collect are lists of commands")
     train = recipe["train"]
     if not train or not all(isinstance(stage, list) for stage in train):
         train = [train]
@@ -65,6 +82,27 @@ def find_recipe(name: str) -> tuple[Path, Path | None]:
     return ckpt / "recipe.yaml", ckpt
 
 
+def check_command(job: str, overrides: list[str], out: str | Path) -> None:
+    """Raise ``ValueError`` unless the recipe command ``wm4d job overrides`` is one of the package's jobs,
+    builds only the package's classes and writes inside ``out`` (see the module docstring)."""
+    from worldmodel.cli.main import compose_config
+    from worldmodel.safe_config import allowed_targets, check_config
+
+    if job not in JOB_TARGETS:
+        raise ValueError(f"recipe names job {job!r}; a recipe runs only {', '.join(JOB_TARGETS)}")
+    for o in overrides:
+        key = o.split("=", 1)[0].lstrip("+~")
+        if "${" in o:
+            raise ValueError(f"recipe override {o!r} of {job}: interpolations (${{...}}) are not allowed in a recipe")
+        if key == "hydra" or key.startswith(("hydra.", "hydra/")):
+            raise ValueError(f"recipe override {o!r} of {job}: a recipe may not change hydra's settings")
+    cfg = compose_config(job, overrides)
+    check_config(cfg, allowed_targets(*JOB_TARGETS[job]), where=f"recipe command 'wm4d {job}'")
+    root, dest = Path(out).resolve(), Path(str(cfg.out)).resolve()
+    if not dest.is_relative_to(root):
+        raise ValueError(f"recipe command 'wm4d {job}' writes to {dest}, outside this run's directory {root}")
+
+
 def run(cfg: DictConfig) -> None:
     """Run the chosen stages of the recipe ``cfg.name`` into ``cfg.out``."""
     from worldmodel.cli.main import run_job
@@ -75,6 +113,13 @@ def run(cfg: DictConfig) -> None:
         raise ValueError(f"unknown stages {unknown}; stages are {list(STAGES)}")
     out = str(Path(cfg.out).resolve())
     commands = recipe_commands(yaml.safe_load(recipe.read_text()), out)
+    threads = cfg.get("threads")
+    for stage in STAGES:  # every command is checked before any runs
+        if stage in cfg.stages:
+            for job, overrides in commands[stage]:
+                check_command(job, overrides, out)
+                if threads is not None:  # the sub-jobs keep this run's thread count
+                    overrides.append(f"threads={int(threads)}")
     for stage in STAGES:
         if stage in cfg.stages:
             for job, overrides in commands[stage]:

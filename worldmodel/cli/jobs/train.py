@@ -6,18 +6,20 @@ import json
 from pathlib import Path
 
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 
 def run(cfg: DictConfig) -> None:
     """Build the datasets and model from ``cfg``, set normalisation from the data, and train."""
     from worldmodel.data import PointFlowDataset
+    from worldmodel.safe_config import check_config, instantiate_checked
     from worldmodel.training import train
     from worldmodel.training.checkpoint import atomic_write
 
+    check_config(cfg.model, "model", "model")  # fail now rather than write a checkpoint load_model refuses
+    check_config(cfg.trainer, "trainer", "trainer")
     paths = list(cfg.data) if OmegaConf.is_list(cfg.data) else [str(cfg.data)]
-    common = dict(horizon=int(cfg.horizon), val_fraction=float(cfg.val_fraction))
+    common = {"horizon": int(cfg.horizon), "val_fraction": float(cfg.val_fraction)}
     subsets = {"num_points": cfg.num_points, "num_gripper_points": cfg.num_gripper_points}
     train_set = PointFlowDataset(paths, split="train", augment=bool(cfg.augment),
                                  max_shift=float(cfg.max_shift), seed=int(cfg.trainer.seed),
@@ -29,12 +31,12 @@ def run(cfg: DictConfig) -> None:
     stats = json.loads(stats_path.read_text()) if stats_path.exists() else train_set.statistics()
     atomic_write(stats_path, lambda p: p.write_text(json.dumps(stats, indent=2)))
     torch.manual_seed(int(cfg.trainer.seed))
-    model = instantiate(cfg.model)
+    model = instantiate_checked(cfg.model, "model", "model")
     with torch.no_grad():  # normalisation from the training data, stored with the weights
         model.position_mean.copy_(torch.tensor(stats["scene_mean"]))
         model.position_scale.fill_(float(torch.tensor(stats["scene_std"])[:2].mean()))
         model.displacement_scale.fill_(float(torch.tensor(stats["displacement_std"]).norm()))
-    trainer_cfg = instantiate(cfg.trainer)
+    trainer_cfg = instantiate_checked(cfg.trainer, "trainer", "trainer")
     config = {"model": OmegaConf.to_container(cfg.model, resolve=True), "data": paths, "horizon": int(cfg.horizon)}
     result = train(model, train_set, trainer_cfg, out, val_set=val_set, config=config)
     (out / "result.json").write_text(json.dumps(result, indent=2))
