@@ -12,9 +12,17 @@ from scipy.spatial.transform import Rotation
 from physics.rigid import LABEL_OBJECT, Frames, Scene
 
 from . import pusht_geometry as geo
+from .checks import positive_float
 from .deformable import (
-    COLLIDER_LINKS, CONTROL_DT, DEFAULT_SPACING, BlockConfig, collider_poses, link_boxes, pose_colliders,
-    replay_solver, rest_particles,
+    COLLIDER_LINKS,
+    CONTROL_DT,
+    DEFAULT_SPACING,
+    BlockConfig,
+    collider_poses,
+    link_boxes,
+    pose_colliders,
+    replay_solver,
+    rest_particles,
 )
 from .deformable_shape import footprint_coverage, kabsch_transform
 from .point_render import splat_points
@@ -22,6 +30,8 @@ from .pusht import PushT4DEnv
 from .pusht_scene import BLOCK_RGBA
 
 SPLAT_RADIUS = 0.75  # particle spacings: splats of neighbouring particles overlap, no holes
+# stiffest block (Pa): the CFL substep count grows as sqrt(E) (~4000 substeps per step here); stiffer is "rigid"
+MAX_BLOCK_YOUNGS_MODULUS = 1e7
 
 
 class DeformablePushT4DEnv(PushT4DEnv):
@@ -35,8 +45,8 @@ class DeformablePushT4DEnv(PushT4DEnv):
     is moved inside), 0.8 kg in all:
     ``"jelly"`` fixed-corotated elastic, ``"plasticine"`` von Mises (yield stress 1.5 kPa,
     keeps dents), ``"sand"`` Drucker-Prager (30 deg, cohesionless: it slumps and spreads).
-    ``block_youngs_modulus`` is E in Pa (default 2e4 for each; the CFL substep count grows as
-    sqrt(E): ~180 substeps per 0.1 s step at 2e4). Poisson ratio 0.3. The table is a Coulomb
+    ``block_youngs_modulus`` is E in Pa (default 2e4 for each, at most 1e7; the CFL substep count
+    grows as sqrt(E): ~180 substeps per 0.1 s step at 2e4). Poisson ratio 0.3. The table is a Coulomb
     friction plane (``friction``); the walls are slip planes. The hand and finger links are
     kinematic box colliders (their collision meshes' bounding boxes) posed every step from
     URDF forward kinematics of the rigid backend's robot (which still simulates the robot; the
@@ -73,6 +83,8 @@ class DeformablePushT4DEnv(PushT4DEnv):
         block_device: str = "cpu",
         **kwargs: Any,
     ):
+        if block_youngs_modulus is not None:
+            positive_float("block_youngs_modulus", block_youngs_modulus, MAX_BLOCK_YOUNGS_MODULUS, " Pa")
         block_kwargs = dict(block_material=block_material, block_youngs_modulus=block_youngs_modulus,
                             block_particle_spacing=block_particle_spacing, block_domain_size=block_domain_size,
                             block_device=block_device)

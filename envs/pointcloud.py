@@ -75,6 +75,33 @@ class PointCloudFuser:
         self.rays_world = np.matmul(rays, np.transpose(self.cam2world[:, None, :3, :3], (0, 1, 3, 2))).reshape(-1, 3)
         self.origins = np.repeat(self.cam2world[:, :3, 3], rays.shape[1] * rays.shape[2], axis=0)
 
+    def capacity(self, plane_z: float = 0.0) -> int:
+        """The number of distinct points (voxels) the cameras see of the plane z = ``plane_z`` inside the crop:
+        the most distinct static points a fused cloud of the empty table can hold."""
+        dz = self.rays_world[:, 2]
+        down = dz < -1e-12
+        t = np.where(down, (plane_z - self.origins[:, 2]) / np.where(down, dz, -1.0), -1.0)
+        hit = self.origins + t[:, None] * self.rays_world
+        keep = t > 0
+        for axis in range(2):
+            keep &= (hit[:, axis] >= self.crop_min[axis]) & (hit[:, axis] <= self.crop_max[axis])
+        cells = np.floor((hit[keep] - self.crop_min) / self.voxel).astype(np.int64)
+        return len(np.unique(morton_codes(cells)))
+
+    def require_capacity(self, plane_z: float = 0.0) -> None:
+        """ValueError unless the cameras can give ``num_points`` distinct points (see `capacity`).
+
+        Near the limit the robot hides part of the table (up to ~15% of it for the arm), and the
+        cloud then repeats points; stay well below it for distinct points every step.
+        """
+        cap = self.capacity(plane_z)
+        if self.num_points > cap:
+            cam = self.cameras[0]
+            raise ValueError(
+                f"num_scene_points={self.num_points} is more than the {cap} distinct points that {len(self.cameras)} "
+                f"camera(s) of {cam.width}x{cam.height} px see of the workspace; allowed: at most {cap} "
+                "(or a larger image_size)")
+
     def world_points(self, depth: np.ndarray, pix: np.ndarray | None = None) -> np.ndarray:
         """World coordinates (N, 3) of flat pixel indices ``pix`` (default: all pixels)."""
         d = depth.reshape(-1)
@@ -136,7 +163,8 @@ class PointCloudFuser:
             labels=lab[chosen].astype(np.int32),
         )
 
-    def visible(self, points: np.ndarray, depth: np.ndarray, labels: np.ndarray, label: int, tol: float = 0.01) -> np.ndarray:
+    def visible(self, points: np.ndarray, depth: np.ndarray, labels: np.ndarray, label: int, tol: float = 0.01
+                ) -> np.ndarray:
         """Whether each world point (K, 3) is seen by some camera (z-buffer test on its label's pixels)."""
         seen = np.zeros(len(points), dtype=bool)
         for v, cam in enumerate(self.cameras):

@@ -7,20 +7,41 @@ from dataclasses import dataclass
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
+from gymnasium.error import ResetNeeded
 from scipy.spatial import cKDTree
 
 from physics.modal import ModalDynamics, RayleighDamping
 from physics.rigid import BACKENDS, LABEL_OBJECT
 
 from .cameras import side_by_side
-from .checks import checked_action, choice, option_vector, positive_float, positive_int
+from .checks import (
+    MAX_POINTS,
+    checked_action,
+    choice,
+    fraction,
+    image_size_pair,
+    nonnegative_float,
+    nonnegative_int,
+    option_vector,
+    positive_float,
+    positive_int,
+    reset_options,
+)
 from .obs_spaces import sensor_spaces
-from .poke_contact import (CONTACT_MARGIN, EXPANSION_REACH, GATE_FACTOR, GATE_SLACK, ContactTracker, ModalContactSolver,
-                           PenaltyContact, PullBackMemory)
+from .pointcloud import PointCloudFuser
+from .poke_contact import (
+    CONTACT_MARGIN,
+    EXPANSION_REACH,
+    GATE_FACTOR,
+    GATE_SLACK,
+    ContactTracker,
+    ModalContactSolver,
+    PenaltyContact,
+    PullBackMemory,
+)
 from .poke_object import SHAPE_NAMES, SHAPES, modal_object
 from .poke_scene import TABLE_HALF, kinematic_robot, poke_cameras, render_scene, table_frames
-from .pointcloud import PointCloudFuser
-from .robot_setup import ROBOTS
+from .robot_setup import MAX_SPEED, ROBOTS
 
 TASKS = ("reach", "settle")
 OBS_MODES = ("state", "rgbd", "pointcloud", "all")
@@ -59,10 +80,10 @@ class Poke4DEnv(gym.Env):
     **Robot.** ``robot="panda_hand"`` (default): the floating hand + closed fingers of the
     Franka URDF, pointing down; ``"panda"``: the whole arm in its holding posture on an
     overhead gantry. The robot is kinematic: its fingertip centre moves toward the commanded
-    target at most ``max_speed`` m/s (default 0.5) and is never pushed back by the object, but
-    it stalls (stops for the rest of the control period) where the object resists it with more
-    than ``max_hand_force`` (default 10 N) in total in three substeps of a period (a push into a
-    stiff direction, not a single impact) or where it would leave a point more than 1 mm deep
+    target at most ``max_speed`` m/s (default 0.5, at most 0.75 as in PushT4D-v0) and is never
+    pushed back by the object, but it stalls (stops for the rest of the control period) where the
+    object resists it with more than ``max_hand_force`` (default 10 N) in total in three substeps
+    of a period (a push into a stiff direction, not a single impact) or where it would leave a point more than 1 mm deep
     (the penalty at its force cap cannot hold it: a stiff face), and stays stalled into the next
     period while it still presses that hard, as a force-limited arm would; links are placed by
     URDF forward kinematics.
@@ -172,27 +193,31 @@ class Poke4DEnv(gym.Env):
         if render_mode is not None:
             choice("render_mode", render_mode, RENDER_MODES)
         self.render_mode = render_mode
-        w, h = (image_size, image_size) if np.isscalar(image_size) else tuple(image_size)
-        w, h = positive_int("image_size", w), positive_int("image_size", h)
+        w, h = image_size_pair(image_size)
         num_cameras = positive_int("num_cameras", num_cameras)
-        self.num_scene_points = positive_int("num_scene_points", num_scene_points)
-        num_gripper_points = positive_int("num_gripper_points", num_gripper_points)
-        num_object_points = positive_int("num_object_points", num_object_points)
+        self.num_scene_points = positive_int("num_scene_points", num_scene_points, MAX_POINTS)
+        num_gripper_points = positive_int("num_gripper_points", num_gripper_points, MAX_POINTS)
+        num_object_points = positive_int("num_object_points", num_object_points, MAX_POINTS)
         num_modes = positive_int("num_modes", num_modes)
         self.substeps = positive_int("substeps", substeps)
         self.reach_window = positive_int("reach_window", reach_window)
-        if not 0.0 <= object_point_fraction <= 1.0:
-            raise ValueError(f"object_point_fraction must lie in [0, 1], got {object_point_fraction}")
+        object_point_fraction = fraction("object_point_fraction", object_point_fraction)
         E = SHAPES[shape].youngs_modulus if youngs_modulus is None else positive_float("youngs_modulus", youngs_modulus)
-        if not (isinstance(poisson_ratio, (int, float)) and -1.0 < poisson_ratio < 0.5):
+        if isinstance(poisson_ratio, bool) or not isinstance(poisson_ratio, (int, float, np.integer, np.floating)) \
+                or not -1.0 < poisson_ratio < 0.5:
             raise ValueError(f"poisson_ratio must lie in (-1, 0.5), got {poisson_ratio!r}")
         density = positive_float("density", density)
-        self.max_speed = positive_float("max_speed", max_speed)
+        self.max_speed = positive_float("max_speed", max_speed, MAX_SPEED, " m/s")
         self.max_hand_force = positive_float("max_hand_force", max_hand_force)
         self.reach_tolerance = positive_float("reach_tolerance", reach_tolerance)
         self.settle_threshold = positive_float("settle_threshold", settle_threshold)
-        self.damping = RayleighDamping(float(rayleigh_alpha), float(rayleigh_beta))  # validates >= 0
-        law = PenaltyContact(float(contact_stiffness), float(contact_damping), float(max_contact_force))
+        seed_points = nonnegative_int("seed_points", seed_points)
+        alpha = nonnegative_float("rayleigh_alpha (Rayleigh mass damping, 1/s)", rayleigh_alpha)
+        beta = nonnegative_float("rayleigh_beta (Rayleigh stiffness damping, s)", rayleigh_beta)
+        self.damping = RayleighDamping(alpha, beta)
+        law = PenaltyContact(positive_float("contact_stiffness", contact_stiffness),
+                             nonnegative_float("contact_damping", contact_damping),
+                             positive_float("max_contact_force", max_contact_force))
 
         self.object = modal_object(shape, float(E), float(poisson_ratio), density, num_modes, num_object_points, seed_points)
         self.dynamics = ModalDynamics(self.object.modes, self.damping)
@@ -207,6 +232,8 @@ class Poke4DEnv(gym.Env):
         half = TABLE_HALF - 5e-4
         self.fuser = PointCloudFuser(self.cameras, self.num_scene_points, np.array([-half, -half, -0.005]),
                                      np.array([half, half, bounds[1, 2] + 0.15]), object_fraction=object_point_fraction)
+        if self.obs_mode in ("pointcloud", "all"):
+            self.fuser.require_capacity()
         self.uses_cameras = self.obs_mode != "state"
         self._low = np.array([-REACH_XY, -REACH_XY, Z_RANGE[0]])
         self._high = np.array([REACH_XY, REACH_XY, Z_RANGE[1]])
@@ -219,6 +246,7 @@ class Poke4DEnv(gym.Env):
         self.target_displacement = np.zeros(3)
         self.initial_energy = 0.0
         self._elapsed = 0
+        self._step_stats: tuple[float, float] | None = None  # None until the first reset
         self._frames = None
 
     # ------------------------------------------------------------------ spaces
@@ -285,15 +313,14 @@ class Poke4DEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         """Start an episode (see the class docstring for the start distributions and ``options``)."""
         super().reset(seed=seed)
-        options = options or {}
-        unknown = set(options) - set(RESET_OPTIONS)
-        if unknown:
-            raise ValueError(f"unknown reset options {sorted(unknown)}; allowed: {list(RESET_OPTIONS)}")
+        options = reset_options(options, RESET_OPTIONS)
         k = self.object.num_modes
-        ee, q, qdot = option_vector(options, "ee_pos", 3), option_vector(options, "q", k), option_vector(options, "qdot", k)
+        ee, q = option_vector(options, "ee_pos", 3), option_vector(options, "q", k)
+        qdot = option_vector(options, "qdot", k)
         target = option_vector(options, "target_displacement", 3)
         if ee is not None and (np.any(ee < self._low) or np.any(ee > self._high)):
-            raise ValueError(f"options['ee_pos'] must lie in {self._low.tolist()}..{self._high.tolist()}, got {ee.tolist()}")
+            raise ValueError(f"options['ee_pos'] must lie in {self._low.tolist()}..{self._high.tolist()}, "
+                             f"got {ee.tolist()}")
         self.tcp = self._sample_ee() if ee is None else ee
         if self.task == "reach":
             self.target_displacement = (self._compliant_direction() * self.np_random.uniform(*TARGET_RANGE)
@@ -317,6 +344,8 @@ class Poke4DEnv(gym.Env):
 
     def step(self, action):
         """Advance one control period (0.1 s): the hand moves toward the target, contact and modes in substeps."""
+        if self._step_stats is None:
+            raise ResetNeeded("call reset() before step()")
         a = self._check_action(action)
         target = np.clip(self.tcp + a, self._low, self._high) if self.action_mode == "delta" else a
         travel = target - self.tcp

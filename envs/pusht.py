@@ -6,18 +6,31 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+import shapely
 from gymnasium import spaces
+from gymnasium.error import ClosedEnvironmentError, ResetNeeded
 
 from physics.rigid import BACKENDS, LABEL_OBJECT, Frames, Scene, make_backend
 from robots.gripper_points import DEFAULT_GRIPPER_LINKS, GripperPoints
 
 from . import pusht_geometry as geo
 from .cameras import orbit_cameras, side_by_side
-from .checks import checked_action, choice, option_vector, positive_int
+from .checks import (
+    MAX_POINTS,
+    checked_action,
+    choice,
+    fraction,
+    image_size_pair,
+    nonnegative_int,
+    option_vector,
+    positive_float,
+    positive_int,
+    reset_options,
+)
 from .obs_spaces import sensor_spaces
 from .pointcloud import PointCloudFuser
 from .pusht_scene import make_scene
-from .robot_setup import ROBOTS, make_robot
+from .robot_setup import MAX_SPEED, ROBOTS, make_robot
 
 OBS_MODES = ("state", "rgbd", "pointcloud", "all")
 ACTION_MODES = ("absolute", "delta")
@@ -28,6 +41,8 @@ MAX_DELTA = 0.03
 EE_RESET_RANGE = 0.33
 BLOCK_RESET_RANGE = 0.25
 EE_CLEARANCE = 0.03
+MAX_FRICTION = 10.0  # beyond any real pair of materials (most are below 1.5); keeps the contact solvers finite
+RESET_OPTIONS = ("block_pose", "ee_xy")
 
 
 class PushT4DEnv(gym.Env):
@@ -41,13 +56,18 @@ class PushT4DEnv(gym.Env):
     Goal pose (0, 0, pi/4). The robot keeps its fingers closed and its fingertips 0.01 m
     above the table; ``robot="panda"`` is the full 7-joint arm carried by an
     overhead xy gantry (joint servos hold its pushing posture), ``robot="panda_hand"`` the
-    floating hand + fingers of the same URDF.
+    floating hand + fingers of the same URDF. The robot pushes with a bounded force: once the
+    block pushes back with more than 100 N (a block jammed against a wall) it stops where it
+    is for the rest of the control step, as a force-limited arm would
+    (`physics.rigid.spec.RobotModel.max_push_force`).
 
     **Action.** ``action_mode="absolute"``: the fingertip xy target in metres,
     ``Box(-0.4265, 0.4265, (2,), float32)``. ``"delta"``: an xy step from the current
     fingertip position, ``Box(-0.03, 0.03, (2,), float32)``. Control at 10 Hz; within a step
-    the target is approached at most ``max_speed`` m/s (default 0.5). Actions outside the
-    box are clipped to it; NaN/inf or wrongly shaped actions raise ValueError.
+    the target is approached at most ``max_speed`` m/s (default 0.5, at most 0.75). Actions
+    outside the box are clipped to it; an action that is not finite real numbers of shape (2,)
+    (NaN/inf, a wrong shape, None, strings, booleans, complex numbers) raises ValueError and
+    changes nothing.
 
     **Observation** (``obs_mode``, a ``Dict``):
     ``"state"``: ``agent_pos`` (2) fingertip xy, ``block_pose`` (3), ``qpos`` (robot joints:
@@ -78,14 +98,22 @@ class PushT4DEnv(gym.Env):
     block xy ~ U([-0.25, 0.25]^2), yaw ~ U(-pi, pi), the fingertip resampled while within
     0.03 m of the footprint; ``start="near_goal"``: block within 0.05 m and +-30 deg of the
     goal. ``reset(options={"block_pose": (x, y, yaw), "ee_xy": (x, y)})`` starts from a
-    given state (either key may be given alone).
+    given state (either key may be given alone): the block's footprint must lie inside the
+    walls, ``ee_xy`` in the action box, and the fingers must not overlap the block, else
+    ValueError. ``step`` before the first ``reset`` raises gymnasium's ``ResetNeeded``, and
+    ``reset``, ``step``, ``render``, ``get_state`` or ``set_state`` after ``close`` its
+    ``ClosedEnvironmentError``.
 
     **Arguments.** ``obs_mode``, ``robot`` ("panda", "panda_hand"), ``backend`` ("mujoco", "pybullet"),
     ``action_mode``, ``start``, ``render_mode`` ("rgb_array", "depth_array", "rgbd_tuple":
-    all cameras side by side), ``image_size`` (int or (W, H), default 96),
-    ``num_cameras`` (2), ``num_scene_points`` (1024), ``num_gripper_points`` (256),
-    ``num_object_points`` (256), ``block_point_fraction`` (0.25), ``friction`` (0.5),
-    ``max_speed`` (0.5 m/s), ``seed_points`` (seed of the gripper and block surface samples),
+    all cameras side by side), ``image_size`` (int or (W, H), default 96, at most 2048),
+    ``num_cameras`` (2), ``num_scene_points`` (1024; with a point cloud at most the distinct
+    points the cameras see of the workspace, `envs.pointcloud.PointCloudFuser.capacity`),
+    ``num_gripper_points`` (256), ``num_object_points`` (256; point counts at most 1e6),
+    ``block_point_fraction`` (0.25, in [0, 1]), ``friction`` (0.5, in (0, 10]),
+    ``max_speed`` (0.5 m/s, in (0, 0.75]: a faster hand throws the block into the walls faster than
+    their contacts stop it within half their 0.02 m thickness), ``seed_points`` (seed of the gripper
+    and block surface samples, >= 0),
     ``block_material`` ("rigid", default; "jelly", "plasticine", "sand": an MPM block, see
     `envs.deformable_env.DeformablePushT4DEnv`, which the constructor then returns, with its
     own arguments ``block_youngs_modulus``, ``block_particle_spacing``, ...).
@@ -133,15 +161,23 @@ class PushT4DEnv(gym.Env):
         if render_mode is not None:
             choice("render_mode", render_mode, RENDER_MODES)
         self.render_mode = render_mode
-        w, h = (image_size, image_size) if np.isscalar(image_size) else tuple(image_size)
-        w, h = positive_int("image_size", w), positive_int("image_size", h)
+        w, h = image_size_pair(image_size)
         num_cameras = positive_int("num_cameras", num_cameras)
-        self.num_scene_points = positive_int("num_scene_points", num_scene_points)
-        num_gripper_points = positive_int("num_gripper_points", num_gripper_points)
-        self.num_object_points = positive_int("num_object_points", num_object_points)
-        if not (friction > 0 and max_speed > 0):
-            raise ValueError(f"friction and max_speed must be positive, got {friction}, {max_speed}")
+        self.num_scene_points = positive_int("num_scene_points", num_scene_points, MAX_POINTS)
+        num_gripper_points = positive_int("num_gripper_points", num_gripper_points, MAX_POINTS)
+        self.num_object_points = positive_int("num_object_points", num_object_points, MAX_POINTS)
+        block_point_fraction = fraction("block_point_fraction", block_point_fraction)
+        friction = positive_float("friction", friction, MAX_FRICTION)
+        max_speed = positive_float("max_speed", max_speed, MAX_SPEED, " m/s")
+        seed_points = nonnegative_int("seed_points", seed_points)
         self.cameras = orbit_cameras(num_cameras, w, h)
+        half = geo.WORKSPACE / 2 - 5e-4
+        self.fuser = PointCloudFuser(
+            self.cameras, self.num_scene_points, np.array([-half, -half, -0.005]), np.array([half, half, 0.1]),
+            object_fraction=block_point_fraction,
+        )
+        if self.obs_mode in ("pointcloud", "all"):
+            self.fuser.require_capacity()  # before any engine is started: a refused env leaves nothing open
         self.robot = make_robot(self.robot_name, max_speed=max_speed)
         self.sim = make_backend(self.backend_name, self._make_scene(friction))
         self.gripper = GripperPoints(self.robot.desc, DEFAULT_GRIPPER_LINKS, num_gripper_points, seed=seed_points)
@@ -149,11 +185,6 @@ class PushT4DEnv(gym.Env):
         self.goal_object_points = geo.transform_points(
             geo.pose_matrix(geo.pose7_from_pose3(geo.GOAL_POSE)), self.object_local
         ).astype(np.float32)
-        half = geo.WORKSPACE / 2 - 5e-4
-        self.fuser = PointCloudFuser(
-            self.cameras, self.num_scene_points, np.array([-half, -half, -0.005]), np.array([half, half, 0.1]),
-            object_fraction=block_point_fraction,
-        )
         self.uses_cameras = self.obs_mode != "state"
         half_ws = geo.WORKSPACE / 2
         if self.action_mode == "absolute":
@@ -163,6 +194,9 @@ class PushT4DEnv(gym.Env):
         self.observation_space = self._make_observation_space(num_cameras, h, w, num_gripper_points)
         self._frames = None
         self._last_target = np.zeros(2)
+        self._elapsed: int | None = None  # None until the first reset
+        self._closed = False
+        self._finger_outline = self.robot.finger_outline(geo.HEIGHT)
 
     def _make_scene(self, friction: float) -> Scene:
         """The rigid backend's scene (table, walls, T block, robot, cameras)."""
@@ -186,7 +220,8 @@ class PushT4DEnv(gym.Env):
         if self.start == "near_goal":
             r, a = 0.05 * np.sqrt(rng.random()), rng.uniform(-np.pi, np.pi)
             gx, gy, gyaw = geo.GOAL_POSE
-            return np.array([gx + r * np.cos(a), gy + r * np.sin(a), geo.wrap_angle(gyaw + rng.uniform(-1, 1) * np.pi / 6)])
+            yaw = geo.wrap_angle(gyaw + rng.uniform(-1, 1) * np.pi / 6)
+            return np.array([gx + r * np.cos(a), gy + r * np.sin(a), yaw])
         return np.array([*rng.uniform(-BLOCK_RESET_RANGE, BLOCK_RESET_RANGE, 2), rng.uniform(-np.pi, np.pi)])
 
     def _sample_ee(self, block_pose: np.ndarray) -> np.ndarray:
@@ -198,20 +233,52 @@ class PushT4DEnv(gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         """Start an episode (see the class docstring for the start distributions and ``options``)."""
+        self._require_open()
+        options = reset_options(options, RESET_OPTIONS)
+        block, ee = option_vector(options, "block_pose", 3), option_vector(options, "ee_xy", 2)
+        if block is not None:
+            self._check_block_pose(block)
+        if ee is not None:
+            self._check_ee_xy(ee, block)
         super().reset(seed=seed)
-        options = options or {}
-        unknown = set(options) - {"block_pose", "ee_xy"}
-        if unknown:
-            raise ValueError(f"unknown reset options {sorted(unknown)}; allowed: 'block_pose', 'ee_xy'")
-        block = option_vector(options, "block_pose", 3)
-        ee = option_vector(options, "ee_xy", 2)
-        block = self._sample_block_pose() if block is None else block
+        if block is None:
+            block = self._sample_block_pose()
+            while ee is not None and self._fingers_overlap(ee, block):  # a given hand: draw the block clear of it
+                block = self._sample_block_pose()
         ee = self._sample_ee(block) if ee is None else ee
         self._reset_sim(block, ee)
         self._last_target = ee.copy()
         self._elapsed = 0
         obs, info = self._observe()
         return obs, info
+
+    @staticmethod
+    def _check_block_pose(block: np.ndarray) -> None:
+        """ValueError unless the block's footprint at planar pose ``block`` lies inside the walls."""
+        reach = float(np.abs(geo.footprint_at(block).exterior.coords).max())
+        if reach > geo.WORKSPACE / 2 + 1e-9:
+            raise ValueError(f"options['block_pose'] {block.tolist()} puts the T block {reach - geo.WORKSPACE / 2:.4g} "
+                             f"m past a wall; allowed: poses whose footprint lies within |x|, |y| <= "
+                             f"{geo.WORKSPACE / 2} m")
+
+    def _check_ee_xy(self, ee: np.ndarray, block: np.ndarray | None) -> None:
+        """ValueError unless ``ee`` lies in the action box and (with ``block``) the fingers clear the block."""
+        half = geo.WORKSPACE / 2
+        if np.any(np.abs(ee) > half):
+            raise ValueError(f"options['ee_xy'] must lie within |x|, |y| <= {half} m, got {ee.tolist()}")
+        if block is not None and self._fingers_overlap(ee, block):
+            raise ValueError(f"options['ee_xy'] {ee.tolist()} puts the fingers inside the block at "
+                             f"{block.tolist()}; allowed: fingertips clear of the block's footprint")
+
+    def _fingers_overlap(self, ee: np.ndarray, block: np.ndarray) -> bool:
+        """Whether the fingers (their outline below the block's top) at ``ee`` overlap the block at ``block``."""
+        if len(self._finger_outline) == 0:
+            return False
+        return bool(shapely.polygons(self._finger_outline + ee).intersects(geo.footprint_at(block)))
+
+    def _require_open(self) -> None:
+        if self._closed:
+            raise ClosedEnvironmentError(f"{type(self).__name__} is closed; make a new env")
 
     def _reset_sim(self, block_pose: np.ndarray, ee_xy: np.ndarray) -> None:
         """Place the block at planar pose ``block_pose`` and the fingertips at ``ee_xy``, at rest."""
@@ -223,6 +290,9 @@ class PushT4DEnv(gym.Env):
 
     def step(self, action):
         """Advance one control period (0.1 s) toward the action's fingertip target."""
+        self._require_open()
+        if self._elapsed is None:
+            raise ResetNeeded("call reset() before step()")
         a = self._check_action(action)
         if self.action_mode == "delta":
             half = geo.WORKSPACE / 2
@@ -299,21 +369,25 @@ class PushT4DEnv(gym.Env):
     # ----------------------------------------------------------- state / render
     def get_state(self):
         """Snapshot of the full simulation state (for planners); restore with `set_state`."""
+        self._require_open()
         return (self.sim.get_state(), self._last_target.copy(), self._elapsed)
 
     def set_state(self, state) -> None:
         """Restore a `get_state` snapshot."""
+        self._require_open()
         sim_state, target, elapsed = state
         self.sim.set_state(sim_state)
         self._last_target, self._elapsed = target.copy(), elapsed
 
     def render(self):
         """All cameras side by side: RGB (H, V*W, 3) uint8, depth (H, V*W) metres, or both."""
+        self._require_open()
         if self.render_mode is None:
             gym.logger.warn("render() called without a render_mode; pass render_mode='rgb_array'")
             return None
         return side_by_side(self._frames if self._frames is not None else self._render_frames(), self.render_mode)
 
     def close(self) -> None:
-        """Release rendering resources."""
+        """Release the engine and rendering resources; the env cannot be used afterwards (closing twice is fine)."""
+        self._closed = True
         self.sim.close()

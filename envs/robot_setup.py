@@ -17,13 +17,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import shapely
 
 from physics.rigid.spec import Link, MeshGeom, RobotModel
 from robots.gripper_points import link_mesh
 from robots.kinematics import ForwardKinematics
-from robots.urdf import RobotDescription, load_description
+from robots.urdf import MeshRef, RobotDescription, load_description
 
 ROBOTS = ("panda", "panda_hand")
+# Fastest fingertip speed (m/s) the tasks accept. A hand throws the block at up to ~1.4 times its own speed, and a
+# contact stops a body over a fixed time, so the block sinks into a wall by about 7.4 mm per m/s of impact speed in
+# MuJoCo (time constant 0.02 s): at 0.75 m/s it stays within ~8 mm of the 20 mm wall; at 2-3 m/s it passes it, and
+# faster hands also sink into the block far enough in one 5 ms step to throw it over the 0.05 m walls.
+MAX_SPEED = 0.75
+# The robot stalls once the block pushes back harder than this (N). Pushing a block that is free to move takes less
+# (< 90 N measured at 0.5 m/s, reversals and impacts included: those pushes are unchanged by the limit), while a block
+# jammed against a wall was squeezed with 400-1100 N into it (MuJoCo: 6 mm deep, tilted 5 deg) or climbed by the
+# fingers and levered over it (PyBullet's torque-limited arm gives way upward).
+MAX_PUSH_FORCE = 100.0
 HAND_LINK = "panda_hand"
 FINGER_JOINTS = ("panda_finger_joint1", "panda_finger_joint2")
 ARM_JOINTS = tuple(f"panda_joint{i}" for i in range(1, 8))
@@ -82,6 +93,23 @@ class RobotSetup:
         T[..., 2, 3] = self.model.tcp_height + self.fingertip_offset
         return T
 
+    def finger_outline(self, below: float) -> np.ndarray:
+        """Closed convex outline (K, 2) in xy, relative to the fingertip centre, of the contact links' collision
+        geometry lower than ``below`` m above the table (the part of the gripper that can touch an object
+        that high), with the hand pointing down; empty when no contact geometry reaches that low."""
+        q = np.array([self.model.fixed_joint_values.get(n, 0.0) for n in self.desc.actuated])
+        links = tuple(k for k in self.model.contact_links if self.desc.collision.get(k))
+        poses = self.fk.link_poses(q, (self.model.tcp_link,) + links)
+        to_world = self.hand_pose(np.zeros(2)) @ np.linalg.inv(poses[0])
+        low = []
+        for link, T in zip(links, poses[1:], strict=True):
+            v = link_mesh(self.desc, link, "collision").vertices @ (to_world @ T)[:3, :3].T + (to_world @ T)[:3, 3]
+            low.append(v[v[:, 2] < below, :2])
+        low = np.concatenate(low) if low else np.zeros((0, 2))
+        if len(low) < 3:
+            return np.zeros((0, 2))
+        return np.asarray(shapely.MultiPoint(low).convex_hull.exterior.coords)
+
 
 def _link_mass(link: str, has_mesh: bool) -> float:
     if link == HAND_LINK:
@@ -91,13 +119,17 @@ def _link_mass(link: str, has_mesh: bool) -> float:
     return 0.5 if has_mesh else 0.01
 
 
+def _geom(ref: MeshRef) -> MeshGeom:
+    return MeshGeom(ref.path, ref.T_link_mesh, ref.scale, ref.rgba, ref.shape, ref.size)
+
+
 def _links(desc: RobotDescription) -> tuple[Link, ...]:
     def link(name: str, **joint) -> Link:
         shown = (desc.visual if name in RENDER_VISUAL_LINKS else desc.collision).get(name, ())
         return Link(
             name=name,
-            visual=tuple(MeshGeom(r.path, r.T_link_mesh, r.scale, r.rgba) for r in shown),
-            collision=tuple(MeshGeom(r.path, r.T_link_mesh, r.scale, r.rgba) for r in desc.collision.get(name, ())),
+            visual=tuple(_geom(r) for r in shown),
+            collision=tuple(_geom(r) for r in desc.collision.get(name, ())),
             mass=_link_mass(name, bool(desc.visual.get(name))),
             **joint,
         )
@@ -111,7 +143,37 @@ def _links(desc: RobotDescription) -> tuple[Link, ...]:
     )
 
 
-def make_robot(name: str = "panda", tcp_height: float = 0.01, max_speed: float = 0.5) -> RobotSetup:
+def gripper_robot(
+    desc: RobotDescription, tcp_link: str, contact_links: tuple[str, ...], name: str = "gripper",
+    tcp_offset: float = 0.0, tcp_height: float = 0.01, max_speed: float = 0.5,
+    max_push_force: float = MAX_PUSH_FORCE, fixed_joint_values: dict[str, float] | None = None,
+) -> RobotSetup:
+    """A floating gripper made of any URDF description (meshes or primitives) on the planar gantry.
+
+    The ``tcp_link`` frame points down (its z axis along world -z, its x axis along world +x); the
+    tool centre point, ``tcp_offset`` m along that z axis from its origin, is held ``tcp_height``
+    above the table. ``contact_links`` collide with the free body; joints not in
+    ``fixed_joint_values`` are held at 0.
+    """
+    for link in (tcp_link, *contact_links):
+        desc.link_index(link)
+    fixed = {n: 0.0 for n in desc.actuated} | dict(fixed_joint_values or {})
+    q = np.array([fixed[n] for n in desc.actuated])
+    T_root_tcp = ForwardKinematics(desc).link_poses(q, (tcp_link,))[0]
+    tcp = np.eye(4)
+    tcp[:3, :3] = HAND_DOWN
+    tcp[2, 3] = tcp_height + tcp_offset
+    model = RobotModel(
+        name=name, links=_links(desc), base_pose=tcp @ np.linalg.inv(T_root_tcp), floating=True, arm_joints=(),
+        fixed_joint_values=fixed, tcp_link=tcp_link, tcp_offset=(0.0, 0.0, tcp_offset), tcp_height=tcp_height,
+        tcp_quat=(0.0, 1.0, 0.0, 0.0), contact_links=tuple(contact_links), max_speed=max_speed, stiffness=2000.0,
+        max_push_force=max_push_force,
+    )
+    return RobotSetup(name=name, desc=desc, fk=ForwardKinematics(desc), model=model, fingertip_offset=tcp_offset)
+
+
+def make_robot(name: str = "panda", tcp_height: float = 0.01, max_speed: float = 0.5,
+               max_push_force: float = MAX_PUSH_FORCE) -> RobotSetup:
     """The robot variant ``name`` ("panda" or "panda_hand") with fingertips ``tcp_height`` above the table."""
     if name not in ROBOTS:
         raise ValueError(f"unknown robot {name!r}; allowed: {ROBOTS}")
@@ -119,27 +181,17 @@ def make_robot(name: str = "panda", tcp_height: float = 0.01, max_speed: float =
     finger = link_mesh(full, "panda_leftfinger", "collision")
     fingertip = float(full.joint("panda_finger_joint1").origin[2, 3] + finger.bounds[1, 2])
     fixed = {n: 0.0 for n in FINGER_JOINTS}  # fingers closed
-    tcp_quat_hand = (0.0, 1.0, 0.0, 0.0)  # HAND_DOWN as (w, x, y, z)
     if name == "panda_hand":
-        desc = full.subtree(HAND_LINK)
-        base = np.eye(4)
-        base[:3, :3] = HAND_DOWN
-        base[2, 3] = tcp_height + fingertip
-        model = RobotModel(
-            name=name, links=_links(desc), base_pose=base, floating=True, arm_joints=(),
-            fixed_joint_values=fixed, tcp_link=HAND_LINK, tcp_offset=(0.0, 0.0, fingertip),
-            tcp_height=tcp_height, tcp_quat=tcp_quat_hand, contact_links=CONTACT_LINKS,
-            max_speed=max_speed, stiffness=2000.0,
-        )
-    else:
-        desc = full
-        base = np.eye(4)
-        base[:3, :3] = _rot_x(np.pi)
-        base[2, 3] = PANDA_BASE_HEIGHT
-        model = RobotModel(
-            name=name, links=_links(desc), base_pose=base, floating=True, arm_joints=ARM_JOINTS,
-            fixed_joint_values=fixed, tcp_link=HAND_LINK, tcp_offset=(0.0, 0.0, fingertip),
-            tcp_height=tcp_height, tcp_quat=tcp_quat_hand, rest_q=PANDA_REST_Q, contact_links=CONTACT_LINKS,
-            max_speed=max_speed, stiffness=8000.0,
-        )
-    return RobotSetup(name=name, desc=desc, fk=ForwardKinematics(desc), model=model, fingertip_offset=fingertip)
+        return gripper_robot(full.subtree(HAND_LINK), HAND_LINK, CONTACT_LINKS, name=name, tcp_offset=fingertip,
+                             tcp_height=tcp_height, max_speed=max_speed, max_push_force=max_push_force,
+                             fixed_joint_values=fixed)
+    base = np.eye(4)
+    base[:3, :3] = _rot_x(np.pi)
+    base[2, 3] = PANDA_BASE_HEIGHT
+    model = RobotModel(
+        name=name, links=_links(full), base_pose=base, floating=True, arm_joints=ARM_JOINTS,
+        fixed_joint_values=fixed, tcp_link=HAND_LINK, tcp_offset=(0.0, 0.0, fingertip),
+        tcp_height=tcp_height, tcp_quat=(0.0, 1.0, 0.0, 0.0), rest_q=PANDA_REST_Q, contact_links=CONTACT_LINKS,
+        max_speed=max_speed, stiffness=8000.0, max_push_force=max_push_force,
+    )
+    return RobotSetup(name=name, desc=full, fk=ForwardKinematics(full), model=model, fingertip_offset=fingertip)

@@ -1,15 +1,17 @@
-"""URDF loading (yourdfpy), batched forward kinematics (numpy and torch) and gripper surface points."""
+"""URDF loading (yourdfpy; meshes and box/cylinder/sphere primitives), batched forward kinematics (numpy and
+torch) and gripper surface points."""
 
 from .gripper_points import (
     DEFAULT_GRIPPER_LINKS,
     GripperPoints,
     GripperTrajectory,
     finite_difference_motion,
+    geometry_mesh,
     link_mesh,
     sample_surface,
 )
-from .transforms import quat_to_mat
 from .kinematics import ForwardKinematics
+from .transforms import quat_to_mat
 from .urdf import JointDesc, MeshRef, RobotDescription, describe, load_description, load_urdf, panda_urdf_path
 
 __all__ = [
@@ -22,6 +24,7 @@ __all__ = [
     "RobotDescription",
     "describe",
     "finite_difference_motion",
+    "geometry_mesh",
     "link_mesh",
     "load_description",
     "load_urdf",

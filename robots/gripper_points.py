@@ -1,4 +1,4 @@
-"""Gripper surface points: area-weighted samples of chosen link meshes, placed by forward kinematics.
+"""Gripper surface points: area-weighted samples of chosen links' meshes and primitives, placed by forward kinematics.
 
 The points are drawn once (seeded) in each link's own frame, so the same point index is
 the same material point on the gripper at every time step: trajectories of these points
@@ -14,24 +14,39 @@ import numpy as np
 import trimesh
 
 from .kinematics import ForwardKinematics
-from .urdf import RobotDescription
+from .urdf import SHAPES, MeshRef, RobotDescription
 
 DEFAULT_GRIPPER_LINKS = ("panda_hand", "panda_leftfinger", "panda_rightfinger")
 
 
+def geometry_mesh(ref: MeshRef) -> trimesh.Trimesh:
+    """The surface of one link geometry in its own frame: the (scaled) mesh file, or the primitive
+    tessellated finely enough that its facets lie within ~0.1% of its size from the true surface."""
+    if ref.shape == "mesh":
+        m = trimesh.load(ref.path, force="mesh", process=False)
+        m.apply_scale(ref.scale)
+        return m
+    if ref.shape == "box":
+        return trimesh.creation.box(extents=ref.size)
+    if ref.shape == "cylinder":
+        return trimesh.creation.cylinder(radius=ref.size[0], height=ref.size[1], sections=64)
+    if ref.shape == "sphere":
+        return trimesh.creation.icosphere(subdivisions=4, radius=ref.size[0])
+    raise ValueError(f"unknown geometry shape {ref.shape!r}; supported: {SHAPES}")
+
+
 def link_mesh(desc: RobotDescription, link: str, kind: str = "visual") -> trimesh.Trimesh:
-    """All meshes of ``link`` (``kind`` = "visual" or "collision") merged, in the link frame."""
+    """All geometry of ``link`` (``kind`` = "visual" or "collision"; meshes and primitives) merged, in its frame."""
     if kind not in ("visual", "collision"):
         raise ValueError(f"mesh kind must be 'visual' or 'collision', got {kind!r}")
     refs = (desc.visual if kind == "visual" else desc.collision).get(link, ())
     parts = []
     for ref in refs:
-        m = trimesh.load(ref.path, force="mesh", process=False)
-        m.apply_scale(ref.scale)
+        m = geometry_mesh(ref)
         m.apply_transform(ref.T_link_mesh)
         parts.append(m)
     if not parts:
-        raise ValueError(f"link {link!r} has no {kind} mesh")
+        raise ValueError(f"link {link!r} has no {kind} geometry")
     return trimesh.util.concatenate(parts) if len(parts) > 1 else parts[0]
 
 
@@ -107,13 +122,13 @@ class GripperPoints:
             raise ValueError(f"num_points must be a positive integer, got {num_points}")
         self.desc = desc
         self.links = tuple(links)
-        for l in self.links:
-            desc.link_index(l)
-        meshes = [link_mesh(desc, l, mesh) for l in self.links]
+        for link in self.links:
+            desc.link_index(link)
+        meshes = [link_mesh(desc, link, mesh) for link in self.links]
         counts = allocate(np.array([m.area for m in meshes]), int(num_points))
         rng = np.random.default_rng(seed)
         pts, nrm, ids = [], [], []
-        for i, (m, c) in enumerate(zip(meshes, counts)):
+        for i, (m, c) in enumerate(zip(meshes, counts, strict=True)):
             p, n = sample_surface(m, int(c), rng)
             pts.append(p)
             nrm.append(n)

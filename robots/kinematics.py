@@ -70,7 +70,8 @@ class ForwardKinematics:
         q = np.asarray(q, dtype=np.float64)
         self._check(q.shape)
         theta = np.zeros(q.shape[:-1] + (self.num_links,))
-        theta[..., self._moving] = q[..., self.q_index[self._moving]] * self.mult[self._moving] + self.offset[self._moving]
+        moving = self._moving
+        theta[..., moving] = q[..., self.q_index[moving]] * self.mult[moving] + self.offset[moving]
         local = self._local(theta[..., None, None], np.sin, np.cos, self.origins, self.K, self.K2, self.P)
         return self._chain(local, base, np.stack, np.asarray)
 

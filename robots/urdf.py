@@ -2,7 +2,9 @@
 
 `RobotDescription` is what the rest of the package consumes: links in topological order,
 one joint per non-root link (origin, axis, limits, mimic), the actuated joints, and the
-visual/collision meshes of every link with their local transforms. Forward kinematics
+visual/collision geometry of every link with its local transform: mesh files and the URDF
+primitives (box, cylinder, sphere), so a gripper built from primitives collides and gives
+gripper points like one built from meshes. Forward kinematics
 (`robots.kinematics`), gripper surface points (`robots.gripper_points`) and the simulator
 scenes are all built from the same description, so they cannot disagree.
 """
@@ -18,16 +20,21 @@ import numpy as np
 import yourdfpy
 
 JOINT_TYPES = ("fixed", "revolute", "continuous", "prismatic")
+SHAPES = ("mesh", "box", "cylinder", "sphere")
 
 
 @dataclass(frozen=True)
 class MeshRef:
-    """A mesh file attached to a link: ``T_link_mesh`` places it, ``scale`` scales it."""
+    """A geometry attached to a link, placed by ``T_link_mesh``: a mesh file (``shape="mesh"``: ``path``, scaled
+    by ``scale``) or a URDF primitive centred on its frame (``path`` empty): ``"box"`` with ``size`` = its full
+    extents (x, y, z), ``"cylinder"`` with ``size`` = (radius, length along z), ``"sphere"`` with (radius,)."""
 
     path: str
     T_link_mesh: np.ndarray
     scale: tuple[float, float, float] = (1.0, 1.0, 1.0)
     rgba: tuple[float, float, float, float] = (0.9, 0.9, 0.9, 1.0)
+    shape: str = "mesh"
+    size: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -96,7 +103,7 @@ class RobotDescription:
             if j.parent in keep:
                 keep.add(j.child)
                 joints.append(j)
-        links = tuple(l for l in self.links if l in keep)
+        links = tuple(k for k in self.links if k in keep)
         names = {j.name for j in joints}
         actuated = tuple(n for n in self.actuated if n in names)
         joints = [replace(j, mimic=None) if j.mimic is not None and j.mimic not in names else j for j in joints]
@@ -147,23 +154,41 @@ def load_urdf(path: str | os.PathLike, load_meshes: bool = False, build_scene_gr
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"URDF not found: {path}")
-    return yourdfpy.URDF.load(
-        str(path),
-        filename_handler=package_resolver(path),
-        load_meshes=load_meshes,
-        build_scene_graph=build_scene_graph or load_meshes,
-        load_collision_meshes=load_meshes,
-    )
+    try:
+        return yourdfpy.URDF.load(
+            str(path),
+            filename_handler=package_resolver(path),
+            load_meshes=load_meshes,
+            build_scene_graph=build_scene_graph or load_meshes,
+            load_collision_meshes=load_meshes,
+        )
+    except (ValueError, TypeError, IndexError, KeyError) as err:  # e.g. "Unknown tag: capsule", an empty <geometry/>
+        raise ValueError(f"cannot load URDF {path}: {type(err).__name__}: {err} (supported geometry: {SHAPES})"
+                         ) from err
 
 
-def _mesh_refs(elements, resolve, material_colors: dict[str, tuple]) -> tuple[MeshRef, ...]:
+def _primitive(geometry, where: str) -> tuple[str, tuple[float, ...]]:
+    """(shape, size) of a URDF box, cylinder or sphere; ValueError naming ``where`` for anything else."""
+    if geometry.box is not None:
+        shape, size = "box", tuple(float(v) for v in np.broadcast_to(geometry.box.size, 3))
+    elif geometry.cylinder is not None:
+        shape, size = "cylinder", (float(geometry.cylinder.radius), float(geometry.cylinder.length))
+    elif geometry.sphere is not None:
+        shape, size = "sphere", (float(geometry.sphere.radius),)
+    else:
+        raise ValueError(f"{where} has no supported geometry; supported: {SHAPES}")
+    if not all(np.isfinite(size)) or min(size) <= 0:
+        raise ValueError(f"{where}: {shape} dimensions must be positive, got {size}")
+    return shape, size
+
+
+def _mesh_refs(elements, resolve, material_colors: dict[str, tuple], where: str) -> tuple[MeshRef, ...]:
     refs = []
-    for el in elements:
-        mesh = el.geometry.mesh if el.geometry is not None else None
-        if mesh is None:
-            continue  # primitive shapes are not used by the robots we ship
+    for i, el in enumerate(elements):
+        if el.geometry is None:
+            raise ValueError(f"{where} element {i} has no geometry; supported: {SHAPES}")
+        mesh = el.geometry.mesh
         origin = np.eye(4) if el.origin is None else np.asarray(el.origin, dtype=float)
-        scale = (1.0, 1.0, 1.0) if mesh.scale is None else tuple(np.broadcast_to(mesh.scale, 3).astype(float))
         rgba = (0.9, 0.9, 0.9, 1.0)
         mat = getattr(el, "material", None)
         if mat is not None:
@@ -171,6 +196,11 @@ def _mesh_refs(elements, resolve, material_colors: dict[str, tuple]) -> tuple[Me
                 rgba = tuple(float(c) for c in mat.color.rgba)
             elif mat.name in material_colors:
                 rgba = material_colors[mat.name]
+        if mesh is None:
+            shape, size = _primitive(el.geometry, f"{where} element {i}")
+            refs.append(MeshRef(path="", T_link_mesh=origin, rgba=rgba, shape=shape, size=size))
+            continue
+        scale = (1.0, 1.0, 1.0) if mesh.scale is None else tuple(np.broadcast_to(mesh.scale, 3).astype(float))
         refs.append(MeshRef(path=resolve(mesh.filename), T_link_mesh=origin, scale=scale, rgba=rgba))
     return tuple(refs)
 
@@ -183,7 +213,7 @@ def describe(urdf: yourdfpy.URDF, urdf_path: str | os.PathLike) -> RobotDescript
     children: dict[str, list] = {}
     for j in robot.joints:
         children.setdefault(j.parent, []).append(j)
-    roots = [l.name for l in robot.links if l.name not in by_child]
+    roots = [k.name for k in robot.links if k.name not in by_child]
     if len(roots) != 1:
         raise ValueError(f"URDF {urdf_path} must have exactly one root link, found {roots}")
     links, joints, stack = [roots[0]], [], list(reversed(children.get(roots[0], [])))
@@ -216,14 +246,14 @@ def describe(urdf: yourdfpy.URDF, urdf_path: str | os.PathLike) -> RobotDescript
         stack.extend(reversed(children.get(j.child, [])))
     actuated = tuple(j.name for j in joints if j.type != "fixed" and j.mimic is None)
     colors = {m.name: tuple(float(c) for c in m.color.rgba) for m in robot.materials if m.color is not None}
-    link_by_name = {l.name: l for l in robot.links}
+    link_by_name = {k.name: k for k in robot.links}
     return RobotDescription(
         name=robot.name,
         links=tuple(links),
         joints=tuple(joints),
         actuated=actuated,
-        visual={n: _mesh_refs(link_by_name[n].visuals, resolve, colors) for n in links},
-        collision={n: _mesh_refs(link_by_name[n].collisions, resolve, colors) for n in links},
+        visual={n: _mesh_refs(link_by_name[n].visuals, resolve, colors, f"link {n!r}: visual") for n in links},
+        collision={n: _mesh_refs(link_by_name[n].collisions, resolve, colors, f"link {n!r}: collision") for n in links},
         source=str(urdf_path),
     )
 

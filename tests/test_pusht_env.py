@@ -45,7 +45,7 @@ def test_same_seed_same_observations(make_env, robot, backend):
             out.append(env.step(a.astype(np.float32))[0])
         return out
 
-    for o1, o2 in zip(rollout(), rollout()):
+    for o1, o2 in zip(rollout(), rollout(), strict=True):
         for k in o1:
             np.testing.assert_array_equal(o1[k], o2[k], err_msg=k)
 
@@ -87,12 +87,12 @@ def test_bad_kwargs_raise_value_error_naming_allowed(kwargs, word):
 def test_bad_actions_raise_and_leave_env_usable(make_env, backend):
     env = make_env(robot="panda_hand", obs_mode="state", backend=backend).unwrapped
     env.reset(seed=0)
-    state = env.get_state()
-    before = env.sim.body_pose7()
+    before, tcp = env.sim.body_pose7(), env.sim.tcp_xy()
     for bad in ([np.nan, 0.0], [0.0, np.inf], [0.1, 0.2, 0.3], [[0.1, 0.2]]):
         with pytest.raises(ValueError, match="action"):
             env.step(np.array(bad, dtype=np.float32))
     np.testing.assert_array_equal(env.sim.body_pose7(), before)
+    np.testing.assert_array_equal(env.sim.tcp_xy(), tcp)
     obs, *_ = env.step(np.array([5.0, -5.0], np.float32))  # out of bounds: clipped, fine
     assert np.all(np.abs(obs["agent_pos"]) < 0.44)
 
@@ -228,3 +228,22 @@ def test_state_save_restore_is_exact(make_env, backend):
     env.set_state(snap)
     b = [env.step(np.array([0.1, 0.05 * i], np.float32))[0]["block_pose"] for i in range(3)]
     np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("robot", ROBOTS)
+def test_a_block_jammed_against_a_wall_is_pressed_with_a_bounded_force(make_env, robot, backend):
+    """The hand keeps pushing a block whose stem touches a wall: the robot stalls at its push-force limit, so the
+    block is neither squeezed into the wall nor tilted up, and the fingers stay behind it (without the limit
+    the arm's fingers rode over the block in PyBullet and MuJoCo pressed it 6 mm into the wall)."""
+    env = make_env(robot=robot, obs_mode="state", backend=backend).unwrapped
+    half = geo.WORKSPACE / 2
+    pose = np.array([half - 0.201, 0.0, -np.pi / 2])  # the stem points at the east wall, its end 1 mm from it
+    env.reset(options={"block_pose": pose, "ee_xy": (pose[0] - 0.06, 0.0)})
+    corners = np.c_[geo.footprint_vertices(), np.zeros(len(geo.footprint_vertices()))]
+    for i in range(20):
+        _, _, _, _, info = env.step(np.array([half, 0.03 * np.sin(i)], np.float32))
+        T = geo.pose_matrix(info["block_pose7"])
+        assert np.abs((corners @ T[:3, :3].T + T[:3, 3])[:, :2]).max() < half + 2.5e-3
+        assert abs(info["block_pose7"][2]) < 2.5e-3 and T[2, 2] > np.cos(np.radians(1.5))
+    assert env.sim.tcp_xy()[0] < pose[0]  # behind the bar's outer edge

@@ -80,5 +80,5 @@ class RigidBackend(ABC):
     def render(self) -> Frames:
         """Render every camera of the scene."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027  (optional: engines without resources keep this no-op)
         """Release engine resources (rendering contexts, connections)."""

@@ -6,7 +6,8 @@ table). Friction: statics and robot geoms have a higher ``priority`` than the fr
 MuJoCo uses their coefficient for each pair (rather than the maximum of the two). The
 robot's contacts are stiffer than MuJoCo's default (time constant 10 ms, impedance
 0.95-0.99): the pusher sinks less into the block, which brings pushes closer to PyBullet's
-hard contacts (median block difference over the parity scenarios 31 -> 19 mm). Visual geoms are in group 1, robot collision geoms in group 3 (not rendered).
+hard contacts (median block difference over the parity scenarios 31 -> 19 mm). Visual geoms are in group 1,
+robot collision geoms in group 3 (not rendered). Robot geometry is a mesh or a URDF primitive (box, cylinder, sphere).
 The robot is gravity-compensated and servoed by position actuators.
 """
 
@@ -17,7 +18,7 @@ from functools import lru_cache
 import numpy as np
 import trimesh
 
-from .spec import Box, FreeBody, Link, RobotModel, Scene
+from .spec import Box, FreeBody, Link, MeshGeom, RobotModel, Scene
 
 STATIC_BITS = 'contype="1" conaffinity="0" priority="1"'
 BODY_BITS = 'contype="1" conaffinity="3"'
@@ -25,6 +26,12 @@ ROBOT_BITS = 'contype="2" conaffinity="0" priority="1"'
 VISUAL_ONLY = 'contype="0" conaffinity="0" group="1"'
 ROBOT_SOLREF = "0.01 1"
 ROBOT_SOLIMP = "0.95 0.99 0.001"
+# MuJoCo sizes of the URDF primitives: box half extents, cylinder (radius, half length), sphere radius
+PRIMITIVE_SIZES = {
+    "box": lambda size: np.asarray(size) / 2,
+    "cylinder": lambda size: (size[0], size[1] / 2),
+    "sphere": lambda size: size[:1],
+}
 
 
 @lru_cache(maxsize=64)
@@ -83,16 +90,27 @@ class _RobotWriter:
             self.children.setdefault(link.parent, []).append(link)
         self.arm = set(robot.arm_joints)
 
+    def _shape(self, name: str, g: MeshGeom) -> str:
+        """The geom's type and size attributes (mesh geoms also register their asset)."""
+        if g.shape == "mesh":
+            self.files[f"{name}.stl"] = mesh_asset(g.path, tuple(g.scale))
+            self.assets.append(f'<mesh name="{name}" file="{name}.stl"/>')
+            return f'type="mesh" mesh="{name}"'
+        if g.shape not in PRIMITIVE_SIZES:
+            raise ValueError(f"geometry {name!r} has unknown shape {g.shape!r}; "
+                             f"supported: mesh, {tuple(PRIMITIVE_SIZES)}")
+        return f'type="{g.shape}" size="{_f(PRIMITIVE_SIZES[g.shape](g.size))}"'
+
     def _meshes(self, link: Link) -> str:
         out = []
         for kind, geoms in (("v", link.visual), ("c", link.collision if link.name in self.robot.contact_links else ())):
             for i, g in enumerate(geoms):
                 name = f"{link.name}_{kind}{i}"
-                self.files[f"{name}.stl"] = mesh_asset(g.path, tuple(g.scale))
-                self.assets.append(f'<mesh name="{name}" file="{name}.stl"/>')
-                attrs = VISUAL_ONLY if kind == "v" else f'{ROBOT_BITS} group="3" friction="{self.robot.friction:.6g} 0.005 0.0001" solref="{ROBOT_SOLREF}" solimp="{ROBOT_SOLIMP}"'
+                attrs = VISUAL_ONLY if kind == "v" else (
+                    f'{ROBOT_BITS} group="3" friction="{self.robot.friction:.6g} 0.005 0.0001" '
+                    f'solref="{ROBOT_SOLREF}" solimp="{ROBOT_SOLIMP}"')
                 out.append(
-                    f'<geom name="{name}" type="mesh" mesh="{name}" {_pose_attr(g.T_link_mesh)} '
+                    f'<geom name="{name}" {self._shape(name, g)} {_pose_attr(g.T_link_mesh)} '
                     f'rgba="{_f(g.rgba)}" mass="0" {attrs}/>'
                 )
         return "\n".join(out)
@@ -100,11 +118,12 @@ class _RobotWriter:
     def body(self, link: Link, T: np.ndarray, extra_joints: str = "") -> str:
         r = self.robot
         joint = ""
-        if link.name in {l.name for l in r.links if l.joint_name in self.arm}:
+        if link.name in {k.name for k in r.links if k.joint_name in self.arm}:
             kind = "hinge" if link.joint_type == "revolute" else "slide"
             lo, hi = link.joint_range
             rng = f'range="{lo:.6g} {hi:.6g}"' if np.isfinite(lo) and np.isfinite(hi) else ""
-            joint = f'<joint name="{link.joint_name}" type="{kind}" axis="{_f(link.joint_axis)}" {rng} armature="0.1" damping="1"/>'
+            joint = (f'<joint name="{link.joint_name}" type="{kind}" axis="{_f(link.joint_axis)}" {rng} '
+                     'armature="0.1" damping="1"/>')
         inertia = max(link.mass, 1e-3) * 0.05**2 * 0.4
         site = ""
         if link.name == r.tcp_link:
@@ -142,7 +161,7 @@ class _RobotWriter:
     def actuators(self) -> str:
         r = self.robot
         # gantry slides: critically damped for the whole robot's mass; arm joints: stiff servos
-        mass = sum(max(l.mass, 1e-3) for l in r.links)
+        mass = sum(max(k.mass, 1e-3) for k in r.links)
         gains = [(n, r.stiffness, 2.0 * np.sqrt(r.stiffness * mass)) for n in ("base_x", "base_y") if r.floating]
         arm_kp = r.stiffness if not r.floating else r.stiffness / 4
         gains += [(n, arm_kp, 2.0 * np.sqrt(arm_kp * 0.5)) for n in r.arm_joints]
@@ -173,13 +192,15 @@ def scene_to_mjcf(scene: Scene) -> tuple[str, dict[str, bytes]]:
     top = t.pos[2] + t.half_size[2]
     table = (
         # (a plane's third size is its rendering grid spacing: one cell keeps software rendering cheap)
-        f'<geom name="{t.name}" type="plane" size="{t.half_size[0]:.6g} {t.half_size[1]:.6g} {2 * max(t.half_size):.6g}" '
+        f'<geom name="{t.name}" type="plane" '
+        f'size="{t.half_size[0]:.6g} {t.half_size[1]:.6g} {2 * max(t.half_size):.6g}" '
         f'pos="{t.pos[0]:.6g} {t.pos[1]:.6g} {top:.10g}" rgba="{_f(t.rgba)}" {STATIC_BITS} '
         f'friction="{scene.static_friction:.6g} 0.005 0.0001"/>'
     )
     cams = []
     for c in scene.cameras:
-        if abs(c.fx - c.fy) > 1e-6 * c.fx or abs(c.cx - (c.width - 1) / 2) > 1e-6 or abs(c.cy - (c.height - 1) / 2) > 1e-6:
+        centred = abs(c.cx - (c.width - 1) / 2) <= 1e-6 and abs(c.cy - (c.height - 1) / 2) <= 1e-6
+        if abs(c.fx - c.fy) > 1e-6 * c.fx or not centred:
             raise ValueError(f"camera {c.name!r}: MuJoCo cameras need fx == fy and a centred principal point")
         R = np.asarray(c.cam2world)[:3, :3]
         xyaxes = np.concatenate([R[:, 0], -R[:, 1]])  # OpenCV (x right, y down) -> MuJoCo (x right, y up)
@@ -202,7 +223,8 @@ def scene_to_mjcf(scene: Scene) -> tuple[str, dict[str, bytes]]:
     {"".join(robot.assets)}
   </asset>
   <worldbody>
-    <light name="sun" pos="0.3 -0.3 2.0" dir="-0.15 0.15 -1" directional="true" castshadow="false" diffuse="0.5 0.5 0.5" specular="0 0 0"/>
+    <light name="sun" pos="0.3 -0.3 2.0" dir="-0.15 0.15 -1" directional="true" castshadow="false"
+           diffuse="0.5 0.5 0.5" specular="0 0 0"/>
     {table}
     {statics}
     {body_xml}

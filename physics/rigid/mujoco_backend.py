@@ -1,15 +1,20 @@
 """MuJoCo implementation of `RigidBackend`.
 
 Control: every ``servo_dt`` the tool setpoint moves toward the commanded xy by at most
-``max_speed * servo_dt``. A floating robot's two slide actuators track the setpoint
-directly; an arm tracks it through damped-least-squares inverse kinematics of the tool
-site (position and orientation, null-space pull toward ``rest_q``), warm-started from the
-previous solution, and joint position servos (the robot is gravity-compensated).
+``max_speed * servo_dt``, and stops where the tool is for the rest of the control period once
+the free body pushes back with more than ``max_push_force`` (sustained over two servo periods).
+A floating robot's two slide actuators track the setpoint directly; an arm tracks it through
+damped-least-squares inverse kinematics of the tool site (position and orientation, null-space
+pull toward ``rest_q``), warm-started from the previous solution, and joint position servos (the
+robot is gravity-compensated).
 """
 
 from __future__ import annotations
 
 from . import gl  # noqa: F401  (selects a headless GL backend before mujoco is imported)
+
+# isort: split
+import math
 
 import mujoco
 import numpy as np
@@ -21,6 +26,7 @@ from .spec import LABEL_OBJECT, LABEL_ROBOT, LABEL_STATIC, Scene
 STATE_SPEC = mujoco.mjtState.mjSTATE_INTEGRATION
 IK_AXIS_WEIGHT = 0.3
 IK_MAX_STEP = 0.2
+STALL_PERIODS = 2  # servo periods in a row the body must push back harder than max_push_force (not an impact)
 
 
 class MujocoBackend(RigidBackend):
@@ -48,10 +54,11 @@ class MujocoBackend(RigidBackend):
         jids = [mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, n) for n in driven]
         self._qadr = m.jnt_qposadr[jids]
         self._dofadr = m.jnt_dofadr[jids]
+        self._slide_dofs = tuple(int(a) for a in self._dofadr[:2])  # the gantry's x, y (floating robots)
         self._jrange = m.jnt_range[jids].copy()
         self._jlimited = m.jnt_limited[jids].astype(bool)
         self._tcp = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_SITE, "tcp")
-        self._link_ids = {l.name: mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, l.name) for l in r.links}
+        self._link_ids = {k.name: mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, k.name) for k in r.links}
         self._fixed_q = np.array([r.fixed_joint_values[k] for k in sorted(r.fixed_joint_values)])
         self._rest = np.asarray(r.rest_q, dtype=float) if len(r.rest_q) else None
         tcp_R = np.zeros(9)
@@ -146,8 +153,17 @@ class MujocoBackend(RigidBackend):
         direction = delta / dist if dist > 0 else np.zeros(2)
         return self._setpoint + travel[:, None] * direction
 
+    def _push_force(self) -> float:
+        """Horizontal force (N) with which the free body (the robot's only contact) pushes the robot back in the last
+        physics step: the constraint force on the gantry slides, which carry every link."""
+        f = self.data.qfrc_constraint
+        return math.hypot(f[self._slide_dofs[0]], f[self._slide_dofs[1]])
+
     def step(self, target_xy: np.ndarray) -> None:
-        """One control period: the setpoint ramps toward ``target_xy`` at ``max_speed``; servos track it."""
+        """One control period: the setpoint ramps toward ``target_xy`` at ``max_speed``; servos track it.
+
+        The setpoint stops where the tool is for the rest of the period once the free body pushes
+        back with more than ``max_push_force`` at the end of ``STALL_PERIODS`` servo periods in a row."""
         m, d = self.model, self.data
         self._target = np.asarray(target_xy, dtype=float).copy()
         ramp = self._ramp(self._target)
@@ -155,11 +171,24 @@ class MujocoBackend(RigidBackend):
             commands = self._commands(ramp, iterations=2)
         else:
             commands = np.broadcast_to(self._q_cmd, (self.n_servo, len(self._q_cmd)))
-        for command in commands:
-            d.ctrl[:] = command
+        r = self.scene.robot
+        limit = r.max_push_force if self._body_qadr is not None and r.floating else np.inf
+        end_xy, end_cmd = ramp[-1], commands[-1]
+        pressed = 0  # consecutive servo periods ending with the body pushing back harder than the limit
+        for k in range(self.n_servo):
+            d.ctrl[:] = commands[k]
             mujoco.mj_step(m, d, nstep=self.n_sub)
-        self._q_cmd = commands[-1].copy()
-        self._setpoint = ramp[-1]
+            if limit == np.inf:
+                continue
+            pressed = pressed + 1 if self._push_force() > limit else 0
+            if pressed == STALL_PERIODS:  # stall: hold the tool where it is for the rest of the period
+                mujoco.mj_kinematics(m, d)
+                end_xy = self.tcp_xy()
+                end_cmd = self._commands(end_xy[None], iterations=2)[0]
+                held = np.broadcast_to(end_cmd, (self.n_servo - k - 1, len(end_cmd)))
+                commands = np.concatenate([commands[: k + 1], held])
+        self._q_cmd = np.array(end_cmd)
+        self._setpoint = end_xy
         mujoco.mj_kinematics(m, d)  # poses of the final state (mj_step leaves those of the state before)
 
     # ------------------------------------------------------------------ state

@@ -6,8 +6,9 @@ and multisampling would blend labels at edges). Images are returned top row firs
 
 from __future__ import annotations
 
-from .gl import gl_context
+from .gl import gl_context  # before mujoco: it selects the headless GL backend
 
+# isort: split
 import mujoco
 import numpy as np
 

@@ -55,7 +55,7 @@ def planar_friction(
     e2, w2 = eps * eps, v0 * v0
 
     def objective(x: list[float]) -> float:
-        val = 0.5 * sum(mi * (xi - si) ** 2 for mi, xi, si in zip(m, x, xs))
+        val = 0.5 * sum(mi * (xi - si) ** 2 for mi, xi, si in zip(m, x, xs, strict=True))
         for rx, ry, k in ks:
             ux, uy = x[0] - x[2] * ry, x[1] + x[2] * rx
             val += k * math.sqrt(ux * ux + uy * uy + e2)
@@ -66,7 +66,7 @@ def planar_friction(
 
     x = min([xs, [0.0, 0.0, 0.0]] + ([[float(v) for v in guess]] if guess is not None else []), key=objective)
     for _ in range(iterations):
-        grad = [mi * (xi - si) for mi, xi, si in zip(m, x, xs)]
+        grad = [mi * (xi - si) for mi, xi, si in zip(m, x, xs, strict=True)]
         h = [m[0], 0.0, 0.0, m[1], 0.0, m[2]]
         for rx, ry, k in ks:
             ux, uy = x[0] - x[2] * ry, x[1] + x[2] * rx
@@ -97,14 +97,14 @@ def planar_friction(
             h[4] += curv * gy * gw
             h[5] += curv * gw * gw
         step = _solve3(h, grad)
-        slope = sum(gi * di for gi, di in zip(grad, step))
+        slope = sum(gi * di for gi, di in zip(grad, step, strict=True))
         f0, t = objective(x), 1.0
         while t > 1e-6:
-            trial = [xi - t * di for xi, di in zip(x, step)]
+            trial = [xi - t * di for xi, di in zip(x, step, strict=True)]
             if objective(trial) <= f0 - 1e-4 * t * slope:
                 break
             t *= 0.5
-        x = [xi - t * di for xi, di in zip(x, step)]
+        x = [xi - t * di for xi, di in zip(x, step, strict=True)]
         if max(abs(di) for di in step) * t < 1e-9:
             break
     forces = []

@@ -33,6 +33,7 @@ Bullet's 1 mm hull margin so that the margin restores MuJoCo's (margin-free) hul
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tempfile
 from functools import lru_cache
@@ -57,6 +58,7 @@ REST_SPEED = 1e-4  # m/s (and rad/s times 0.1 m): an untouched body this slow is
 PUSH_SLIP = 0.015  # m/s, slip over which the pusher's friction is regularised (MuJoCo's effective one)
 PUSH_PRESS = 0.3  # downward force on the body per newton of pusher normal force (MuJoCo's effective one)
 N_HISTORY = 7  # friction history: previous planar velocity (3), applied wrench (3), valid flag
+STALL_PERIODS = 2  # servo periods in a row the body must push back harder than max_push_force (not an impact)
 
 
 def _quat_xyzw(wxyz) -> list[float]:
@@ -81,12 +83,15 @@ def shrunk_hull(path: str, scale: tuple[float, float, float], margin: float) -> 
 
 def _with_shrunk_hulls(robot: RobotModel, out_dir: str) -> RobotModel:
     """``robot`` with each contact link's collision meshes replaced by OBJ files (in ``out_dir``) of their
-    hulls shrunk by HULL_MARGIN, which Bullet's margin grows back."""
+    hulls shrunk by HULL_MARGIN, which Bullet's margin grows back (Bullet's primitives keep their margin inside)."""
     links = []
     for link in robot.links:
         if link.name in robot.contact_links:
             hulls = []
             for g in link.collision:
+                if g.shape != "mesh":
+                    hulls.append(g)
+                    continue
                 out = os.path.join(out_dir, f"hull{len(os.listdir(out_dir))}.obj")
                 shrunk_hull(g.path, tuple(g.scale), HULL_MARGIN).export(out)
                 hulls.append(MeshGeom(out, g.T_link_mesh, (1.0, 1.0, 1.0), g.rgba))
@@ -117,6 +122,7 @@ class PybulletBackend(RigidBackend):
         self.body = self._free_body() if scene.body is not None else None
         self._load_robot()
         self._restore_friction(np.zeros(N_HISTORY + 2))
+        self._pusher_friction = [0.0, 0.0]  # horizontal friction applied on the robot in the last physics step
         self._renderer_ready = False
 
     # ------------------------------------------------------------------ build
@@ -137,10 +143,11 @@ class PybulletBackend(RigidBackend):
         com = (vols[:, None] * centres).sum(0) / vols.sum()
         masses = body.mass * vols / vols.sum()
         inertia = np.zeros((3, 3))
-        for m, b, p in zip(masses, body.boxes, centres):
+        for m, b, p in zip(masses, body.boxes, centres, strict=True):
             a, bb, cc = (2 * np.asarray(b.half_size)) ** 2
             d = p - com
-            inertia += np.diag([m * (bb + cc), m * (a + cc), m * (a + bb)]) / 12 + m * (d @ d * np.eye(3) - np.outer(d, d))
+            inertia += np.diag([m * (bb + cc), m * (a + cc), m * (a + bb)]) / 12
+            inertia += m * (d @ d * np.eye(3) - np.outer(d, d))
         if np.abs(inertia - np.diag(np.diag(inertia))).max() > 1e-12:
             raise ValueError("the free body's boxes must be symmetric about its frame axes")
         self._com_local = com
@@ -181,8 +188,9 @@ class PybulletBackend(RigidBackend):
         driven = ("base_x", "base_y") + tuple(r.arm_joints)
         self._driven = [joints[n] for n in driven]
         self._slides, self._arm = self._driven[:2], self._driven[2:]
-        pb.setJointMotorControlArray(self.robot, self._slides, pb.VELOCITY_CONTROL, forces=[0.0, 0.0], physicsClientId=c)
-        mass = sum(max(l.mass, 1e-3) for l in r.links)
+        pb.setJointMotorControlArray(self.robot, self._slides, pb.VELOCITY_CONTROL, forces=[0.0, 0.0],
+                                     physicsClientId=c)
+        mass = sum(max(k.mass, 1e-3) for k in r.links)
         self._kp, self._kv = r.stiffness, 2 * np.sqrt(r.stiffness * mass)
         self._rest = np.asarray(r.rest_q, dtype=float) if len(r.rest_q) else np.zeros(0)
         if self._arm:
@@ -196,7 +204,9 @@ class PybulletBackend(RigidBackend):
             pb.changeDynamics(self.robot, i, lateralFriction=0.0, physicsClientId=c)  # friction: _apply_friction
         self._tcp_link = self.link_index[r.tcp_link]
         self._tcp_offset = np.asarray(r.tcp_offset, dtype=float)
-        self._labels = {self.robot: LABEL_ROBOT} if self.body is None else {self.body: LABEL_OBJECT, self.robot: LABEL_ROBOT}
+        self._labels = {self.robot: LABEL_ROBOT}
+        if self.body is not None:
+            self._labels[self.body] = LABEL_OBJECT
         self._setpoint = np.zeros(2)
         self._target = np.zeros(2)
         self._q_cmd = np.zeros(2)
@@ -206,7 +216,7 @@ class PybulletBackend(RigidBackend):
 
     def _set_robot(self, xy: np.ndarray) -> None:
         """Gantry at ``xy``, arm at rest, all at rest."""
-        for j, v in zip(self._driven, np.concatenate([xy, self._rest])):
+        for j, v in zip(self._driven, np.concatenate([xy, self._rest]), strict=True):
             pb.resetJointState(self.robot, j, float(v), 0.0, physicsClientId=self.client)
 
     # ---------------------------------------------------------------- control
@@ -230,23 +240,43 @@ class PybulletBackend(RigidBackend):
         self._restore_friction(np.zeros(N_HISTORY + 2))
 
     def step(self, target_xy: np.ndarray) -> None:
-        """One control period: PD servos track the speed-limited setpoint ramp."""
+        """One control period: PD servos track the speed-limited setpoint ramp; the setpoint stops where the tool
+        is for the rest of the period once the free body pushes back with more than ``max_push_force`` at the end
+        of ``STALL_PERIODS`` servo periods in a row."""
         c, rob = self.client, self.robot
         self._target = np.asarray(target_xy, dtype=float).copy()
         ramp = self._ramp(self._target)
         commands = ramp - self._tcp_offset_xy
-        for command in commands:
+        limit = self.scene.robot.max_push_force if self.body is not None else np.inf
+        end_xy = ramp[-1]
+        pressed = 0  # consecutive servo periods ending with the body pushing back harder than the limit
+        for k in range(self.n_servo):
             for _ in range(self.n_sub):
                 (x, vx, *_), (y, vy, *_) = pb.getJointStates(rob, self._slides, physicsClientId=c)
-                f = self._kp * (command - (x, y)) - self._kv * np.array([vx, vy])
+                f = self._kp * (commands[k] - (x, y)) - self._kv * np.array([vx, vy])
                 pb.setJointMotorControlArray(rob, self._slides, pb.TORQUE_CONTROL, forces=list(f), physicsClientId=c)
                 if self.body is not None:
                     self._apply_friction()
                 pb.stepSimulation(physicsClientId=c)
                 if self.body is not None:
                     self._read_contacts()
-        self._q_cmd = commands[-1].copy()
-        self._setpoint = ramp[-1]
+            if limit == np.inf:
+                continue
+            pressed = pressed + 1 if self._push_force() > limit else 0
+            if pressed == STALL_PERIODS:  # stall: hold the tool where it is for the rest of the period
+                end_xy = self.tcp_xy()
+                commands = commands.copy()
+                commands[k + 1:] = end_xy - self._tcp_offset_xy
+        self._q_cmd = end_xy - self._tcp_offset_xy
+        self._setpoint = end_xy
+
+    def _push_force(self) -> float:
+        """Horizontal force (N) with which the free body pushes the robot back in the last physics step: the normal
+        forces Bullet solved and the pusher friction the backend applied."""
+        fx, fy = self._pusher_friction
+        for *_, nx, ny, _nz, fn in self._robot_contacts:  # normals point into the body
+            fx, fy = fx - fn * nx, fy - fn * ny
+        return math.hypot(fx, fy)
 
     def _read_contacts(self) -> None:
         """Keep the body's table and robot contacts Bullet just solved: (x, y, normal force) per table contact,
@@ -274,7 +304,7 @@ class PybulletBackend(RigidBackend):
         mu_t, mu_r = self.scene.static_friction, self.scene.robot.friction
         supports = [(x - com[0], y - com[1], mu_t * fn) for x, y, fn in self._table_contacts]
         pushers, points, links = [], [], {}
-        for link, px, py, pz, nx, ny, nz, fn in self._robot_contacts:
+        for link, px, py, pz, nx, ny, _nz, fn in self._robot_contacts:
             nh = (nx * nx + ny * ny) ** 0.5
             if nh < 1e-3:
                 continue
@@ -293,15 +323,18 @@ class PybulletBackend(RigidBackend):
         else:
             xi_new, forces = planar_friction(xi_star, m[0], m[2], supports, pushers, dt, eps=SUPPORT_SLIP,
                                              v0=PUSH_SLIP, guess=xi)
-        wrench = [mi * (a - b) / dt for mi, a, b in zip(m, xi_new, xi_star)]
+        wrench = [mi * (a - b) / dt for mi, a, b in zip(m, xi_new, xi_star, strict=True)]
         pb.applyExternalForce(body, -1, [wrench[0], wrench[1], -m[0] * GRAVITY], com, pb.WORLD_FRAME, physicsClientId=c)
         if supports or pushers:
             pb.applyExternalTorque(body, -1, [0.0, 0.0, wrench[2]], pb.WORLD_FRAME, physicsClientId=c)
-        for (tx, ty, *_), (link, p, fn), f in zip(pushers, points, forces):
+        friction = [0.0, 0.0]
+        for (tx, ty, *_), (link, p, fn), f in zip(pushers, points, forces, strict=True):
             press = PUSH_PRESS * fn
             pb.applyExternalForce(body, -1, [0.0, 0.0, -press], p, pb.WORLD_FRAME, physicsClientId=c)
             pb.applyExternalForce(self.robot, link, [-f * tx, -f * ty, press], p, pb.WORLD_FRAME, physicsClientId=c)
+            friction = [friction[0] - f * tx, friction[1] - f * ty]
         self._history = (*xi, *wrench, 1.0)
+        self._pusher_friction = friction
 
     def _friction_snapshot(self) -> np.ndarray:
         """History and kept contacts as one flat array (see `_restore_friction`)."""

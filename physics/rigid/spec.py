@@ -44,12 +44,16 @@ class FreeBody:
 
 @dataclass(frozen=True)
 class MeshGeom:
-    """A mesh file on a link: ``T_link_mesh`` places it; ``scale`` per axis."""
+    """A geometry on a link, placed by ``T_link_mesh``: a mesh file (``shape="mesh"``: ``path``, ``scale`` per
+    axis) or a primitive centred on its frame (``"box"``: ``size`` = full extents (x, y, z); ``"cylinder"``:
+    (radius, length along z); ``"sphere"``: (radius,)), as in `robots.urdf.MeshRef`."""
 
     path: str
     T_link_mesh: np.ndarray
     scale: tuple[float, float, float] = (1.0, 1.0, 1.0)
     rgba: tuple[float, float, float, float] = (0.9, 0.9, 0.9, 1.0)
+    shape: str = "mesh"
+    size: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -79,7 +83,11 @@ class RobotModel:
     The tool centre point is ``tcp_offset`` in link ``tcp_link``; it is held at height
     ``tcp_height`` with the link frame's orientation ``tcp_quat`` (world).
     Only links in ``contact_links`` collide, and only with the free body, with Coulomb
-    coefficient ``friction``.
+    coefficient ``friction``. A gantry-mounted tool stalls (its setpoint stops where the tool is,
+    for the rest of the control period) once the free body pushes it back horizontally with more
+    than ``max_push_force`` N at the end of two servo periods in a row (a sustained push, not an
+    impact), as a force-limited robot would: a body jammed against a wall is pressed with a
+    bounded force instead of being squeezed into it, tilted up or ridden over.
     """
 
     name: str
@@ -96,6 +104,7 @@ class RobotModel:
     contact_links: tuple[str, ...] = ()
     max_speed: float = 1.0
     stiffness: float = 4000.0
+    max_push_force: float = np.inf
     friction: float = 0.5
 
 
@@ -125,7 +134,8 @@ class Camera:
 
 @dataclass(frozen=True)
 class Scene:
-    """Everything a rigid backend simulates: ``table`` and ``statics`` (label 0), ``body`` (label 1), ``robot`` (label 2).
+    """Everything a rigid backend simulates: ``table`` and ``statics`` (label 0), ``body`` (label 1), ``robot``
+    (label 2).
 
     ``body`` may be None: a scene of table, walls, robot and cameras only, for tasks whose
     object another engine simulates (e.g. an MPM block); the backend's ``reset`` then ignores

@@ -3,7 +3,8 @@
 The mount is either fixed at ``base_pose`` or a gantry (two prismatic joints along world x
 and y at the base's height) carrying the robot, as in the MJCF model. Joints the robot
 holds fixed (e.g. closed fingers) are written as fixed joints at their held value, and
-only ``contact_links`` get collision geometry. Mesh paths are absolute.
+only ``contact_links`` get collision geometry. Mesh paths are absolute; primitives (box, cylinder,
+sphere) are written as URDF primitives.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .mjcf import joint_transform
-from .spec import Link, RobotModel
+from .spec import Link, MeshGeom, RobotModel
 
 GANTRY_LINKS = ("gantry_world", "gantry_x", "gantry_y")
 
@@ -39,17 +40,29 @@ def _inertial(mass: float) -> str:
             f'<inertia ixx="{i:.6g}" iyy="{i:.6g}" izz="{i:.6g}" ixy="0" ixz="0" iyz="0"/></inertial>')
 
 
+def _geometry(g: MeshGeom) -> str:
+    """The URDF geometry element of a mesh or primitive."""
+    if g.shape == "mesh":
+        sx, sy, sz = g.scale
+        return f'<mesh filename="{g.path}" scale="{sx:.6g} {sy:.6g} {sz:.6g}"/>'
+    if g.shape == "box":
+        return '<box size="{:.10g} {:.10g} {:.10g}"/>'.format(*g.size)
+    if g.shape == "cylinder":
+        return f'<cylinder radius="{g.size[0]:.10g}" length="{g.size[1]:.10g}"/>'
+    if g.shape == "sphere":
+        return f'<sphere radius="{g.size[0]:.10g}"/>'
+    raise ValueError(f"unknown geometry shape {g.shape!r}; supported: mesh, box, cylinder, sphere")
+
+
 def _link(link: Link, collide: bool) -> str:
     parts = [f'<link name="{link.name}">', _inertial(link.mass)]
     for tag, geoms in (("visual", link.visual), ("collision", link.collision if collide else ())):
         for g in geoms:
-            sx, sy, sz = g.scale
             color = ""
             if tag == "visual":
                 r, gg, b, a = g.rgba
                 color = f'<material name="m_{link.name}"><color rgba="{r:.4g} {gg:.4g} {b:.4g} {a:.4g}"/></material>'
-            parts.append(f"<{tag}>{_origin(np.asarray(g.T_link_mesh))}<geometry>"
-                         f'<mesh filename="{g.path}" scale="{sx:.6g} {sy:.6g} {sz:.6g}"/></geometry>{color}</{tag}>')
+            parts.append(f"<{tag}>{_origin(np.asarray(g.T_link_mesh))}<geometry>{_geometry(g)}</geometry>{color}</{tag}>")
     parts.append("</link>")
     return "".join(parts)
 
@@ -58,7 +71,7 @@ def robot_urdf(robot: RobotModel) -> str:
     """URDF XML of ``robot`` on its mount (see the module docstring)."""
     arm = set(robot.arm_joints)
     out = [f'<?xml version="1.0"?><robot name="{robot.name}">']
-    root = next(l for l in robot.links if l.parent is None)
+    root = next(k for k in robot.links if k.parent is None)
     base = np.asarray(robot.base_pose, dtype=float)
     out.append(f'<link name="{GANTRY_LINKS[0]}">{_inertial(0.0)}</link>')
     if robot.floating:
