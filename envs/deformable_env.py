@@ -17,6 +17,7 @@ from .deformable import (
     COLLIDER_LINKS,
     CONTROL_DT,
     DEFAULT_SPACING,
+    MATERIALS,
     BlockConfig,
     collider_poses,
     link_boxes,
@@ -73,6 +74,8 @@ class DeformablePushT4DEnv(PushT4DEnv):
     (Pa, > 0, None: the material's default), ``block_particle_spacing`` (m), ``block_domain_size``
     (m), ``block_device`` ("cpu", "cuda").
     """
+
+    BUILDS_MATERIALS = MATERIALS
 
     def __init__(
         self,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import gymnasium as gym
 import numpy as np
 import shapely
@@ -115,20 +113,13 @@ class PushT4DEnv(gym.Env):
     their contacts stop it within half their 0.02 m thickness), ``seed_points`` (seed of the gripper
     and block surface samples, >= 0),
     ``block_material`` ("rigid", default; "jelly", "plasticine", "sand": an MPM block, see
-    `envs.deformable_env.DeformablePushT4DEnv`, which the constructor then returns, with its
-    own arguments ``block_youngs_modulus``, ``block_particle_spacing``, ...).
+    `envs.deformable_env.DeformablePushT4DEnv`, which ``gym.make("PushT4D-v0", ...)`` then builds
+    (`envs.make_pusht4d`), with its own arguments ``block_youngs_modulus``,
+    ``block_particle_spacing``, ...; this class itself builds only the rigid block).
     """
 
     metadata = {"render_modes": list(RENDER_MODES), "render_fps": 10}
-
-    def __new__(cls, *args: Any, **kwargs: Any) -> "PushT4DEnv":
-        """Dispatch on ``block_material``: "rigid" builds this class, MPM materials the deformable env."""
-        material = choice("block_material", kwargs.get("block_material", "rigid"), BLOCK_MATERIALS)
-        if material != "rigid" and cls is PushT4DEnv:
-            from .deformable_env import DeformablePushT4DEnv
-
-            cls = DeformablePushT4DEnv
-        return super().__new__(cls)
+    BUILDS_MATERIALS = ("rigid",)  # the block materials this class builds (`envs.make_pusht4d` picks the class)
 
     def __init__(
         self,
@@ -156,6 +147,9 @@ class PushT4DEnv(gym.Env):
         self.action_mode = choice("action_mode", action_mode, ACTION_MODES)
         self.start = choice("start", start, STARTS)
         self.block_material = choice("block_material", block_material, BLOCK_MATERIALS)
+        if block_material not in self.BUILDS_MATERIALS:
+            raise ValueError(f"{type(self).__name__} builds block_material in {self.BUILDS_MATERIALS}, got "
+                             f"{block_material!r}: gym.make('PushT4D-v0', block_material=...) picks the class")
         if block_material == "rigid" and block_youngs_modulus is not None:
             raise ValueError(f"block_youngs_modulus applies to deformable blocks {BLOCK_MATERIALS[1:]}, not 'rigid'")
         if render_mode is not None:
