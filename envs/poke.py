@@ -131,7 +131,7 @@ class Poke4DEnv(gym.Env):
     the deformed positions of the same K surface samples every step, exact tracks); with
     cameras ``object_points_visible``; with a point cloud ``scene_track_ids`` (Ns: the object
     sample each object scene point shows, -1 static), ``tracks`` (= object_points) and
-    ``track_visible`` (schema 2 of `envs.recording`).
+    ``track_visible`` (schema 2 of `worldmodel.data.schema`).
 
     **Reset.** Through ``self.np_random``: fingertips xy ~ U([-0.2, 0.2]^2) at least 0.06 m
     from the object, height U(0.05, top + 0.05), resampled while any gripper point touches the

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import zarr
 
-from envs.recording import RolloutWriter
+from worldmodel.data.writer import RolloutWriter
 from worldmodel.data import PointFlowDataset, RolloutStore
 from worldmodel.data.byo import build_episode, estimate_normals, rgbd_to_points, voxel_downsample
 from worldmodel.data.lifting import (backproject_depth, fill_track_gaps, lift_tracks, project_points,

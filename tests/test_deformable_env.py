@@ -11,7 +11,7 @@ from envs import pusht_geometry as geo
 from envs.deformable import CONTROL_DT, pose_colliders, replay_solver
 from envs.deformable_env import DeformablePushT4DEnv
 from envs.pusht import PushT4DEnv
-from envs.recording import RecordRollout
+from worldmodel.data.recorder import RecordRollout
 
 # coarse particles (1 cm, ~700) and a soft jelly keep every step well under a second
 FAST = dict(robot="panda_hand", block_particle_spacing=0.01, block_youngs_modulus=5e3, image_size=48,

@@ -12,7 +12,7 @@ gym = pytest.importorskip("gymnasium")
 pytest.importorskip("warp")
 
 import envs  # noqa: E402,F401  (registers the tasks)
-from envs.recording import RecordRollout  # noqa: E402
+from worldmodel.data.recorder import RecordRollout  # noqa: E402
 from worldmodel.cli.jobs.estimate_material import contact_window, replay_kwargs  # noqa: E402
 from worldmodel.cli.main import run_job  # noqa: E402
 

@@ -9,14 +9,15 @@ import time
 import numpy as np
 import pytest
 
-from envs.recording import SCHEMA_VERSION as WRITER_SCHEMA
-from envs.recording import RecordRollout, RolloutWriter
-from worldmodel.data import SCHEMA_VERSION as READER_SCHEMA
 from worldmodel.data import RolloutStore
+from worldmodel.data.recorder import RecordRollout
+from worldmodel.data.schema import SCHEMA_VERSION
+from worldmodel.data.writer import RolloutWriter
 
 
-def test_reader_and_writer_agree_on_schema():
-    assert WRITER_SCHEMA == READER_SCHEMA
+def test_writer_stamps_the_schema_version_the_reader_reads(tmp_path):
+    RolloutWriter(tmp_path / "v.zarr").add_episode({"a": np.zeros((2, 1))}, seed=0)
+    assert RolloutStore(tmp_path / "v.zarr").attrs["schema_version"] == SCHEMA_VERSION
 
 
 def test_record_round_trip_exact_flow(make_env, tmp_path):
@@ -95,7 +96,7 @@ def test_wrapper_records_resolved_kwargs_images_and_outcomes(make_env, tmp_path)
 
 CRASH_SCRIPT = """
 import sys, numpy as np
-from envs.recording import RolloutWriter
+from worldmodel.data.writer import RolloutWriter
 w = RolloutWriter(sys.argv[1], resume=True) if __import__('os').path.exists(sys.argv[1]) else RolloutWriter(sys.argv[1])
 i = w.num_episodes
 while True:

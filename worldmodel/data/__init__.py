@@ -6,7 +6,8 @@ extra ``byo``) turns them into rollout-store episodes. Both are imported on dema
 """
 
 from .dataset import FlowSample, PointFlowDataset, exact_displacements, track_displacements
-from .rollouts import SCHEMA_VERSION, RolloutStore
+from .rollouts import RolloutStore
+from .schema import SCHEMA_VERSION
 
 __all__ = ["SCHEMA_VERSION", "FlowSample", "PointFlowDataset", "RolloutStore", "exact_displacements",
            "track_displacements"]

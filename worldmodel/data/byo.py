@@ -8,7 +8,7 @@ tracked object point, 0 = static), ``scene_track_ids`` (Ns, int32; the track eac
 point is, -1 = static/untracked), ``tracks`` (K, 3, float32; every track's position, with
 occlusions bridged by `fill_track_gaps`; NaN for a track never seen), ``track_visible``
 (K, bool; observed, not filled in) and ``gripper_points`` (Nr, 3) when given. Write it with
-the simulator's own writer, ``envs.recording.RolloutWriter`` (crash-safe, resumable; all
+the simulator's own writer, `worldmodel.data.writer.RolloutWriter` (crash-safe, resumable; all
 episodes of a store share Ns, K and Nr, hence ``num_tracks``), and read it with
 `RolloutStore` / `PointFlowDataset`, whose targets then come from the tracks. (This module
 only builds arrays: ``worldmodel`` depends on the on-disk schema, never on ``envs``.)
@@ -23,7 +23,7 @@ downsampling; it is imported only when one of those functions runs.
 
 Example::
 
-    from envs.recording import RolloutWriter
+    from .writer import RolloutWriter
     from worldmodel.data import PointFlowDataset
     from worldmodel.data.byo import build_episode, rgbd_to_points
     from worldmodel.data.lifting import lift_tracks

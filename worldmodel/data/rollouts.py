@@ -1,9 +1,9 @@
-"""Read-only access to rollout stores written by ``envs.recording`` (needs only zarr and numpy).
+"""Read-only access to rollout stores (needs only zarr and numpy; schema: `worldmodel.data.schema`).
 
 Only committed episodes are visible: rows past ``meta/episode_ends[-1]`` (left by an
 interrupted recording) are ignored. Schema versions 1 to 3 are read (version 2 adds the
 optional per-point tracks ``scene_track_ids``/``tracks``/``track_visible``, see
-``envs.recording``); a newer version, or a store without the schema's required parts, is
+`worldmodel.data.schema`); a newer version, or a store without the schema's required parts, is
 refused with a ``ValueError`` that names the reason.
 """
 
@@ -14,31 +14,7 @@ import os
 import numpy as np
 import zarr
 
-from envs.recording import committed_episode_ends
-
-SCHEMA_VERSION = 3  # must match envs.recording.SCHEMA_VERSION (the on-disk contract, DESIGN §5)
-MIN_SCHEMA_VERSION = 1  # oldest version still read (version 1 = version 2 without tracks)
-REQUIRED_PARTS = ("data", "meta/episode_ends", "meta/episode_seeds")
-TRACK_KEYS = ("scene_track_ids", "tracks", "track_visible")  # schema 2: all or none
-
-
-def check_store(root: zarr.Group, path: str) -> None:
-    """Raise ``ValueError`` naming what is wrong when ``root`` is not a readable rollout store."""
-    version = root.attrs.get("schema_version")
-    if not isinstance(version, int) or isinstance(version, bool):
-        raise ValueError(f"{path}: no integer schema_version attribute (got {version!r}); not a rollout store")
-    if version > SCHEMA_VERSION:
-        raise ValueError(f"{path}: schema version {version} is newer than this reader supports "
-                         f"({MIN_SCHEMA_VERSION}..{SCHEMA_VERSION}); upgrade worldmodel4d")
-    if version < MIN_SCHEMA_VERSION:
-        raise ValueError(f"{path}: schema version {version} is not supported ({MIN_SCHEMA_VERSION}..{SCHEMA_VERSION})")
-    missing = [k for k in REQUIRED_PARTS if k not in root]
-    if missing:
-        raise ValueError(f"{path}: store lacks required keys {missing} (a rollout store has {list(REQUIRED_PARTS)})")
-    present = [k for k in TRACK_KEYS if k in root["data"]]
-    if present and len(present) != len(TRACK_KEYS):
-        raise ValueError(f"{path}: store has {present} but lacks {sorted(set(TRACK_KEYS) - set(present))}; "
-                         f"per-point tracks need all of {list(TRACK_KEYS)}")
+from .schema import TRACK_KEYS, check_store, committed_episode_ends
 
 
 class RolloutStore:

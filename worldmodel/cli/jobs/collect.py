@@ -7,7 +7,7 @@ Before anything is written the job builds the env, resets it and asks the policy
 first action, so an unknown env id or kwarg, or a policy that does not fit the env, fails
 with one line and leaves no store. The store records the env's full resolved kwargs, the
 policy config, seed, ``max_steps`` and ``fps``; ``resume=true`` appends only into a store of
-exactly that configuration (``envs.recording``). Images are recorded whenever the
+exactly that configuration (`worldmodel.data.schema`). Images are recorded whenever the
 observations hold them (``env.obs_mode=rgbd`` or ``all``); ``record_images=true`` asks for them
 with any obs mode (``state`` is recorded as ``rgbd``, ``pointcloud`` as ``all``, and the
 store's ``env_kwargs`` say so).
@@ -61,11 +61,11 @@ def policy_fit_error(policy: Any, env_id: str, obs: dict, info: dict) -> str | N
 
 def run_episode(env_id: str, env_kwargs: dict, policy_cfg: dict, seed: int, max_steps: int,
                 record_images: bool) -> dict:
-    """Run one episode and return its rows as arrays (see ``envs.recording``)."""
+    """Run one episode and return its rows as arrays (see `worldmodel.data.recorder`)."""
     import gymnasium as gym
 
     import envs  # noqa: F401  (registers the tasks)
-    from envs.recording import EpisodeRecorder
+    from worldmodel.data.recorder import EpisodeRecorder
 
     env = gym.make(env_id, max_episode_steps=max_steps, **env_kwargs)
     try:
@@ -96,7 +96,7 @@ def preflight(env_id: str, env_kwargs: dict, policy_cfg: dict, seed: int, record
     import gymnasium as gym
 
     import envs  # noqa: F401
-    from envs.recording import resolved_env_kwargs
+    from worldmodel.data.recorder import resolved_env_kwargs
 
     check_env_id(env_id)
     env = gym.make(env_id, **env_kwargs)
@@ -125,7 +125,7 @@ def preflight(env_id: str, env_kwargs: dict, policy_cfg: dict, seed: int, record
 
 def run(cfg: DictConfig) -> None:
     """Collect ``cfg.episodes`` episodes into ``cfg.out`` (appending when ``resume=true``)."""
-    from envs.recording import RolloutWriter
+    from worldmodel.data.writer import RolloutWriter
 
     for key in ("episodes", "max_steps", "workers"):
         if not isinstance(cfg[key], int) or isinstance(cfg[key], bool) or cfg[key] <= 0:

@@ -53,9 +53,9 @@ def run(cfg: DictConfig) -> None:
     import imageio.v2 as imageio
 
     import envs  # noqa: F401
-    from envs.recording import RecordRollout
     from policies import HeuristicPushPolicy
     from worldmodel.data import RolloutStore
+    from worldmodel.data.recorder import RecordRollout
 
     from .collect import episode_seeds
 

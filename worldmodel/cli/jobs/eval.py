@@ -150,7 +150,7 @@ def eval_configuration(cfg: DictConfig, env) -> dict:
     Shards, episode counts, videos and the output directory are not part of it: runs that differ
     only in those share one ``episodes.jsonl``.
     """
-    from envs.recording import resolved_env_kwargs
+    from worldmodel.data.recorder import resolved_env_kwargs
 
     config = {"env_id": str(cfg.env_id), "env_kwargs": resolved_env_kwargs(env), "seed": int(cfg.seed),
               "max_steps": int(cfg.max_steps), "planner": OmegaConf.to_container(cfg.planner, resolve=True)}
@@ -166,7 +166,7 @@ def eval_configuration(cfg: DictConfig, env) -> dict:
 
 def check_output_dir(out: Path, config: dict) -> None:
     """ValueError unless ``out`` is new, holds no evaluation, or holds one of exactly ``config``."""
-    from envs.recording import configuration_differences
+    from worldmodel.data.schema import configuration_differences
 
     stored_path = out / CONFIG_FILE
     if stored_path.exists():

@@ -11,7 +11,7 @@ are never written (frame files of an earlier, longer run in DIR are removed).
 SH DC term and ``DIR/splat_sim.json`` records counts and timings.
 
 ``dataset=PATH.zarr`` also appends the rollout to a point-track store (schema 2 of
-`envs.recording`, simulation coordinates in metres): ``dataset_tracks`` Gaussian centres
+`worldmodel.data.schema`, simulation coordinates in metres): ``dataset_tracks`` Gaussian centres
 spread evenly over the simulated ones are the tracks, coloured by their SH DC term, so
 ``wm4d train`` learns the object's motion from splat-driven physics (no gripper: a passive
 rollout, its actions are zero).
@@ -262,8 +262,8 @@ def _dataset_rows(cfg: DictConfig, count: int) -> np.ndarray | None:
 
 def write_dataset(cfg: DictConfig, tracks: np.ndarray, colors: np.ndarray) -> None:
     """Append the tracked Gaussians' rollout (T, K, 3 metres) to the point-track store ``cfg.dataset``."""
-    from envs.recording import RolloutWriter
     from worldmodel.data.byo import build_episode
+    from worldmodel.data.writer import RolloutWriter
 
     episode = build_episode(tracks, track_colors=colors, num_scene_points=int(cfg.dataset_scene_points),
                             object_fraction=1.0, viewpoint=tracks[0].mean(axis=0) + np.array([0.0, -1.0, 1.0]))

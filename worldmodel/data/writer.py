@@ -1,0 +1,122 @@
+"""Appending whole episodes to a rollout store, one configuration per store (schema: `worldmodel.data.schema`)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import zarr
+
+from .schema import (
+    ROWS_PER_CHUNK_BYTES,
+    SCHEMA_VERSION,
+    committed_episode_ends,
+    configuration_differences,
+    is_store,
+    jsonable,
+    package_version,
+)
+
+
+class RolloutWriter:
+    """Appends whole episodes to a zarr store of one configuration (see the module docstring).
+
+    ``attrs`` is the recording's configuration (``IDENTITY_KEYS`` are compared on resume) and any
+    other metadata. A new store is created by the first ``add_episode``; ``resume=True`` continues
+    an existing store only when its configuration equals ``attrs`` (``ValueError`` naming every
+    difference otherwise, with the store untouched); without it an existing store is refused
+    (``FileExistsError``), and so is a path that holds anything but a zarr store.
+    """
+
+    def __init__(self, path: str | os.PathLike, attrs: dict[str, Any] | None = None, resume: bool = False):
+        self.path = str(path)
+        self.attrs = jsonable({"schema_version": SCHEMA_VERSION, "package_version": package_version(),
+                               **(attrs or {})})
+        self.root: zarr.Group | None = None
+        if is_store(self.path):
+            if not resume:
+                raise FileExistsError(f"{self.path} already exists; pass resume=true to append or choose another path")
+            stored = dict(zarr.open_group(self.path, mode="r").attrs)
+            diffs = configuration_differences(stored, self.attrs)
+            if diffs:
+                raise ValueError(f"refusing to append to {self.path}: it was recorded with another configuration "
+                                 f"(a store holds one); differing keys: " + "; ".join(diffs)
+                                 + ". Record into a new path, or rerun with the store's settings.")
+            self.root = zarr.open_group(self.path, mode="a")
+            self._trim_uncommitted()
+        elif os.path.exists(self.path) and (not os.path.isdir(self.path) or os.listdir(self.path)):
+            raise FileExistsError(f"{self.path} exists and is not a zarr store; choose another path")
+
+    def _create(self) -> zarr.Group:
+        root = zarr.open_group(self.path, mode="w", zarr_format=3)
+        root.attrs.update(self.attrs)
+        root.create_group("data")
+        meta = root.create_group("meta")
+        for name in ("episode_ends", "episode_seeds"):
+            meta.create_array(name, shape=(0,), chunks=(4096,), dtype=np.int64)
+        return root
+
+    def _committed_ends(self) -> np.ndarray:
+        if self.root is None:
+            return np.zeros(0, np.int64)
+        return committed_episode_ends(self.root["meta/episode_ends"][:])
+
+    @property
+    def num_episodes(self) -> int:
+        """Number of committed episodes."""
+        return len(self._committed_ends())
+
+    @property
+    def num_rows(self) -> int:
+        """Number of committed time steps."""
+        ends = self._committed_ends()
+        return int(ends[-1]) if len(ends) else 0
+
+    def _trim_uncommitted(self) -> None:
+        n = self.num_rows
+        ends = self.root["meta/episode_ends"]
+        if ends.shape[0] > self.num_episodes:
+            ends.resize((self.num_episodes,))
+        seeds = self.root["meta/episode_seeds"]
+        if seeds.shape[0] > self.num_episodes:
+            seeds.resize((self.num_episodes,))
+        for arr in self.root["data"].array_values():
+            if arr.shape[0] != n:
+                arr.resize((n,) + arr.shape[1:])
+
+    def add_episode(self, steps: dict[str, np.ndarray], seed: int) -> None:
+        """Append one episode (every array has the same leading length T) and commit it."""
+        lengths = {k: len(v) for k, v in steps.items()}
+        T = next(iter(lengths.values()), 0)
+        if T == 0 or any(n != T for n in lengths.values()):
+            raise ValueError(f"episode arrays must share a non-zero length, got {lengths}")
+        if self.root is None:
+            self.root = self._create()
+        data = self.root["data"]
+        start = self.num_rows
+        missing = [k for k in data.array_keys() if k not in steps]
+        new = [k for k in steps if k not in data] if start else []
+        if missing or new:
+            raise ValueError(f"episode keys differ from the store's: lacks {missing}, adds {new}")
+        for key, value in steps.items():
+            value = np.asarray(value)
+            if key in data and data[key].shape[1:] != value.shape[1:]:
+                raise ValueError(f"key {key!r}: store rows have shape {data[key].shape[1:]}, "
+                                 f"this episode's {value.shape[1:]}")
+        for key, value in steps.items():
+            value = np.asarray(value)
+            if key not in data:
+                row_bytes = max(1, value[0].nbytes)
+                chunk = max(1, min(1024, ROWS_PER_CHUNK_BYTES // row_bytes))
+                data.create_array(key, shape=(0,) + value.shape[1:], chunks=(chunk,) + value.shape[1:],
+                                  dtype=value.dtype)
+            arr = data[key]
+            arr.resize((start + T,) + arr.shape[1:])
+            arr[start:] = value
+        seeds = self.root["meta/episode_seeds"]
+        seeds.resize((self.num_episodes + 1,))
+        seeds[-1] = seed
+        ends = self.root["meta/episode_ends"]
+        ends.resize((self.num_episodes + 1,))
+        ends[-1] = start + T  # commit point
