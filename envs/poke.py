@@ -12,6 +12,7 @@ from scipy.spatial import cKDTree
 
 from physics.modal import ModalDynamics, RayleighDamping
 from physics.rigid import BACKENDS, LABEL_OBJECT
+from robots.control import CONTROL_DT, CONTROL_HZ
 
 from .cameras import side_by_side
 from .checks import (
@@ -47,7 +48,6 @@ TASKS = ("reach", "settle")
 OBS_MODES = ("state", "rgbd", "pointcloud", "all")
 ACTION_MODES = ("absolute", "delta")
 RENDER_MODES = ("rgb_array", "depth_array", "rgbd_tuple")
-CONTROL_DT = 0.1
 REACH_XY = 0.2  # fingertip targets: |x|, |y| <= 0.2 m
 Z_RANGE = (0.01, 0.35)  # fingertip heights (m)
 MAX_DELTA = 0.03
@@ -149,7 +149,7 @@ class Poke4DEnv(gym.Env):
     engine is used).
     """
 
-    metadata = {"render_modes": list(RENDER_MODES), "render_fps": 10}
+    metadata = {"render_modes": list(RENDER_MODES), "render_fps": CONTROL_HZ}
 
     def __init__(
         self,

@@ -9,6 +9,7 @@ from gymnasium import spaces
 from gymnasium.error import ClosedEnvironmentError, ResetNeeded
 
 from physics.rigid import BACKENDS, LABEL_OBJECT, Frames, Scene, make_backend
+from robots.control import CONTROL_HZ
 from robots.gripper_points import DEFAULT_GRIPPER_LINKS, GripperPoints
 
 from . import pusht_geometry as geo
@@ -118,7 +119,7 @@ class PushT4DEnv(gym.Env):
     ``block_particle_spacing``, ...; this class itself builds only the rigid block).
     """
 
-    metadata = {"render_modes": list(RENDER_MODES), "render_fps": 10}
+    metadata = {"render_modes": list(RENDER_MODES), "render_fps": CONTROL_HZ}
     BUILDS_MATERIALS = ("rigid",)  # the block materials this class builds (`envs.make_pusht4d` picks the class)
 
     def __init__(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from physics.rigid.spec import Box, Camera, FreeBody, Scene
+from robots.control import CONTROL_DT
 
 from . import pusht_geometry as geo
 from .robot_setup import RobotSetup
@@ -61,7 +62,7 @@ def t_block() -> FreeBody:
 
 def make_scene(
     robot: RobotSetup, cameras: tuple[Camera, ...], friction: float = 0.5, timestep: float = 0.005,
-    control_dt: float = 0.1,
+    control_dt: float = CONTROL_DT,
 ) -> Scene:
     """The PushT4D `Scene` with ``robot``, ``cameras`` and block/table Coulomb ``friction``."""
     return Scene(

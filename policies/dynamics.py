@@ -35,10 +35,11 @@ import numpy as np
 import torch
 
 from envs import pusht_geometry as geo
+from robots.control import CONTROL_DT
+from robots.gripper_points import finite_difference_motion
 
 from .scripted import STEP, travel
 
-CONTROL_DT = 0.1
 PAST_KEYS = ("previous_displacement", "earlier_displacement")  # x_t - x_(t-1), x_(t-1) - x_(t-2)
 
 
@@ -216,6 +217,5 @@ class LearnedDynamics:
         paths (K, H+1, 2), with the dataset's velocity and acceleration (central differences)."""
         shift = torch.nn.functional.pad(path - path[:, :1], (0, 1))[:, :, None]  # (K, H+1, 1, 3)
         pts = grip[:, None] + shift
-        vel = torch.gradient(pts, spacing=self.dt, dim=1)[0]
-        return {"gripper_points": pts, "gripper_velocity": vel,
-                "gripper_acceleration": torch.gradient(vel, spacing=self.dt, dim=1)[0]}
+        vel, acc = finite_difference_motion(pts, self.dt, axis=1)  # the dataset's features, the same function
+        return {"gripper_points": pts, "gripper_velocity": vel, "gripper_acceleration": acc}

@@ -8,7 +8,7 @@ are exact tracks of the robot, the action representation of PointWorld-style mod
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import trimesh
@@ -71,15 +71,31 @@ def allocate(weights: np.ndarray, total: int) -> np.ndarray:
     return counts
 
 
-def finite_difference_motion(points: np.ndarray, dt: float) -> tuple[np.ndarray, np.ndarray]:
-    """Velocity and acceleration (T, ...) of point tracks (T, ...) sampled every ``dt`` s.
+def finite_difference_motion(points: Any, dt: float, axis: int = 0) -> tuple[Any, Any]:
+    """Velocity and acceleration of point tracks sampled every ``dt`` s along ``axis``: the gripper-point
+    motion features of the point-flow formulation, defined once for the dataset and the planners.
 
-    Second-order central differences inside, first order at the ends; zero for T = 1.
+    ``points`` is a numpy array or a torch tensor (the result has its type and dtype): the same
+    element-wise operations in the same order give identical values for both. Second-order central
+    differences inside, first order at the ends (``numpy.gradient``'s rule); zero along an axis of length 1.
     """
-    if len(points) < 2:
-        return np.zeros_like(points), np.zeros_like(points)
-    vel = np.gradient(points, dt, axis=0)
-    return vel, np.gradient(vel, dt, axis=0)
+    return _gradient(points, dt, axis), _gradient(_gradient(points, dt, axis), dt, axis)
+
+
+def _gradient(x: Any, dt: float, axis: int) -> Any:
+    axis = axis % x.ndim
+    n = x.shape[axis]
+    out = x * 0
+    if n < 2:
+        return out
+
+    def at(start: int | None, stop: int | None) -> tuple:
+        return (slice(None),) * axis + (slice(start, stop),)
+
+    out[at(1, -1)] = (x[at(2, None)] - x[at(None, -2)]) / (2 * dt)
+    out[at(0, 1)] = (x[at(1, 2)] - x[at(0, 1)]) / dt
+    out[at(n - 1, None)] = (x[at(n - 1, None)] - x[at(n - 2, n - 1)]) / dt
+    return out
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,6 @@ import torch
 import torch.nn.functional as F
 
 HORIZON = 10
-CONTROL_DT = 0.1
 MOVED_THRESHOLD = 0.005
 STATIC_THRESHOLD = 0.001
 BATCH_KEYS = ("scene_points", "scene_colors", "scene_normals", "gripper_points", "gripper_velocity",

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from robots.control import CONTROL_DT
+
 LABEL_STATIC, LABEL_OBJECT, LABEL_ROBOT = 0, 1, 2
 
 
@@ -154,6 +156,6 @@ class Scene:
     robot: RobotModel
     cameras: tuple[Camera, ...]
     timestep: float = 0.002
-    control_dt: float = 0.1
+    control_dt: float = CONTROL_DT
     static_friction: float = 0.5
     extra: dict = field(default_factory=dict)

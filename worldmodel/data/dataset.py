@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from robots.control import CONTROL_DT
 from robots.gripper_points import finite_difference_motion
 from robots.transforms import quat_to_mat
 
@@ -95,7 +96,7 @@ class PointFlowDataset(Dataset):
 
     def __init__(self, paths: str | os.PathLike | Sequence[str | os.PathLike], horizon: int = 10,
                  split: str = "train", val_fraction: float = 0.1, split_seed: int = 0, augment: bool = False,
-                 max_shift: float = 0.05, seed: int = 0, dt: float = 0.1, num_points: int | None = None,
+                 max_shift: float = 0.05, seed: int = 0, dt: float = CONTROL_DT, num_points: int | None = None,
                  num_gripper_points: int | None = None):
         if horizon <= 0:
             raise ValueError(f"horizon must be a positive integer, got {horizon}")
