@@ -9,6 +9,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 from scipy.spatial.transform import Rotation
 
+from physics.render import splat_points
 from physics.rigid import LABEL_OBJECT, Frames, Scene
 
 from . import pusht_geometry as geo
@@ -26,7 +27,6 @@ from .deformable import (
     rest_particles,
 )
 from .deformable_shape import footprint_coverage, kabsch_transform
-from .point_render import splat_points
 from .pusht import PushT4DEnv
 from .pusht_scene import BLOCK_RGBA
 

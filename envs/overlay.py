@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .cameras import project
+from physics.render.cameras import project
 
 
 def draw_points(image: np.ndarray, cameras, layers: list[tuple[np.ndarray, tuple[int, int, int]]],

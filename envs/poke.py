@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
@@ -11,6 +9,7 @@ from gymnasium.error import ResetNeeded
 from scipy.spatial import cKDTree
 
 from physics.modal import ModalDynamics, RayleighDamping
+from physics.modal.contact import ContactScheduler, ModalContactSolver, PenaltyContact
 from physics.rigid import BACKENDS, LABEL_OBJECT
 from robots.control import CONTROL_DT, CONTROL_HZ
 
@@ -30,16 +29,6 @@ from .checks import (
 )
 from .obs_spaces import sensor_spaces
 from .pointcloud import PointCloudFuser
-from .poke_contact import (
-    CONTACT_MARGIN,
-    EXPANSION_REACH,
-    GATE_FACTOR,
-    GATE_SLACK,
-    ContactTracker,
-    ModalContactSolver,
-    PenaltyContact,
-    PullBackMemory,
-)
 from .poke_object import SHAPE_NAMES, SHAPES, modal_object
 from .poke_scene import TABLE_HALF, kinematic_robot, poke_cameras, render_scene, table_frames
 from .robot_setup import MAX_SPEED, ROBOTS
@@ -54,12 +43,7 @@ MAX_DELTA = 0.03
 START_CLEARANCE = 0.06  # the gripper starts at least this far (xy) from the object's bounds
 TARGET_RANGE = (0.02, 0.05)  # reach: target tip displacement magnitude (m)
 RING_RANGE = (0.02, 0.04)  # settle: tip amplitude of the initial flick (m)
-MAX_TRAVEL = 0.002  # relative motion of hand and surface per substep near contact (m); < half the thinnest wall
-MAX_SUBSTEPS = 20  # fine substeps per coarse substep
-RESPLIT = 1.25  # a contact that speeds the surface up past this many MAX_TRAVEL per fine substep splits the rest finer
 CONTACT_SAMPLES = 4096  # surface samples the contact pulls points back through (denser than the rendered ones)
-STALL_SUBSTEPS = 3  # the hand stalls after pressing harder than max_hand_force in this many substeps of a period
-STALL_DEPTH = 0.001  # or at once where it would leave a point deeper than this (m): at the force cap, on a stiff face
 RESET_OPTIONS = ("ee_pos", "q", "qdot", "target_displacement")
 
 
@@ -95,7 +79,7 @@ class Poke4DEnv(gym.Env):
     may reach the surface so that hand and surface move at most 2 mm relative to each other
     per substep (split again where a contact force speeds the surface up); the penalty is
     implicit with the exact modal step and passive (the object never gains more energy than the
-    hand's work gives it; `envs.poke_contact`), so penetration stays well below 2 mm (about
+    hand's work gives it; `physics.modal.contact`), so penetration stays well below 2 mm (about
     force / (k * contacts)).
 
     **Action.** ``action_mode="absolute"``: the fingertip xyz target (m),
@@ -224,7 +208,8 @@ class Poke4DEnv(gym.Env):
         touch = modal_object(shape, float(E), float(poisson_ratio), density, num_modes, CONTACT_SAMPLES, seed_points + 1)
         self.robot = kinematic_robot(self.robot_name, num_gripper_points, seed_points)
         self.contact = ModalContactSolver(touch, self.dynamics, law, len(self.robot.contact_offsets))
-        self._pull_backs = PullBackMemory(len(self.robot.contact_offsets))
+        self.scheduler = ContactScheduler(self.contact, self.dynamics, self.robot.contact_offsets, self.max_hand_force,
+                                          guide=self.object)
         bounds = self.object.bounds
         self.object_radius = float(np.sqrt(_surface_area(self.object.shape.boxes) / num_object_points))
         self.cameras = poke_cameras(num_cameras, w, h)
@@ -335,7 +320,7 @@ class Poke4DEnv(gym.Env):
         self.initial_energy = self.dynamics.energy()
         self._elapsed = 0
         self._step_stats = (0.0, 0.0)
-        self._pull_backs.forget()
+        self.scheduler.memory.forget()
         return self._observe()
 
     # -------------------------------------------------------------------- step
@@ -353,96 +338,13 @@ class Poke4DEnv(gym.Env):
         if dist > self.max_speed * CONTROL_DT:  # the speed-limited setpoint of this period
             travel *= self.max_speed * CONTROL_DT / dist
         velocity = travel / CONTROL_DT  # the hand moves at constant velocity toward its setpoint unless it stalls
-        coarse = CONTROL_DT / self.substeps
-        # a hand still pressing harder than max_hand_force at the end of the last period stays stalled
-        stats = _Contact(STALL_SUBSTEPS - 1 if self._step_stats[1] > self.max_hand_force else 0)
-        for _ in range(self.substeps):
-            left = coarse
-            while left > 0.0:
-                velocity, left = self._advance(velocity, left, coarse / MAX_SUBSTEPS, stats)
+        self.tcp, max_penetration, force = self.scheduler.advance(self.tcp, velocity, CONTROL_DT, self.substeps,
+                                                                  self._step_stats[1])
         self._elapsed += 1
-        self._step_stats = (stats.max_penetration, stats.force)
+        self._step_stats = (max_penetration, force)
         obs, info = self._observe()
         truncated = self.task == "reach" and self._elapsed >= self.reach_window and not info["is_success"]
         return obs, self._reward, bool(info["is_success"]), truncated, info
-
-    def _advance(self, velocity: np.ndarray, period: float, min_dt: float, stats: _Contact) -> tuple[np.ndarray, float]:
-        """Advance hand, contact and modes by ``period`` seconds (or less) in fine substeps of at least ``min_dt``;
-        returns the hand's velocity (zero once it stalls) and the time left: a contact force that makes
-        the surface move more than ``RESPLIT`` times ``MAX_TRAVEL`` per substep ends the plan early."""
-        dyn, offsets = self.dynamics, self.robot.contact_offsets
-        fine, gate = self._fine_substeps(velocity, period, min_dt)
-        if gate is None:
-            self.tcp = self.tcp + velocity * period
-            dyn.step(period)
-            stats.force = 0.0
-            return velocity, 0.0
-        dt, left = period / fine, 0.0
-        free = 0.0  # time the modes still have to advance without contact
-        for i in range(fine):
-            since = gate.step
-            gate.advance()
-            due = gate.due()
-            move = velocity * dt
-            if len(due) == 0:  # no point can be within the contact margin
-                self.tcp, free, stats.force = self.tcp + move, free + dt, 0.0
-                continue
-            if free:
-                dyn.step(free)
-                free = 0.0
-            points = offsets[gate.near[due]] + self.tcp + move
-            res = self.contact.solve(dyn.q, dyn.qdot, points, velocity, dt, gate.start(due, points))
-            stats.pressing += res.total_force > self.max_hand_force
-            stall = stats.pressing >= STALL_SUBSTEPS or res.max_penetration > STALL_DEPTH
-            if stall and np.any(move != 0):  # the hand stalls for this period
-                velocity, points, move = np.zeros(3), points - move, np.zeros(3)
-                res = self.contact.solve(dyn.q, dyn.qdot, points, velocity, dt, gate.start(due, points))
-            gate.measured(due, points, res.distance, res.pull_back, since)
-            self.tcp = self.tcp + move
-            dyn.step(dt, res.modal_force)
-            if res.velocity_factor < 1.0:
-                dyn.qdot = dyn.qdot * res.velocity_factor
-            stats.max_penetration, stats.force = max(stats.max_penetration, res.max_penetration), res.total_force
-            if res.num_contacts:
-                bound = self.contact.motion_bound(dyn.q, dyn.qdot, float(np.linalg.norm(velocity)))
-                if i < fine - 1 and dt > min_dt and (bound.hand_speed + bound.surface_speed) * dt > RESPLIT * MAX_TRAVEL:
-                    left = (fine - 1 - i) * dt  # the force sped the surface up: plan the rest again, finer
-                    break
-                gate.rebound(bound)
-        if free:
-            dyn.step(free)
-        return velocity, left
-
-    def _fine_substeps(self, velocity: np.ndarray, dt: float, min_dt: float) -> tuple[int, ContactTracker | None]:
-        """How many substeps (of at least ``min_dt``) a period ``dt`` needs, and a `ContactTracker` of the gripper
-        contact points that may touch the object in it, each measured now (None: none may).
-
-        Where one may, hand and surface move at most ``MAX_TRAVEL`` relative to each other per
-        substep, so a point entering the object is caught within its first 2 mm (less than half
-        the plate's thickness), where its nearest face is the face it crossed.
-        """
-        dyn, offsets = self.dynamics, self.robot.contact_offsets
-        bound = self.contact.motion_bound(dyn.q, dyn.qdot, float(np.linalg.norm(velocity)))
-        travel = (bound.hand_speed + bound.surface_speed) * dt
-        # the deformed object lies within its rest bounds grown by the largest displacement; points further from
-        # that box than the whole period's motion (and the margin, stretched) cannot come near it
-        obj = self.contact.obj
-        reach = obj.displacement_bound(dyn.q) + (float(bound(np.array([dt]))[0]) + CONTACT_MARGIN) / GATE_FACTOR
-        points = offsets + self.tcp
-        near = np.flatnonzero(np.all((points >= obj.bounds[0] - reach) & (points <= obj.bounds[1] + reach), axis=1))
-        if len(near) == 0:
-            return 1, None
-        fresh = near[self._pull_backs.nearest[near] < 0]
-        if len(fresh):  # no pull-back yet: start from the displacement of the nearest deformed sample, so that a
-            # strongly bent object's pull-back finds the preimage where the surface is (not a fold of the linear field)
-            disp = self.object.displacements(dyn.q)
-            self._pull_backs.displacement[fresh] = disp[cKDTree(self.object.surface + disp).query(points[fresh])[1]]
-        fine = int(min(max(1, np.ceil(travel / MAX_TRAVEL)), max(1, np.floor(dt / min_dt * (1 + 1e-9)))))
-        gate = ContactTracker(near, self._pull_backs, bound, dt / fine, fine, GATE_SLACK)
-        every = np.arange(len(near))
-        probe = obj.probe(points[near], dyn.q, gate.start(every, points[near]), EXPANSION_REACH, CONTACT_MARGIN)
-        gate.measured(every, points[near], probe.distance, probe.back, 0)
-        return (fine, gate) if gate.may_touch() else (1, None)
 
     # ------------------------------------------------------------- observation
     def tip_displacement(self) -> np.ndarray:
@@ -517,12 +419,12 @@ class Poke4DEnv(gym.Env):
         """Snapshot of the full state (modal state, hand, task, the contact points' pull-backs); restore with `set_state`."""
         d = self.dynamics
         return (d.q.copy(), d.qdot.copy(), self.tcp.copy(), self.target_displacement.copy(), self.initial_energy,
-                self._elapsed, self._step_stats, *self._pull_backs.snapshot())
+                self._elapsed, self._step_stats, *self.scheduler.memory.snapshot())
 
     def set_state(self, state: tuple) -> None:
         """Restore a `get_state` snapshot."""
         q, qdot, tcp, target, e0, elapsed, stats, *pull_backs = state
-        self._pull_backs.restore(tuple(pull_backs))
+        self.scheduler.memory.restore(tuple(pull_backs))
         self.dynamics.reset(q, qdot)
         self.tcp, self.target_displacement = np.array(tcp, dtype=float), np.array(target, dtype=float)
         self.initial_energy, self._elapsed, self._step_stats = float(e0), int(elapsed), tuple(stats)
@@ -537,16 +439,6 @@ class Poke4DEnv(gym.Env):
             f = render_scene(self.cameras, self._table, self.object.surface + self.object.displacements(self.dynamics.q),
                              self.object.colors, self.object_radius, self.robot, self.tcp)
         return side_by_side(f, self.render_mode)
-
-
-@dataclass
-class _Contact:
-    """A control step's contact so far: substeps pressing harder than max_hand_force, the deepest penetration
-    (m) and the last substep's total force (N)."""
-
-    pressing: int
-    max_penetration: float = 0.0
-    force: float = 0.0
 
 
 def _surface_area(boxes: tuple) -> float:

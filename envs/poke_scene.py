@@ -15,12 +15,13 @@ from functools import lru_cache
 
 import numpy as np
 
+from physics.render import splat_points
+from physics.render.cameras import pixel_rays
 from physics.rigid.base import Frames
 from physics.rigid.spec import LABEL_ROBOT, LABEL_STATIC, Camera
 from robots.gripper_points import DEFAULT_GRIPPER_LINKS, GripperPoints
 
-from .cameras import orbit_cameras, pixel_rays
-from .point_render import splat_points
+from .cameras import orbit_cameras
 from .robot_setup import RobotSetup, make_robot
 
 TABLE_HALF = 0.3
@@ -58,7 +59,7 @@ def table_frames(cameras: tuple[Camera, ...]) -> Frames:
 def rest_joint_values(robot: RobotSetup) -> np.ndarray:
     """The robot's joint vector in its holding posture: arm at ``rest_q``, fingers closed."""
     model = robot.model
-    values = dict(zip(model.arm_joints, model.rest_q))
+    values = dict(zip(model.arm_joints, model.rest_q, strict=True))
     values.update(model.fixed_joint_values)
     return np.array([values.get(name, 0.0) for name in robot.desc.actuated])
 
@@ -84,11 +85,11 @@ class KinematicRobot:
         # touching: the observed points and denser samples of the hand's collision meshes
         touch = GripperPoints(robot.desc, DEFAULT_GRIPPER_LINKS, num_contact_points, seed=seed + 1, mesh="collision")
         self.contact_offsets = np.concatenate([self.gripper_offsets, touch.place(rest)[0] - self.rest_tcp])
-        shown = tuple(l for l in robot.desc.links if robot.desc.collision.get(l))
+        shown = tuple(link for link in robot.desc.links if robot.desc.collision.get(link))
         render = GripperPoints(robot.desc, shown, num_render_points, seed=seed + 2, mesh="collision")
         self.render_offsets = render.place(self.link_poses(self.rest_tcp, shown))[0] - self.rest_tcp
         self.render_colors = np.array([ROBOT_COLORS.get(render.links[i], ARM_COLOR) for i in render.link_ids])
-        area = sum(_link_area(robot, l) for l in shown)
+        area = sum(_link_area(robot, link) for link in shown)
         self.render_radius = 1.2 * float(np.sqrt(area / num_render_points))
 
     def link_poses(self, tcp: np.ndarray, links: tuple[str, ...]) -> np.ndarray:

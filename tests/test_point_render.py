@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from envs.cameras import backproject, orbit_cameras, pixel_rays
-from envs.point_render import splat_points
+from envs.cameras import orbit_cameras
+from physics.render import backproject, pixel_rays, splat_points
 from physics.rigid.base import Frames
 
 

@@ -2,20 +2,25 @@
 
 import itertools
 
+import gymnasium as gym
 import numpy as np
 import pytest
-
 from scipy.spatial import cKDTree
 
-import gymnasium as gym
-
 import envs  # noqa: F401  (registers the tasks)
-from envs.poke_contact import (CONTACT_MARGIN, GATE_FACTOR, ContactResult, ContactTracker, MotionBound,
-                               PullBackMemory, complementary_forces)
+from envs.poke_object import modal_object
 from physics.modal import ModalDynamics
-from envs.poke_object import box_sdf, modal_object
-from envs.poke_pullback import GRID_CELL, GRID_COARSE, PullBack
+from physics.modal.contact import (
+    CONTACT_MARGIN,
+    GATE_FACTOR,
+    ContactTracker,
+    MotionBound,
+    PullBackMemory,
+    complementary_forces,
+)
+from physics.modal.contact_object import box_sdf
 from physics.modal.embedding import PointEmbedding
+from physics.modal.pullback import GRID_CELL, GRID_COARSE, PullBack
 
 
 def brute_force_forces(A: np.ndarray, rhs: np.ndarray) -> np.ndarray:
@@ -110,7 +115,7 @@ def test_motion_bound_holds_for_free_vibration():
     env = gym.make("Poke4D-v0", obs_mode="state", task="settle")
     u = env.unwrapped
     rng = np.random.default_rng(0)
-    for trial in range(5):
+    for _ in range(5):
         q, qdot = rng.normal(size=16) * 1e-3 / np.arange(1, 17), rng.normal(size=16) * 0.02
         u.dynamics.reset(q, qdot)
         bound = u.contact.motion_bound(q, qdot, 0.0)

@@ -9,8 +9,8 @@ from scipy.optimize import curve_fit
 from scipy.spatial import cKDTree
 
 import envs  # noqa: F401  (registers the tasks)
-from envs.poke_object import box_sdf
 from physics.modal import euler_bernoulli_cantilever_hz
+from physics.modal.contact_object import box_sdf
 from physics.modal.embedding import PointEmbedding
 from policies.poke import FINGER_BOX, DampingPokePolicy, RandomPokePolicy
 
@@ -202,7 +202,7 @@ def test_settle_rings_on_without_action_and_settles_faster_with_a_damping_poke(s
     obs, info = damp.reset(seed=5)
     assert info["modal_energy"] == pytest.approx(e0)
     policy = DampingPokePolicy(np.random.default_rng(0))
-    for t in range(100):
+    for t in range(100):  # noqa: B007 (t is read after the loop)
         obs, reward, terminated, _, info = damp.step(policy.act(obs, info))
         if terminated:
             break
@@ -254,7 +254,7 @@ def test_same_seed_same_observations_and_the_observation_contract():
     env, a = rollout(3)
     _, b = rollout(3)
     _, c = rollout(4)
-    for (oa, ia), (ob, ib) in zip(a, b):
+    for (oa, ia), (ob, ib) in zip(a, b, strict=True):
         for k in oa:
             np.testing.assert_array_equal(oa[k], ob[k])
         np.testing.assert_array_equal(ia["tracks"], ib["tracks"])
@@ -295,7 +295,7 @@ def test_bad_input_raises_value_error_and_changes_nothing():
         with pytest.raises(ValueError, match="action"):
             env.step(np.asarray(bad, dtype=np.float32))
     after = env.unwrapped.get_state()
-    for x, y in zip(state, after):
+    for x, y in zip(state, after, strict=True):
         np.testing.assert_array_equal(x, y)
     with pytest.raises(ValueError, match="reset options"):
         env.reset(options={"block_pose": (0, 0, 0)})

@@ -23,7 +23,11 @@ Formulation (stated once here; the modules implement it):
   point-space mode shapes driven by the same per-mode oscillators.
 
 Query points live in :mod:`physics.modal.embedding` (``PointEmbedding``, ``PointModes``;
-imported on demand because they use torch).
+imported on demand because they use torch). Contact with kinematic points (a gripper) is
+imported on demand too (it uses Warp and torch): :mod:`physics.modal.contact_object`
+(``ModalObject``: a union of boxes clamped to the table, its modes and surface samples),
+:mod:`physics.modal.pullback` (pulling world points back to the rest frame, a Warp kernel) and
+:mod:`physics.modal.contact` (the penalty contact solve and ``ContactScheduler``, its substeps).
 """
 
 from .beams import (

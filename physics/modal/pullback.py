@@ -266,7 +266,7 @@ class SurfaceProbe:
         v["modal"][:n] = 0.0
         params = (float(reach), float(margin), int(max_iterations))
         if params != self._params:  # setting a parameter of the recorded launch costs more than the launch itself
-            for name, value in zip(("reach", "margin", "max_iterations"), params):
+            for name, value in zip(("reach", "margin", "max_iterations"), params, strict=True):
                 self._launch.set_param_by_name(name, wp.float64(value) if name != "max_iterations" else value)
             self._params = params
         self._launch.set_dim(n)

@@ -1,7 +1,7 @@
 """Penalty contact between kinematic points (the gripper) and a vibrating modal object.
 
 A point ``p`` of the gripper that lies inside the object's deformed surface by ``delta``
-(measured in the rest frame, see :mod:`envs.poke_object`) pushes the surface along the
+(measured in the rest frame, see :mod:`physics.modal.contact_object`) pushes the surface along the
 inward normal with ``F = k delta + c d(delta)/dt >= 0``, capped at ``max_force``. The force
 acts at the point's rest position (the mode basis there from its pull-back) along the
 deformed normal ``n_c = F^-T n`` (the gradient of ``delta`` with respect to the world point,
@@ -30,7 +30,11 @@ since (`MotionBound`), and only points that may have come within ``CONTACT_MARGI
 solved for; the forces are the same as testing every point. `PullBackMemory` keeps each
 point's last pull-back, which starts the next one (usually no sample lookup at all).
 Pull-backs and their measurements run as one Warp kernel over the tested points
-(`envs.poke_pullback`).
+(`physics.modal.pullback`).
+
+`ContactScheduler` runs a kinematic hand against the object over a period: it plans the
+substeps (fine where hand and surface may meet), solves the due points' contacts, advances
+the modes and stalls a hand that presses too hard.
 """
 
 from __future__ import annotations
@@ -39,17 +43,22 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
+from scipy.spatial import cKDTree
 
-from physics.modal.dynamics import ModalDynamics
-
-from .poke_object import ModalObject
-from .poke_pullback import PullBack
+from .contact_object import ModalObject
+from .dynamics import ModalDynamics
+from .pullback import PullBack
 
 PASSIVITY_TOLERANCE = 1e-9  # J: energy gain per substep taken as rounding
 CONTACT_MARGIN = 0.002  # points this far outside the surface take part in the solve (they may be hit)
 EXPANSION_REACH = 0.0015  # a pull-back keeps its surface sample while within this distance of where it was found (m)
 GATE_FACTOR = 0.8  # world motion that closes a rest-frame distance d is taken as >= GATE_FACTOR * d (strain, rotation)
 GATE_SLACK = 2e-4  # and the pull-back's error as at most this (m): its first-order expansion errs by micrometres
+MAX_TRAVEL = 0.002  # relative motion of hand and surface per substep near contact (m); < half the thinnest wall
+MAX_SUBSTEPS = 20  # fine substeps per coarse substep
+RESPLIT = 1.25  # a contact that speeds the surface up past this many MAX_TRAVEL per fine substep splits the rest finer
+STALL_SUBSTEPS = 3  # the hand stalls after pressing harder than max_hand_force in this many substeps of a period
+STALL_DEPTH = 0.001  # or at once where it would leave a point deeper than this (m): at the force cap, on a stiff face
 
 
 @dataclass(frozen=True)
@@ -106,7 +115,8 @@ class MotionBound(NamedTuple):
         """The bound (m) for times ``t`` (P,) (s)."""
         t = np.asarray(t, dtype=float)
         change = np.minimum(np.multiply.outer(t * t, self.curve), self.swing + np.multiply.outer(t, self.drift))
-        per_mode = np.minimum(np.multiply.outer(t, self.speed), self.swing)  # each mode alone: |dq_k| <= min(A t, swing)
+        # each mode alone: |dq_k| <= min(A t, swing)
+        per_mode = np.minimum(np.multiply.outer(t, self.speed), self.swing)
         return self.hand_speed * t + np.minimum(self.surface_speed * t + change.sum(-1), per_mode.sum(-1))
 
 
@@ -249,7 +259,7 @@ class ModalContactSolver:
               start: PullBack | None = None) -> ContactResult:
         """Contact over a substep ``dt`` from modal state (q, qdot) with the gripper ``points`` (P, 3) at their
         end-of-substep positions, moving with ``velocity`` (3,); ``start``: where their pull-backs
-        start (`ModalObject.pull_back`). Every point is tested: pass only those that may be near
+        start (`ModalObject.probe`). Every point is tested: pass only those that may be near
         the object (`ContactTracker`)."""
         k = len(q)
         self.stored_energy = 0.0  # set again below when there is contact
@@ -286,3 +296,141 @@ class ModalContactSolver:
         now = np.sqrt(np.einsum("si,si->s", velocity, velocity).max())
         return MotionBound(float(hand_speed), 1.05 * float(now), 0.5 * reach * amplitude * self.omega,
                            2.0 * reach * amplitude / self.omega, reach * np.abs(qdot), reach * amplitude)
+
+
+class HandStep(NamedTuple):
+    """A period of `ContactScheduler.advance`: where the hand ends (3,), the deepest penetration (m) over its
+    substeps and the total contact force (N) of its last substep."""
+
+    tcp: np.ndarray
+    max_penetration: float
+    force: float
+
+
+@dataclass
+class _Period:
+    """A period so far: the hand's position and velocity (zero once it stalls), the substeps pressing harder
+    than ``max_hand_force``, the deepest penetration (m) and the last substep's total force (N)."""
+
+    tcp: np.ndarray
+    velocity: np.ndarray
+    pressing: int
+    max_penetration: float = 0.0
+    force: float = 0.0
+
+
+class ContactScheduler:
+    """Moves a kinematic hand against a modal object over a period in contact substeps (the env supplies the
+    hand's velocity; this class plans the substeps, solves the contacts and advances the modes).
+
+    The hand is the points ``offsets`` (P, 3) about its reference point ``tcp``; it moves at a
+    constant velocity and is never pushed back. A period is cut into coarse substeps; each is
+    split where a point may reach the surface, so that hand and surface move at most
+    ``MAX_TRAVEL`` relative to each other per fine substep (a point entering the object is caught
+    within its first 2 mm, where its nearest face is the face it crossed), in at most
+    ``MAX_SUBSTEPS``; a contact force that speeds the surface up past ``RESPLIT`` times that
+    plans the rest of the coarse substep again, finer. Only the points a `ContactTracker` finds
+    due are solved (``solver``); ``memory`` keeps their pull-backs across periods, and a point's
+    first pull-back starts from the displacement of the nearest deformed sample of ``guide``
+    (default ``solver.obj``: any sampling of the same modes), so that a strongly bent object's
+    pull-back finds the preimage where the surface is.
+
+    The hand stalls (stops for the rest of the period) where the object resists it with more than
+    ``max_hand_force`` (N) in total in ``STALL_SUBSTEPS`` substeps of a period, or at once where it
+    would leave a point more than ``STALL_DEPTH`` deep (the penalty at its force cap cannot hold
+    it: a stiff face); it stays stalled into the next period while it still presses that hard.
+    """
+
+    def __init__(self, solver: ModalContactSolver, dynamics: ModalDynamics, offsets: np.ndarray,
+                 max_hand_force: float, guide: ModalObject | None = None):
+        self.solver, self.dynamics, self.offsets = solver, dynamics, offsets
+        self.max_hand_force = float(max_hand_force)
+        self.guide = solver.obj if guide is None else guide
+        self.memory = PullBackMemory(len(offsets))
+
+    def advance(self, tcp: np.ndarray, velocity: np.ndarray, duration: float, substeps: int,
+                last_force: float = 0.0) -> HandStep:
+        """Move the hand from ``tcp`` at ``velocity`` (3,) for ``duration`` seconds in ``substeps`` coarse
+        substeps, advancing the modes of ``dynamics`` under its contact; ``last_force``: the total
+        force (N) at the end of the previous period (a hand still pressing harder than
+        ``max_hand_force`` stays stalled)."""
+        coarse = duration / substeps
+        period = _Period(tcp, velocity, STALL_SUBSTEPS - 1 if last_force > self.max_hand_force else 0)
+        for _ in range(substeps):
+            left = coarse
+            while left > 0.0:
+                left = self._advance(period, left, coarse / MAX_SUBSTEPS)
+        return HandStep(period.tcp, period.max_penetration, period.force)
+
+    def _advance(self, s: _Period, period: float, min_dt: float) -> float:
+        """Advance hand, contact and modes by ``period`` seconds (or less) in fine substeps of at least ``min_dt``;
+        returns the time left: a contact force that makes the surface move more than ``RESPLIT`` times
+        ``MAX_TRAVEL`` per substep ends the plan early."""
+        dyn, offsets = self.dynamics, self.offsets
+        fine, gate = self._fine_substeps(s, period, min_dt)
+        if gate is None:
+            s.tcp = s.tcp + s.velocity * period
+            dyn.step(period)
+            s.force = 0.0
+            return 0.0
+        dt, left = period / fine, 0.0
+        free = 0.0  # time the modes still have to advance without contact
+        for i in range(fine):
+            since = gate.step
+            gate.advance()
+            due = gate.due()
+            move = s.velocity * dt
+            if len(due) == 0:  # no point can be within the contact margin
+                s.tcp, free, s.force = s.tcp + move, free + dt, 0.0
+                continue
+            if free:
+                dyn.step(free)
+                free = 0.0
+            points = offsets[gate.near[due]] + s.tcp + move
+            res = self.solver.solve(dyn.q, dyn.qdot, points, s.velocity, dt, gate.start(due, points))
+            s.pressing += res.total_force > self.max_hand_force
+            stall = s.pressing >= STALL_SUBSTEPS or res.max_penetration > STALL_DEPTH
+            if stall and np.any(move != 0):  # the hand stalls for this period
+                s.velocity, points, move = np.zeros(3), points - move, np.zeros(3)
+                res = self.solver.solve(dyn.q, dyn.qdot, points, s.velocity, dt, gate.start(due, points))
+            gate.measured(due, points, res.distance, res.pull_back, since)
+            s.tcp = s.tcp + move
+            dyn.step(dt, res.modal_force)
+            if res.velocity_factor < 1.0:
+                dyn.qdot = dyn.qdot * res.velocity_factor
+            s.max_penetration, s.force = max(s.max_penetration, res.max_penetration), res.total_force
+            if res.num_contacts:
+                bound = self.solver.motion_bound(dyn.q, dyn.qdot, float(np.linalg.norm(s.velocity)))
+                speed = bound.hand_speed + bound.surface_speed
+                if i < fine - 1 and dt > min_dt and speed * dt > RESPLIT * MAX_TRAVEL:
+                    left = (fine - 1 - i) * dt  # the force sped the surface up: plan the rest again, finer
+                    break
+                gate.rebound(bound)
+        if free:
+            dyn.step(free)
+        return left
+
+    def _fine_substeps(self, s: _Period, dt: float, min_dt: float) -> tuple[int, ContactTracker | None]:
+        """How many substeps (of at least ``min_dt``) a period ``dt`` needs, and a `ContactTracker` of the hand's
+        points that may touch the object in it, each measured now (None: none may)."""
+        dyn, offsets = self.dynamics, self.offsets
+        bound = self.solver.motion_bound(dyn.q, dyn.qdot, float(np.linalg.norm(s.velocity)))
+        travel = (bound.hand_speed + bound.surface_speed) * dt
+        # the deformed object lies within its rest bounds grown by the largest displacement; points further from
+        # that box than the whole period's motion (and the margin, stretched) cannot come near it
+        obj = self.solver.obj
+        reach = obj.displacement_bound(dyn.q) + (float(bound(np.array([dt]))[0]) + CONTACT_MARGIN) / GATE_FACTOR
+        points = offsets + s.tcp
+        near = np.flatnonzero(np.all((points >= obj.bounds[0] - reach) & (points <= obj.bounds[1] + reach), axis=1))
+        if len(near) == 0:
+            return 1, None
+        fresh = near[self.memory.nearest[near] < 0]
+        if len(fresh):  # no pull-back yet: start from the displacement of the nearest deformed sample
+            disp = self.guide.displacements(dyn.q)
+            self.memory.displacement[fresh] = disp[cKDTree(self.guide.surface + disp).query(points[fresh])[1]]
+        fine = int(min(max(1, np.ceil(travel / MAX_TRAVEL)), max(1, np.floor(dt / min_dt * (1 + 1e-9)))))
+        gate = ContactTracker(near, self.memory, bound, dt / fine, fine, GATE_SLACK)
+        every = np.arange(len(near))
+        probe = obj.probe(points[near], dyn.q, gate.start(every, points[near]), EXPANSION_REACH, CONTACT_MARGIN)
+        gate.measured(every, points[near], probe.distance, probe.back, 0)
+        return (fine, gate) if gate.may_touch() else (1, None)

@@ -1,0 +1,57 @@
+"""Pinhole cameras in OpenCV conventions: placement, back-projection and projection.
+
+OpenCV: pixel (u, v) is column u, row v, with pixel centres at integer coordinates, so a
+centred camera has cx = (W - 1) / 2. Camera axes: x right, y down, z forward; depth is
+the z coordinate in the camera frame (metres).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from physics.rigid.spec import Camera
+
+
+def look_at(eye: np.ndarray, target: np.ndarray, up: np.ndarray = (0.0, 0.0, 1.0)) -> np.ndarray:
+    """cam2world (4, 4, OpenCV axes) of a camera at ``eye`` looking at ``target``."""
+    eye, target, up = (np.asarray(v, dtype=float) for v in (eye, target, up))
+    z = target - eye
+    z /= np.linalg.norm(z)
+    x = np.cross(z, up)
+    if np.linalg.norm(x) < 1e-9:
+        raise ValueError("camera viewing direction is parallel to the up vector")
+    x /= np.linalg.norm(x)
+    y = np.cross(z, x)
+    T = np.eye(4)
+    T[:3, 0], T[:3, 1], T[:3, 2], T[:3, 3] = x, y, z, eye
+    return T
+
+
+def pinhole(name: str, cam2world: np.ndarray, width: int, height: int, fovy_deg: float) -> Camera:
+    """A centred pinhole camera with square pixels and vertical field of view ``fovy_deg``."""
+    if width <= 0 or height <= 0:
+        raise ValueError(f"image size must be positive, got {width}x{height}")
+    f = (height / 2.0) / np.tan(np.radians(fovy_deg) / 2.0)
+    return Camera(name, int(width), int(height), f, f, (width - 1) / 2.0, (height - 1) / 2.0, np.asarray(cam2world))
+
+
+def pixel_rays(cam: Camera) -> np.ndarray:
+    """Camera-frame rays (H, W, 3) with z = 1 for every pixel centre."""
+    u, v = np.meshgrid(np.arange(cam.width), np.arange(cam.height))
+    return np.stack([(u - cam.cx) / cam.fx, (v - cam.cy) / cam.fy, np.ones_like(u, dtype=float)], -1)
+
+
+def backproject(depth: np.ndarray, rays: np.ndarray, cam2world: np.ndarray) -> np.ndarray:
+    """World points (..., H, W, 3) of depth images (..., H, W) with camera rays (H, W, 3) and poses (..., 4, 4)."""
+    cam = depth[..., None] * rays
+    R = cam2world[..., None, None, :3, :3]
+    return np.einsum("...ij,...j->...i", R, cam) + cam2world[..., None, None, :3, 3]
+
+
+def project(points: np.ndarray, cam: Camera) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pixel coordinates u, v (N,) and depth z (N,) of world points (N, 3) in ``cam``."""
+    R, t = np.asarray(cam.cam2world)[:3, :3], np.asarray(cam.cam2world)[:3, 3]
+    pc = (points - t) @ R  # world -> camera: R^T (p - t)
+    z = pc[:, 2]
+    safe = np.where(np.abs(z) < 1e-9, 1e-9, z)
+    return cam.fx * pc[:, 0] / safe + cam.cx, cam.fy * pc[:, 1] / safe + cam.cy, z
