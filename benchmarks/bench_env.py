@@ -13,7 +13,6 @@ import argparse
 import time
 
 import gymnasium as gym
-import numpy as np
 
 import envs  # noqa: F401
 
@@ -53,7 +52,8 @@ def main() -> None:
         for robot in ("panda_hand", "panda"):
             for mode in ("state", "pointcloud", "rgbd", "all"):
                 env = gym.make("PushT4D-v0", robot=robot, obs_mode=mode, backend=backend)
-                r = rates[backend, robot, mode] = rate(env, args.steps if mode == "state" else max(100, args.steps // 4))
+                r = rates[backend, robot, mode] = rate(env,
+                                                       args.steps if mode == "state" else max(100, args.steps // 4))
                 env.close()
                 kind = "state" if mode == "state" else "pixels"
                 ratio = f"{r / anchors[kind]:6.2f}x gym-pusht {kind}" if kind in anchors else ""

@@ -42,7 +42,8 @@ def main() -> None:
             samples.append(mb())
             print(f"step {i:7d}: {samples[-1]:.0f} MB  ({i / (time.perf_counter() - t):.0f} steps/s)", flush=True)
     first = samples[0] if samples else start
-    print(f"peak {max(samples + [start]):.0f} MB; growth after the first {args.every} steps: {samples[-1] - first:+.1f} MB")
+    print(f"peak {max(samples + [start]):.0f} MB; "
+          f"growth after the first {args.every} steps: {samples[-1] - first:+.1f} MB")
 
 
 if __name__ == "__main__":

@@ -41,7 +41,8 @@ def mpm3d_particles(n: int, rng: np.random.Generator) -> np.ndarray:
 def bench_ours(material: object, n: int, substeps: int, device: str, grid: int = N_GRID) -> tuple[float, MPMSolver]:
     """Particle-substeps/s of ``MPMSolver`` on the mpm3d workload with ``material``."""
     dx = 1.0 / grid
-    solver = MPMSolver(MPMConfig(grid_res=grid, bounds=((0.0, 0.0, 0.0), (1.0, 1.0, 1.0)), dt=DT, gravity=(0.0, 0.0, -9.8), device=device))
+    solver = MPMSolver(MPMConfig(grid_res=grid, bounds=((0.0, 0.0, 0.0), (1.0, 1.0, 1.0)), dt=DT,
+                                 gravity=(0.0, 0.0, -9.8), device=device))
     solver.add_particles(mpm3d_particles(n, np.random.default_rng(0)), (dx * 0.5) ** 2, material)
     solver.step(10 * DT)  # compile / warm up
     wp.synchronize_device(device)
@@ -71,9 +72,9 @@ def bench_taichi(n: int, substeps: int) -> float | None:
 
     @ti.kernel
     def substep():  # noqa: ANN202 (taichi rejects a return annotation here)
-        for I in ti.grouped(grid_m):
-            grid_v[I] = ti.zero(grid_v[I])
-            grid_m[I] = 0.0
+        for cell in ti.grouped(grid_m):
+            grid_v[cell] = ti.zero(grid_v[cell])
+            grid_m[cell] = 0.0
         ti.loop_config(block_dim=N_GRID)
         for p in x:  # P2G
             Xp = x[p] / dx
@@ -87,12 +88,12 @@ def bench_taichi(n: int, substeps: int) -> float | None:
                 weight = w[off[0]][0] * w[off[1]][1] * w[off[2]][2]
                 grid_v[base + off] += weight * (p_mass * v[p] + affine @ dpos)
                 grid_m[base + off] += weight * p_mass
-        for I in ti.grouped(grid_m):  # grid update
-            if grid_m[I] > 0:
-                grid_v[I] /= grid_m[I]
-            grid_v[I][2] -= DT * 9.8
-            cond = (I < bound) & (grid_v[I] < 0) | (I > N_GRID - bound) & (grid_v[I] > 0)
-            grid_v[I] = ti.select(cond, 0, grid_v[I])
+        for cell in ti.grouped(grid_m):  # grid update
+            if grid_m[cell] > 0:
+                grid_v[cell] /= grid_m[cell]
+            grid_v[cell][2] -= DT * 9.8
+            cond = (cell < bound) & (grid_v[cell] < 0) | (cell > N_GRID - bound) & (grid_v[cell] > 0)
+            grid_v[cell] = ti.select(cond, 0, grid_v[cell])
         ti.loop_config(block_dim=N_GRID)
         for p in x:  # G2P
             Xp = x[p] / dx
@@ -136,15 +137,19 @@ def main() -> None:
     ap.add_argument("--no-taichi", action="store_true", help="skip the Taichi anchor")
     args = ap.parse_args()
     wp.config.quiet = True
-    fluid, solver = bench_ours(Fluid(bulk_modulus=BULK, density=1.0), args.particles, args.substeps, args.device, args.grid)
-    elastic, _ = bench_ours(FixedCorotated(youngs_modulus=BULK, poisson_ratio=0.2, density=1.0), args.particles, args.substeps, args.device, args.grid)
+    fluid, solver = bench_ours(Fluid(bulk_modulus=BULK, density=1.0), args.particles, args.substeps, args.device,
+                               args.grid)
+    elastic, _ = bench_ours(FixedCorotated(youngs_modulus=BULK, poisson_ratio=0.2, density=1.0), args.particles,
+                            args.substeps, args.device, args.grid)
     mem = solver.memory_bytes()
     timer = "process CPU time" if args.device == "cpu" else "wall time"
-    print(f"device {args.device}, {args.particles} particles, grid {args.grid}^3, {args.substeps} substeps, rates per {timer}")
+    print(f"device {args.device}, {args.particles} particles, grid {args.grid}^3, {args.substeps} substeps, "
+          f"rates per {timer}")
     print(f"ours J-fluid           {fluid:.3e} particle-substeps/s")
     print(f"ours fixed-corotated   {elastic:.3e} particle-substeps/s  ({elastic / fluid:.2f}x our J-fluid)")
     print(f"memory: {mem['particles'] / solver.num_particles:.0f} bytes/particle + grid {mem['grid'] / 2**20:.1f} MiB")
-    taichi = None if args.no_taichi or args.device != "cpu" or args.grid != N_GRID else bench_taichi(args.particles, args.substeps)
+    taichi = (None if args.no_taichi or args.device != "cpu" or args.grid != N_GRID
+              else bench_taichi(args.particles, args.substeps))
     if taichi is None:
         print("taichi mpm3d: skipped (install the 'bench' extra for the anchor)")
     else:

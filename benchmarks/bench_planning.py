@@ -64,8 +64,8 @@ def main() -> None:
     rng = np.random.default_rng(0)
     planners = {
         "primitive + learned (96 pushes)": lambda: PrimitiveMPC(dyn, rng, PrimitiveConfig()),
-        "cem + learned (3 x 64 sequences)": lambda: MPCPolicy(dyn, CEM(PlannerConfig(), torch.Generator().manual_seed(0)),
-                                                                FlowCost()),
+        "cem + learned (3 x 64 sequences)":
+            lambda: MPCPolicy(dyn, CEM(PlannerConfig(), torch.Generator().manual_seed(0)), FlowCost()),
         "primitive + oracle (96 pushes)": lambda: PrimitiveMPC(OracleDynamics(env), rng, PrimitiveConfig()),
     }
     for name, make in planners.items():

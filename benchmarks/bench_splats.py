@@ -68,7 +68,8 @@ def main() -> None:
 
         # anchor: the bare solver on the same particles, same frames
         p = solver.particles
-        bare = mpm.MPMSolver(mpm.MPMConfig(grid_res=args.grid_res, bounds=solver.config.bounds, gravity=solver.config.gravity, device=args.device))
+        bare = mpm.MPMSolver(mpm.MPMConfig(grid_res=args.grid_res, bounds=solver.config.bounds,
+                                           gravity=solver.config.gravity, device=args.device))
         bare.add_collider(solver.colliders[0])
         bare.add_particles(p.x.numpy().astype(np.float64), p.volume.numpy().astype(np.float64), solver.materials[0])
         bare.step(frame_dt)
@@ -82,14 +83,17 @@ def main() -> None:
 
     n, total = len(scene.rows), solver.num_particles
     per_frame = (step + update + write) / args.frames
-    print(f"device {args.device}; {n} Gaussians + {scene.engine.driver.num_fill} fill particles = {total} particles, grid_res {args.grid_res}, dx {solver.config.dx:.4g} m")
+    print(f"device {args.device}; {n} Gaussians + {scene.engine.driver.num_fill} fill particles = {total} particles, "
+          f"grid_res {args.grid_res}, dx {solver.config.dx:.4g} m")
     print(f"setup (load, fill, particles): {setup:.2f} s")
     print(f"per frame: MPM step {step / args.frames * 1e3:.0f} ms ({substeps / args.frames:.1f} substeps), "
           f"splat update {update / args.frames * 1e3:.0f} ms, PLY write {write / args.frames * 1e3:.0f} ms")
     print(f"splat-sim: {n * args.frames / (step + update + write):,.0f} Gaussian-frames/s, "
-          f"{n * substeps / (step + update + write):,.0f} Gaussian-substeps/s, {total * substeps / step:,.2e} particle-substeps/s in the MPM step")
+          f"{n * substeps / (step + update + write):,.0f} Gaussian-substeps/s, "
+          f"{total * substeps / step:,.2e} particle-substeps/s in the MPM step")
     bare_per_frame = bare_time / args.frames
-    print(f"anchor, bare MPM solver on the same particles: {bare_per_frame * 1e3:.0f} ms/frame ({bare_substeps / args.frames:.1f} substeps), "
+    print(f"anchor, bare MPM solver on the same particles: {bare_per_frame * 1e3:.0f} ms/frame "
+          f"({bare_substeps / args.frames:.1f} substeps), "
           f"{total * bare_substeps / bare_time:,.2e} particle-substeps/s")
     print(f"ratio splat-sim frame / bare solver frame: {per_frame / bare_per_frame:.2f}x")
 

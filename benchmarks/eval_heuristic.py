@@ -45,7 +45,8 @@ def main() -> None:
         max_reward.append(best)
         final.append(info["coverage"])
     lo, hi = wilson_interval(int(np.sum(success)), len(success))
-    print(f"PushT4D-v0 backend={args.backend} robot={args.robot} start={args.start} episodes={args.episodes} seeds {args.seed}..")
+    print(f"PushT4D-v0 backend={args.backend} robot={args.robot} start={args.start} episodes={args.episodes} "
+          f"seeds {args.seed}..")
     print(f"pc_success {100 * np.mean(success):.1f}% (95% CI {100 * lo:.1f}-{100 * hi:.1f}%), "
           f"avg_max_reward {np.mean(max_reward):.3f}, final coverage {np.mean(final):.3f}, "
           f"{time.perf_counter() - t:.0f} s")

@@ -73,7 +73,7 @@ def main() -> None:
     a, b = run("mujoco", args.robot, cases), run("pybullet", args.robot, cases)
     dpos, dyaw, dcov, moved = [], [], [], []
     print(f"{'case':>4} {'moved mm':>9} {'turned deg':>10} {'d pos mm':>9} {'d yaw deg':>9} {'d cov':>7}")
-    for i, ((pose, _, _), pa, pb) in enumerate(zip(cases, a, b)):
+    for i, ((pose, _, _), pa, pb) in enumerate(zip(cases, a, b, strict=True)):
         dpos.append(1000 * np.linalg.norm(pa[:2] - pb[:2]))
         dyaw.append(np.degrees(abs(geo.wrap_angle(pa[2] - pb[2]))))
         dcov.append(abs(geo.coverage(pa) - geo.coverage(pb)))

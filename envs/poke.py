@@ -203,9 +203,11 @@ class Poke4DEnv(gym.Env):
                              nonnegative_float("contact_damping", contact_damping),
                              positive_float("max_contact_force", max_contact_force))
 
-        self.object = modal_object(shape, float(E), float(poisson_ratio), density, num_modes, num_object_points, seed_points)
+        self.object = modal_object(shape, float(E), float(poisson_ratio), density, num_modes, num_object_points,
+                                   seed_points)
         self.dynamics = ModalDynamics(self.object.modes, self.damping)
-        touch = modal_object(shape, float(E), float(poisson_ratio), density, num_modes, CONTACT_SAMPLES, seed_points + 1)
+        touch = modal_object(shape, float(E), float(poisson_ratio), density, num_modes, CONTACT_SAMPLES,
+                             seed_points + 1)
         self.robot = kinematic_robot(self.robot_name, num_gripper_points, seed_points)
         self.contact = ModalContactSolver(touch, self.dynamics, law, len(self.robot.contact_offsets))
         self.scheduler = ContactScheduler(self.contact, self.dynamics, self.robot.contact_offsets, self.max_hand_force,
@@ -223,7 +225,8 @@ class Poke4DEnv(gym.Env):
         self._low = np.array([-REACH_XY, -REACH_XY, Z_RANGE[0]])
         self._high = np.array([REACH_XY, REACH_XY, Z_RANGE[1]])
         if self.action_mode == "absolute":
-            self.action_space = spaces.Box(self._low.astype(np.float32), self._high.astype(np.float32), dtype=np.float32)
+            self.action_space = spaces.Box(self._low.astype(np.float32), self._high.astype(np.float32),
+                                           dtype=np.float32)
         else:
             self.action_space = spaces.Box(-MAX_DELTA, MAX_DELTA, shape=(3,), dtype=np.float32)
         self.observation_space = self._make_observation_space(num_cameras, h, w, num_gripper_points)
@@ -416,7 +419,8 @@ class Poke4DEnv(gym.Env):
 
     # ----------------------------------------------------------- state / render
     def get_state(self) -> tuple:
-        """Snapshot of the full state (modal state, hand, task, the contact points' pull-backs); restore with `set_state`."""
+        """Snapshot of the full state (modal state, hand, task, the contact points' pull-backs); restore with
+        `set_state`."""
         d = self.dynamics
         return (d.q.copy(), d.qdot.copy(), self.tcp.copy(), self.target_displacement.copy(), self.initial_energy,
                 self._elapsed, self._step_stats, *self.scheduler.memory.snapshot())
@@ -436,7 +440,8 @@ class Poke4DEnv(gym.Env):
             return None
         f = self._frames
         if f is None:
-            f = render_scene(self.cameras, self._table, self.object.surface + self.object.displacements(self.dynamics.q),
+            f = render_scene(self.cameras, self._table,
+                             self.object.surface + self.object.displacements(self.dynamics.q),
                              self.object.colors, self.object_radius, self.robot, self.tcp)
         return side_by_side(f, self.render_mode)
 

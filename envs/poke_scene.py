@@ -125,6 +125,8 @@ def render_scene(cameras: tuple[Camera, ...], table: Frames, object_points: np.n
     """Frames of the table, the deformed object (label 1) and the robot (label 2) by z-buffered splatting."""
     points = np.concatenate([object_points, robot.render_offsets + tcp])
     colors = np.concatenate([object_colors, robot.render_colors])
-    labels = np.concatenate([np.ones(len(object_points), np.int32), np.full(len(robot.render_offsets), LABEL_ROBOT, np.int32)])
-    radius = np.concatenate([np.full(len(object_points), object_radius), np.full(len(robot.render_offsets), robot.render_radius)])
+    labels = np.concatenate([np.ones(len(object_points), np.int32),
+                             np.full(len(robot.render_offsets), LABEL_ROBOT, np.int32)])
+    radius = np.concatenate([np.full(len(object_points), object_radius),
+                             np.full(len(robot.render_offsets), robot.render_radius)])
     return splat_points(points, colors, labels, radius, cameras, base=table)

@@ -1,9 +1,10 @@
 """Geometry of the Push-T task in metres: the T block, its poses, the goal, coverage and surface points.
 
 Block frame: origin at the midpoint of the bar's outer edge, at the bottom face (which rests
-``PAD_CLEARANCE`` = 1 mm above the table on three contact pads); footprint = bar x in [-0.10, 0.10], y in [0, 0.05] union stem x in [-0.025, 0.025],
-y in [0.05, 0.20]; height 0.04 m. A planar pose (x, y, yaw) rotates the footprint
-counter-clockwise by yaw about +z and moves the origin to (x, y), as in gym-pusht.
+``PAD_CLEARANCE`` = 1 mm above the table on three contact pads); footprint = bar x in [-0.10, 0.10],
+y in [0, 0.05] union stem x in [-0.025, 0.025], y in [0.05, 0.20]; height 0.04 m. A planar pose
+(x, y, yaw) rotates the footprint counter-clockwise by yaw about +z and moves the origin to (x, y),
+as in gym-pusht.
 """
 
 from __future__ import annotations

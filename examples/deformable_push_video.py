@@ -57,7 +57,7 @@ def main() -> None:
     ap.add_argument("--out", default="outputs/deformable_push.mp4")
     args = ap.parse_args()
     rows = [material_frames(m, args.steps, args.trail, scale=2) for m in ("jelly", "plasticine", "sand")]
-    video = [np.concatenate(step, axis=0) for step in zip(*rows)]
+    video = [np.concatenate(step, axis=0) for step in zip(*rows, strict=True)]
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     imageio.mimwrite(args.out, video, fps=5, macro_block_size=8)
     imageio.imwrite(os.path.splitext(args.out)[0] + ".png", video[-1])

@@ -232,7 +232,7 @@ def plot(rows: list[dict], path: Path, actions: str) -> None:
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for reward in REWARDS:
-        for ax, key in zip(axes, ("avg_max_reward", "success")):
+        for ax, key in zip(axes, ("avg_max_reward", "success"), strict=True):
             steps, vals = at_steps(rows, reward, key)
             if not steps:
                 continue
@@ -240,7 +240,7 @@ def plot(rows: list[dict], path: Path, actions: str) -> None:
             seeds = len({r["seed"] for r in rows if r["reward"] == reward})
             ax.plot(steps, mean, marker=".", label=f"{reward} ({seeds} seeds)")
             ax.fill_between(steps, mean - std, mean + std, alpha=0.2)
-    for ax, title in zip(axes, ("avg_max_reward (coverage)", "success rate")):
+    for ax, title in zip(axes, ("avg_max_reward (coverage)", "success rate"), strict=True):
         ax.set(xlabel="PPO steps (pushes)" if actions == "push" else "env steps", title=title)
         ax.grid(alpha=0.3)
     axes[0].legend()
@@ -257,7 +257,7 @@ def compare(rows: list[dict], actions: str) -> list[dict]:
     for reward in REWARDS:
         steps, am = at_steps(rows, reward, "avg_max_reward")
         _, sr = at_steps(rows, reward, "success")
-        for t, a, s in zip(steps, am, sr):
+        for t, a, s in zip(steps, am, sr, strict=True):
             out.append(dict(actions=actions, reward=reward, steps=t, seeds=len(a), avg_max_reward=round(a.mean(), 4),
                             avg_max_std=round(a.std(), 4), success=round(s.mean(), 4)))
     return out

@@ -13,4 +13,5 @@ def make_policy(name: str, rng, **kwargs) -> PushPolicy:
     return POLICIES[name](rng, **kwargs)
 
 
-__all__ = ["FlowReward", "HeuristicPushPolicy", "ModelReward", "POLICIES", "PushPolicy", "RandomPushPolicy", "make_policy"]
+__all__ = ["FlowReward", "HeuristicPushPolicy", "ModelReward", "POLICIES", "PushPolicy", "RandomPushPolicy",
+           "make_policy"]

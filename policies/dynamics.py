@@ -204,7 +204,7 @@ class LearnedDynamics:
             # a one-step chunk's earlier motion is the motion before it
             past = [history[:, -lag] - history[:, -lag - 1] if steps >= lag else scene[self.past[lag - 2]]
                     for lag in range(1, len(self.past) + 1)]
-            scene.update(zip(self.past, past))
+            scene.update(zip(self.past, past, strict=True))
             scene["scene_points"] = pts[:, -1]
             t0 += steps
         points = torch.cat(chunks, dim=1)[:, :, torch.from_numpy(block)]

@@ -26,8 +26,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from envs import pusht_geometry as geo
-
 from .dynamics import Dynamics
 from .mpc import FlowCost
 from .scripted import HeuristicPushPolicy, PushPolicy, push_direction
@@ -112,7 +110,8 @@ class PrimitiveMPC(PushPolicy):
             idx2 = (idx[pick] + np.rint(self.rng.normal(0, 1.5, c.refine)).astype(int)) % M
             lim = math.radians(c.max_angle_deg)
             ang2 = np.clip(ang[pick] + self.rng.normal(0, math.radians(8), c.refine), -lim, lim)
-            len2 = np.clip(log_len[pick] + self.rng.normal(0, 0.3, c.refine), math.log(c.min_length), math.log(c.max_length))
+            len2 = np.clip(log_len[pick] + self.rng.normal(0, 0.3, c.refine), math.log(c.min_length),
+                           math.log(c.max_length))
             cost2, final2, goal2 = self._score(pose, ee, idx2, ang2, len2)
             goal = goal if goal is not None else goal2
             idx, ang, log_len = (np.concatenate(p) for p in ((idx, idx2), (ang, ang2), (log_len, len2)))
@@ -176,7 +175,7 @@ class PrimitiveMPC(PushPolicy):
         H = getattr(self.dynamics, "horizon", None)  # a model (the simulator replays the whole approach)
         leads = self._hand_lead(obs, u) if H else np.full(len(u), self.standoff)
         pres, pushes = zip(*(self._scored_part(pose, int(i), d, math.exp(L), lead)
-                             for i, d, L, lead in zip(idx, u, log_len, leads)))
+                             for i, d, L, lead in zip(idx, u, log_len, leads, strict=True)), strict=True)
         steps = np.array([len(p) for p in pushes]) + self.cfg.settle_steps
         span = np.ceil(steps / H).astype(int) * H if H else np.full(len(steps), steps.max())
         cost, final = np.empty(len(idx)), [None] * len(idx)

@@ -33,7 +33,7 @@ def outline_candidates(spacing: float = OUTLINE_SPACING) -> tuple[np.ndarray, np
     """Points on the T outline (block frame, (M, 2)) and their outward unit normals."""
     v = geo.footprint_vertices()
     pts, nrm = [], []
-    for a, b in zip(v[:-1], v[1:]):
+    for a, b in zip(v[:-1], v[1:], strict=True):
         edge = b - a
         length = np.linalg.norm(edge)
         n = max(1, int(length / spacing))
@@ -102,7 +102,8 @@ class PushPolicy:
 
     REQUIRED_KEYS = {"obs": ("agent_pos", "block_pose"), "info": ()}  # what ``act`` reads: the env must give it
 
-    def __init__(self, rng: np.random.Generator, step: float = STEP, standoff: float = 0.03, action_mode: str = "absolute"):
+    def __init__(self, rng: np.random.Generator, step: float = STEP, standoff: float = 0.03,
+                 action_mode: str = "absolute"):
         if action_mode not in ("absolute", "delta"):
             raise ValueError(f"action_mode must be 'absolute' or 'delta', got {action_mode!r}")
         self.rng = rng

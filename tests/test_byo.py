@@ -6,11 +6,16 @@ import numpy as np
 import pytest
 import zarr
 
-from worldmodel.data.writer import RolloutWriter
 from worldmodel.data import PointFlowDataset, RolloutStore
 from worldmodel.data.byo import build_episode, estimate_normals, rgbd_to_points, voxel_downsample
-from worldmodel.data.lifting import (backproject_depth, fill_track_gaps, lift_tracks, project_points,
-                                     tracks_from_scene_flow)
+from worldmodel.data.lifting import (
+    backproject_depth,
+    fill_track_gaps,
+    lift_tracks,
+    project_points,
+    tracks_from_scene_flow,
+)
+from worldmodel.data.writer import RolloutWriter
 
 H, W, T = 48, 64, 6
 K = np.array([[60.0, 0.0, (W - 1) / 2], [0.0, 60.0, (H - 1) / 2], [0.0, 0.0, 1.0]])
@@ -35,8 +40,9 @@ def rigid(t: int) -> tuple[np.ndarray, np.ndarray]:
     return R, np.array([0.01 * t, -0.005 * t, 0.0])
 
 
-def move(points: np.ndarray, t: int, centre=np.zeros(3)) -> np.ndarray:
-    """Points (N, 3) given at t = 0 moved to time t (rotation about ``centre``)."""
+def move(points: np.ndarray, t: int, centre: np.ndarray | None = None) -> np.ndarray:
+    """Points (N, 3) given at t = 0 moved to time t (rotation about ``centre``, the origin by default)."""
+    centre = np.zeros(3) if centre is None else centre
     R, d = rigid(t)
     return (points - centre) @ R.T + centre + d
 

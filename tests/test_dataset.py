@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-
 from conftest import collect_small_store
+
 from worldmodel.cli.main import run_job
 from worldmodel.data import PointFlowDataset, RolloutStore, track_displacements
 

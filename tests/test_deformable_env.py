@@ -63,7 +63,8 @@ def test_reset_pose_mass_coverage_and_info(make_env):
     gap = np.linalg.norm(obs["scene_points"][labels == 1] - info["tracks"][ids[labels == 1]], axis=1)
     assert np.median(gap) < 0.012
     # the goal points are the tracked particles of the rest shape at the goal pose
-    goal = geo.transform_points(geo.pose_matrix(geo.pose7_from_pose3(geo.GOAL_POSE, z=0.0)), u.rest_local[u.track_index])
+    goal = geo.transform_points(geo.pose_matrix(geo.pose7_from_pose3(geo.GOAL_POSE, z=0.0)),
+                                u.rest_local[u.track_index])
     np.testing.assert_allclose(info["goal_object_points"], goal, atol=1e-6)
 
 
@@ -83,7 +84,7 @@ def test_same_seed_same_observations_and_state_restore(make_env):
     first = [a.step(np.array(act))[4]["tracks"] for act in PUSH[2:]]
     a.unwrapped.set_state(snap)
     again = [a.step(np.array(act))[4]["tracks"] for act in PUSH[2:]]
-    for x, y in zip(first, again):
+    for x, y in zip(first, again, strict=True):
         np.testing.assert_array_equal(x, y)
     assert np.abs(first[-1] - outs[0][1]["tracks"]).max() > 0.005  # the block was pushed
 

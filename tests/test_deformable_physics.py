@@ -81,7 +81,7 @@ def test_mass_is_conserved_and_fingers_are_impenetrable():
         assert u.mpm.masses().sum() == pytest.approx(geo.MASS, rel=1e-6)
         assert u.mpm.grid_mv.numpy()[:, 3].sum() == pytest.approx(geo.MASS, rel=1e-4)
         x = info["tracks"].astype(np.float64)
-        for pose, half in zip(info["collider_poses"][1:], halves[1:]):  # the two fingers
+        for pose, half in zip(info["collider_poses"][1:], halves[1:], strict=True):  # the two fingers
             local = (x - pose[:3]) @ quat_to_mat(pose[3:])
             sdf = np.max(np.abs(local) - half, axis=1)  # exact inside, a lower bound outside
             deepest = min(deepest, sdf.min())
@@ -119,12 +119,13 @@ def test_kabsch_recovers_a_rigid_transform_and_rejects_bad_input():
 def test_pose_colliders_moves_each_box_from_start_to_end_pose():
     solver = MPMSolver(MPMConfig(grid_res=8, bounds=((-1, -1, -1), (1, 1, 1))))
     boxes = [solver.add_collider(Box((0, 0, 0), (0.1, 0.2, 0.3))) for _ in range(2)]
-    start = np.array([[0.1, 0.2, 0.3, 1, 0, 0, 0], [0, 0, 0, *Rotation.from_rotvec([0, 0, 0.5]).as_quat()[[3, 0, 1, 2]]]])
+    start = np.array([[0.1, 0.2, 0.3, 1, 0, 0, 0],
+                      [0, 0, 0, *Rotation.from_rotvec([0, 0, 0.5]).as_quat()[[3, 0, 1, 2]]]])
     end = np.array([[0.2, 0.1, 0.3, *Rotation.from_rotvec([0.3, 0, 0]).as_quat()[[3, 0, 1, 2]]],
                     [0.05, 0, 0, *Rotation.from_rotvec([0, 0, -0.4]).as_quat()[[3, 0, 1, 2]]]])
     pose_colliders(boxes, start, end, 0.1)
     solver.step(0.1)  # no particles: the colliders just advance over the frame
-    for box, e in zip(boxes, end):
+    for box, e in zip(boxes, end, strict=True):
         np.testing.assert_allclose(box.position, e[:3], atol=1e-12)
         np.testing.assert_allclose(box.rotation, quat_to_mat(e[3:]), atol=1e-12)
     with pytest.raises(ValueError, match="start_poses"):

@@ -81,7 +81,8 @@ def test_collect_that_fails_leaves_nothing_and_rerun_works(tmp_path, capsys, bad
 
 
 def test_images_recorded_whenever_asked_and_outcomes_per_step(tmp_path, capsys):
-    cases = {"pc": ["record_images=true"], "rgbd": ["env.obs_mode=rgbd"], "state": ["env.obs_mode=state", "record_images=true"]}
+    cases = {"pc": ["record_images=true"], "rgbd": ["env.obs_mode=rgbd"],
+             "state": ["env.obs_mode=state", "record_images=true"]}
     for name, args in cases.items():
         assert wm4d(capsys, "collect", *FAST, "episodes=1", f"out={tmp_path / name}.zarr", *args)[0] == 0
         store = RolloutStore(tmp_path / f"{name}.zarr")

@@ -93,7 +93,8 @@ def test_timoshenko_reduces_to_euler_bernoulli_for_thin_beams():
     for mode in (1, 2, 3):
         eb = euler_bernoulli_cantilever_hz(10.0, 0.01, 0.01, 70e9, 2700, mode)
         assert timoshenko_cantilever_hz(10.0, 0.01, 0.01, 70e9, 0.33, 2700, mode) == pytest.approx(eb, rel=1e-4)
-    assert euler_bernoulli_cantilever_hz(1.0, 0.1, 0.1, 1.0, 1.0) == pytest.approx(1.8751**2 / (2 * np.pi) * np.sqrt(1 / 1200), rel=1e-4)
+    assert euler_bernoulli_cantilever_hz(1.0, 0.1, 0.1, 1.0, 1.0) == pytest.approx(
+        1.8751**2 / (2 * np.pi) * np.sqrt(1 / 1200), rel=1e-4)
 
 
 def test_slender_cantilever_first_bending_matches_euler_bernoulli_and_converges():
@@ -155,7 +156,8 @@ def test_modes_are_mass_orthonormal_and_stiffness_diagonal(order):
     modes = model.solve(10)
     phi = modes.node_shapes.reshape(modes.num_modes, -1).T
     np.testing.assert_allclose(phi.T @ (model.mass @ phi), np.eye(10), atol=1e-9)
-    np.testing.assert_allclose(phi.T @ (model.stiffness @ phi), np.diag(modes.angular_frequencies**2), rtol=1e-8, atol=1e-10 * modes.angular_frequencies[-1] ** 2)
+    np.testing.assert_allclose(phi.T @ (model.stiffness @ phi), np.diag(modes.angular_frequencies**2), rtol=1e-8,
+                               atol=1e-10 * modes.angular_frequencies[-1] ** 2)
     assert np.all(np.diff(modes.frequencies_hz) >= 0)
     assert modes.shapes.shape == (10, len(model.vertices), 3)
     np.testing.assert_array_equal(modes.shapes[:, model.vertices[:, 0] < 1e-9], 0.0)
@@ -192,7 +194,8 @@ def test_material_scaling_and_heterogeneous_arrays():
     base = ModalModel(vertices, tets, **ALU, fixed=fixed).solve(4).frequencies_hz
     stiff = ModalModel(vertices, tets, 4 * 70e9, 0.33, 2700.0, fixed=fixed).solve(4).frequencies_hz
     np.testing.assert_allclose(stiff, 2 * base, rtol=1e-8)
-    per_tet = ModalModel(vertices, tets, np.full(len(tets), 70e9), np.full(len(tets), 0.33), np.full(len(tets), 2700.0), fixed=fixed)
+    per_tet = ModalModel(vertices, tets, np.full(len(tets), 70e9), np.full(len(tets), 0.33), np.full(len(tets), 2700.0),
+                         fixed=fixed)
     np.testing.assert_allclose(per_tet.solve(4).frequencies_hz, base, rtol=1e-10)
     soft_tip = np.where(vertices[tets].mean(axis=1)[:, 0] > 0.2, 7e9, 70e9)
     assert np.all(ModalModel(vertices, tets, soft_tip, 0.33, 2700.0, fixed=fixed).solve(4).frequencies_hz < base)

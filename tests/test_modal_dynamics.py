@@ -58,7 +58,7 @@ def test_step_matches_matrix_exponential_in_every_damping_regime():
     xi = np.array([0.1, 1.0, 2.5, 0.0])
     dt = 0.21
     coeffs = np.stack(transition_coefficients(omega, xi, dt), axis=1)
-    for w, z, c in zip(omega, xi, coeffs):
+    for w, z, c in zip(omega, xi, coeffs, strict=True):
         A = np.array([[0.0, 1.0, 0.0], [-w * w, -2 * z * w, 1.0], [0.0, 0.0, 0.0]])  # state (q, v, f)
         P = sla.expm(A * dt)
         np.testing.assert_allclose(c, [P[0, 0], P[0, 1], P[1, 0], P[1, 1], P[0, 2], P[1, 2]], rtol=1e-10, atol=1e-12)

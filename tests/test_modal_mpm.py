@@ -18,7 +18,8 @@ def _mpm():
         mpm = importlib.import_module("physics.mpm")
     except ImportError as err:
         pytest.skip(f"physics.mpm is not importable yet ({err}); the MPM cross-check needs it")
-    missing = [name for name in ("MPMSolver", "MPMConfig", "FixedCorotated", "Box", "sample_box") if not hasattr(mpm, name)]
+    missing = [name for name in ("MPMSolver", "MPMConfig", "FixedCorotated", "Box", "sample_box")
+               if not hasattr(mpm, name)]
     if missing:
         pytest.skip(f"physics.mpm lacks {', '.join(missing)}; the MPM cross-check needs them")
     return mpm
@@ -28,7 +29,8 @@ def test_mpm_cantilever_rings_at_the_modal_frequency():
     mpm = _mpm()
     E, nu, rho = 1e5, 0.3, 1000.0
     length, h = 0.3, 0.06  # free length and square section (m)
-    solver = mpm.MPMSolver(mpm.MPMConfig(grid_res=GRID_RES, bounds=((0.0, 0.0, 0.0), (0.45, 0.16, 0.16)), gravity=(0.0, 0.0, 0.0), device="cpu"))
+    solver = mpm.MPMSolver(mpm.MPMConfig(grid_res=GRID_RES, bounds=((0.0, 0.0, 0.0), (0.45, 0.16, 0.16)),
+                                         gravity=(0.0, 0.0, 0.0), device="cpu"))
     dx = solver.config.dx
     root = 4 * dx  # the clamp ends on a grid plane, so the clamped nodes stop exactly at the beam root
     lo = np.array([0.0, 0.05, 0.05])

@@ -19,7 +19,8 @@ def vibrating_beam():
     vertices, tets = box_tet_mesh((L, B, T), (16, 2, 1))
     model = ModalModel(vertices, tets, 70e9, 0.33, 2700.0, fixed=vertices[:, 0] < 1e-9)
     modes = model.solve(6)
-    dyn = ModalDynamics(modes, RayleighDamping.from_ratios(modes.frequencies_hz[0], 0.01, modes.frequencies_hz[3], 0.01))
+    dyn = ModalDynamics(modes,
+                        RayleighDamping.from_ratios(modes.frequencies_hz[0], 0.01, modes.frequencies_hz[3], 0.01))
     tip = np.flatnonzero(np.isclose(vertices[:, 0], L))
     dyn.apply_impulse(modes.modal_load(tip, np.tile([0.0, 0.002, 0.004], (len(tip), 1))))  # tap along y and z
     q = dyn.rollout(1.0 / FPS, FRAMES)

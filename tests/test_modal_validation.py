@@ -17,7 +17,14 @@ from numpy.typing import NDArray
 from scipy.optimize import brentq
 from scipy.spatial.transform import Rotation
 
-from physics.modal import ModalModel, Modes, box_tet_mesh, euler_bernoulli_cantilever_hz, points_tet_mesh, surface_tet_mesh
+from physics.modal import (
+    ModalModel,
+    Modes,
+    box_tet_mesh,
+    euler_bernoulli_cantilever_hz,
+    points_tet_mesh,
+    surface_tet_mesh,
+)
 from physics.modal.beams import (
     bar_axial_hz,
     bar_torsion_hz,
@@ -63,12 +70,15 @@ def frequencies_of(vertices: NDArray[np.float64], modes: Modes, kind: int, count
 # ---------------------------------------------------------------- 1D references computed here
 
 
-def hermite_beam_hz(length: float, ei: Callable[[float], float], rho_a: Callable[[float], float], clamped_left: bool, count: int, elements: int = 160) -> NDArray[np.float64]:
+def hermite_beam_hz(length: float, ei: Callable[[float], float], rho_a: Callable[[float], float], clamped_left: bool,
+                    count: int, elements: int = 160) -> NDArray[np.float64]:
     """Euler-Bernoulli frequencies of a beam with piecewise EI(x), rho A(x) by Rayleigh-Ritz on
     cubic Hermite elements (converged to < 1e-5 at 160 elements for the first modes)."""
     le = length / elements
-    ke = np.array([[12, 6 * le, -12, 6 * le], [6 * le, 4 * le**2, -6 * le, 2 * le**2], [-12, -6 * le, 12, -6 * le], [6 * le, 2 * le**2, -6 * le, 4 * le**2]]) / le**3
-    me = np.array([[156, 22 * le, 54, -13 * le], [22 * le, 4 * le**2, 13 * le, -3 * le**2], [54, 13 * le, 156, -22 * le], [-13 * le, -3 * le**2, -22 * le, 4 * le**2]]) * le / 420
+    ke = np.array([[12, 6 * le, -12, 6 * le], [6 * le, 4 * le**2, -6 * le, 2 * le**2],
+                   [-12, -6 * le, 12, -6 * le], [6 * le, 2 * le**2, -6 * le, 4 * le**2]]) / le**3
+    me = np.array([[156, 22 * le, 54, -13 * le], [22 * le, 4 * le**2, 13 * le, -3 * le**2],
+                   [54, 13 * le, 156, -22 * le], [-13 * le, -3 * le**2, -22 * le, 4 * le**2]]) * le / 420
     n = 2 * (elements + 1)
     K, M = np.zeros((n, n)), np.zeros((n, n))
     for e in range(elements):
@@ -81,23 +91,25 @@ def hermite_beam_hz(length: float, ei: Callable[[float], float], rho_a: Callable
     return np.sqrt(np.maximum(w2[skip:], 0.0)) / (2 * np.pi)
 
 
-def two_segment_rod_hz(lengths: tuple[float, float], moduli: tuple[float, float], densities: tuple[float, float], count: int) -> NDArray[np.float64]:
+def two_segment_rod_hz(lengths: tuple[float, float], moduli: tuple[float, float], densities: tuple[float, float],
+                       count: int) -> NDArray[np.float64]:
     """Free-free longitudinal frequencies of two rods in series by the transfer matrix of
     ``(u, N / A)``: each segment maps it by ``[[cos kl, sin kl / (E k)], [-E k sin kl, cos kl]]``,
     ``k = omega sqrt(rho / E)``; free ends need the (2, 1) entry of the product to vanish."""
 
     def residual(omega: float) -> float:
         total = np.eye(2)
-        for length, e, rho in zip(lengths, moduli, densities):
+        for length, e, rho in zip(lengths, moduli, densities, strict=True):
             k = omega * np.sqrt(rho / e)
             c, s = np.cos(k * length), np.sin(k * length)
             total = np.array([[c, s / (e * k)], [-e * k * s, c]]) @ total
         return total[1, 0] / omega
 
-    c_min = min(np.sqrt(e / r) for e, r in zip(moduli, densities))
+    c_min = min(np.sqrt(e / r) for e, r in zip(moduli, densities, strict=True))
     grid = np.linspace(1e-3, (count + 1) * np.pi * c_min / min(lengths), 20000)
     values = np.array([residual(w) for w in grid])
-    roots = [brentq(residual, grid[i], grid[i + 1]) for i in np.flatnonzero(np.sign(values[:-1]) != np.sign(values[1:]))]
+    roots = [brentq(residual, grid[i], grid[i + 1])
+             for i in np.flatnonzero(np.sign(values[:-1]) != np.sign(values[1:]))]
     return np.array(roots[:count]) / (2 * np.pi)
 
 
@@ -130,7 +142,8 @@ def test_beam_bending_with_free_or_clamped_ends_matches_euler_bernoulli(boundary
     modes = model.solve(6)
     for kind, (width, thick) in ((BEND_Y, (b, t)), (BEND_Z, (t, b))):
         fem = frequencies_of(vertices, modes, kind, 2)
-        ref = [euler_bernoulli_beam_hz(L, width, thick, ALU["youngs_modulus"], ALU["density"], n, boundary) for n in (1, 2)]
+        ref = [euler_bernoulli_beam_hz(L, width, thick, ALU["youngs_modulus"], ALU["density"], n, boundary)
+               for n in (1, 2)]
         np.testing.assert_allclose(fem, ref, rtol=0.02)
 
 
@@ -213,9 +226,8 @@ def test_two_material_cantilever_matches_one_dimensional_rayleigh_ritz():
     modes = ModalModel(vertices, tets, e, 0.3, rho, fixed=vertices[:, 0] < 1e-9).solve(6)
     for kind, (width, thick) in ((BEND_Y, (b, t)), (BEND_Z, (t, b))):
         inertia, area = thick * width**3 / 12, width * thick
-        ref = hermite_beam_hz(
-            L, lambda x: (200e9 if x < L / 2 else 70e9) * inertia, lambda x: (7800.0 if x < L / 2 else 2700.0) * area, True, 2
-        )
+        ref = hermite_beam_hz(L, lambda x, inertia=inertia: (200e9 if x < L / 2 else 70e9) * inertia,
+                              lambda x, area=area: (7800.0 if x < L / 2 else 2700.0) * area, True, 2)
         np.testing.assert_allclose(frequencies_of(vertices, modes, kind, 2), ref, rtol=0.02)
 
 
@@ -259,7 +271,8 @@ def test_voxelised_cylinder_longitudinal_modes(source):
         assert tet_volumes(vertices, tets).sum() == pytest.approx(np.pi * r * r * L, rel=0.1)
     else:
         axis = np.linspace(-L / 2, L / 2, 161)  # a dense regular cloud (2.5 mm) filling the cylinder
-        grid = np.stack(np.meshgrid(axis, axis[(axis >= -r) & (axis <= r)], axis[(axis >= -r) & (axis <= r)], indexing="ij"), -1)
+        grid = np.stack(np.meshgrid(axis, axis[(axis >= -r) & (axis <= r)], axis[(axis >= -r) & (axis <= r)],
+                                    indexing="ij"), -1)
         points = grid.reshape(-1, 3)
         vertices, tets = points_tet_mesh(points[np.hypot(points[:, 1], points[:, 2]) <= r], 0.025)
     length = np.ptp(vertices[:, 0])
@@ -315,5 +328,6 @@ def test_frequencies_scale_exactly_with_wave_speed_and_size():
         np.testing.assert_allclose(same_speed, base, rtol=1e-8)
         bigger = ModalModel(2.5 * vertices, tets, e, 0.3, rho, fixed=fixed).solve(5).frequencies_hz
         np.testing.assert_allclose(bigger, base / 2.5, rtol=1e-8)
-        moved = ModalModel(vertices @ rotation.T + [1e3, -20.0, 3.0], tets, e, 0.3, rho, fixed=fixed).solve(5).frequencies_hz
+        moved = ModalModel(vertices @ rotation.T + [1e3, -20.0, 3.0], tets, e, 0.3, rho,
+                           fixed=fixed).solve(5).frequencies_hz
         np.testing.assert_allclose(moved, base, rtol=1e-8)  # rotated and translated far from the origin

@@ -30,7 +30,8 @@ def small_solver(**kw: object) -> MPMSolver:
     return MPMSolver(MPMConfig(grid_res=8, bounds=BOUNDS, **kw))
 
 
-def block(spacing: float = 0.025, lo: tuple = (0.15, 0.15, 0.15), hi: tuple = (0.25, 0.25, 0.25)) -> tuple[np.ndarray, np.ndarray]:
+def block(spacing: float = 0.025, lo: tuple = (0.15, 0.15, 0.15),
+          hi: tuple = (0.25, 0.25, 0.25)) -> tuple[np.ndarray, np.ndarray]:
     return sample_box(lo, hi, spacing, np.random.default_rng(0))
 
 
@@ -169,7 +170,8 @@ def test_snow_hardens_and_fracture_damages() -> None:
     stretch = np.zeros((len(xf), 3))
     stretch[:, 0] = 20.0 * (xf[:, 0] - 0.3)  # pull the brittle block apart
     snow = solver.add_particles(xs, vs, Snow(youngs_modulus=2.0e4), velocities=squeeze)
-    frac = solver.add_particles(xf, vf, Fracture(1e4, 0.3, 500.0, critical_stretch=1.02, softening=0.05), velocities=stretch)
+    frac = solver.add_particles(xf, vf, Fracture(1e4, 0.3, 500.0, critical_stretch=1.02, softening=0.05),
+                                velocities=stretch)
     for _ in range(4):
         solver.step(1.0 / 60.0)
     plastic = solver.plastic_state()

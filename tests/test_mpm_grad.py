@@ -64,8 +64,10 @@ def test_checkpoint_window_does_not_change_gradients(problem: tuple[MPMSolver, n
     x_before = solver.positions()
     a = rollout_gradients(solver, STEPS, DT, squared_distance_loss(target), window=STEPS)
     b = rollout_gradients(solver, STEPS, DT, squared_distance_loss(target), window=3)
-    np.testing.assert_allclose(a.youngs_modulus, b.youngs_modulus, rtol=1e-4, atol=1e-6 * np.abs(a.youngs_modulus).max())
-    np.testing.assert_allclose(a.initial_velocity, b.initial_velocity, rtol=1e-4, atol=1e-6 * np.abs(a.initial_velocity).max())
+    np.testing.assert_allclose(a.youngs_modulus, b.youngs_modulus, rtol=1e-4,
+                               atol=1e-6 * np.abs(a.youngs_modulus).max())
+    np.testing.assert_allclose(a.initial_velocity, b.initial_velocity, rtol=1e-4,
+                               atol=1e-6 * np.abs(a.initial_velocity).max())
     np.testing.assert_array_equal(solver.positions(), x_before)  # the solver's state is untouched
 
 

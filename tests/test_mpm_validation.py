@@ -36,7 +36,8 @@ def rng() -> np.random.Generator:
 
 @pytest.mark.parametrize("blend", [1.0, 0.0])
 def test_apic_conserves_momentum_pic_loses_angular(blend: float) -> None:
-    cfg = MPMConfig(grid_res=16, bounds=((-0.5, -0.5, -0.5), (0.5, 0.5, 0.5)), gravity=(0.0, 0.0, 0.0), boundary="open", apic_blend=blend)
+    cfg = MPMConfig(grid_res=16, bounds=((-0.5, -0.5, -0.5), (0.5, 0.5, 0.5)), gravity=(0.0, 0.0, 0.0), boundary="open",
+                    apic_blend=blend)
     solver = MPMSolver(cfg)
     x, vol = sample_sphere((0.0, 0.0, 0.0), 0.15, cfg.dx / 2, rng())
     omega = np.array([0.0, 0.0, 4.0])
@@ -163,7 +164,8 @@ def sand_repose_angle(friction_angle_deg: float, seed: int = 0) -> float:
     x, vol = sample_box((0.0, 0.0, floor), (width, depth, floor + height), dx / 2, np.random.default_rng(seed))
     solver.add_particles(x, vol, DruckerPrager(5.0e4, 0.3, 1500.0, friction_angle_deg=friction_angle_deg))
     solver.add_collider(Plane((0.0, 0.0, floor), (0.0, 0.0, 1.0), contact="sticky"))
-    gate = solver.add_collider(Box((width + dx, depth / 2, floor + height / 2 + dx), (dx, depth, height / 2 + 2 * dx), contact="slip"))
+    gate = solver.add_collider(Box((width + dx, depth / 2, floor + height / 2 + dx), (dx, depth, height / 2 + 2 * dx),
+                                   contact="slip"))
     lift_speed = 0.1
     lift_frames = int(np.ceil((height + 2 * dx) / lift_speed * 60))
     gate.set_velocity(linear=(0.0, 0.0, lift_speed))
@@ -200,7 +202,8 @@ def dropped_column_angle(friction_angle_deg: float, floor_offset: float = 0.0, s
     dx, half_width, height, depth = 0.01, 0.06, 0.06, 0.04
     floor = (2.0 + floor_offset) * dx
     length = np.ceil((half_width + height / np.tan(np.radians(15.0)) + 3 * dx) / dx) * dx
-    cfg = MPMConfig(grid_res=int(round(length / dx)), bounds=((0.0, 0.0, 0.0), (length, depth, floor + height + 4 * dx)))
+    cfg = MPMConfig(grid_res=int(round(length / dx)),
+                    bounds=((0.0, 0.0, 0.0), (length, depth, floor + height + 4 * dx)))
     solver = MPMSolver(cfg)
     x, vol = sample_box((0.0, 0.0, floor), (half_width, depth, floor + height), dx / 2, np.random.default_rng(seed))
     solver.add_particles(x, vol, DruckerPrager(5.0e4, 0.3, 1500.0, friction_angle_deg=friction_angle_deg))
@@ -220,10 +223,12 @@ def test_dropped_sand_column_collapses_to_the_friction_angle() -> None:
     assert firm - loose > 5.0
 
 
-def tube_mesh(inner_radius: float, outer_radius: float, height: float, segments: int = 48) -> tuple[np.ndarray, np.ndarray]:
+def tube_mesh(inner_radius: float, outer_radius: float, height: float,
+              segments: int = 48) -> tuple[np.ndarray, np.ndarray]:
     """Closed thick-walled tube around the z axis from z = 0 to ``height``, faces facing out."""
     a = np.linspace(0.0, 2.0 * np.pi, segments, endpoint=False)
-    rings = [np.stack([r * np.cos(a), r * np.sin(a), np.full(segments, z)], axis=1) for r, z in [(inner_radius, 0.0), (inner_radius, height), (outer_radius, 0.0), (outer_radius, height)]]
+    rings = [np.stack([r * np.cos(a), r * np.sin(a), np.full(segments, z)], axis=1)
+             for r, z in [(inner_radius, 0.0), (inner_radius, height), (outer_radius, 0.0), (outer_radius, height)]]
     ib, it, ob, ot = (k * segments for k in range(4))
     faces = []
     for i in range(segments):
@@ -265,10 +270,12 @@ def sand_heap_angle(friction_angle_deg: float, floor_offset: float = 0.0, seed: 
     solver = MPMSolver(cfg)
     x, vol = sample_box((0.0, 0.0, floor), (radius, radius, floor + height), dx / 2, np.random.default_rng(seed))
     inside = np.linalg.norm(x[:, :2], axis=1) <= radius
-    solver.add_particles(x[inside], vol[inside], DruckerPrager(5.0e4, 0.3, 1500.0, friction_angle_deg=friction_angle_deg))
+    solver.add_particles(x[inside], vol[inside],
+                         DruckerPrager(5.0e4, 0.3, 1500.0, friction_angle_deg=friction_angle_deg))
     solver.add_collider(Plane((0.0, 0.0, floor), (0.0, 0.0, 1.0), contact="sticky"))
     vertices, faces = tube_mesh(radius + dx / 4, radius + 2 * dx, height + 3 * dx)
-    tube = solver.add_collider(TriMesh(vertices, faces, position=(0.0, 0.0, floor), contact="slip", query_distance=5 * dx))
+    tube = solver.add_collider(TriMesh(vertices, faces, position=(0.0, 0.0, floor), contact="slip",
+                                       query_distance=5 * dx))
     tube.set_velocity(linear=(0.0, 0.0, lift_speed))
     for _ in range(int(np.ceil((height + dx) / lift_speed * 60))):
         solver.step(1.0 / 60.0)
@@ -293,4 +300,5 @@ def test_3d_sand_heap_stands_at_the_friction_angle(floor_offset: float) -> None:
 if __name__ == "__main__":
     for phi in [float(a) for a in sys.argv[1:]] or [20.0, 25.0, 30.0, 35.0, 40.0]:
         heaps = " / ".join(f"{sand_heap_angle(phi, offset):4.1f}" for offset in (0.0, 0.5))
-        print(f"friction angle {phi:4.1f} deg -> plane-strain pile {sand_repose_angle(phi):4.1f} deg, 3D heap (floor offset 0 / 0.5 cell) {heaps} deg", flush=True)
+        print(f"friction angle {phi:4.1f} deg -> plane-strain pile {sand_repose_angle(phi):4.1f} deg, "
+              f"3D heap (floor offset 0 / 0.5 cell) {heaps} deg", flush=True)

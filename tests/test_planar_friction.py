@@ -11,7 +11,7 @@ PADS = [(-0.085, -0.043), (0.085, -0.043), (0.0, 0.117)]  # the T's pads around 
 
 
 def _supports(loads=(2.87, 2.87, 2.11)):  # the weight, balanced about the centre of mass
-    return [(x, y, MU * n) for (x, y), n in zip(PADS, loads)]
+    return [(x, y, MU * n) for (x, y), n in zip(PADS, loads, strict=True)]
 
 
 def test_slow_body_sticks_fast_body_decelerates_at_mu_g():

@@ -117,7 +117,8 @@ def test_penalty_contact_keeps_gripper_points_within_2mm_of_the_surface(shape, s
     assert max(forces) > 0.1 and max(tips) > 0.005  # the pokes pressed the object and moved it
 
 
-@pytest.mark.parametrize("youngs_modulus,robot,pokes,seed", [(1.0e6, "panda_hand", False, 11), (5.0e6, "panda", True, 12)])
+@pytest.mark.parametrize("youngs_modulus,robot,pokes,seed",
+                         [(1.0e6, "panda_hand", False, 11), (5.0e6, "panda", True, 12)])
 def test_the_plates_top_edge_holds_the_fingers(youngs_modulus, robot, pokes, seed):
     """Two cases that once reached 2.1-2.2 mm: the ringing plate's top edge outrunning a substep planned before
     the hand sped it up, and a stiff plate pressed down at the force cap by the arm."""

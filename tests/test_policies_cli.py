@@ -15,8 +15,8 @@ def test_outline_normals_point_outward():
     poly = geo.footprint()
     import shapely
 
-    assert all(not poly.contains(shapely.Point(*(p + 2e-3 * n))) for p, n in zip(pts, nrm))
-    assert all(poly.contains(shapely.Point(*(p - 2e-3 * n))) for p, n in zip(pts, nrm))
+    assert all(not poly.contains(shapely.Point(*(p + 2e-3 * n))) for p, n in zip(pts, nrm, strict=True))
+    assert all(poly.contains(shapely.Point(*(p - 2e-3 * n))) for p, n in zip(pts, nrm, strict=True))
 
 
 def test_paths_go_around_the_block():
@@ -81,7 +81,8 @@ def test_collect_and_resume(tmp_path):
     assert store.num_episodes == 3
     np.testing.assert_array_equal(store.episode(1)["action"], first.episode(1)["action"])
     ref = str(tmp_path / "ref.zarr")
-    run_job("collect", ["env.robot=panda_hand", "env.obs_mode=state", "max_steps=8", "seed=7", f"out={ref}", "episodes=3"])
+    run_job("collect", ["env.robot=panda_hand", "env.obs_mode=state", "max_steps=8", "seed=7", f"out={ref}",
+                        "episodes=3"])
     np.testing.assert_array_equal(RolloutStore(ref).array("block_pose"), store.array("block_pose"))
     with pytest.raises(ValueError, match="unknown job"):
         run_job("dance")

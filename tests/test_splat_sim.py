@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from physics.splats import GaussianSplats, PlyFile, box_splats, eval_sh, read_ply, sphere_splats
-from worldmodel.cli.main import compose_config, main, run_job
 from worldmodel.cli.jobs.splat_sim import validate
+from worldmodel.cli.main import compose_config, main, run_job
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,8 @@ def test_splat_sim_writes_deformed_frames_and_a_preview(ball, tmp_path):
     out = tmp_path / "sim"
     out.mkdir()
     (out / "frame_0007.ply").write_bytes(b"from an earlier, longer run")
-    assert main(["splat-sim", f"input={ball}", "material=jelly", "frames=4", f"out={out}", "grid_res=16", "poke_velocity=[0.5,0,0]"]) == 0
+    assert main(["splat-sim", f"input={ball}", "material=jelly", "frames=4", f"out={out}", "grid_res=16",
+                 "poke_velocity=[0.5,0,0]"]) == 0
     frames = sorted(out.glob("frame_*.ply"))
     assert [f.name for f in frames] == [f"frame_{i:04d}.ply" for i in range(4)]
     assert frames[0].read_bytes() == ball.read_bytes()  # frame 0 is the input at rest
@@ -44,7 +45,8 @@ def test_splat_sim_writes_deformed_frames_and_a_preview(ball, tmp_path):
     assert drop > 0.01  # falls under gravity (file units: 0.5 = 0.1 m)
     assert np.mean(last.positions[:, 0] - rest.positions[:, 0]) > 0.0  # poked towards +x
     ratio = np.sort(last.scales, axis=1) / np.sort(rest.scales, axis=1)
-    assert np.all(np.isfinite(ratio)) and np.median(np.abs(np.log(ratio))) < 0.1  # most shapes kept (the floor squashes a few)
+    # most shapes kept (the floor squashes a few)
+    assert np.all(np.isfinite(ratio)) and np.median(np.abs(np.log(ratio))) < 0.1
     dirs = np.tile([0.0, 0.0, 1.0], (len(rest), 1))
     assert np.all(np.isfinite(eval_sh(last.sh, dirs)))
     with imageio.get_reader(out / "splat_sim.mp4") as reader:
@@ -107,7 +109,8 @@ def test_every_configured_material_instantiates(ball):
     ],
 )
 def test_splat_sim_rejects_bad_config(ball, tmp_path, capsys, overrides, message):
-    args = ([f"input={ball}"] if not any(o.startswith("input=") for o in overrides) and message != "input=PATH.ply is required" else [])
+    args = ([f"input={ball}"]
+            if not any(o.startswith("input=") for o in overrides) and message != "input=PATH.ply is required" else [])
     assert main(["splat-sim", *args, *overrides, f"out={tmp_path}"]) == 2
     assert message in capsys.readouterr().err
     assert not list(tmp_path.glob("frame_*.ply"))
@@ -134,4 +137,5 @@ def test_splat_sim_appends_point_track_episodes_for_training(ball, tmp_path):
     expect = ep["tracks"][1:4, ids[0]] - ep["tracks"][0, ids[0]]
     assert np.allclose(sample.target, expect, atol=1e-6)
     with pytest.raises(ValueError, match="dataset_tracks"):
-        run_job("splat-sim", [f"input={ball}", "frames=2", f"out={tmp_path / 'x'}", f"dataset={store}", "dataset_tracks=0"])
+        run_job("splat-sim", [f"input={ball}", "frames=2", f"out={tmp_path / 'x'}", f"dataset={store}",
+                              "dataset_tracks=0"])

@@ -28,7 +28,8 @@ def random_splats(n: int, degree: int, rng: np.random.Generator) -> GaussianSpla
     """Gaussians with random anisotropic covariances and SH of ``degree``."""
     sh = rng.normal(0.0, 0.3, (n, (degree + 1) ** 2, 3))
     quats = rng.normal(size=(n, 4)) * rng.uniform(0.5, 2.0, (n, 1))  # not normalised, as in trained scenes
-    return GaussianSplats.from_arrays(rng.normal(size=(n, 3)), rng.uniform(0.01, 0.2, (n, 3)), quats, rng.uniform(0.05, 0.95, n), sh)
+    return GaussianSplats.from_arrays(rng.normal(size=(n, 3)), rng.uniform(0.01, 0.2, (n, 3)), quats,
+                                      rng.uniform(0.05, 0.95, n), sh)
 
 
 def handmade_ply() -> bytes:
@@ -38,7 +39,8 @@ def handmade_ply() -> bytes:
     rng = np.random.default_rng(3)
     header = "ply\nformat binary_little_endian 1.0\ncomment made by hand\nobj_info test\nelement vertex 5\n"
     header += "".join(f"property float32 {n}\n" for n in names[:3]) + "comment normals follow\n"
-    header += "".join(f"property float32 {n}\n" for n in names[3:]) + "property uchar label\n" + "comment end of vertex\n"
+    header += ("".join(f"property float32 {n}\n" for n in names[3:]) + "property uchar label\n"
+               + "comment end of vertex\n")
     header += "element face 2\nproperty list uchar int vertex_indices\nend_header\n"
     dtype = np.dtype([(n, "<f4") for n in names] + [("label", "u1")])
     rows = np.zeros(5, dtype=dtype)
@@ -62,14 +64,16 @@ def test_round_trip_is_bit_exact(tmp_path):
     assert splats.degree == 1 and list(splats.ply.vertex["label"]) == [1, 2, 3, 250, 7]
     moved = splats.updated(positions=splats.positions + 1.0)
     again = parse_ply(ply_bytes(moved.ply))
-    assert again.names == splats.ply.names and np.array_equal(again.vertex["semantic_id"], splats.ply.vertex["semantic_id"])
+    assert again.names == splats.ply.names and np.array_equal(again.vertex["semantic_id"],
+                                                              splats.ply.vertex["semantic_id"])
     assert ply_bytes(again).endswith(odd[-10:])  # the face element after the vertices is kept
 
 
 def test_big_endian_and_header_spellings_round_trip():
     v = np.zeros(3, dtype=[("x", ">f4"), ("y", ">f4"), ("z", ">f8")])
     v["x"], v["y"], v["z"] = [1, 2, 3], [4, 5, 6], [7, 8, 9]
-    data = b"ply\nformat binary_big_endian 1.0\nelement vertex 3\nproperty float x\nproperty float32 y\nproperty double z\nend_header\n" + v.tobytes()
+    data = (b"ply\nformat binary_big_endian 1.0\nelement vertex 3\nproperty float x\nproperty float32 y\n"
+            b"property double z\nend_header\n" + v.tobytes())
     ply = parse_ply(data)
     assert ply_bytes(ply) == data and ply.vertex["z"].tolist() == [7, 8, 9]
 

@@ -25,18 +25,21 @@ def unit_dirs(n: int, m: int, rng: np.random.Generator) -> np.ndarray:
     return d / np.linalg.norm(d, axis=2, keepdims=True)
 
 
-def spinning_sphere(omega: float, thin: float = 1.0, material: object = None) -> tuple[GaussianSplats, mpm.MPMSolver, MPMSplatDriver, float]:
+def spinning_sphere(omega: float, thin: float = 1.0,
+                    material: object = None) -> tuple[GaussianSplats, mpm.MPMSolver, MPMSplatDriver, float]:
     """A stiff jelly sphere of splats (filled) spinning about z at ``omega`` rad/s in a 24^3 grid;
     ``thin`` scales the discs' normal axis."""
     centre = np.array([0.5, 0.5, 0.5])
     splats = sphere_splats(centre, 0.12, 0.015, np.random.default_rng(0))
     splats = splats.updated(log_scales=splats.log_scales + np.log([1.0, 1.0, thin]), quaternions=splats.quaternions)
-    solver = mpm.MPMSolver(mpm.MPMConfig(grid_res=24, bounds=((0, 0, 0), (1, 1, 1)), gravity=(0, 0, 0), track_covariance=True))
+    solver = mpm.MPMSolver(mpm.MPMConfig(grid_res=24, bounds=((0, 0, 0), (1, 1, 1)), gravity=(0, 0, 0),
+                                         track_covariance=True))
     fill = fill_interior(splats, solver.config.dx / 2)
     x = np.concatenate([splats.positions, fill.positions])
     v = np.cross([0.0, 0.0, omega], x - centre)
     material = mpm.FixedCorotated(2e5, 0.3, 1000.0) if material is None else material
-    driver = MPMSplatDriver(splats, solver, material, fill.positions, fill.spacing, fill.origin, v, total_volume=fill.volume)
+    driver = MPMSplatDriver(splats, solver, material, fill.positions, fill.spacing, fill.origin, v,
+                            total_volume=fill.volume)
     return splats, solver, driver, fill.volume
 
 
@@ -71,7 +74,8 @@ def test_mpm_keeps_flat_gaussians_flat():
     ratio = np.sort(driver.splats().scales, axis=1) / np.sort(splats.scales, axis=1)
     assert np.abs(ratio - 1.0).max() < 1e-3
     # plastic materials read the solver's float32 covariances: floored, never singular or NaN
-    splats, solver, driver, _ = spinning_sphere(omega=3.0, thin=0.014, material=mpm.VonMises(2e5, 0.3, 1000.0, yield_stress=1e5))
+    splats, solver, driver, _ = spinning_sphere(omega=3.0, thin=0.014,
+                                                material=mpm.VonMises(2e5, 0.3, 1000.0, yield_stress=1e5))
     for _ in range(3):
         solver.step(0.04)
     scales = driver.splats().scales
@@ -85,7 +89,8 @@ def test_mpm_jelly_dropped_on_a_floor_bounces_off_it():
     solver = mpm.MPMSolver(mpm.MPMConfig(grid_res=20, bounds=((0, 0, 0), (1, 1, 0.6)), track_covariance=True))
     solver.add_collider(mpm.Plane((0, 0, 0.1), (0, 0, 1), contact="sticky"))
     fill = fill_interior(splats, solver.config.dx / 2)
-    driver = MPMSplatDriver(splats, solver, mpm.FixedCorotated(3e4, 0.3, 1000.0), fill.positions, fill.spacing, fill.origin, total_volume=fill.volume)
+    driver = MPMSplatDriver(splats, solver, mpm.FixedCorotated(3e4, 0.3, 1000.0), fill.positions, fill.spacing,
+                            fill.origin, total_volume=fill.volume)
     lowest, heights, tops = [], [], []
     for _ in range(16):
         solver.step(1.0 / 30.0)
@@ -119,7 +124,8 @@ def test_modal_driver_moves_gaussians_with_the_mode_shapes():
     assert np.allclose(rest.positions, splats.positions, atol=1e-7)
     assert np.allclose(rest.covariances, splats.covariances, rtol=1e-5, atol=1e-12)
     # Gaussians at mesh vertices follow the vertices' mode shapes exactly
-    on_vertices = GaussianSplats.from_arrays(vertices, np.full((len(vertices), 3), 0.01), np.tile([1.0, 0, 0, 0], (len(vertices), 1)),
+    on_vertices = GaussianSplats.from_arrays(vertices, np.full((len(vertices), 3), 0.01),
+                                             np.tile([1.0, 0, 0, 0], (len(vertices), 1)),
                                              np.full(len(vertices), 0.5), np.zeros((len(vertices), 4, 3)))
     q = np.array([0.02, -0.01, 0.015])
     moved = ModalSplatDriver(on_vertices, model, modes).splats(q)

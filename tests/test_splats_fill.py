@@ -6,10 +6,20 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from physics.splats import GaussianSplats, PlyFile, box_splats, deform_splats, fill_interior, shared_cell_volumes, sphere_splats, surface_splats
+from physics.splats import (
+    GaussianSplats,
+    PlyFile,
+    box_splats,
+    deform_splats,
+    fill_interior,
+    shared_cell_volumes,
+    sphere_splats,
+    surface_splats,
+)
 
 
-@pytest.mark.parametrize("radius, splat_spacing, spacing", [(0.1, 0.01, 0.005), (0.1, 0.01, 0.01), (0.05, 0.008, 0.004)])
+@pytest.mark.parametrize("radius, splat_spacing, spacing",
+                         [(0.1, 0.01, 0.005), (0.1, 0.01, 0.01), (0.05, 0.008, 0.004)])
 def test_sphere_of_splats_is_filled_to_its_volume(radius, splat_spacing, spacing):
     centre = np.array([0.31, -0.2, 0.55])
     splats = sphere_splats(centre, radius, splat_spacing, np.random.default_rng(0))
@@ -38,10 +48,12 @@ def test_rotated_box_of_splats_is_filled_to_its_volume():
 
 def test_torus_is_filled_but_its_hole_is_not():
     big, small, step = 0.1, 0.04, 0.006
-    u, v = np.meshgrid(np.linspace(0, 2 * np.pi, 104, endpoint=False), np.linspace(0, 2 * np.pi, 42, endpoint=False), indexing="ij")
+    u, v = np.meshgrid(np.linspace(0, 2 * np.pi, 104, endpoint=False), np.linspace(0, 2 * np.pi, 42, endpoint=False),
+                       indexing="ij")
     u, v = u.ravel(), v.ravel()
     normals = np.stack([np.cos(v) * np.cos(u), np.cos(v) * np.sin(u), np.sin(v)], axis=1)
-    points = np.stack([(big + small * np.cos(v)) * np.cos(u), (big + small * np.cos(v)) * np.sin(u), small * np.sin(v)], axis=1)
+    points = np.stack([(big + small * np.cos(v)) * np.cos(u), (big + small * np.cos(v)) * np.sin(u), small * np.sin(v)],
+                      axis=1)
     fill = fill_interior(surface_splats(points, normals, step * 1.2, np.random.default_rng(2)), 0.004)
     assert abs(fill.volume / (2 * np.pi**2 * big * small**2) - 1.0) < 0.05
     rho = np.linalg.norm(fill.positions[:, :2], axis=1)
@@ -87,6 +99,7 @@ def test_thin_plate_and_a_holey_faint_sphere_are_filled():
     n = int(4 * np.pi * 0.1**2 / 0.01**2)
     d = rng.normal(size=(n, 3))
     d /= np.linalg.norm(d, axis=1, keepdims=True)
-    faint = GaussianSplats.from_arrays(0.1 * d, np.full((n, 3), 0.003), np.tile([1.0, 0.0, 0.0, 0.0], (n, 1)), np.full(n, 0.3), np.zeros((n, 1, 3)))
+    faint = GaussianSplats.from_arrays(0.1 * d, np.full((n, 3), 0.003), np.tile([1.0, 0.0, 0.0, 0.0], (n, 1)),
+                                       np.full(n, 0.3), np.zeros((n, 1, 3)))
     fill = fill_interior(faint, 0.005)
     assert abs(fill.volume / (4.0 / 3.0 * np.pi * 0.1**3) - 1.0) < 0.05

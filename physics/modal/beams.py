@@ -49,11 +49,17 @@ def euler_bernoulli_cantilever_hz(
     return beta_l**2 / (2 * np.pi * length**2) * np.sqrt(youngs_modulus * inertia / (density * area))
 
 
-def _timoshenko_det(omega: float, length: float, area: float, inertia: float, e: float, g_kappa: float, rho: float) -> float:
+def _timoshenko_det(
+    omega: float, length: float, area: float, inertia: float, e: float, g_kappa: float, rho: float
+) -> float:
     q = rho * area * omega**2 / (g_kappa * area)
     # lambda^2 roots of (kGA l^2 + rho A w^2)(EI l^2 - kGA + rho I w^2) + (kGA l)^2 = 0
     a2 = g_kappa * area * e * inertia
-    a1 = g_kappa * area * (rho * inertia * omega**2 - g_kappa * area) + rho * area * omega**2 * e * inertia + (g_kappa * area) ** 2
+    a1 = (
+        g_kappa * area * (rho * inertia * omega**2 - g_kappa * area)
+        + rho * area * omega**2 * e * inertia
+        + (g_kappa * area) ** 2
+    )
     a0 = rho * area * omega**2 * (rho * inertia * omega**2 - g_kappa * area)
     disc = np.sqrt(a1 * a1 - 4 * a2 * a0)
     mu1, mu2 = (-a1 + disc) / (2 * a2), (-a1 - disc) / (2 * a2)
@@ -86,11 +92,16 @@ def timoshenko_cantilever_hz(
     area, inertia = width * thickness, thickness * width**3 / 12.0
     g_kappa = youngs_modulus / (2 * (1 + poisson_ratio)) * 10 * (1 + poisson_ratio) / (12 + 11 * poisson_ratio)
     args = (length, area, inertia, youngs_modulus, g_kappa, density)
-    f_eb = [euler_bernoulli_cantilever_hz(length, width, thickness, youngs_modulus, density, m) for m in range(1, mode + 2)]
+    f_eb = [
+        euler_bernoulli_cantilever_hz(length, width, thickness, youngs_modulus, density, m) for m in range(1, mode + 2)
+    ]
     # Timoshenko roots lie below the Euler-Bernoulli ones; scan up to them for sign changes.
     grid = np.linspace(0.05 * f_eb[0], f_eb[mode - 1] * 1.0001, 4000) * 2 * np.pi
     values = np.array([_timoshenko_det(w, *args) for w in grid])
-    roots = [brentq(_timoshenko_det, grid[i], grid[i + 1], args=args) for i in np.flatnonzero(np.sign(values[:-1]) != np.sign(values[1:]))]
+    roots = [
+        brentq(_timoshenko_det, grid[i], grid[i + 1], args=args)
+        for i in np.flatnonzero(np.sign(values[:-1]) != np.sign(values[1:]))
+    ]
     if len(roots) < mode:
         raise ValueError(f"could not bracket Timoshenko mode {mode}")
     return roots[mode - 1] / (2 * np.pi)
@@ -152,7 +163,10 @@ def bar_axial_hz(
         raise ValueError(f"boundary must be one of {BOUNDARIES}, got {boundary!r}")
     half_waves = (mode - 0.5) if boundary == "clamped-free" else float(mode)
     k = half_waves * np.pi / length
-    return half_waves / (2 * length) * np.sqrt(youngs_modulus / density) * (1 - 0.25 * (poisson_ratio * k) ** 2 * polar_gyration_sq)
+    return (
+        half_waves / (2 * length) * np.sqrt(youngs_modulus / density)
+        * (1 - 0.25 * (poisson_ratio * k) ** 2 * polar_gyration_sq)
+    )
 
 
 def saint_venant_torsion_constant(width: float, thickness: float, terms: int = 50) -> float:
@@ -184,7 +198,9 @@ def bar_torsion_hz(
     half_waves = (mode - 0.5) if boundary == "clamped-free" else float(mode)
     shear = youngs_modulus / (2 * (1 + poisson_ratio))
     polar = width * thickness * (width**2 + thickness**2) / 12.0
-    return half_waves / (2 * length) * np.sqrt(shear * saint_venant_torsion_constant(width, thickness) / (density * polar))
+    return half_waves / (2 * length) * np.sqrt(
+        shear * saint_venant_torsion_constant(width, thickness) / (density * polar)
+    )
 
 
 def simply_supported_plate_hz(

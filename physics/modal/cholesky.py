@@ -62,7 +62,8 @@ class MultifrontalCholesky:
                 if info != 0:
                     raise ValueError("matrix is not positive definite (Cholesky pivot <= 0)")
                 # L21 = F21 L11^-T  <=>  solve L11 X = F21^T, L21 = X^T
-                l21 = blas.dtrsm(1.0, l11, front[nown:, :nown], side=1, lower=1, trans_a=1) if len(bnd) else np.zeros((0, nown))
+                l21 = (blas.dtrsm(1.0, l11, front[nown:, :nown], side=1, lower=1, trans_a=1) if len(bnd)
+                       else np.zeros((0, nown)))
                 self.l11.append(np.asfortranarray(l11))
                 self.l21.append(np.ascontiguousarray(l21))
             else:
@@ -79,7 +80,7 @@ class MultifrontalCholesky:
     @property
     def nnz(self) -> int:
         """Stored entries of L (diagonal blocks counted in full)."""
-        return sum(a.size + b.size for a, b in zip(self.l11, self.l21))
+        return sum(a.size + b.size for a, b in zip(self.l11, self.l21, strict=True))
 
     def solve(self, b: NDArray[np.float64]) -> NDArray[np.float64]:
         """``A^-1 b`` by a forward sweep up the tree and a backward sweep down it."""
@@ -87,14 +88,14 @@ class MultifrontalCholesky:
         vec = y.ndim == 1
         if vec:
             y = y[:, None]
-        for own, bnd, l11, l21 in zip(self.own, self.boundary, self.l11, self.l21):
+        for own, bnd, l11, l21 in zip(self.own, self.boundary, self.l11, self.l21, strict=True):
             if l11.size == 0:
                 continue
             x = blas.dtrsm(1.0, l11, y[own], lower=1)
             y[own] = x
             if len(bnd):
                 y[bnd] -= l21 @ x
-        for own, bnd, l11, l21 in zip(self.own[::-1], self.boundary[::-1], self.l11[::-1], self.l21[::-1]):
+        for own, bnd, l11, l21 in zip(self.own[::-1], self.boundary[::-1], self.l11[::-1], self.l21[::-1], strict=True):
             if l11.size == 0:
                 continue
             rhs = y[own] - l21.T @ y[bnd] if len(bnd) else y[own]

@@ -71,7 +71,8 @@ def factorize(A: sp.spmatrix, backend: Backend = "auto", tree: SeparatorTree | N
             raise ValueError("backend 'cholmod' needs the optional package cholespy (pip install cholespy)") from err
         csr = sp.csr_matrix(A)
         chol = CholeskySolverD(
-            A.shape[0], csr.indptr.astype(np.int32), csr.indices.astype(np.int32), csr.data.astype(np.float64), MatrixType.CSR
+            A.shape[0], csr.indptr.astype(np.int32), csr.indices.astype(np.int32), csr.data.astype(np.float64),
+            MatrixType.CSR,
         )
 
         def solve_cholmod(b: NDArray[np.float64]) -> NDArray[np.float64]:

@@ -69,7 +69,8 @@ class PointEmbedding:
 
     @staticmethod
     def _locate(
-        pts: NDArray[np.float64], corners: NDArray[np.float64], grad_bary: NDArray[np.float64], centroids: cKDTree, count: int
+        pts: NDArray[np.float64], corners: NDArray[np.float64], grad_bary: NDArray[np.float64], centroids: cKDTree,
+        count: int,
     ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
         """Best candidate tetrahedron (P,) and barycentric coordinates (P, 4) among the ``count`` nearest."""
         cand = centroids.query(pts, k=min(count, len(corners)))[1].reshape(len(pts), -1)
@@ -135,6 +136,7 @@ class PointModes:
 
         ``points`` (P,) optionally selects which embedded points carry the forces.
         """
-        basis = self.basis if points is None else self.basis[torch.as_tensor(np.asarray(points), device=self.basis.device)]
+        basis = (self.basis if points is None
+                 else self.basis[torch.as_tensor(np.asarray(points), device=self.basis.device)])
         f = torch.as_tensor(forces, device=basis.device, dtype=torch.float64).reshape(basis.shape[0], 3)
         return torch.einsum("pdk,pd->k", basis.to(torch.float64), f).cpu().numpy()

@@ -99,7 +99,7 @@ def element_stiffness(
     points, weights = (np.full((1, 4), 0.25), np.ones(1)) if order == 1 else (QUAD_POINTS, QUAD_WEIGHTS)
     ke = np.zeros((len(corners), n, 3, n, 3))
     diag = np.zeros((len(corners), n, n))
-    for bary, w in zip(points, weights):  # 1 or 4 quadrature points, vectorised over elements
+    for bary, w in zip(points, weights, strict=True):  # 1 or 4 quadrature points, vectorised over elements
         g = shape_gradients(np.broadcast_to(bary, (len(corners), 4)), grads, order)
         outer = np.einsum("tai,tbj->taibj", g, g)
         ke += (w * vol * lam)[:, None, None, None, None] * outer
@@ -129,7 +129,7 @@ def reference_mass(order: int) -> NDArray[np.float64]:
         for b in range(n):
             for ca, ea in funcs[a]:
                 for cb, eb in funcs[b]:
-                    alpha = [x + y for x, y in zip(ea, eb)]
+                    alpha = [x + y for x, y in zip(ea, eb, strict=True)]
                     num = 6.0 * np.prod([factorial(k) for k in alpha])
                     out[a, b] += ca * cb * num / factorial(sum(alpha) + 3)
     return out
@@ -174,5 +174,7 @@ def assemble(
         me = node_mass[:, None, None] * mref  # (T, n, n), then expand to (T, n, 3, n, 3)
         me3 = np.einsum("tab,ij->taibj", me, np.eye(3)).reshape(len(elements), dofs.shape[1], dofs.shape[1])
         keep = me3 != 0
-        M = sp.csr_matrix((me3[keep], (rows.reshape(me3.shape)[keep], cols.reshape(me3.shape)[keep])), shape=(ndof, ndof))
+        M = sp.csr_matrix(
+            (me3[keep], (rows.reshape(me3.shape)[keep], cols.reshape(me3.shape)[keep])), shape=(ndof, ndof)
+        )
     return K, M

@@ -45,7 +45,9 @@ _KUHN = _kuhn_offsets()
 def _as_cells(resolution: int | Sequence[int]) -> tuple[int, int, int]:
     cells = np.broadcast_to(np.asarray(resolution), (3,))
     if cells.dtype.kind not in "iu" or np.any(cells < 1):
-        raise ValueError(f"resolution must be a positive integer or three positive integers (cells per axis), got {resolution!r}")
+        raise ValueError(
+            f"resolution must be a positive integer or three positive integers (cells per axis), got {resolution!r}"
+        )
     return int(cells[0]), int(cells[1]), int(cells[2])
 
 

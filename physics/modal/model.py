@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
 
 from .eigen import Backend, lowest_eigenpairs
@@ -145,7 +144,9 @@ class ModalModel:
         else:
             mask = np.asarray(fixed)
             if mask.dtype != bool or mask.shape != (nv,):
-                raise ValueError(f"fixed must be a boolean mask over the vertices, shape ({nv},); got {mask.dtype} {mask.shape}")
+                raise ValueError(
+                    f"fixed must be a boolean mask over the vertices, shape ({nv},); got {mask.dtype} {mask.shape}"
+                )
         edge_fixed = mask[edge_vertices[:, 0]] & mask[edge_vertices[:, 1]]
         return np.concatenate([mask, edge_fixed])
 
@@ -170,7 +171,8 @@ class ModalModel:
         return -1e-3 * wave_speed_sq / size**2
 
     def solve(
-        self, num_modes: int, keep_rigid: bool = False, shift: float | None = None, rng: np.random.Generator | None = None
+        self, num_modes: int, keep_rigid: bool = False, shift: float | None = None,
+        rng: np.random.Generator | None = None,
     ) -> Modes:
         """The ``num_modes`` lowest elastic modes (rigid modes are dropped unless ``keep_rigid``).
 
@@ -189,7 +191,9 @@ class ModalModel:
             )
         count = num_modes + (0 if keep_rigid else rigid)
         sigma = self.default_shift() if shift is None else float(shift)
-        vals, vecs = lowest_eigenpairs(self._k_free, self._m_free, count, sigma, self.backend, tree=self.separator_tree(), rng=rng)
+        vals, vecs = lowest_eigenpairs(
+            self._k_free, self._m_free, count, sigma, self.backend, tree=self.separator_tree(), rng=rng
+        )
         drop = 0 if keep_rigid else rigid
         vals, vecs = vals[drop:], vecs[:, drop:]
         # deterministic sign: the largest-magnitude component of each mode is positive

@@ -109,7 +109,7 @@ def _damping_ratios(
     t = np.arange(d.shape[0]) / fps
     keep = slice(d.shape[0] // 10, d.shape[0] - d.shape[0] // 10)  # Hilbert transform edges ring
     ratios = []
-    for qi, f in zip(q, frequencies):
+    for qi, f in zip(q, frequencies, strict=True):
         envelope = np.abs(hilbert(qi - qi.mean()))[keep]
         slope = np.polyfit(t[keep], np.log(np.maximum(envelope, 1e-300)), 1)[0]
         ratios.append(max(-slope, 0.0) / (2 * np.pi * f))

@@ -174,7 +174,8 @@ class Plane(Collider):
 
     kind = int(PLANE)
 
-    def __init__(self, point: object, normal: object, contact: str = "sticky", friction: float = 0.0, **kw: object) -> None:
+    def __init__(self, point: object, normal: object, contact: str = "sticky", friction: float = 0.0,
+                 **kw: object) -> None:
         n = _vec3("normal", normal)
         if np.linalg.norm(n) < 1e-12:
             raise ValueError("normal must be a non-zero vector")
@@ -191,7 +192,8 @@ class Box(Collider):
 
     kind = int(BOX)
 
-    def __init__(self, position: object, half_extents: object, rotation: object | None = None, contact: str = "sticky", friction: float = 0.0, **kw: object) -> None:
+    def __init__(self, position: object, half_extents: object, rotation: object | None = None,
+                 contact: str = "sticky", friction: float = 0.0, **kw: object) -> None:
         self.half_extents = _vec3("half_extents", half_extents)
         if np.any(self.half_extents <= 0.0):
             raise ValueError(f"half_extents must be > 0, got {self.half_extents}")
@@ -206,7 +208,8 @@ class Sphere(Collider):
 
     kind = int(SPHERE)
 
-    def __init__(self, position: object, radius: float, contact: str = "sticky", friction: float = 0.0, **kw: object) -> None:
+    def __init__(self, position: object, radius: float, contact: str = "sticky", friction: float = 0.0,
+                 **kw: object) -> None:
         if not (np.isfinite(radius) and radius > 0.0):
             raise ValueError(f"radius must be > 0, got {radius}")
         self.radius = float(radius)
@@ -221,7 +224,8 @@ class Capsule(Collider):
 
     kind = int(CAPSULE)
 
-    def __init__(self, position: object, radius: float, half_height: float, rotation: object | None = None, contact: str = "sticky", friction: float = 0.0, **kw: object) -> None:
+    def __init__(self, position: object, radius: float, half_height: float, rotation: object | None = None,
+                 contact: str = "sticky", friction: float = 0.0, **kw: object) -> None:
         if not (np.isfinite(radius) and radius > 0.0 and np.isfinite(half_height) and half_height >= 0.0):
             raise ValueError(f"capsule needs radius > 0 and half_height >= 0, got {radius}, {half_height}")
         self.radius = float(radius)
@@ -242,7 +246,9 @@ class TriMesh(Collider):
 
     kind = int(MESH)
 
-    def __init__(self, vertices: object, faces: object, position: object = (0.0, 0.0, 0.0), rotation: object | None = None, contact: str = "sticky", friction: float = 0.0, query_distance: float = 1.0, **kw: object) -> None:
+    def __init__(self, vertices: object, faces: object, position: object = (0.0, 0.0, 0.0),
+                 rotation: object | None = None, contact: str = "sticky", friction: float = 0.0,
+                 query_distance: float = 1.0, **kw: object) -> None:
         self.vertices = np.asarray(vertices, dtype=np.float32)
         self.faces = np.asarray(faces, dtype=np.int32)
         if self.vertices.ndim != 2 or self.vertices.shape[1] != 3 or not np.all(np.isfinite(self.vertices)):
@@ -353,4 +359,5 @@ def collide(c: ColliderData, x: wp.vec3, v: wp.vec3, t: float, reach: float):
     return apply_contact(c.contact, c.friction, v, v_c, n)
 
 
-__all__ = ["Collider", "Plane", "Box", "Sphere", "Capsule", "TriMesh", "ColliderData", "CONTACT_MODES", "rotation_from_rotvec"]
+__all__ = ["Collider", "Plane", "Box", "Sphere", "Capsule", "TriMesh", "ColliderData", "CONTACT_MODES",
+           "rotation_from_rotvec"]

@@ -27,8 +27,8 @@ class MPMConfig:
         cfl: Courant number used when ``dt`` is None, in (0, 1].
         apic_blend: 1 for APIC, 0 for PIC (affine velocity dropped in the transfer).
         boundary: domain walls acting on grid nodes within one cell of the bounds:
-            ``"slip"`` (outward normal velocity removed), ``"sticky"`` or ``"open"`` (no walls). In every case a particle that would leave the bounds is
-            clamped onto them and counted.
+            ``"slip"`` (outward normal velocity removed), ``"sticky"`` or ``"open"`` (no walls). In every case
+            a particle that would leave the bounds is clamped onto them and counted.
         track_covariance: keep per-particle PhysGaussian covariances (Sigma <- F Sigma F^T).
     """
 

@@ -89,7 +89,10 @@ def von_mises_return(eps: wp.vec3, alpha: float, mu: float, m: MaterialModel):
     limit = (m.yield_stress + m.hardening * alpha) * SQRT_2_3 / (2.0 * mu)
     if a <= limit:
         return eps, alpha
-    b = (m.yield_stress + m.hardening * alpha + m.hardening * SQRT_2_3 * a) * SQRT_2_3 / (2.0 * mu + m.hardening * SQRT_2_3 * SQRT_2_3)
+    b = (
+        (m.yield_stress + m.hardening * alpha + m.hardening * SQRT_2_3 * a) * SQRT_2_3
+        / (2.0 * mu + m.hardening * SQRT_2_3 * SQRT_2_3)
+    )
     return wp.vec3(tr / 3.0) + dev * (b / a), alpha + SQRT_2_3 * (a - b)
 
 
@@ -154,7 +157,10 @@ def snow_update(U: wp.mat33, sigma: wp.vec3, V: wp.mat33, log_jp: float, mu: flo
         wp.clamp(sigma[1], m.lower_stretch, m.upper_stretch),
         wp.clamp(sigma[2], m.lower_stretch, m.upper_stretch),
     )
-    log_jp_new = log_jp + wp.log(wp.max(sigma[0] * sigma[1] * sigma[2], MIN_STRETCH)) - wp.log(clamped[0] * clamped[1] * clamped[2])
+    log_jp_new = (
+        log_jp + wp.log(wp.max(sigma[0] * sigma[1] * sigma[2], MIN_STRETCH))
+        - wp.log(clamped[0] * clamped[1] * clamped[2])
+    )
     h = wp.min(wp.exp(m.hardening * (1.0 - wp.exp(log_jp_new))), m.max_hardening)
     F_e = U * wp.diag(clamped) * wp.transpose(V)
     return F_e, log_jp_new, fixed_corotated_stress(F_e, mu * h, lam * h)

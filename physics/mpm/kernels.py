@@ -85,7 +85,9 @@ def stress_and_return_mapping(
 ):
     """Plastic projection of F and Kirchhoff stress, per particle."""
     p = wp.tid()
-    F_e, plastic, stress = constitutive_update(materials[material_id[p]], F_trial[p], plastic_in[p], C[p], mu[p], lam[p], dt)
+    F_e, plastic, stress = constitutive_update(
+        materials[material_id[p]], F_trial[p], plastic_in[p], C[p], mu[p], lam[p], dt
+    )
     F_out[p] = F_e
     plastic_out[p] = plastic
     tau[p] = stress

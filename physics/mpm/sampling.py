@@ -21,7 +21,8 @@ def _check(spacing: float, jitter: float, rng: np.random.Generator) -> None:
         raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
 
 
-def _lattice(lower: np.ndarray, upper: np.ndarray, spacing: float, jitter: float, rng: np.random.Generator) -> np.ndarray:
+def _lattice(lower: np.ndarray, upper: np.ndarray, spacing: float, jitter: float,
+             rng: np.random.Generator) -> np.ndarray:
     """Cell-centred lattice points filling [lower, upper], jittered inside their cells."""
     counts = np.maximum(np.floor((upper - lower) / spacing + 1e-9).astype(int), 1)
     margin = (upper - lower - counts * spacing) / 2.0
@@ -32,7 +33,8 @@ def _lattice(lower: np.ndarray, upper: np.ndarray, spacing: float, jitter: float
     return pts
 
 
-def sample_box(lower: object, upper: object, spacing: float, rng: np.random.Generator, jitter: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+def sample_box(lower: object, upper: object, spacing: float, rng: np.random.Generator,
+               jitter: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
     """Fill the axis-aligned box [lower, upper] with particles ``spacing`` apart."""
     _check(spacing, jitter, rng)
     lo = np.asarray(lower, dtype=np.float64)
@@ -43,7 +45,8 @@ def sample_box(lower: object, upper: object, spacing: float, rng: np.random.Gene
     return pts, np.full(len(pts), spacing**3)
 
 
-def sample_sphere(center: object, radius: float, spacing: float, rng: np.random.Generator, jitter: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+def sample_sphere(center: object, radius: float, spacing: float, rng: np.random.Generator,
+                  jitter: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
     """Fill the ball of ``radius`` around ``center`` with particles ``spacing`` apart (lattice
     cells whose centre lies in the ball; jitter may move a particle up to spacing * sqrt(3) / 2 out)."""
     _check(spacing, jitter, rng)
@@ -66,7 +69,8 @@ def _inside_mesh(mesh: wp.uint64, points: wp.array(dtype=wp.vec3), max_dist: flo
         inside[i] = 1
 
 
-def sample_mesh(vertices: np.ndarray, faces: np.ndarray, spacing: float, rng: np.random.Generator, jitter: float = 0.5, device: str = "cpu") -> tuple[np.ndarray, np.ndarray]:
+def sample_mesh(vertices: np.ndarray, faces: np.ndarray, spacing: float, rng: np.random.Generator,
+                jitter: float = 0.5, device: str = "cpu") -> tuple[np.ndarray, np.ndarray]:
     """Fill a closed triangle mesh (vertices (V, 3), faces (F, 3)) with particles."""
     _check(spacing, jitter, rng)
     v = np.asarray(vertices, dtype=np.float64)
@@ -74,9 +78,11 @@ def sample_mesh(vertices: np.ndarray, faces: np.ndarray, spacing: float, rng: np
     if v.ndim != 2 or v.shape[1] != 3 or f.ndim != 2 or f.shape[1] != 3 or len(f) == 0:
         raise ValueError(f"need vertices (V, 3) and faces (F, 3); got {v.shape}, {f.shape}")
     pts = _lattice(v.min(0), v.max(0), spacing, jitter, rng)
-    mesh = wp.Mesh(points=wp.array(v, dtype=wp.vec3, device=device), indices=wp.array(f.ravel(), dtype=wp.int32, device=device))
+    mesh = wp.Mesh(points=wp.array(v, dtype=wp.vec3, device=device),
+                   indices=wp.array(f.ravel(), dtype=wp.int32, device=device))
     inside = wp.zeros(len(pts), dtype=wp.int32, device=device)
     extent = float(np.linalg.norm(v.max(0) - v.min(0)))
-    wp.launch(_inside_mesh, dim=len(pts), inputs=[mesh.id, wp.array(pts, dtype=wp.vec3, device=device), extent], outputs=[inside], device=device)
+    wp.launch(_inside_mesh, dim=len(pts), inputs=[mesh.id, wp.array(pts, dtype=wp.vec3, device=device), extent],
+              outputs=[inside], device=device)
     pts = pts[inside.numpy().astype(bool)]
     return pts, np.full(len(pts), spacing**3)

@@ -61,14 +61,17 @@ def launch_substep(
         if record:
             launches.append(cmd)
 
-    launch(K.stress_and_return_mapping, n, [src.F, src.plastic, src.C, mu, lam, p.material_id, solver._material_table, dt], [F_elastic, dst.plastic, tau])
+    launch(K.stress_and_return_mapping, n,
+           [src.F, src.plastic, src.C, mu, lam, p.material_id, solver._material_table, dt],
+           [F_elastic, dst.plastic, tau])
     launch(K.p2g, n, [src.x, src.v, src.C, tau, p.mass, p.volume, solver.grid, dt, solver.config.apic_blend], [grid_mv])
     launch(K.grid_update, grid_mv.shape[0], [grid_mv, solver.grid, solver.gravity, dt], [grid_v])
     for collider in colliders:
         contact_v = grid_v if in_place else wp.zeros_like(grid_v)
         launch(K.grid_collide, grid_mv.shape[0], [grid_v, grid_mv, solver.grid, collider, frame_time], [contact_v])
         grid_v = contact_v
-    launch(K.g2p, n, [src.x, F_elastic, grid_v, solver.grid, dt], [dst.x, dst.v, dst.C, dst.F, covariance, solver._counters, solver._max_speed_sq])
+    launch(K.g2p, n, [src.x, F_elastic, grid_v, solver.grid, dt],
+           [dst.x, dst.v, dst.C, dst.F, covariance, solver._counters, solver._max_speed_sq])
     return launches if record else None
 
 
@@ -149,7 +152,8 @@ class MPMSolver:
             raise ValueError(f"positions contain NaN/inf at particles {bad[:10].tolist()}")
         outside = np.flatnonzero(np.any((x < self.config.lower) | (x > self.config.upper), axis=1))
         if len(outside):
-            raise ValueError(f"{len(outside)} positions lie outside the bounds {self.config.bounds}, e.g. particle {outside[0]} at {x[outside[0]].tolist()}")
+            raise ValueError(f"{len(outside)} positions lie outside the bounds {self.config.bounds}, "
+                             f"e.g. particle {outside[0]} at {x[outside[0]].tolist()}")
         vol = np.asarray(volumes, dtype=np.float64)
         vol = np.full(n, float(vol)) if vol.ndim == 0 else vol
         if vol.shape != (n,):
@@ -216,7 +220,8 @@ class MPMSolver:
     def update_lame_parameters(self) -> None:
         """Recompute per-particle mu, lambda from ``particles.stiffness`` / ``poisson_ratio``."""
         p = self.particles
-        wp.launch(K.lame, dim=len(p), inputs=[p.stiffness, p.poisson_ratio, p.material_id, self._material_table], outputs=[p.mu, p.lam], device=self.device)
+        wp.launch(K.lame, dim=len(p), inputs=[p.stiffness, p.poisson_ratio, p.material_id, self._material_table],
+                  outputs=[p.mu, p.lam], device=self.device)
 
     def add_collider(self, collider: Collider) -> Collider:
         """Add a kinematic collider (moved by its velocity; pose settable every frame)."""
@@ -260,7 +265,9 @@ class MPMSolver:
 
     def speed_bound(self, frame_dt: float) -> float:
         """Bound on particle speed during the next frame: current max + gravity + colliders."""
-        collider_speed = max((np.linalg.norm(c.linear_velocity) + np.linalg.norm(c.angular_velocity) * self.config.dx * self.config.grid_res for c in self.colliders), default=0.0)
+        collider_speed = max((np.linalg.norm(c.linear_velocity)
+                              + np.linalg.norm(c.angular_velocity) * self.config.dx * self.config.grid_res
+                              for c in self.colliders), default=0.0)
         return self._host_max_speed + float(np.linalg.norm(self.config.gravity)) * frame_dt + collider_speed
 
     def substep_size(self, frame_dt: float) -> tuple[float, int]:
@@ -298,8 +305,9 @@ class MPMSolver:
         table = self._sync_colliders() if colliders is None else colliders
         key = (dt, table, self.grid, p)  # what the recorded launches were packed with
         rec = self._recorded
-        if rec is None or rec[0][0] != dt or any(a is not b for a, b in zip(rec[0][1:], key[1:])):
-            self._recorded = (key, launch_substep(self, p, p, p.mu, p.lam, p.F, p.tau, p.covariance, self.grid_mv, self.grid_v, dt, frame_time, table, record=True))
+        if rec is None or rec[0][0] != dt or any(a is not b for a, b in zip(rec[0][1:], key[1:], strict=True)):
+            self._recorded = (key, launch_substep(self, p, p, p.mu, p.lam, p.F, p.tau, p.covariance, self.grid_mv,
+                                                  self.grid_v, dt, frame_time, table, record=True))
         launches = self._recorded[1]
         for cmd in launches[3 : 3 + len(table)]:  # the contact launches: the collider moves within the frame
             cmd.set_param_by_name("frame_time", frame_time)
@@ -320,7 +328,8 @@ class MPMSolver:
             )
         if clamped:
             self.num_clamped += clamped
-            warnings.warn(f"{clamped} particle positions left the bounds this frame and were clamped onto them", RuntimeWarning, stacklevel=3)
+            warnings.warn(f"{clamped} particle positions left the bounds this frame and were clamped onto them",
+                          RuntimeWarning, stacklevel=3)
         if not math.isfinite(self._host_max_speed):
             raise SimulationDivergedError("simulation diverged: particle speed is not finite", np.arange(0))
 

@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from .drive import KNearestDeformation, MPMSplatDriver, ModalSplatDriver, deform_splats, polar_rotations
+from .drive import KNearestDeformation, ModalSplatDriver, MPMSplatDriver, deform_splats, polar_rotations
 from .fill import InteriorFill, fill_interior, opacity_field, shared_cell_volumes
 from .gaussians import GaussianSplats, covariance_to_scale_rotation, scale_rotation_to_covariance
 from .ply import PlyFile, parse_ply, ply_bytes, read_ply, write_ply

@@ -34,7 +34,6 @@ from .gaussians import GaussianSplats
 from .sh import rotate_sh
 
 
-
 def is_elastic(material: object) -> bool:
     """Whether a particle's F is its whole deformation gradient (no plastic return mapping), so a Gaussian's
     covariance is F Sigma F^T and the solver need not track covariances."""
@@ -42,11 +41,13 @@ def is_elastic(material: object) -> bool:
 
     return isinstance(material, (FixedCorotated, NeoHookean, Fracture))
 
-__all__ = ["polar_rotations", "is_elastic", "deform_splats", "MPMSplatDriver", "ModalSplatDriver", "KNearestDeformation"]
+__all__ = ["polar_rotations", "is_elastic", "deform_splats", "MPMSplatDriver", "ModalSplatDriver",
+           "KNearestDeformation"]
 
 
 def polar_rotations(F: np.ndarray) -> np.ndarray:
-    """Rotation factors R (N, 3, 3) of the polar decompositions F = R S of ``F`` (N, 3, 3), via SVD (R = U V^T, det +1)."""
+    """Rotation factors R (N, 3, 3) of the polar decompositions F = R S of ``F`` (N, 3, 3), via SVD
+    (R = U V^T, det +1)."""
     A = np.asarray(F, dtype=np.float64)
     if A.ndim != 3 or A.shape[1:] != (3, 3) or not np.all(np.isfinite(A)):
         raise ValueError(f"deformation gradients must be finite with shape (N, 3, 3), got {A.shape}")
@@ -103,7 +104,8 @@ class MPMSplatDriver:
         solver = MPMSolver(MPMConfig(grid_res=48, bounds=..., track_covariance=True))
         solver.add_collider(Plane(...))
         fill = fill_interior(splats, spacing=solver.config.dx / 2)
-        driver = MPMSplatDriver(splats, solver, FixedCorotated(2e4, 0.3, 1000.0), fill.positions, spacing=fill.spacing, origin=fill.origin)
+        driver = MPMSplatDriver(splats, solver, FixedCorotated(2e4, 0.3, 1000.0), fill.positions,
+                                spacing=fill.spacing, origin=fill.origin)
         solver.step(1 / 30)
         frame = driver.splats()        # deformed GaussianSplats, fill particles left out
 
@@ -196,7 +198,8 @@ class ModalSplatDriver:
         from physics.modal.embedding import PointEmbedding, PointModes
 
         self.rest = splats
-        self.point_modes = PointModes(modes, PointEmbedding(model, splats.positions, k_nearest=k_nearest), dtype=torch.float64)
+        self.point_modes = PointModes(modes, PointEmbedding(model, splats.positions, k_nearest=k_nearest),
+                                      dtype=torch.float64)
 
     def splats(self, q: np.ndarray) -> GaussianSplats:
         """The Gaussians displaced by modal coordinates ``q`` (k,)."""
@@ -221,7 +224,8 @@ class KNearestDeformation:
         if src.ndim != 2 or src.shape[1] != 3 or dst.ndim != 2 or dst.shape[1] != 3:
             raise ValueError(f"particles and points must be (P, 3) and (Q, 3), got {src.shape} and {dst.shape}")
         if not 4 <= k <= len(src):
-            raise ValueError(f"k must lie in [4, number of particles = {len(src)}] (an affine fit needs 4 points), got {k}")
+            raise ValueError(f"k must lie in [4, number of particles = {len(src)}] (an affine fit needs 4 points), "
+                             f"got {k}")
         dist, self.neighbours = cKDTree(src).query(dst, k=k)
         w = 1.0 / np.maximum(dist, 1e-12) ** 2
         self.weights = w / w.sum(axis=1, keepdims=True)

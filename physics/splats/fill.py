@@ -97,7 +97,8 @@ class InteriorFill:
         return float(self.inside.sum()) * self.spacing**3
 
 
-def opacity_field(splats: GaussianSplats, spacing: float, max_reach: int = 8, device: str = "cpu") -> tuple[np.ndarray, np.ndarray]:
+def opacity_field(splats: GaussianSplats, spacing: float, max_reach: int = 8,
+                  device: str = "cpu") -> tuple[np.ndarray, np.ndarray]:
     """Opacity field (nx, ny, nz) of the Gaussians on a grid of ``spacing``, and the grid origin.
 
     The grid covers the Gaussians' centres with a margin of their (capped) 3-sigma reach.
@@ -161,7 +162,8 @@ def _march(field: np.ndarray, threshold: float, axis: int) -> _AxisMarch:
     last = np.nonzero(step == -1)[1] - 1
 
     def crossing(below: np.ndarray, above: np.ndarray) -> np.ndarray:
-        """Position between node ``below`` (field <= threshold) and ``above`` (> threshold) where the field crosses it."""
+        """Position between node ``below`` (field <= threshold) and ``above`` (> threshold) where the field
+        crosses it."""
         ok = (below >= 0) & (below < length)
         fb = lines[line, np.clip(below, 0, length - 1)]
         fa = lines[line, above]
@@ -183,7 +185,8 @@ def _march(field: np.ndarray, threshold: float, axis: int) -> _AxisMarch:
     run_length = np.full(lines.shape, np.inf)
     run_length[run_line, nodes] = np.repeat(t_out - t_in, sizes)
     side = np.broadcast_to(np.arange(length), lines.shape).copy()
-    side[run_line, nodes] = np.where(nodes < np.repeat(mid, sizes), np.repeat(first - 1, sizes), np.repeat(last + 1, sizes))
+    side[run_line, nodes] = np.where(nodes < np.repeat(mid, sizes), np.repeat(first - 1, sizes),
+                                     np.repeat(last + 1, sizes))
     odd = ahead % 2 == 1
     closed = np.broadcast_to((ahead + behind) % 2 == 0, lines.shape)
     back = [np.moveaxis(a.reshape(shape), -1, axis) for a in (odd, closed, run_length, side)]
@@ -231,12 +234,14 @@ def fill_interior(
     # inside and outside; the nodes near the surface follow the nearest region node.
     open_space = off_surface & ~ndimage.binary_dilation(~off_surface, iterations=SEAL)
     regions, count = ndimage.label(open_space)
-    share = np.bincount(regions.ravel(), weights=votes.ravel(), minlength=count + 1) / np.maximum(np.bincount(regions.ravel(), minlength=count + 1), 1)
+    share = (np.bincount(regions.ravel(), weights=votes.ravel(), minlength=count + 1)
+             / np.maximum(np.bincount(regions.ravel(), minlength=count + 1), 1))
     inside = open_space & (share[regions] > 0.5)
     # near the surface: the verdict of the nearest region node connected to it off the surface,
     # else (parts too thin to hold a region) the majority of the connected nodes' votes
     full, full_count = ndimage.label(off_surface)
-    full_share = np.bincount(full.ravel(), weights=votes.ravel(), minlength=full_count + 1) / np.maximum(np.bincount(full.ravel(), minlength=full_count + 1), 1)
+    full_share = (np.bincount(full.ravel(), weights=votes.ravel(), minlength=full_count + 1)
+                  / np.maximum(np.bincount(full.ravel(), minlength=full_count + 1), 1))
     near = np.argwhere(off_surface & ~open_space)
     verdict = full_share[full[tuple(near.T)]] > 0.5
     if count:

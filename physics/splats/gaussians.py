@@ -25,11 +25,13 @@ from .sh import sh_degree
 
 __all__ = ["GaussianSplats", "covariance_to_scale_rotation", "scale_rotation_to_covariance", "REQUIRED"]
 
-REQUIRED = ("x", "y", "z", "f_dc_0", "f_dc_1", "f_dc_2", "opacity", "scale_0", "scale_1", "scale_2", "rot_0", "rot_1", "rot_2", "rot_3")
+REQUIRED = ("x", "y", "z", "f_dc_0", "f_dc_1", "f_dc_2", "opacity", "scale_0", "scale_1", "scale_2",
+            "rot_0", "rot_1", "rot_2", "rot_3")
 
 
 def scale_rotation_to_covariance(scales: np.ndarray, quaternions: np.ndarray) -> np.ndarray:
-    """Covariances (N, 3, 3) R diag(s^2) R^T of standard deviations ``scales`` (N, 3) and quaternions (N, 4) w, x, y, z."""
+    """Covariances (N, 3, 3) R diag(s^2) R^T of standard deviations ``scales`` (N, 3) and quaternions (N, 4)
+    w, x, y, z."""
     s = np.asarray(scales, dtype=np.float64)
     q = np.asarray(quaternions, dtype=np.float64)
     if s.ndim != 2 or s.shape[1] != 3 or q.shape != (len(s), 4):
@@ -60,7 +62,8 @@ def covariance_to_scale_rotation(covariances: np.ndarray, min_variance: float = 
         lam = np.maximum(lam, min_variance)
     elif np.any(lam <= 0.0):
         bad = np.flatnonzero(lam.min(axis=1) <= 0.0)
-        raise ValueError(f"covariances must be symmetric positive definite; {len(bad)} are not (first: {bad[:10].tolist()})")
+        raise ValueError(f"covariances must be symmetric positive definite; {len(bad)} are not "
+                         f"(first: {bad[:10].tolist()})")
     V[:, :, 0] *= np.sign(np.linalg.det(V))[:, None]
     q = Rotation.from_matrix(V).as_quat(scalar_first=True)
     q *= np.where(q[:, :1] < 0.0, -1.0, 1.0)
@@ -79,10 +82,12 @@ class GaussianSplats:
     def __post_init__(self) -> None:
         missing = [n for n in REQUIRED if n not in self.ply.names]
         if missing:
-            raise ValueError(f"not a 3DGS PLY: vertex properties {missing} are missing (required: {', '.join(REQUIRED)})")
+            raise ValueError(f"not a 3DGS PLY: vertex properties {missing} are missing "
+                             f"(required: {', '.join(REQUIRED)})")
         rest = len(self._rest_names())
         if rest % 3:
-            raise ValueError(f"f_rest_* must come in 3 channels of (degree+1)^2 - 1 coefficients, got {rest} properties")
+            raise ValueError(f"f_rest_* must come in 3 channels of (degree+1)^2 - 1 coefficients, "
+                             f"got {rest} properties")
         sh_degree(1 + rest // 3)
 
     # -------------------------------------------------------------- construction
@@ -109,7 +114,8 @@ class GaussianSplats:
         opacities in (0, 1) (N,) and SH coefficients (N, K, 3); normals (N, 3) default to 0 as 3DGS writes them."""
         x = np.asarray(positions, dtype=np.float64)
         n = len(x)
-        shapes = {"positions": (x, (n, 3)), "scales": (scales, (n, 3)), "quaternions": (quaternions, (n, 4)), "opacities": (opacities, (n,))}
+        shapes = {"positions": (x, (n, 3)), "scales": (scales, (n, 3)), "quaternions": (quaternions, (n, 4)),
+                  "opacities": (opacities, (n,))}
         for name, (arr, shape) in shapes.items():
             if np.shape(arr) != shape or not np.all(np.isfinite(arr)):
                 raise ValueError(f"{name} must be finite with shape {shape}, got {np.shape(arr)}")
@@ -124,7 +130,8 @@ class GaussianSplats:
         k = c.shape[1]
         sh_degree(k)
         names = ["x", "y", "z", "nx", "ny", "nz", "f_dc_0", "f_dc_1", "f_dc_2"]
-        names += [f"f_rest_{i}" for i in range(3 * (k - 1))] + ["opacity", "scale_0", "scale_1", "scale_2", "rot_0", "rot_1", "rot_2", "rot_3"]
+        names += [f"f_rest_{i}" for i in range(3 * (k - 1))]
+        names += ["opacity", "scale_0", "scale_1", "scale_2", "rot_0", "rot_1", "rot_2", "rot_3"]
         vertex = np.zeros(n, dtype=[(name, "<f4") for name in names])
         splats = cls(PlyFile(vertex))
         nrm = np.zeros((n, 3)) if normals is None else np.asarray(normals, dtype=np.float64)
@@ -253,7 +260,8 @@ class GaussianSplats:
         if covariances is not None:
             if log_scales is not None or quaternions is not None:
                 raise ValueError("give either covariances or log_scales + quaternions, not both")
-            s, q = covariance_to_scale_rotation(np.asarray(covariances, dtype=np.float64).reshape(m, 3, 3), min_variance)
+            s, q = covariance_to_scale_rotation(np.asarray(covariances, dtype=np.float64).reshape(m, 3, 3),
+                                                min_variance)
             log_scales, quaternions = np.log(s), q
         if log_scales is not None:
             put(("scale_0", "scale_1", "scale_2"), log_scales, "log_scales", 3)

@@ -31,7 +31,8 @@ PLY_TYPES = {
     "int": "i4", "int32": "i4", "uint": "u4", "uint32": "u4",
     "float": "f4", "float32": "f4", "double": "f8", "float64": "f8",
 }  # fmt: skip
-NUMPY_TO_PLY = {"i1": "char", "u1": "uchar", "i2": "short", "u2": "ushort", "i4": "int", "u4": "uint", "f4": "float", "f8": "double"}
+NUMPY_TO_PLY = {"i1": "char", "u1": "uchar", "i2": "short", "u2": "ushort", "i4": "int", "u4": "uint",
+                "f4": "float", "f8": "double"}
 FORMATS = {"binary_little_endian": "<", "binary_big_endian": ">"}
 
 
@@ -70,7 +71,8 @@ class PlyFile:
         for name in v.dtype.names:
             base = v.dtype[name]
             if base.shape != () or base.kind not in "iuf" or f"{base.kind}{base.itemsize}" not in NUMPY_TO_PLY:
-                raise ValueError(f"vertex property {name!r} has dtype {base}; allowed: scalar int8..uint32, float32, float64")
+                raise ValueError(f"vertex property {name!r} has dtype {base}; "
+                                 "allowed: scalar int8..uint32, float32, float64")
 
     def with_vertex(self, vertex: np.ndarray) -> "PlyFile":
         """A copy of this file with other vertex rows (the rest of the file kept)."""
@@ -101,7 +103,8 @@ def _fixed_element_size(props: list[list[str]], line: str) -> int:
     size = 0
     for words in props:
         if words[1] == "list" or words[1] not in PLY_TYPES:
-            raise ValueError(f"cannot skip element with property {' '.join(words)!r} before the vertex element ({line!r}); only fixed-size properties are supported there")
+            raise ValueError(f"cannot skip element with property {' '.join(words)!r} before the vertex element "
+                             f"({line!r}); only fixed-size properties are supported there")
         size += int(PLY_TYPES[words[1]][1])
     return size
 
@@ -149,7 +152,8 @@ def parse_ply(data: bytes) -> PlyFile:
     fields, type_names = [], {}
     for words in props:
         if len(words) != 3 or words[1] not in PLY_TYPES:
-            raise ValueError(f"vertex property {' '.join(words)!r} is not a scalar PLY property; allowed types: {', '.join(PLY_TYPES)}")
+            raise ValueError(f"vertex property {' '.join(words)!r} is not a scalar PLY property; "
+                             f"allowed types: {', '.join(PLY_TYPES)}")
         fields.append((words[2], order + PLY_TYPES[words[1]]))
         type_names[words[2]] = words[1]
     notes, count_props = [], 0
@@ -162,7 +166,8 @@ def parse_ply(data: bytes) -> PlyFile:
     dtype = np.dtype(fields)
     stop = start + count * dtype.itemsize
     if stop > len(data):
-        raise ValueError(f"PLY file is truncated: the vertex element needs {stop - start} bytes, {len(data) - start} present")
+        raise ValueError(f"PLY file is truncated: the vertex element needs {stop - start} bytes, "
+                         f"{len(data) - start} present")
     vertex = np.frombuffer(data, dtype=dtype, count=count, offset=start).copy()
     before = loose + [ln for e in elements[:iv] for ln in e[4]]
     after = [ln for e in elements[iv + 1 :] for ln in e[4]]

@@ -19,12 +19,14 @@ from functools import lru_cache
 
 import numpy as np
 
-__all__ = ["C0", "MAX_DEGREE", "sh_basis", "eval_sh", "sh_degree", "rotate_sh", "band_rotation_matrices", "rgb_to_sh_dc", "sh_dc_to_rgb"]
+__all__ = ["C0", "MAX_DEGREE", "sh_basis", "eval_sh", "sh_degree", "rotate_sh", "band_rotation_matrices",
+           "rgb_to_sh_dc", "sh_dc_to_rgb"]
 
 C0 = 0.28209479177387814
 C1 = 0.4886025119029199
 C2 = (1.0925484305920792, -1.0925484305920792, 0.31539156525252005, -1.0925484305920792, 0.5462742152960396)
-C3 = (-0.5900435899266435, 2.890611442640554, -0.4570457994644658, 0.3731763325901154, -0.4570457994644658, 1.445305721320277, -0.5900435899266435)
+C3 = (-0.5900435899266435, 2.890611442640554, -0.4570457994644658, 0.3731763325901154, -0.4570457994644658,
+      1.445305721320277, -0.5900435899266435)
 MAX_DEGREE = 3
 CHUNK = 32768  # Gaussians per batch when rotating (bounds temporary memory)
 
@@ -34,7 +36,8 @@ def sh_degree(num_coefficients: int) -> int:
     for deg in range(MAX_DEGREE + 1):
         if (deg + 1) ** 2 == num_coefficients:
             return deg
-    raise ValueError(f"{num_coefficients} SH coefficients per channel is not (degree+1)^2 for a degree 0..{MAX_DEGREE}; allowed: 1, 4, 9, 16")
+    raise ValueError(f"{num_coefficients} SH coefficients per channel is not (degree+1)^2 for a degree "
+                     f"0..{MAX_DEGREE}; allowed: 1, 4, 9, 16")
 
 
 def sh_basis(dirs: np.ndarray, degree: int) -> np.ndarray:
@@ -144,6 +147,7 @@ def rotate_sh(sh: np.ndarray, rotations: np.ndarray) -> np.ndarray:
     _, fits = _band_fits()
     for start in range(0, len(c), CHUNK):
         rows = slice(start, start + CHUNK)
-        for (cols, _), D in zip(fits, band_rotation_matrices(R[rows], degree)):
+        # fits covers every band up to MAX_DEGREE, the rotations only the bands up to ``degree``
+        for (cols, _), D in zip(fits, band_rotation_matrices(R[rows], degree), strict=False):
             out[rows, cols] = np.matmul(D, c[rows, cols])
     return out

@@ -177,7 +177,7 @@ def _static_per_step(static_points: np.ndarray | Sequence[np.ndarray] | None,
             raise ValueError(f"per-step static_points/static_colors need one array per step ({T}), "
                              f"got {len(sets)} and {len(cols)}")
     out = []
-    for i, (pts, col) in enumerate(zip(sets, cols)):
+    for i, (pts, col) in enumerate(zip(sets, cols, strict=True)):
         pts = np.asarray(pts, dtype=np.float64).reshape(-1, 3)
         col = _unit(col, len(pts), "static_colors")
         if voxel_size is not None and len(pts):

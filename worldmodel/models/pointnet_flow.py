@@ -33,7 +33,6 @@ from torch import nn
 
 from ..formulation import HORIZON, check_batch
 
-
 INFERENCE_CHUNK = 16  # pushes per pass without autograd: the per-point buffers stay in cache (~1.5x faster)
 
 
@@ -53,7 +52,7 @@ class MLP(nn.Sequential):
 def in_chunks(fn, n: int, part) -> tuple[torch.Tensor, ...]:
     """``fn(part(s))`` for slices s of ``INFERENCE_CHUNK`` of ``n`` items, outputs concatenated."""
     outs = [fn(part(slice(i, i + INFERENCE_CHUNK))) for i in range(0, n, INFERENCE_CHUNK)]
-    return tuple(torch.cat(o) for o in zip(*outs))
+    return tuple(torch.cat(o) for o in zip(*outs, strict=True))
 
 
 def gelu_inplace(x: torch.Tensor) -> torch.Tensor:
@@ -64,7 +63,7 @@ def gelu_inplace(x: torch.Tensor) -> torch.Tensor:
 def mlp(sizes: list[int]) -> MLP:
     """Linear + GELU layers (no activation after the last)."""
     layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         layers.append(nn.Linear(a, b))
         if i < len(sizes) - 2:
             layers.append(nn.GELU())
@@ -161,8 +160,8 @@ class PointNetFlow(nn.Module):
             return in_chunks(lambda args: self.decode(*args), B, lambda s: (
                 scene_code if shared else tuple(t[s] for t in scene_code), (code[s], centroid[s])))
         M = anchor_xyz.shape[1]
-        contact = self.interaction_encoder(torch.cat([anchor_query.expand(B, M, -1), self._offsets(anchor_xyz, centroid)],
-                                                     dim=-1)).amax(dim=1)
+        contact = self.interaction_encoder(
+            torch.cat([anchor_query.expand(B, M, -1), self._offsets(anchor_xyz, centroid)], dim=-1)).amax(dim=1)
         hidden = hidden_scene + self.push_to_hidden(torch.cat([code, contact], dim=-1))[:, None]
         if self.point_offsets:
             hidden = hidden + self.offsets_to_hidden(self._offsets(points, centroid))

@@ -148,7 +148,7 @@ def run(cfg: DictConfig) -> None:
     pool = mp.get_context("spawn").Pool(int(cfg.workers)) if cfg.workers > 1 and len(todo) > 1 else None
     try:
         results = pool.imap(_worker, jobs) if pool else map(_worker, jobs)
-        for i, episode in zip(todo, results):
+        for i, episode in zip(todo, results, strict=True):
             writer.add_episode(episode, seeds[i])
             bar.update(1)
     finally:

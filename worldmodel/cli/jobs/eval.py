@@ -101,8 +101,8 @@ def make_policy(cfg: DictConfig, env, seed: int):
         raise ValueError(f"dynamics must be 'learned' or 'oracle', got {cfg.dynamics!r}")
     if cfg.planner._target_.endswith("PrimitiveMPC"):
         check_config(cfg.cost, "cost", "cost")
-        return instantiate_checked(cfg.planner, "planner", "planner", dynamics=dynamics, rng=np.random.default_rng(seed),
-                                   cost=cfg.cost)
+        return instantiate_checked(cfg.planner, "planner", "planner", dynamics=dynamics,
+                                   rng=np.random.default_rng(seed), cost=cfg.cost)
     planner = instantiate_checked(cfg.planner, "planner", "planner", generator=torch.Generator().manual_seed(seed))
     cost = instantiate_checked(cfg.cost, "cost", "cost")
     return MPCPolicy(dynamics, planner, cost, execute_steps=int(cfg.execute_steps))
@@ -174,7 +174,8 @@ def check_output_dir(out: Path, config: dict) -> None:
         diffs = configuration_differences(stored, config, keys=tuple(sorted(set(stored) | set(config))))
         if diffs:
             raise ValueError(f"{out} holds an evaluation of another configuration (a directory holds one); "
-                             f"differing keys: " + "; ".join(diffs) + ". Choose another out=, or rerun with its settings.")
+                             f"differing keys: " + "; ".join(diffs)
+                             + ". Choose another out=, or rerun with its settings.")
     elif (out / "episodes.jsonl").exists():
         raise ValueError(f"{out} holds episodes without a recorded configuration ({CONFIG_FILE}); "
                          "choose another out=")

@@ -75,7 +75,7 @@ def _plot_flow(path: Path, model: torch.nn.Module, dataset, count: int) -> None:
     motion = [float(np.abs(dataset.sample(int(i)).target[-1]).max()) for i in probe]
     chosen = probe[np.argsort(motion)[::-1][:count]]
     fig, axes = plt.subplots(1, len(chosen), figsize=(4 * len(chosen), 4), squeeze=False)
-    for ax, i in zip(axes[0], chosen):
+    for ax, i in zip(axes[0], chosen, strict=True):
         s = dataset[int(i)]
         with torch.no_grad():
             pred, _ = model({k: v[None] for k, v in s.items()})

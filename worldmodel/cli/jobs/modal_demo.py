@@ -46,16 +46,18 @@ def run(cfg: DictConfig) -> None:
     out.mkdir(parents=True, exist_ok=True)
     size = np.asarray(cfg.size, dtype=float)
     vertices, tets = box_tet_mesh(size, tuple(int(r) for r in cfg.resolution))
-    model = ModalModel(vertices, tets, cfg.youngs_modulus, cfg.poisson_ratio, cfg.density, fixed=vertices[:, 0] < 1e-9, order=int(cfg.order))
+    model = ModalModel(vertices, tets, cfg.youngs_modulus, cfg.poisson_ratio, cfg.density, fixed=vertices[:, 0] < 1e-9,
+                       order=int(cfg.order))
     modes = model.solve(int(cfg.num_modes))
     faces = boundary_faces(tets)
     reach = float(cfg.mode_scale) * 1.2
-    limits = np.array([[-0.05, size[0] + 0.05], [size[1] / 2 - reach, size[1] / 2 + reach], [size[2] / 2 - reach, size[2] / 2 + reach]])
+    limits = np.array([[-0.05, size[0] + 0.05], [size[1] / 2 - reach, size[1] / 2 + reach],
+                       [size[2] / 2 - reach, size[2] / 2 + reach]])
 
     cols = 3
     rows = int(np.ceil(modes.num_modes / cols))
     fig = plt.figure(figsize=(4 * cols, 3 * rows))
-    for i, (freq, shape) in enumerate(zip(modes.frequencies_hz, modes.shapes)):
+    for i, (freq, shape) in enumerate(zip(modes.frequencies_hz, modes.shapes, strict=True)):
         mag = np.linalg.norm(shape, axis=1)
         scale = float(cfg.mode_scale) / mag.max()
         ax = fig.add_subplot(rows, cols, i + 1, projection="3d")
@@ -85,4 +87,5 @@ def run(cfg: DictConfig) -> None:
             fig.canvas.draw()
             writer.append_data(np.asarray(fig.canvas.buffer_rgba())[..., :3])
     plt.close(fig)
-    print(f"modal-demo: {modes.num_modes} modes ({', '.join(f'{f:.2f}' for f in modes.frequencies_hz)} Hz) -> {out}/modal_modes.png, {out}/modal_poke.mp4")
+    print(f"modal-demo: {modes.num_modes} modes ({', '.join(f'{f:.2f}' for f in modes.frequencies_hz)} Hz) "
+          f"-> {out}/modal_modes.png, {out}/modal_poke.mp4")

@@ -11,7 +11,8 @@ from omegaconf import DictConfig
 SCENES = ("jelly_drop", "metal_bend", "sand_collapse", "paste", "fluid_dam_break", "snow", "fracture", "gripper_press")
 
 
-def build_scene(name: str, grid_res: int, rng: np.random.Generator, device: str) -> tuple[object, Callable[[int], None]]:
+def build_scene(name: str, grid_res: int, rng: np.random.Generator,
+                device: str) -> tuple[object, Callable[[int], None]]:
     """Solver with the particles and colliders of scene ``name``, and a per-frame driver."""
     from physics import mpm
 
@@ -36,7 +37,8 @@ def build_scene(name: str, grid_res: int, rng: np.random.Generator, device: str)
         solver.add_particles(x, v, mpm.DruckerPrager(2e5, 0.3, 1500.0, friction_angle_deg=35.0))
     elif name == "paste":
         x, v = mpm.sample_box((0.4, 0.15, 0.1), (0.6, 0.35, 0.45), h, rng)
-        solver.add_particles(x, v, mpm.HerschelBulkley(2e4, 0.3, 1000.0, yield_stress=300.0, viscosity=20.0, flow_index=0.6))
+        solver.add_particles(x, v, mpm.HerschelBulkley(2e4, 0.3, 1000.0, yield_stress=300.0, viscosity=20.0,
+                                                       flow_index=0.6))
     elif name == "fluid_dam_break":
         x, v = mpm.sample_box((0.02, 0.02, 0.02), (0.3, 0.48, 0.4), h, rng)
         solver.add_particles(x, v, mpm.Fluid(bulk_modulus=2e4, density=1000.0))
@@ -45,12 +47,14 @@ def build_scene(name: str, grid_res: int, rng: np.random.Generator, device: str)
         solver.add_particles(x, v, mpm.Snow(youngs_modulus=3e4), velocities=np.tile([2.0, 0.0, -1.0], (len(x), 1)))
     elif name == "fracture":
         x, v = mpm.sample_box((0.4, 0.15, 0.3), (0.6, 0.35, 0.4), h, rng)
-        solver.add_particles(x, v, mpm.Fracture(5e4, 0.3, 1000.0, critical_stretch=1.03), velocities=np.tile([0.0, 0.0, -3.0], (len(x), 1)))
+        solver.add_particles(x, v, mpm.Fracture(5e4, 0.3, 1000.0, critical_stretch=1.03),
+                             velocities=np.tile([0.0, 0.0, -3.0], (len(x), 1)))
         solver.add_collider(mpm.Sphere((0.5, 0.25, 0.12), 0.07))
     else:  # gripper_press: two capsule fingers squeeze a jelly block, then lift
         x, v = mpm.sample_box((0.42, 0.17, 0.02), (0.58, 0.33, 0.18), h, rng)
         solver.add_particles(x, v, mpm.FixedCorotated(1e4, 0.35, 1000.0))
-        fingers = [solver.add_collider(mpm.Capsule((cx, 0.25, 0.12), 0.025, 0.06, contact="sticky")) for cx in (0.36, 0.64)]
+        fingers = [solver.add_collider(mpm.Capsule((cx, 0.25, 0.12), 0.025, 0.06, contact="sticky"))
+                   for cx in (0.36, 0.64)]
 
         def drive(frame: int) -> None:
             squeeze = 0.15 if frame < 20 else 0.0
@@ -90,7 +94,8 @@ def run(cfg: DictConfig) -> None:
 
     if int(cfg.frames) < 1 or int(cfg.fps) < 1:
         raise ValueError(f"frames and fps must be >= 1, got {cfg.frames}, {cfg.fps}")
-    solver, drive = build_scene(str(cfg.scene), int(cfg.grid_res), np.random.default_rng(int(cfg.seed)), str(cfg.device))
+    solver, drive = build_scene(str(cfg.scene), int(cfg.grid_res), np.random.default_rng(int(cfg.seed)),
+                                str(cfg.device))
     out = Path(str(cfg.out))
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"mpm_{cfg.scene}.mp4"

@@ -67,8 +67,10 @@ def validate(cfg: DictConfig) -> tuple[Path, object]:
         _vector(cfg, key)
     if cfg.engine not in ENGINES:
         raise ValueError(f"unknown engine {cfg.engine!r}; allowed: {', '.join(ENGINES)}")
-    if cfg.modal_fixed not in ("bottom", "none") or int(cfg.modal_order) not in (1, 2) or int(cfg.num_modes) < 1 or float(cfg.modal_damping) < 0.0:
-        raise ValueError("modal settings: modal_fixed must be bottom or none, modal_order 1 or 2, num_modes >= 1, modal_damping >= 0")
+    if (cfg.modal_fixed not in ("bottom", "none") or int(cfg.modal_order) not in (1, 2) or int(cfg.num_modes) < 1
+            or float(cfg.modal_damping) < 0.0):
+        raise ValueError("modal settings: modal_fixed must be bottom or none, modal_order 1 or 2, num_modes >= 1, "
+                         "modal_damping >= 0")
     materials = sorted(cfg.materials.keys())
     if str(cfg.material) not in materials:
         raise ValueError(f"unknown material {cfg.material!r}; available: {', '.join(materials)}")
@@ -139,8 +141,8 @@ class MPMEngine:
     def summary(self) -> dict:
         """Counts for the job's summary."""
         s = self.solver
-        return {"num_fill_particles": self.driver.num_fill, "num_particles": s.num_particles, "num_substeps": s.num_substeps_taken,
-                "num_clamped": s.num_clamped, "dx": s.config.dx}
+        return {"num_fill_particles": self.driver.num_fill, "num_particles": s.num_particles,
+                "num_substeps": s.num_substeps_taken, "num_clamped": s.num_clamped, "dx": s.config.dx}
 
 
 class ModalEngine:
@@ -159,7 +161,8 @@ class ModalEngine:
 
     def summary(self) -> dict:
         """Counts for the job's summary."""
-        return {"num_modes": self.dynamics.modes.num_modes, "frequencies_hz": self.dynamics.modes.frequencies_hz.tolist(), "num_tets": self.num_tets}
+        return {"num_modes": self.dynamics.modes.num_modes,
+                "frequencies_hz": self.dynamics.modes.frequencies_hz.tolist(), "num_tets": self.num_tets}
 
 
 @dataclass
@@ -191,7 +194,8 @@ class SplatScene:
         )  # fmt: skip
 
 
-def modal_engine(cfg: DictConfig, sim_rest: object, fill_x: np.ndarray, material: object, voxel: float, poke: np.ndarray) -> ModalEngine:
+def modal_engine(cfg: DictConfig, sim_rest: object, fill_x: np.ndarray, material: object, voxel: float,
+                 poke: np.ndarray) -> ModalEngine:
     """FE modes of the voxelised object (Gaussian centres + fill), clamped at its bottom or free, and the poke."""
     from physics import modal
     from physics.modal.mesh import tet_volumes
@@ -199,10 +203,12 @@ def modal_engine(cfg: DictConfig, sim_rest: object, fill_x: np.ndarray, material
     from physics.splats import ModalSplatDriver
 
     if not isinstance(material, (FixedCorotated, NeoHookean)):
-        raise ValueError(f"engine=modal needs an elastic material (FixedCorotated or NeoHookean, e.g. jelly, rubber), got {cfg.material!r}")
+        raise ValueError("engine=modal needs an elastic material (FixedCorotated or NeoHookean, e.g. jelly, rubber), "
+                         f"got {cfg.material!r}")
     vertices, tets = modal.points_tet_mesh(np.concatenate([sim_rest.positions, fill_x]), voxel)
     fixed = vertices[:, 2] <= vertices[:, 2].min() + 1e-6 * voxel if cfg.modal_fixed == "bottom" else None
-    model = modal.ModalModel(vertices, tets, material.youngs_modulus, material.poisson_ratio, material.density, fixed=fixed, order=int(cfg.modal_order))
+    model = modal.ModalModel(vertices, tets, material.youngs_modulus, material.poisson_ratio, material.density,
+                             fixed=fixed, order=int(cfg.modal_order))
     modes = model.solve(int(cfg.num_modes))
     dynamics = modal.ModalDynamics(modes, damping=np.full(modes.num_modes, float(cfg.modal_damping)))
     node_mass = float(np.sum(tet_volumes(vertices, tets) * material.density)) / len(vertices)
@@ -210,7 +216,8 @@ def modal_engine(cfg: DictConfig, sim_rest: object, fill_x: np.ndarray, material
     gravity = modes.modal_load(ids, np.broadcast_to(node_mass * _vector(cfg, "gravity"), vertices.shape))
     poked = np.flatnonzero(np.linalg.norm(vertices - poke[0], axis=1) <= poke[1, 0])
     if len(poked):
-        dynamics.apply_impulse(modes.modal_load(poked, np.broadcast_to(node_mass * _vector(cfg, "poke_velocity"), (len(poked), 3))))
+        dynamics.apply_impulse(modes.modal_load(
+            poked, np.broadcast_to(node_mass * _vector(cfg, "poke_velocity"), (len(poked), 3))))
     return ModalEngine(ModalSplatDriver(sim_rest, model, modes), dynamics, gravity, len(tets))
 
 
@@ -226,8 +233,10 @@ def build(cfg: DictConfig) -> SplatScene:
     obj = source.subset(rows)
     lower, upper = obj.positions.min(axis=0), obj.positions.max(axis=0)
     scale, offset, bounds = simulation_frame(lower, upper, cfg)
-    sim_rest = obj.updated(positions=(obj.positions - lower) * scale + offset, log_scales=obj.log_scales + np.log(scale), quaternions=obj.quaternions)
-    config = mpm.MPMConfig(grid_res=int(cfg.grid_res), bounds=bounds, gravity=tuple(_vector(cfg, "gravity")), track_covariance=not is_elastic(material), device=str(cfg.device))
+    sim_rest = obj.updated(positions=(obj.positions - lower) * scale + offset,
+                           log_scales=obj.log_scales + np.log(scale), quaternions=obj.quaternions)
+    config = mpm.MPMConfig(grid_res=int(cfg.grid_res), bounds=bounds, gravity=tuple(_vector(cfg, "gravity")),
+                           track_covariance=not is_elastic(material), device=str(cfg.device))
     spacing = config.dx / 2.0
     fill = fill_interior(sim_rest, spacing, float(cfg.opacity_threshold), device=str(cfg.device)) if cfg.fill else None
     fill_x = fill.positions if fill is not None else np.zeros((0, 3))
@@ -241,7 +250,8 @@ def build(cfg: DictConfig) -> SplatScene:
     solver = mpm.MPMSolver(config)
     if cfg.floor:
         floor_z = offset[2] - float(cfg.drop_height) * float(np.max(upper - lower)) * scale
-        solver.add_collider(mpm.Plane((0.0, 0.0, floor_z), (0.0, 0.0, 1.0), contact="friction", friction=float(cfg.floor_friction)))
+        solver.add_collider(mpm.Plane((0.0, 0.0, floor_z), (0.0, 0.0, 1.0), contact="friction",
+                                      friction=float(cfg.floor_friction)))
     velocities = np.broadcast_to(_vector(cfg, "initial_velocity"), x.shape).copy()
     velocities[np.linalg.norm(x - poke_at, axis=1) <= poke_radius] += _vector(cfg, "poke_velocity")
     driver = MPMSplatDriver(
@@ -344,4 +354,5 @@ def run(cfg: DictConfig) -> None:
     tmp = out / "splat_sim.json.tmp"
     tmp.write_text(json.dumps(summary, indent=2))
     os.replace(tmp, out / "splat_sim.json")
-    print(f"wrote {cfg.frames} frames to {out} ({len(scene.rows)} of {len(source)} Gaussians simulated by {cfg.engine})")
+    print(f"wrote {cfg.frames} frames to {out} "
+          f"({len(scene.rows)} of {len(source)} Gaussians simulated by {cfg.engine})")
