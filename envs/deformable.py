@@ -33,13 +33,12 @@ from scipy.spatial.transform import Rotation
 from physics.mpm import Box, MPMConfig, MPMSolver, Plane, sample_mesh
 from physics.mpm.colliders import Collider
 from physics.mpm.config import make_grid
-from physics.mpm.materials import DruckerPrager, FixedCorotated, Material, VonMises
+from physics.mpm.materials import DruckerPrager, FixedCorotated, Material, VonMises, check_positive_moduli
 from robots.gripper_points import DEFAULT_GRIPPER_LINKS, link_mesh
 
 from . import pusht_geometry as geo
 from .pusht import BLOCK_MATERIALS
 
-CONTROL_DT = 0.1
 MATERIALS = tuple(m for m in BLOCK_MATERIALS if m != "rigid")
 DEFAULT_YOUNGS_MODULUS = {"jelly": 2.0e4, "plasticine": 2.0e4, "sand": 2.0e4}  # Pa
 POISSON_RATIO = 0.3
@@ -95,7 +94,8 @@ class BlockConfig:
         if not 0.001 <= spacing <= 0.02:
             raise ValueError(f"block_particle_spacing must lie in [0.001, 0.02] m, got {spacing}")
         if not 0.3 <= domain <= geo.WORKSPACE:
-            raise ValueError(f"block_domain_size must lie in [0.3, {geo.WORKSPACE}] m (it holds the whole T), got {domain}")
+            raise ValueError(f"block_domain_size must lie in [0.3, {geo.WORKSPACE}] m (it holds the whole T), "
+                             f"got {domain}")
         device = kwargs.get("block_device", "cpu") if device is None else device
         return cls(material, float(E), float(spacing), float(domain), float(friction),
                    str(kwargs.get("robot", "panda")), str(device))
@@ -151,7 +151,8 @@ def _check_poses(name: str, poses: np.ndarray, count: int) -> np.ndarray:
 
 
 def pose_colliders(colliders: list, start_poses: np.ndarray, end_poses: np.ndarray, frame_dt: float) -> None:
-    """Place ``colliders`` at ``start_poses`` (C, 7) with the constant velocities reaching ``end_poses`` in ``frame_dt`` s.
+    """Place ``colliders`` at ``start_poses`` (C, 7) with the constant velocities reaching ``end_poses`` in
+    ``frame_dt`` s.
 
     The angular velocity (world frame, about each collider's centre) is the rotation vector
     of R_end R_start^T over ``frame_dt``; the linear velocity the centre's displacement over it.
@@ -164,7 +165,7 @@ def pose_colliders(colliders: list, start_poses: np.ndarray, end_poses: np.ndarr
     R1 = Rotation.from_quat(np.concatenate([end[:, 4:], end[:, 3:4]], axis=1))
     omega = (R1 * R0.inv()).as_rotvec() / frame_dt
     R0m = R0.as_matrix()
-    for c, p0, p1, R, w in zip(colliders, start[:, :3], end[:, :3], R0m, omega):
+    for c, p0, p1, R, w in zip(colliders, start[:, :3], end[:, :3], R0m, omega, strict=True):
         c.set_pose(p0, R)
         c.set_velocity((p1 - p0) / frame_dt, w)
 
@@ -223,7 +224,8 @@ class LocalDomainSolver(MPMSolver):
         lo, hi = x[:, :2].min(0), x[:, :2].max(0)
         margin = DOMAIN_MARGIN_CELLS * self.config.dx
         k = np.array(self.domain_cell)
-        near = ((lo - self.config.lower[:2] < margin) & (k > 0)) | ((self.config.upper[:2] - hi < margin) & (k < self._k_max))
+        near = (((lo - self.config.lower[:2] < margin) & (k > 0))
+                | ((self.config.upper[:2] - hi < margin) & (k < self._k_max)))
         if np.any(near):
             self.set_domain(self._cell_for(x))
 
@@ -234,21 +236,13 @@ class LocalDomainSolver(MPMSolver):
         super().substep(dt, frame_time, colliders)
 
     def get_state(self) -> dict[str, Any]:
-        """Copy of the particle state, the domain and the speed bound (everything `step` depends on)."""
-        p = self.particles
-        return {
-            **{k: getattr(p, k).numpy().copy() for k in ("x", "v", "C", "F", "plastic")},
-            "domain_cell": self.domain_cell, "max_speed": self._host_max_speed,
-            "time": self.time, "substeps": self.num_substeps_taken,
-        }
+        """The solver's state (`MPMSolver.get_state`) and the domain's place."""
+        return {**super().get_state(), "domain_cell": self.domain_cell}
 
     def set_state(self, state: dict[str, Any]) -> None:
         """Restore a `get_state` copy."""
-        for k in ("x", "v", "C", "F", "plastic"):
-            getattr(self.particles, k).assign(state[k])
+        super().set_state(state)
         self.set_domain(state["domain_cell"])
-        self._host_max_speed = float(state["max_speed"])
-        self.time, self.num_substeps_taken = float(state["time"]), int(state["substeps"])
 
 
 def replay_solver(env_kwargs: dict, initial_positions: np.ndarray, youngs_modulus: float | np.ndarray,
@@ -265,8 +259,10 @@ def replay_solver(env_kwargs: dict, initial_positions: np.ndarray, youngs_modulu
     if x.ndim != 2 or x.shape[1] != 3 or len(x) == 0 or not np.all(np.isfinite(x)):
         raise ValueError(f"initial_positions must be finite with shape (P, 3), P >= 1, got {x.shape}")
     E = np.asarray(youngs_modulus, dtype=np.float64)
-    if not (E.shape in ((), (len(x),)) and np.all(np.isfinite(E)) and np.all(E > 0)):
-        raise ValueError(f"youngs_modulus must be > 0 (Pa), a scalar or one per particle ({len(x)}), got shape {E.shape}")
+    if E.shape not in ((), (len(x),)):
+        raise ValueError(f"youngs_modulus must be > 0 (Pa), a scalar or one per particle ({len(x)}), "
+                         f"got shape {E.shape}")
+    check_positive_moduli("youngs_modulus", np.broadcast_to(E, (len(x),)), len(x))  # names any bad value
     volume = block.spacing**3
     material = make_material(block.material, float(E) if E.ndim == 0 else E, geo.MASS / (len(x) * volume))
     solver = LocalDomainSolver(block, x)

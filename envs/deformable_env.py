@@ -11,12 +11,12 @@ from scipy.spatial.transform import Rotation
 
 from physics.render import splat_points
 from physics.rigid import LABEL_OBJECT, Frames, Scene
+from robots.control import CONTROL_DT
 
 from . import pusht_geometry as geo
 from .checks import positive_float
 from .deformable import (
     COLLIDER_LINKS,
-    CONTROL_DT,
     DEFAULT_SPACING,
     MATERIALS,
     BlockConfig,

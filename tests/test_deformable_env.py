@@ -8,9 +8,10 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 from envs import pusht_geometry as geo
-from envs.deformable import CONTROL_DT, pose_colliders, replay_solver
+from envs.deformable import pose_colliders, replay_solver
 from envs.deformable_env import DeformablePushT4DEnv
 from envs.pusht import PushT4DEnv
+from robots.control import CONTROL_DT
 from worldmodel.data.recorder import RecordRollout
 
 # coarse particles (1 cm, ~700) and a soft jelly keep every step well under a second

@@ -12,9 +12,9 @@ gym = pytest.importorskip("gymnasium")
 pytest.importorskip("warp")
 
 import envs  # noqa: E402,F401  (registers the tasks)
-from worldmodel.data.recorder import RecordRollout  # noqa: E402
 from worldmodel.cli.jobs.estimate_material import contact_window, replay_kwargs  # noqa: E402
 from worldmodel.cli.main import run_job  # noqa: E402
+from worldmodel.data.recorder import RecordRollout  # noqa: E402
 
 E_TRUE = 6.0e3
 # coarse particles (1.6 cm, 130 of them) keep the recording and the fit to seconds
@@ -46,7 +46,8 @@ def test_job_recovers_the_jelly_modulus_from_3x_off(recorded: str, tmp_path: obj
     assert lo <= result["youngs_modulus"] <= hi
     assert result["particles"] > 100 and 0.0 < result["window"]["seconds"] <= 2.0
     assert len(result["substeps_per_frame"]) == result["window"]["last_row"]  # warm-up and fitted frames
-    assert np.all(np.diff(result["loss_history"]) <= 0.0) and result["loss_history"][-1] < 1e-3 * result["loss_history"][0]
+    losses = result["loss_history"]
+    assert np.all(np.diff(losses) <= 0.0) and losses[-1] < 1e-3 * losses[0]
     assert result["youngs_modulus_history"][0] == pytest.approx(3 * E_TRUE)
     assert (tmp_path / "estimate.png").stat().st_size > 0  # type: ignore[operator]
 
@@ -75,8 +76,9 @@ def test_contact_window_and_bad_input(recorded: str, tmp_path: object) -> None:
     assert contact_window(tracks, near, half, 0.01, 2, 10) == (1, 5, 3)
     assert contact_window(tracks, near, half, 0.004, 2, 10)[2] is None  # 5 mm away is not within a 4 mm reach
     assert contact_window(tracks, near, half, 0.01, 2, 2) == (1, 3, 3)
-    with pytest.raises(ValueError, match="no frame left"):
-        contact_window(tracks[:4], near[:4], half, 0.01, 0, 10)  # contact in the last row
+    assert contact_window(tracks[:4], near[:4], half, 0.01, 0, 10) == (0, 3, 3)  # contact in the last row: settling
+    with pytest.raises(ValueError, match="at least 2"):
+        contact_window(tracks[:1], near[:1], half, 0.01, 0, 10)  # no frame at all
     with pytest.raises(ValueError, match="window"):
         estimate(recorded, tmp_path, "window=3.0")
     with pytest.raises(ValueError, match="youngs_modulus0"):
@@ -93,3 +95,21 @@ def test_job_without_contact_fits_the_settling_under_gravity(tmp_path: object) -
     result = estimate(str(path), tmp_path, "plot=false")
     assert result["window"]["contact_row"] is None and result["window"]["first_row"] == 0
     assert result["youngs_modulus"] == pytest.approx(1.5e4, rel=0.03)
+
+
+def test_job_recovers_the_modulus_at_the_default_particle_spacing(tmp_path: object) -> None:
+    # ``wm4d collect`` at the default spacing (~10.7k particles; the shape that crashed after one iteration and
+    # took ~140 s per iteration): seed 2's random push touches the block at row 3-4, 8 steps keep it cheap.
+    # The lower bound (5.5 kPa) cuts the bracketing walk's step from 10 kPa to 5 kPa: the fit must stay inside
+    # the admissible set, not crash, and still land within 10%.
+    path = tmp_path / "default.zarr"  # type: ignore[operator]
+    truth = 6.0e3
+    run_job("collect", ["env.robot=panda_hand", "env.block_material=jelly", f"env.block_youngs_modulus={truth}",
+                        "env.image_size=48", "env.num_scene_points=256", "env.num_gripper_points=32", "episodes=1",
+                        "max_steps=8", "seed=2", "policy=random_push", f"out={path}"])
+    result = estimate(str(path), tmp_path, "window=0.5", "plot=false", "youngs_modulus_bounds=[5500,1e7]")
+    assert result["particles"] > 10_000 and result["window"]["contact_row"] is not None
+    assert result["youngs_modulus"] == pytest.approx(truth, rel=0.10)
+    assert min(e for e, _ in result["evaluations"]) == pytest.approx(5500.0)  # the walk's step stopped at the bound
+    assert not result["at_bound"]
+    assert result["converged"] and result["diverged_rollouts"] == 0

@@ -31,13 +31,18 @@ import warp as wp
 
 from . import kernels as K
 from .colliders import ColliderData
+from .materials import check_positive_moduli
 from .solver import MPMSolver, launch_substep
+from .state import STATE_FIELDS
 
-STATE_FIELDS = ("x", "v", "C", "F", "plastic")
 WARMUP_PROBE = 0.01  # log-E step of the forward difference through the warm-up
 FrameLoss = Callable[[int, wp.array], "wp.array | None"]
 GridHook = Callable[[int, wp.array, float, float], None]
 Substeps = int | Sequence[int] | None
+
+
+class CourantError(ValueError):
+    """A fixed substep count that violates the CFL bound for the E (and speeds) of a rollout."""
 
 
 @dataclass
@@ -88,7 +93,8 @@ class TrackObservations:
         idx = np.asarray(self.particles)
         pos = np.asarray(self.positions, dtype=np.float64)
         if idx.ndim != 1 or len(idx) == 0 or not np.issubdtype(idx.dtype, np.integer):
-            raise ValueError(f"particles must be a non-empty 1-D integer index array, got shape {idx.shape} dtype {idx.dtype}")
+            raise ValueError("particles must be a non-empty 1-D integer index array, "
+                             f"got shape {idx.shape} dtype {idx.dtype}")
         if pos.ndim != 3 or pos.shape[0] == 0 or pos.shape[1:] != (len(idx), 3):
             raise ValueError(f"positions must have shape (T >= 1, {len(idx)}, 3) to match particles, got {pos.shape}")
         if np.any(np.isinf(pos)):
@@ -141,7 +147,8 @@ def squared_distance_loss(target: np.ndarray) -> Callable[[wp.array], wp.array]:
 
     def loss(x: wp.array) -> wp.array:
         out = wp.zeros(1, dtype=float, device=x.device, requires_grad=True)
-        wp.launch(_squared_distance, dim=x.shape[0], inputs=[x, wp.array(tgt, dtype=wp.vec3, device=x.device)], outputs=[out], device=x.device)
+        target_x = wp.array(tgt, dtype=wp.vec3, device=x.device)
+        wp.launch(_squared_distance, dim=x.shape[0], inputs=[x, target_x], outputs=[out], device=x.device)
         return out
 
     return loss
@@ -151,8 +158,10 @@ def track_loss(observations: TrackObservations, device: str, scale: float = 1.0)
     """Frame loss ``scale * sum_m mask |x_m - y_m|^2`` of the observed frame (1-based), or None."""
     mask = observations.mask
     idx = wp.array(observations.particles.astype(np.int32), dtype=wp.int32, device=device)
-    targets = [wp.array(np.nan_to_num(observations.positions[k]).astype(np.float32), dtype=wp.vec3, device=device) for k in range(observations.num_frames)]
-    weights = [wp.array(mask[k].astype(np.float32) * scale, dtype=float, device=device) for k in range(observations.num_frames)]
+    frames = range(observations.num_frames)
+    targets = [wp.array(np.nan_to_num(observations.positions[k]).astype(np.float32), dtype=wp.vec3, device=device)
+               for k in frames]
+    weights = [wp.array(mask[k].astype(np.float32) * scale, dtype=float, device=device) for k in frames]
 
     def loss(frame: int, x: wp.array) -> wp.array | None:
         k = frame - 1
@@ -168,11 +177,13 @@ def track_loss(observations: TrackObservations, device: str, scale: float = 1.0)
 def wave_speed(solver: MPMSolver, youngs_modulus: np.ndarray | None = None) -> float:
     """Largest elastic wave speed (m/s) of the particles, with ``youngs_modulus`` (N,) in place of theirs."""
     p = solver.particles
-    E = p.stiffness.numpy().astype(np.float64) if youngs_modulus is None else np.asarray(youngs_modulus, dtype=np.float64)
+    E = p.stiffness.numpy() if youngs_modulus is None else youngs_modulus
+    E = np.asarray(E, dtype=np.float64)
     nu = p.poisson_ratio.numpy().astype(np.float64)
     rho = p.mass.numpy().astype(np.float64) / p.volume.numpy().astype(np.float64)
     stiffening = np.array([m.stiffening() for m in solver.materials])[p.material_id.numpy()]
-    modulus = np.where(nu == 0.0, E, E * (1.0 - nu) / np.maximum((1.0 + nu) * (1.0 - 2.0 * nu), 1e-12))  # fluids: bulk modulus
+    p_wave = E * (1.0 - nu) / np.maximum((1.0 + nu) * (1.0 - 2.0 * nu), 1e-12)
+    modulus = np.where(nu == 0.0, E, p_wave)  # fluids: bulk modulus
     return float(np.sqrt(modulus / rho * stiffening).max())
 
 
@@ -187,7 +198,8 @@ class _Rollout:
     during the forward pass and replayed identically under the tape.
     """
 
-    def __init__(self, solver: MPMSolver, num_frames: int, frame_dt: float, substeps: Substeps, drive: Callable[[int], None] | None, youngs_modulus: np.ndarray | None,
+    def __init__(self, solver: MPMSolver, num_frames: int, frame_dt: float, substeps: Substeps,
+                 drive: Callable[[int], None] | None, youngs_modulus: np.ndarray | None,
                  grid_hook: GridHook | None = None) -> None:
         if not (math.isfinite(frame_dt) and frame_dt > 0.0):
             raise ValueError(f"frame_dt must be a finite positive number, got {frame_dt!r}")
@@ -198,14 +210,13 @@ class _Rollout:
         else:
             self.fixed_substeps = [int(n) for n in substeps]
             if len(self.fixed_substeps) != num_frames or min(self.fixed_substeps) < 1:
-                raise ValueError(f"substeps must be None, an int >= 1 or {num_frames} ints >= 1 (one per frame, warm-up included), got {substeps!r}")
+                raise ValueError(f"substeps must be None, an int >= 1 or {num_frames} ints >= 1 (one per frame, "
+                                 f"warm-up included), got {substeps!r}")
         p = solver.particles
         if youngs_modulus is None:
             self.stiffness = wp.clone(p.stiffness, requires_grad=True)
         else:
-            E = np.asarray(youngs_modulus, dtype=np.float64)
-            if E.shape != (len(p),) or not np.all(np.isfinite(E) & (E > 0.0)):
-                raise ValueError(f"youngs_modulus must hold {len(p)} finite positive values (one per particle), got shape {E.shape}")
+            E = check_positive_moduli("youngs_modulus", youngs_modulus, len(p))
             self.stiffness = wp.array(E.astype(np.float32), dtype=float, device=solver.device, requires_grad=True)
         self.wave_speed = wave_speed(solver, youngs_modulus)
         self.tables, self.collider_speeds = self._frame_tables(solver, num_frames, self.frame_dt, drive)
@@ -216,8 +227,10 @@ class _Rollout:
         self.no_covariance = wp.zeros(0, dtype=wp.mat33, device=solver.device)
 
     @staticmethod
-    def _frame_tables(solver: MPMSolver, num_frames: int, frame_dt: float, drive: Callable[[int], None] | None) -> tuple[list[list[ColliderData]], list[float]]:
-        saved = [(c.position.copy(), c.rotation.copy(), c.linear_velocity.copy(), c.angular_velocity.copy()) for c in solver.colliders]
+    def _frame_tables(solver: MPMSolver, num_frames: int, frame_dt: float, drive: Callable[[int], None] | None
+                      ) -> tuple[list[list[ColliderData]], list[float]]:
+        saved = [(c.position.copy(), c.rotation.copy(), c.linear_velocity.copy(), c.angular_velocity.copy())
+                 for c in solver.colliders]
         reach = solver.config.dx * solver.config.grid_res
         tables, speeds = [], []
         try:
@@ -225,11 +238,12 @@ class _Rollout:
                 if drive is not None:
                     drive(frame)
                 tables.append([c.data(solver.device) for c in solver.colliders])
-                speeds.append(max((float(np.linalg.norm(c.linear_velocity) + np.linalg.norm(c.angular_velocity) * reach) for c in solver.colliders), default=0.0))
+                speeds.append(max((float(np.linalg.norm(c.linear_velocity) + np.linalg.norm(c.angular_velocity) * reach)
+                                   for c in solver.colliders), default=0.0))
                 for c in solver.colliders:
                     c.advance(frame_dt)
         finally:
-            for c, (pos, rot, lin, ang) in zip(solver.colliders, saved):
+            for c, (pos, rot, lin, ang) in zip(solver.colliders, saved, strict=True):
                 c.set_pose(pos, rot)
                 c.set_velocity(lin, ang)
         return tables, speeds
@@ -237,14 +251,17 @@ class _Rollout:
     def plan_frame(self, frame: int, particle_speed: float) -> int:
         """Append the substeps of ``frame`` to the schedule; ``particle_speed`` bounds |v| at its start."""
         cfg = self.solver.config
-        speed = self.wave_speed + particle_speed + float(np.linalg.norm(cfg.gravity)) * self.frame_dt + self.collider_speeds[frame]
+        gravity_speed = float(np.linalg.norm(cfg.gravity)) * self.frame_dt
+        speed = self.wave_speed + particle_speed + gravity_speed + self.collider_speeds[frame]
         if self.fixed_substeps is None:
             count = max(1, math.ceil(self.frame_dt * speed / (cfg.cfl * cfg.dx) - 1e-9))
         else:
             count = int(self.fixed_substeps[frame])
             courant = self.frame_dt / count * speed / cfg.dx
             if courant > 1.0:
-                raise ValueError(f"dt={self.frame_dt / count:g} violates the CFL bound in frame {frame} (Courant number {courant:.3g} > 1); use more than {math.ceil(count * courant)} substeps per frame")
+                raise CourantError(f"dt={self.frame_dt / count:g} violates the CFL bound in frame {frame} (Courant "
+                                   f"number {courant:.3g} > 1); use more than {math.ceil(count * courant)} substeps "
+                                   "per frame")
         dt = self.frame_dt / count
         self.schedule.extend((frame, sub * dt, dt) for sub in range(count))
         return count
@@ -253,14 +270,17 @@ class _Rollout:
         p = self.solver.particles
         mu = wp.zeros_like(p.mu, requires_grad=requires_grad)
         lam = wp.zeros_like(p.lam, requires_grad=requires_grad)
-        wp.launch(K.lame, dim=len(p), inputs=[self.stiffness, p.poisson_ratio, p.material_id, self.solver._material_table], outputs=[mu, lam], device=self.solver.device)
+        inputs = [self.stiffness, p.poisson_ratio, p.material_id, self.solver._material_table]
+        wp.launch(K.lame, dim=len(p), inputs=inputs, outputs=[mu, lam], device=self.solver.device)
         return mu, lam
 
     def is_frame_end(self, s: int) -> bool:
         """Whether substep ``s`` is the last one of its frame."""
         return s + 1 == len(self.schedule) or self.schedule[s + 1][0] != self.schedule[s][0]
 
-    def forward(self, state: _State, frames: range, particle_speed: float, on_substep: Callable[[int, _State], None] | None = None, on_frame: Callable[[int, _State], None] | None = None) -> float:
+    def forward(self, state: _State, frames: range, particle_speed: float,
+                on_substep: Callable[[int, _State], None] | None = None,
+                on_frame: Callable[[int, _State], None] | None = None) -> float:
         """Run ``frames`` in place on ``state`` (no tape), planning each frame; returns the last frame's max speed.
 
         Kernel launches are recorded once (``launch_substep(record=True)``) and replayed while
@@ -278,6 +298,7 @@ class _Rollout:
             first = len(self.schedule)
             self.plan_frame(frame, particle_speed)
             solver._max_speed_sq.zero_()
+            solver._counters.zero_()
             table = self.tables[frame]
             for s in range(first, len(self.schedule)):
                 if on_substep is not None:
@@ -286,22 +307,28 @@ class _Rollout:
                 if self.grid_hook is not None:
                     self.grid_hook(s, state.x, t, dt)
                 self.grids.append(solver.grid)
-                if recorded is None or recorded[0][0] != dt or recorded[0][1] is not table or recorded[0][2] is not solver.grid:
-                    launches = launch_substep(solver, state, state, mu, lam, state.F, tau, self.no_covariance, grid_mv, grid_v, dt, t, table, record=True)
-                    recorded = ((dt, table, solver.grid), launches or [])
+                key = (dt, table, solver.grid)
+                if recorded is None or recorded[0][0] != dt or recorded[0][1] is not table \
+                        or recorded[0][2] is not solver.grid:
+                    launches = launch_substep(solver, state, state, mu, lam, state.F, tau, self.no_covariance, grid_mv,
+                                              grid_v, dt, t, table, record=True)
+                    recorded = (key, launches or [])
                 for cmd in recorded[1][3 : 3 + len(table)]:  # the contact launches: colliders move within the frame
                     cmd.set_param_by_name("frame_time", t)
                 grid_mv.zero_()
                 for cmd in recorded[1]:
                     cmd.launch()
             particle_speed = math.sqrt(float(solver._max_speed_sq.numpy()[0]))
-            if not math.isfinite(particle_speed):
-                raise FloatingPointError(f"the rollout diverged in frame {frame}; use more substeps or a softer material")
+            non_finite = int(solver._counters.numpy()[int(K.NON_FINITE)])
+            if non_finite or not math.isfinite(particle_speed):
+                raise FloatingPointError(f"the rollout diverged in frame {frame} ({non_finite} particles got a "
+                                         "non-finite velocity); use more substeps or a softer material")
             if on_frame is not None:
                 on_frame(frame, state)
         return particle_speed
 
-    def replay(self, state: _State, first: int, count: int, mu: wp.array, lam: wp.array, on_frame: Callable[[int, _State], None]) -> _State:
+    def replay(self, state: _State, first: int, count: int, mu: wp.array, lam: wp.array,
+               on_frame: Callable[[int, _State], None]) -> _State:
         """Planned substeps ``first .. first + count - 1`` with one fresh state each (under a tape)."""
         dev = self.solver.device
         for s in range(first, first + count):
@@ -312,7 +339,8 @@ class _Rollout:
             tau = wp.zeros_like(state.F, requires_grad=True)
             grid_mv = wp.zeros(self.grid_size, dtype=wp.vec4, device=dev, requires_grad=True)
             grid_v = wp.zeros(self.grid_size, dtype=wp.vec3, device=dev, requires_grad=True)
-            launch_substep(self.solver, state, nxt, mu, lam, F_elastic, tau, self.no_covariance, grid_mv, grid_v, dt, t, self.tables[frame])
+            launch_substep(self.solver, state, nxt, mu, lam, F_elastic, tau, self.no_covariance, grid_mv, grid_v, dt, t,
+                           self.tables[frame])
             state = nxt
             if self.is_frame_end(s):
                 on_frame(frame, state)
@@ -331,7 +359,8 @@ def _start_state(rollout: _Rollout, warmup_frames: int, velocity_offset: np.ndar
     return state, speed
 
 
-def _gradients(rollout: _Rollout, start: _State, start_speed: float, frames: range, window: int, frame_loss: FrameLoss) -> tuple[RolloutGradients, dict[str, wp.array] | None]:
+def _gradients(rollout: _Rollout, start: _State, start_speed: float, frames: range, window: int, frame_loss: FrameLoss
+               ) -> tuple[RolloutGradients, dict[str, wp.array] | None]:
     """Checkpointed forward pass, then windowed reverse replay (see the module docstring)."""
     solver = rollout.solver
     first_substep = len(rollout.schedule)
@@ -343,7 +372,8 @@ def _gradients(rollout: _Rollout, start: _State, start_speed: float, frames: ran
             checkpoints[s] = state.clone(requires_grad=False)
 
     state = start.clone(requires_grad=False)
-    rollout.forward(state, frames, start_speed, on_substep=checkpoint, on_frame=lambda k, st: positions.append(st.x.numpy().astype(np.float64)))
+    rollout.forward(state, frames, start_speed, on_substep=checkpoint,
+                    on_frame=lambda k, st: positions.append(st.x.numpy().astype(np.float64)))
     end_substep = len(rollout.schedule)
 
     adjoint: dict[str, wp.array] | None = None
@@ -354,7 +384,7 @@ def _gradients(rollout: _Rollout, start: _State, start_speed: float, frames: ran
         begin = checkpoints.pop(first).clone(requires_grad=True)
         terms: list[wp.array] = []
 
-        def add_term(frame: int, s: _State) -> None:
+        def add_term(frame: int, s: _State, terms: list[wp.array] = terms) -> None:
             value = frame_loss(frame - frames.start + 1, s.x)
             if value is not None:
                 terms.append(value)
@@ -374,14 +404,29 @@ def _gradients(rollout: _Rollout, start: _State, start_speed: float, frames: ran
         tape.reset()  # also zeroes rollout.stiffness.grad, accumulated above
     solver.grid = grid_after
     v_grad = adjoint["v"].numpy().astype(np.float64) if adjoint is not None else np.zeros((solver.num_particles, 3))
+    _check_finite_gradients(d_stiffness, v_grad)
     counts = tuple(int(n) for n in np.bincount([f for f, _, _ in rollout.schedule]))
-    grads = RolloutGradients(loss=loss_value, youngs_modulus=d_stiffness, initial_velocity=v_grad, final_positions=state.x.numpy().astype(np.float64), frame_positions=np.stack(positions), substeps=counts)
+    grads = RolloutGradients(loss=loss_value, youngs_modulus=d_stiffness, initial_velocity=v_grad,
+                             final_positions=state.x.numpy().astype(np.float64), frame_positions=np.stack(positions),
+                             substeps=counts)
     return grads, adjoint
 
 
+def _check_finite_gradients(d_stiffness: np.ndarray, v_grad: np.ndarray) -> None:
+    """Raise FloatingPointError naming the particles whose gradient is not finite (instead of returning NaN)."""
+    bad = ~(np.isfinite(d_stiffness) & np.all(np.isfinite(v_grad), axis=-1))
+    if np.any(bad):
+        idx = np.flatnonzero(bad)
+        raise FloatingPointError(f"the tape gave non-finite gradients for {len(idx)} of {len(bad)} particles (first: "
+                                 f"{idx[:10].tolist()}): a NaN/inf in the backward pass, although the forward "
+                                 "rollout was finite; forward differences of rollouts still work there")
+
+
 def _check_arguments(solver: MPMSolver, num_frames: int, substeps: Substeps, window: int, warmup_frames: int) -> None:
-    if int(num_frames) < 1 or (isinstance(substeps, (int, np.integer)) and int(substeps) < 1) or int(window) < 1 or int(warmup_frames) < 0:
-        raise ValueError(f"need num_frames >= 1, substeps None or >= 1, window >= 1 and warmup_frames >= 0, got {num_frames}, {substeps}, {window}, {warmup_frames}")
+    bad_substeps = isinstance(substeps, (int, np.integer)) and int(substeps) < 1
+    if int(num_frames) < 1 or bad_substeps or int(window) < 1 or int(warmup_frames) < 0:
+        raise ValueError("need num_frames >= 1, substeps None or >= 1, window >= 1 and warmup_frames >= 0, "
+                         f"got {num_frames}, {substeps}, {window}, {warmup_frames}")
     if solver.num_particles == 0:
         raise ValueError("the solver has no particles")
 
@@ -434,8 +479,9 @@ def trajectory_gradients(
 
     Simulates ``warmup_frames + observations.num_frames`` frames of ``frame_dt`` seconds
     from the solver's current state without changing it: ``substeps`` per frame (an int, or
-    one int per frame with the warm-up), or per frame by the solver's CFL rule when None. ``drive(frame)`` (counted from 0, warm-up
-    included) poses the colliders before each frame. The loss is
+    one int per frame with the warm-up), or per frame by the solver's CFL rule when None.
+    ``drive(frame)`` (counted from 0, warm-up included) poses the colliders before each frame.
+    The loss is
     ``loss_scale * sum_k sum_m mask |x_m(t_k) - y_km|^2`` over the frames after the warm-up;
     the warm-up runs forward only, so the gradients (and ``velocity_offset`` (N, 3) or (3,),
     added to the velocities) refer to the state after it. ``youngs_modulus`` (N,) replaces
@@ -450,12 +496,14 @@ def trajectory_gradients(
     """
     _check_arguments(solver, observations.num_frames, substeps, window, warmup_frames)
     if observations.particles.max() >= solver.num_particles or observations.particles.min() < 0:
-        raise ValueError(f"observed particle indices must lie in [0, {solver.num_particles}), got range [{observations.particles.min()}, {observations.particles.max()}]")
+        raise ValueError(f"observed particle indices must lie in [0, {solver.num_particles}), "
+                         f"got range [{observations.particles.min()}, {observations.particles.max()}]")
     offset = _velocity_offset(solver, velocity_offset)
     frames = range(int(warmup_frames), int(warmup_frames) + observations.num_frames)
     rollout = _Rollout(solver, frames.stop, frame_dt, substeps, drive, youngs_modulus, grid_hook)
     start, speed = _start_state(rollout, frames.start, offset)
-    grads, adjoint = _gradients(rollout, start, speed, frames, int(window), track_loss(observations, solver.device, loss_scale))
+    loss = track_loss(observations, solver.device, loss_scale)
+    grads, adjoint = _gradients(rollout, start, speed, frames, int(window), loss)
     if log_directions is None:
         return grads
     D = np.atleast_2d(np.asarray(log_directions, dtype=np.float64))
@@ -467,9 +515,13 @@ def trajectory_gradients(
         base = {f: getattr(start, f).numpy().astype(np.float64) for f in STATE_FIELDS}
         lam = {f: adjoint[f].numpy().astype(np.float64) for f in STATE_FIELDS}
         for i, d in enumerate(D):
-            probe = _Rollout(solver, frames.start, frame_dt, grads.substeps[: frames.start], drive, E * np.exp(WARMUP_PROBE * d), grid_hook)
+            probe = _Rollout(solver, frames.start, frame_dt, grads.substeps[: frames.start], drive,
+                             E * np.exp(WARMUP_PROBE * d), grid_hook)
             moved, _ = _start_state(probe, frames.start, offset)
-            directional[i] += sum(float((lam[f] * (getattr(moved, f).numpy() - base[f])).sum()) for f in STATE_FIELDS) / WARMUP_PROBE
+            change = sum(float((lam[f] * (getattr(moved, f).numpy() - base[f])).sum()) for f in STATE_FIELDS)
+            directional[i] += change / WARMUP_PROBE
+    if not np.all(np.isfinite(directional)):
+        raise FloatingPointError(f"the warm-up's share of the directional derivatives is not finite: {directional}")
     return RolloutGradients(**{**grads.__dict__, "directional": directional})
 
 
@@ -489,6 +541,27 @@ def simulate_frames(
     Same arguments and conventions as :func:`trajectory_gradients`, without a tape (the
     cheap evaluation a line search or a finite-difference probe needs).
     """
+    return simulate_with_substeps(solver, num_frames, frame_dt, substeps, drive, youngs_modulus, velocity_offset,
+                                  warmup_frames, grid_hook)[0]
+
+
+def simulate_with_substeps(
+    solver: MPMSolver,
+    num_frames: int,
+    frame_dt: float,
+    substeps: Substeps = None,
+    drive: Callable[[int], None] | None = None,
+    youngs_modulus: np.ndarray | None = None,
+    velocity_offset: np.ndarray | None = None,
+    warmup_frames: int = 0,
+    grid_hook: GridHook | None = None,
+) -> tuple[np.ndarray, tuple[int, ...]]:
+    """:func:`simulate_frames` plus the substeps each frame took (warm-up included).
+
+    Passing those substeps back replays the same schedule at another E, so that rollouts
+    compared with each other (a line search, finite differences) see no jumps from
+    changing substep counts. Raises ``FloatingPointError`` when the rollout diverges.
+    """
     _check_arguments(solver, num_frames, substeps, 1, warmup_frames)
     offset = _velocity_offset(solver, velocity_offset)
     frames = range(int(warmup_frames), int(warmup_frames) + int(num_frames))
@@ -496,4 +569,4 @@ def simulate_frames(
     state, speed = _start_state(rollout, frames.start, offset)
     positions: list[np.ndarray] = []
     rollout.forward(state, frames, speed, on_frame=lambda k, st: positions.append(st.x.numpy().astype(np.float64)))
-    return np.stack(positions)
+    return np.stack(positions), tuple(int(n) for n in np.bincount([f for f, _, _ in rollout.schedule]))

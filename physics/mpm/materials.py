@@ -62,15 +62,40 @@ class MaterialModel:
     failure_stretch: float  # fracture: principal stretch of full damage
 
 
+def describe_bad_values(values: np.ndarray, bad: np.ndarray, shown: int = 5) -> str:
+    """Which entries of ``values`` the mask ``bad`` rejects: their count, the first ``shown``
+    as ``[index]=value``, and the range of all values (e.g. for a validation error)."""
+    v = np.asarray(values, dtype=np.float64).ravel()
+    idx = np.flatnonzero(np.asarray(bad).ravel())
+    first = ", ".join(f"[{i}]={v[i]:.6g}" for i in idx[:shown]) + (", ..." if len(idx) > shown else "")
+    finite = v[np.isfinite(v)]
+    span = f"the finite ones span [{finite.min():.6g}, {finite.max():.6g}]" if len(finite) else "none is finite"
+    return f"{len(idx)} of {len(v)} are not: {first} ({span}, {len(v) - len(finite)} non-finite)"
+
+
+def check_positive_moduli(name: str, values: np.ndarray, n: int) -> np.ndarray:
+    """``values`` as (n,) float64 if they are n finite positive numbers (one per particle), else a
+    ValueError naming the offending entries."""
+    E = np.asarray(values, dtype=np.float64)
+    if E.shape != (n,):
+        raise ValueError(f"{name} must hold {n} finite positive values (one per particle), got shape {E.shape}")
+    bad = ~(np.isfinite(E) & (E > 0.0))
+    if np.any(bad):
+        raise ValueError(f"{name} must hold {n} finite positive values (one per particle); "
+                         f"{describe_bad_values(E, bad)}")
+    return E
+
+
 def _per_particle(name: str, value: float | np.ndarray, n: int) -> np.ndarray:
     """Broadcast a scalar or per-particle parameter to ``(n,)`` float64, checking finiteness."""
     arr = np.asarray(value, dtype=np.float64)
     if arr.ndim == 0:
         arr = np.full(n, float(arr))
     elif arr.shape != (n,):
-        raise ValueError(f"{name} must be a scalar or an array of shape ({n},) (one per particle), got shape {arr.shape}")
+        raise ValueError(f"{name} must be a scalar or an array of shape ({n},) (one per particle), "
+                         f"got shape {arr.shape}")
     if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must be finite")
+        raise ValueError(f"{name} must be finite; {describe_bad_values(arr, ~np.isfinite(arr))}")
     return arr
 
 
@@ -143,7 +168,7 @@ class ElasticMaterial(Material):
         nu = _per_particle("poisson_ratio", self.poisson_ratio, n)
         rho = _per_particle("density", self.density, n)
         if np.any(E <= 0.0):
-            raise ValueError(f"youngs_modulus must be > 0, got min {E.min()}")
+            raise ValueError(f"youngs_modulus must be > 0; {describe_bad_values(E, E <= 0.0)}")
         if np.any((nu <= -1.0) | (nu >= 0.5)):
             raise ValueError(f"poisson_ratio must lie in (-1, 0.5), got range [{nu.min()}, {nu.max()}]")
         if np.any(rho <= 0.0):
@@ -344,7 +369,7 @@ class Fluid(Material):
         K = _per_particle("bulk_modulus", self.bulk_modulus, n)
         rho = _per_particle("density", self.density, n)
         if np.any(K <= 0.0):
-            raise ValueError(f"bulk_modulus must be > 0, got min {K.min()}")
+            raise ValueError(f"bulk_modulus must be > 0; {describe_bad_values(K, K <= 0.0)}")
         if np.any(rho <= 0.0):
             raise ValueError(f"density must be > 0, got min {rho.min()}")
         return ParticleModuli(stiffness=K, poisson_ratio=np.zeros(n), density=rho, wave_speed=np.sqrt(K / rho))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from typing import Any
 
 import numpy as np
 import warp as wp
@@ -12,7 +13,7 @@ from . import kernels as K
 from .colliders import Collider, ColliderData, Plane
 from .config import MPMConfig, make_grid
 from .materials import Material, MaterialModel
-from .state import Particles
+from .state import STATE_FIELDS, Particles
 
 
 class SimulationDivergedError(FloatingPointError):
@@ -334,6 +335,20 @@ class MPMSolver:
             raise SimulationDivergedError("simulation diverged: particle speed is not finite", np.arange(0))
 
     # ----------------------------------------------------------------- outputs
+    def get_state(self) -> dict[str, Any]:
+        """A copy of everything `step` depends on that changes in time: the ``STATE_FIELDS`` of every particle
+        (host arrays), the simulated time, the substep count and the speed bound; restore with `set_state`."""
+        p = self.particles
+        return {**{k: getattr(p, k).numpy().copy() for k in STATE_FIELDS}, "max_speed": self._host_max_speed,
+                "time": self.time, "substeps": self.num_substeps_taken}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore a `get_state` copy (of this solver, or of one with the same particles)."""
+        for k in STATE_FIELDS:
+            getattr(self.particles, k).assign(state[k])
+        self._host_max_speed = float(state["max_speed"])
+        self.time, self.num_substeps_taken = float(state["time"]), int(state["substeps"])
+
     def positions(self) -> np.ndarray:
         """(N, 3) particle positions."""
         return self.particles.x.numpy().astype(np.float64)

@@ -25,8 +25,10 @@ PARTICLE_FIELDS: dict[str, tuple[type, tuple[int, ...]]] = {
     "covariance": (wp.mat33, (3, 3)),
 }
 
+# The state a step starts from: everything else is either constant or recomputed from it (tau from F).
+STATE_FIELDS = ("x", "v", "C", "F", "plastic")
 # Fields that evolve in time (the differentiable rollout keeps one copy per substep).
-DYNAMIC_FIELDS = ("x", "v", "C", "F", "plastic", "tau")
+DYNAMIC_FIELDS = STATE_FIELDS + ("tau",)
 
 
 @dataclass

@@ -2,15 +2,17 @@
 
 Reads a deformable PushT4D episode (``wm4d collect env.block_material=jelly ...``: per step
 ``tracks`` (P, 3) of every particle and ``collider_poses`` (C, 7) of the gripper colliders),
-rebuilds its MPM solver with ``envs.deformable.replay_solver`` and fits E through the
-differentiable MPM (:func:`physics.mpm.estimation.estimate_material`) over a window
-around the first contact: from ``frames_before_contact`` frames before the first frame in
-which a collider comes within one grid cell of a particle, ``window`` seconds long
-(<= 2 s; an episode without contact fits the block settling under gravity from row 0). Frames before the window are simulated forward from the episode's first row
-with the current estimate (no tape). The replay moves its local grid exactly as the env
-did (``follow_domain``), so with the true E it reproduces the recorded tracks. The recording's attributes hold the true E of
-synthetic data (``block_youngs_modulus``); it is dropped from the kwargs before anything
-is built (``TRUTH_KEYS``), so the estimate never depends on it.
+rebuilds its MPM solver with ``envs.deformable.replay_solver`` and fits E through MPM
+rollouts (:func:`physics.mpm.estimation.estimate_material`) over a window around the first
+contact: from ``frames_before_contact`` frames before the first frame in which a collider
+comes within one grid cell of a particle, ``window`` seconds long (<= 2 s; an episode
+without contact fits the block settling under gravity from row 0). Frames before the
+window are simulated forward from the episode's first row with the current estimate. The
+replay moves its local grid exactly as the env did (``follow_domain``), so with the true E
+it reproduces the recorded tracks. E stays within ``youngs_modulus_bounds``. The
+recording's attributes hold the true E of synthetic data (``block_youngs_modulus``); it is
+dropped from the kwargs before anything is built (``TRUTH_KEYS``), so the estimate never
+depends on it.
 
 Writes ``DIR/estimate.json`` (``youngs_modulus``, its 95% interval, the start velocity,
 loss history, window, particles, seconds) and ``DIR/estimate.png`` (loss against log E
@@ -58,18 +60,21 @@ def contact_frame(tracks: np.ndarray, poses: np.ndarray, half_extents: np.ndarra
     return None
 
 
-def contact_window(tracks: np.ndarray, poses: np.ndarray, half_extents: np.ndarray, reach: float, before: int, frames: int) -> tuple[int, int, int | None]:
+def contact_window(tracks: np.ndarray, poses: np.ndarray, half_extents: np.ndarray, reach: float, before: int,
+                   frames: int) -> tuple[int, int, int | None]:
     """(first row, last row, contact row): the fit observes rows first + 1 .. last.
 
     Without any contact the window starts at row 0: the block, built at rest with F = I,
-    settles under gravity by an amount that depends on E, and that is what gets fitted.
+    settles under gravity by an amount that depends on E, and that is what gets fitted; so it
+    does when the contact comes in the episode's last row (no frame after it to fit).
     """
+    if len(tracks) < 2:
+        raise ValueError(f"the episode has {len(tracks)} row(s): at least 2 are needed (one frame to fit)")
     contact = contact_frame(tracks, poses, half_extents, reach)
     first = 0 if contact is None else max(0, contact - before)
-    last = min(len(tracks) - 1, first + frames)
-    if last <= first:
-        raise ValueError(f"the episode ends at row {len(tracks) - 1}, right at the contact (row {contact}): no frame left to fit")
-    return first, last, contact
+    if first >= len(tracks) - 1:
+        first = 0
+    return first, min(len(tracks) - 1, first + frames), contact
 
 
 def follow_domain(solver: Any) -> Callable[[int, Any, float, float], None]:
@@ -112,12 +117,12 @@ def plot(path: Path, report: Any, observed: np.ndarray, start: np.ndarray, frame
     import matplotlib.pyplot as plt
 
     fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(10, 4), dpi=90)
-    E, L = np.array(report.evaluations).T
-    s = np.log(E)
-    grid = np.linspace(min(s.min(), math.log(report.youngs_modulus) - 0.3), max(s.max(), math.log(report.youngs_modulus) + 0.3), 100)
-    model = report.rmse**2 + 0.5 * report.curvature * (grid - math.log(report.youngs_modulus)) ** 2
+    E, L = np.array([e for e in report.evaluations if math.isfinite(e[1])]).T
+    s, log_e = np.log(E), math.log(report.youngs_modulus)
+    grid = np.linspace(min(s.min(), log_e - 0.3), max(s.max(), log_e + 0.3), 100)
+    model = report.rmse**2 + 0.5 * report.curvature * (grid - log_e) ** 2
     ax0.semilogy(np.exp(grid), model, "-", color="0.6", label="Gauss-Newton model")
-    ax0.semilogy(E, L, "o", label="evaluations (bracketing walk, tape rollouts)")
+    ax0.semilogy(E, np.maximum(L, 1e-30), "o", label="rollouts (bracketing walk, trial steps)")
     ax0.axvspan(*report.interval95, color="C2", alpha=0.2, label="95% interval")
     ax0.set_xscale("log")
     ax0.set(xlabel="Young's modulus E (Pa)", ylabel="loss (m^2)", title=f"E = {report.youngs_modulus:.4g} Pa")
@@ -127,7 +132,8 @@ def plot(path: Path, report: Any, observed: np.ndarray, start: np.ndarray, frame
     pred_disp = np.linalg.norm(report.frame_positions - start, axis=-1).mean(axis=1)
     ax1.plot(t, 1e3 * obs_disp, "o", label="observed")
     ax1.plot(t, 1e3 * pred_disp, "-", label="predicted at the estimate")
-    ax1.set(xlabel="time in window (s)", ylabel="mean particle displacement (mm)", title=f"track RMSE {1e3 * report.rmse:.3g} mm")
+    ax1.set(xlabel="time in window (s)", ylabel="mean particle displacement (mm)",
+            title=f"track RMSE {1e3 * report.rmse:.3g} mm")
     ax1.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path)
@@ -136,22 +142,28 @@ def plot(path: Path, report: Any, observed: np.ndarray, start: np.ndarray, frame
 
 def run(cfg: DictConfig) -> None:
     """Estimate E of episode ``cfg.episode`` of ``cfg.data`` and write ``cfg.out/estimate.json``."""
-    from envs.deformable import CONTROL_DT, pose_colliders, replay_solver
+    from envs.deformable import pose_colliders, replay_solver
     from physics.mpm.differentiable import TrackObservations
     from physics.mpm.estimation import estimate_material
+    from robots.control import CONTROL_DT
     from worldmodel.data.rollouts import RolloutStore
 
     window_s, E0 = float(cfg.window), float(cfg.youngs_modulus0)
+    bounds = tuple(float(b) for b in cfg.youngs_modulus_bounds)
     if not 0.0 < window_s <= MAX_WINDOW_S:
         raise ValueError(f"window must lie in (0, {MAX_WINDOW_S}] seconds, got {window_s}")
     if not (math.isfinite(E0) and E0 > 0.0):
         raise ValueError(f"youngs_modulus0 must be a finite positive number (Pa), got {E0}")
+    if len(bounds) != 2 or not (math.isfinite(bounds[1]) and 0.0 < bounds[0] <= E0 <= bounds[1]):
+        raise ValueError("youngs_modulus_bounds must be [low, high] Pa with 0 < low <= youngs_modulus0 "
+                         f"({E0:g}) <= high, got {list(bounds)}")
     if int(cfg.frames_before_contact) < 0:
         raise ValueError(f"frames_before_contact must be >= 0, got {cfg.frames_before_contact}")
     started = time.perf_counter()
     store = RolloutStore(str(cfg.data))
     if not store.has_tracks or "collider_poses" not in store.keys:
-        raise ValueError(f"{cfg.data} holds no per-particle tracks and collider poses: record it from a deformable env (env.block_material=jelly)")
+        raise ValueError(f"{cfg.data} holds no per-particle tracks and collider poses: record it from a deformable env "
+                         "(env.block_material=jelly)")
     kwargs = replay_kwargs(dict(store.attrs.get("env_kwargs", {})))
     ep = store.episode(int(cfg.episode), ["tracks", "track_visible", "collider_poses"])
     tracks = ep["tracks"].astype(np.float64)
@@ -159,7 +171,10 @@ def run(cfg: DictConfig) -> None:
 
     solver, colliders = replay_solver(kwargs, tracks[0], E0, device=str(cfg.device))
     halves = np.array([c.half_extents for c in colliders])
-    first, last, contact = contact_window(tracks, poses, halves, solver.config.dx, int(cfg.frames_before_contact), max(1, round(window_s / CONTROL_DT)))
+    first, last, contact = contact_window(tracks, poses, halves, solver.config.dx, int(cfg.frames_before_contact),
+                                          max(1, round(window_s / CONTROL_DT)))
+
+    settling = contact is None or first != max(0, contact - int(cfg.frames_before_contact))  # contact too late to fit
 
     def drive(frame: int) -> None:
         pose_colliders(colliders, poses[frame], poses[frame + 1], CONTROL_DT)
@@ -168,9 +183,10 @@ def run(cfg: DictConfig) -> None:
     if bool(cfg.visible_only):
         observed[~ep["track_visible"][first + 1 : last + 1].astype(bool)] = np.nan
     obs = TrackObservations(np.arange(len(tracks[0])), observed)
-    report = estimate_material(solver, obs, CONTROL_DT, E0, drive=drive, warmup_frames=first, fit_velocity=bool(cfg.fit_velocity),
-                               field=str(cfg.field), max_iterations=int(cfg.max_iterations), tolerance=float(cfg.tolerance), progress=bool(cfg.progress),
-                               grid_hook=follow_domain(solver))
+    report = estimate_material(solver, obs, CONTROL_DT, E0, drive=drive, warmup_frames=first,
+                               fit_velocity=bool(cfg.fit_velocity), field=str(cfg.field),
+                               max_iterations=int(cfg.max_iterations), tolerance=float(cfg.tolerance),
+                               progress=bool(cfg.progress), grid_hook=follow_domain(solver), bounds=bounds)
     out = Path(str(cfg.out))
     out.mkdir(parents=True, exist_ok=True)
     result = {
@@ -180,8 +196,10 @@ def run(cfg: DictConfig) -> None:
             "fitted_offset_std": report.initial_velocity_std.tolist(),
             "mean_track_velocity_first_frame": ((tracks[first + 1] - tracks[first]).mean(0) / CONTROL_DT).tolist(),
         },
-        "window": {"first_row": first, "last_row": last, "contact_row": contact, "seconds": (last - first) * CONTROL_DT, "warmup_frames": first,
-                   "fits": "settling under gravity (no contact)" if contact is None else "contact"},
+        "window": {"first_row": first, "last_row": last, "contact_row": contact, "seconds": (last - first) * CONTROL_DT,
+                   "warmup_frames": first,
+                   "fits": "settling under gravity (no contact)" if settling else "contact"},
+        "youngs_modulus_bounds": list(bounds),
         "data": str(cfg.data),
         "episode": int(cfg.episode),
         "youngs_modulus0": E0,
@@ -191,5 +209,6 @@ def run(cfg: DictConfig) -> None:
     if bool(cfg.plot):
         plot(out / "estimate.png", report, observed, tracks[first], CONTROL_DT)
     lo, hi = report.interval95
-    print(f"E = {report.youngs_modulus:.5g} Pa (95% interval {lo:.5g} .. {hi:.5g}), track RMSE {1e3 * report.rmse:.3g} mm, "
-          f"{report.iterations} iterations, {result['seconds']:.1f} s -> {out / 'estimate.json'}")
+    print(f"E = {report.youngs_modulus:.5g} Pa (95% interval {lo:.5g} .. {hi:.5g}), "
+          f"track RMSE {1e3 * report.rmse:.3g} mm, {report.iterations} iterations, {result['seconds']:.1f} s "
+          f"-> {out / 'estimate.json'}")
