@@ -131,6 +131,11 @@ class Poke4DEnv(gym.Env):
     ``substeps``, ``max_speed``, ``reach_window``, ``reach_tolerance``, ``settle_threshold``,
     ``seed_points``; ``backend`` is accepted for a common command line and ignored (no rigid
     engine is used).
+
+    **Version History.**
+    ``v0`` (current): contact solved by `physics.modal.contact` (exact complementarity, passive,
+    substeps refined near contact), ``max_speed`` at most 0.75 m/s, ``step`` before ``reset`` raises
+    ``ResetNeeded``.
     """
 
     metadata = {"render_modes": list(RENDER_MODES), "render_fps": CONTROL_HZ}

@@ -117,6 +117,13 @@ class PushT4DEnv(gym.Env):
     `envs.deformable_env.DeformablePushT4DEnv`, which ``gym.make("PushT4D-v0", ...)`` then builds
     (`envs.make_pusht4d`), with its own arguments ``block_youngs_modulus``,
     ``block_particle_spacing``, ...; this class itself builds only the rigid block).
+
+    **Version History.**
+    ``v0`` (current): the robot stops pushing for the rest of a control step once the block pushes
+    back with more than 100 N (a block jammed against a wall; free pushes unchanged), ``max_speed``
+    at most 0.75 m/s, bad actions, kwargs and reset options refused; the registered entry point
+    (`envs.make_pusht4d`) picks the rigid or the MPM class. Earlier revisions of ``v0`` let a jammed
+    block be squeezed into (PyBullet: levered over) a wall and accepted any speed.
     """
 
     metadata = {"render_modes": list(RENDER_MODES), "render_fps": CONTROL_HZ}
