@@ -23,10 +23,11 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import envs  # noqa: E402,F401
-from policies.dynamics import LearnedDynamics, OracleDynamics  # noqa: E402
+from policies.dynamics import OracleDynamics  # noqa: E402
 from policies.mpc import FlowCost, MPCPolicy  # noqa: E402
 from policies.planners import CEM, PlannerConfig  # noqa: E402
 from policies.primitives import PrimitiveConfig, PrimitiveMPC  # noqa: E402
+from worldmodel.dynamics import LearnedDynamics  # noqa: E402
 from worldmodel.pretrained import load_model  # noqa: E402
 
 

@@ -17,7 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .dynamics import Dynamics, Prediction, fingertip_path
+from worldmodel.dynamics import Prediction, fingertip_path
+
+from .dynamics import Dynamics
 from .planners import SamplingPlanner
 
 

@@ -41,8 +41,9 @@ import numpy as np
 import torch
 
 from envs import pusht_geometry as geo
+from worldmodel.dynamics import LearnedDynamics
 
-from .dynamics import LearnedDynamics, goal_positions
+from .dynamics import goal_positions
 
 REWARD_MODES = ("replace", "add")
 

@@ -10,12 +10,13 @@ import torch
 
 import envs  # noqa: F401
 from envs import pusht_geometry as geo
-from policies.dynamics import LearnedDynamics, OracleDynamics, fingertip_path, goal_positions
+from policies.dynamics import OracleDynamics, goal_positions
 from policies.mpc import FlowCost, MPCPolicy
 from policies.planners import CEM, MPPI, PlannerConfig
 from robots.gripper_points import finite_difference_motion
 from worldmodel.cli.jobs.eval import summarise, wilson_interval
 from worldmodel.cli.main import run_job
+from worldmodel.dynamics import LearnedDynamics, fingertip_path
 from worldmodel.models import PointNetFlow
 
 

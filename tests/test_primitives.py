@@ -6,10 +6,11 @@ import pytest
 import torch
 
 import envs  # noqa: F401
-from policies.dynamics import LearnedDynamics, OracleDynamics
+from policies.dynamics import OracleDynamics
 from policies.primitives import PrimitiveConfig, PrimitiveMPC
 from policies.scripted import HeuristicPushPolicy, push_direction
 from robots.gripper_points import finite_difference_motion
+from worldmodel.dynamics import LearnedDynamics
 from worldmodel.models import PointNetFlow
 
 

@@ -8,8 +8,9 @@ import torch
 
 from envs import pusht_geometry as geo
 from policies import FlowReward, ModelReward
-from policies.dynamics import LearnedDynamics, Prediction, goal_positions
+from policies.dynamics import goal_positions
 from policies.rewards import mean_distance, transfer_rigid_motion
+from worldmodel.dynamics import LearnedDynamics, Prediction
 from worldmodel.models import PointNetFlow
 
 SMALL = dict(robot="panda_hand", image_size=48, num_scene_points=256, num_gripper_points=32)

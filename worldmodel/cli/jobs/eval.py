@@ -85,8 +85,9 @@ def make_policy(cfg: DictConfig, env, seed: int):
     with learned or oracle dynamics."""
     import torch
 
-    from policies.dynamics import LearnedDynamics, OracleDynamics
+    from policies.dynamics import OracleDynamics
     from policies.mpc import MPCPolicy
+    from worldmodel.dynamics import LearnedDynamics
     from worldmodel.safe_config import check_config, instantiate_checked
 
     if cfg.planner._target_.endswith("HeuristicPushPolicy"):
