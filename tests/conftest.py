@@ -30,8 +30,8 @@ def near_goal_cloud_env():
     env.close()
 
 
-def collect_small_store(path, seed: int, scene_points: int = 128, gripper_points: int = 32, episodes: int = 3,
-                        max_steps: int = 20) -> str:
+def _collect_small_store(path, seed: int, scene_points: int = 128, gripper_points: int = 32, episodes: int = 3,
+                         max_steps: int = 20) -> str:
     """Record a small random-push store with ``wm4d collect`` (floating hand, 48 px cameras)."""
     from worldmodel.cli.main import run_job
 
@@ -39,3 +39,10 @@ def collect_small_store(path, seed: int, scene_points: int = 128, gripper_points
                         f"env.num_gripper_points={gripper_points}", f"episodes={episodes}", f"max_steps={max_steps}",
                         f"seed={seed}", f"out={path}"])
     return str(path)
+
+
+@pytest.fixture(scope="session")
+def collect_small_store():
+    """``collect_small_store(path, seed, scene_points=128, gripper_points=32, episodes=3, max_steps=20)``: record a
+    small random-push store with ``wm4d collect`` (floating hand, 48 px cameras) and return its path."""
+    return _collect_small_store

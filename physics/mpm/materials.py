@@ -232,7 +232,7 @@ class DruckerPrager(ElasticMaterial):
     stronger than Mohr-Coulomb in other stress states (in steady plane-strain flow it
     acts like Mohr-Coulomb with sin(phi') = 2 sqrt(3) sin(phi) / (3 - sin(phi)), 44 deg
     for phi = 30), so over-steep slopes can stand until disturbed. Measured (see
-    ``tests/test_mpm_validation.py``): a slowly released plane-strain pile 10 cells high
+    ``tests/physics/mpm/test_mpm_validation.py``): a slowly released plane-strain pile 10 cells high
     stands near phi for phi = 20 / 30; a 3D heap left by a column (radius and height 5
     cells) whose tube is lifted at 0.02 m/s, on a sticky floor on a node plane / half a
     cell above one, stands at 25.0 / 27.2 deg for phi = 25, 31.4 / 28.4 for phi = 30,

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from conftest import collect_small_store
 from omegaconf import OmegaConf
 
 from worldmodel.cli.main import run_job
@@ -18,7 +17,7 @@ from worldmodel.pretrained import CHECKPOINTS, available, load_model
 from worldmodel.safe_config import allowed_targets, check_config, instantiate_checked, register, targets_in
 from worldmodel.training import TrainConfig, train
 
-CONF = Path(__file__).resolve().parents[1] / "worldmodel" / "cli" / "conf"
+CONF = Path(__file__).resolve().parents[2] / "worldmodel" / "cli" / "conf"
 
 
 class _Payload:
@@ -116,7 +115,7 @@ def test_the_shipped_checkpoints_still_load(name):
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory) -> Path:
+def trained(tmp_path_factory, collect_small_store) -> Path:
     """A ``wm4d train`` run directory (tiny model, 4 steps)."""
     tmp = tmp_path_factory.mktemp("security")
     store = collect_small_store(tmp / "d.zarr", seed=11, episodes=2, max_steps=16)

@@ -1,6 +1,6 @@
 """Physics validation of the Warp MPM solver against closed forms (small grids, CPU).
 
-``python tests/test_mpm_validation.py [PHI ...]`` prints the sand angles of repose for
+``python tests/physics/mpm/test_mpm_validation.py [PHI ...]`` prints the sand angles of repose for
 several friction angles (the measurements behind ``test_sand_angle_of_repose_follows_friction_angle``
 and ``test_3d_sand_heap_stands_at_the_friction_angle``).
 """

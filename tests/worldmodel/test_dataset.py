@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-from conftest import collect_small_store
 
 from worldmodel.cli.main import run_job
 from worldmodel.data import PointFlowDataset, RolloutStore, track_displacements
@@ -11,7 +10,7 @@ H = 5
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory) -> str:
+def store(tmp_path_factory, collect_small_store) -> str:
     return collect_small_store(tmp_path_factory.mktemp("data") / "push.zarr", seed=3, scene_points=256,
                                gripper_points=64, episodes=4, max_steps=25)
 

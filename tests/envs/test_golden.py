@@ -1,7 +1,7 @@
-"""Golden trajectories: the envs replay the stored actions of ``tests/golden/*.npz`` and return the same
+"""Golden trajectories: the envs replay the stored actions of ``tests/envs/golden/*.npz`` and return the same
 observations and tracks (positions within 1e-6 m), so refactoring cannot change behaviour unnoticed.
 
-The files were recorded by ``tests/golden/record_golden.py`` (state mode; PushT4D with both robots
+The files were recorded by ``tests/envs/golden/record_golden.py`` (state mode; PushT4D with both robots
 and both backends, a jelly block, a Poke4D rod).
 """
 

@@ -4,7 +4,6 @@ import csv
 
 import pytest
 import torch
-from conftest import collect_small_store
 
 from worldmodel.cli.main import run_job
 from worldmodel.data import PointFlowDataset
@@ -13,7 +12,7 @@ from worldmodel.training import TrainConfig, learning_rate, load_weights, train
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory) -> str:
+def store(tmp_path_factory, collect_small_store) -> str:
     return collect_small_store(tmp_path_factory.mktemp("train") / "push.zarr", seed=5)
 
 
@@ -79,7 +78,7 @@ def test_truncated_or_foreign_checkpoints_are_refused(data, tmp_path):
         load_weights(PointNetFlow(horizon=4, width=32), out / "model.safetensors")
 
 
-def test_wm4d_train_job_writes_a_loadable_checkpoint(tmp_path):
+def test_wm4d_train_job_writes_a_loadable_checkpoint(tmp_path, collect_small_store):
     out = tmp_path / "job"
     path = tmp_path / "d.zarr"
     collect_small_store(path, seed=6)

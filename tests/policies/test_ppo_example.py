@@ -7,7 +7,8 @@ import numpy as np
 
 from envs import pusht_geometry as geo
 
-SPEC = importlib.util.spec_from_file_location("ppo_rewards", Path(__file__).parents[1] / "examples" / "ppo_rewards.py")
+ROOT = Path(__file__).resolve().parents[2]
+SPEC = importlib.util.spec_from_file_location("ppo_rewards", ROOT / "examples" / "ppo_rewards.py")
 ppo = importlib.util.module_from_spec(SPEC)
 SPEC.loader.exec_module(ppo)
 

@@ -1,8 +1,8 @@
 """Record golden trajectories (state-mode observations and info tracks for fixed seeds and actions).
 
-``python tests/golden/record_golden.py OUT_DIR`` writes one ``<case>.npz`` per case of ``CASES``:
+``python tests/envs/golden/record_golden.py OUT_DIR`` writes one ``<case>.npz`` per case of ``CASES``:
 the actions (drawn once from a seeded generator: heuristic pushes for PushT4D, random fingertip
-targets for Poke4D) and what the env returned. ``tests/test_golden.py`` replays the stored actions
+targets for Poke4D) and what the env returned. ``tests/envs/test_golden.py`` replays the stored actions
 and compares, so a refactoring that changes behaviour fails. Rerun only when a behaviour change
 is intended, and say so in the commit.
 """

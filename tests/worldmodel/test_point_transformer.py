@@ -17,7 +17,7 @@ from worldmodel.models import PointFlowTransformer
 from worldmodel.models.serialization import farthest_point_sampling, morton_codes, serialize
 from worldmodel.training import load_weights, save_checkpoint
 
-CONF = Path(__file__).resolve().parents[1] / "worldmodel" / "cli" / "conf" / "model" / "transformer.yaml"
+CONF = Path(__file__).resolve().parents[2] / "worldmodel" / "cli" / "conf" / "model" / "transformer.yaml"
 SMALL = dict(horizon=4, width=32, heads=2, depth=2, patch_size=16, num_anchors=16, decoder_layers=1,
              gripper_tokens=4, fourier_bands=2)
 

@@ -13,7 +13,7 @@ import yaml
 
 from worldmodel.runtime import available_cores
 
-CONF = os.path.join(os.path.dirname(__file__), "..", "worldmodel", "cli", "conf")
+CONF = os.path.join(os.path.dirname(__file__), "..", "..", "worldmodel", "cli", "conf")
 SCRUBBED = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "OPENBLAS_NUM_THREADS")}
 
 
