@@ -30,9 +30,9 @@ from typing import Any
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from physics.mpm import Box, MPMConfig, MPMSolver, Plane, sample_mesh
+from physics.mpm import Box, MPMSolver, Plane, sample_mesh
 from physics.mpm.colliders import Collider
-from physics.mpm.config import make_grid
+from physics.mpm.local_domain import LocalDomainSolver
 from physics.mpm.materials import DruckerPrager, FixedCorotated, Material, VonMises, check_positive_moduli
 from robots.gripper_points import DEFAULT_GRIPPER_LINKS, link_mesh
 
@@ -47,8 +47,6 @@ SAND_FRICTION_ANGLE = 30.0  # degrees
 DEFAULT_SPACING = 0.004  # m: ~10.9k particles in the T
 DEFAULT_DOMAIN = {"jelly": 0.32, "plasticine": 0.32, "sand": 0.44}  # m, side of the local MPM domain
 DOMAIN_TOP = 0.064  # m: the grid reaches this far above the table
-DOMAIN_MARGIN_CELLS = 3  # the domain re-centres when particles come this close to one of its faces
-RECENTER_EVERY = 16  # substeps between checks (at 0.5 m/s particles move < 1 cell in between)
 COLLIDER_LINKS = DEFAULT_GRIPPER_LINKS
 
 
@@ -170,81 +168,6 @@ def pose_colliders(colliders: list, start_poses: np.ndarray, end_poses: np.ndarr
         c.set_velocity((p1 - p0) / frame_dt, w)
 
 
-class LocalDomainSolver(MPMSolver):
-    """An `MPMSolver` whose grid covers a square region around the block and follows it in whole cells.
-
-    The domain's xy lower corner lies on the lattice ``-W/2 - dx + k dx`` (W the workspace),
-    k clamped so the domain stays within one cell beyond the walls: there the grid's slip
-    boundary (nodes within one cell of the bounds) is the workspace wall. Every
-    ``RECENTER_EVERY`` substeps, if particles came within ``DOMAIN_MARGIN_CELLS`` of a face
-    that is not a wall, the domain is re-centred on the particles' bounding box. Shifts are
-    whole cells, so the discretisation (and the motion) does not depend on where the domain
-    lies; the choice depends only on the particle positions, so a replay re-centres alike.
-    Below, the grid reaches two cells under the table (the table is a friction plane
-    collider); above, ``DOMAIN_TOP``.
-    """
-
-    def __init__(self, block: BlockConfig, positions: np.ndarray) -> None:
-        dx = block.dx
-        self.cells_xy = int(math.ceil(block.domain_size / dx - 1e-9))
-        cells_z = int(math.ceil(DOMAIN_TOP / dx)) + 2
-        self._lattice0 = -geo.WORKSPACE / 2 - dx
-        self._k_max = round(geo.WORKSPACE / dx) + 2 - self.cells_xy
-        self._z0 = -2.0 * dx
-        self._extent = np.array([self.cells_xy * dx, self.cells_xy * dx, cells_z * dx])
-        self.domain_cell = self._cell_for(np.asarray(positions, dtype=np.float64))
-        super().__init__(MPMConfig(grid_res=self.cells_xy, bounds=self._bounds(self.domain_cell), boundary="slip",
-                                   device=block.device))
-
-    def _bounds(self, cell: tuple[int, int]) -> tuple[tuple[float, ...], tuple[float, ...]]:
-        dx = self._extent[0] / self.cells_xy
-        lower = np.array([self._lattice0 + cell[0] * dx, self._lattice0 + cell[1] * dx, self._z0])
-        return tuple(lower.tolist()), tuple((lower + self._extent).tolist())
-
-    def _cell_for(self, x: np.ndarray) -> tuple[int, int]:
-        """Lattice cell of the domain centred on the xy bounding box of ``x`` (clamped to the walls)."""
-        dx = self._extent[0] / self.cells_xy
-        centre = (x[:, :2].min(0) + x[:, :2].max(0)) / 2
-        k = np.rint((centre - self._extent[0] / 2 - self._lattice0) / dx).astype(int)
-        k = np.clip(k, 0, self._k_max)
-        return int(k[0]), int(k[1])
-
-    def set_domain(self, cell: tuple[int, int]) -> None:
-        """Move the grid to lattice cell ``cell`` (the grid is rebuilt from the particles every substep)."""
-        if tuple(cell) == self.domain_cell:
-            return
-        self.domain_cell = (int(cell[0]), int(cell[1]))
-        self.config = MPMConfig(grid_res=self.cells_xy, bounds=self._bounds(self.domain_cell), boundary="slip",
-                                device=self.config.device)
-        self.grid = make_grid(self.config)
-
-    def recenter(self) -> None:
-        """Re-centre the domain if particles came within the margin of a face that is not a wall."""
-        x = self.particles.x.numpy()
-        lo, hi = x[:, :2].min(0), x[:, :2].max(0)
-        margin = DOMAIN_MARGIN_CELLS * self.config.dx
-        k = np.array(self.domain_cell)
-        near = (((lo - self.config.lower[:2] < margin) & (k > 0))
-                | ((self.config.upper[:2] - hi < margin) & (k < self._k_max)))
-        if np.any(near):
-            self.set_domain(self._cell_for(x))
-
-    def substep(self, dt: float, frame_time: float = 0.0, colliders: list | None = None) -> None:
-        """One substep; every ``RECENTER_EVERY``-th substep of a frame first checks the domain."""
-        if round(frame_time / dt) % RECENTER_EVERY == 0:
-            self.recenter()
-        super().substep(dt, frame_time, colliders)
-
-    def get_state(self) -> dict[str, Any]:
-        """The solver's state (`MPMSolver.get_state`) and the domain's place."""
-        return {**super().get_state(), "domain_cell": self.domain_cell}
-
-    def set_state(self, state: dict[str, Any]) -> None:
-        """Restore a `get_state` copy."""
-        super().set_state(state)
-        self.set_domain(state["domain_cell"])
-
-
 def replay_solver(env_kwargs: dict, initial_positions: np.ndarray, youngs_modulus: float | np.ndarray,
                   device: str = "cpu") -> tuple[MPMSolver, list]:
     """The MPM solver of a deformable PushT4D episode, its particles at rest at ``initial_positions`` (P, 3).
@@ -265,7 +188,7 @@ def replay_solver(env_kwargs: dict, initial_positions: np.ndarray, youngs_modulu
     check_positive_moduli("youngs_modulus", np.broadcast_to(E, (len(x),)), len(x))  # names any bad value
     volume = block.spacing**3
     material = make_material(block.material, float(E) if E.ndim == 0 else E, geo.MASS / (len(x) * volume))
-    solver = LocalDomainSolver(block, x)
+    solver = LocalDomainSolver(block.dx, block.domain_size, geo.WORKSPACE, DOMAIN_TOP, x, device=block.device)
     solver.add_particles(x, volume, material)
     solver.add_collider(Plane((0.0, 0.0, 0.0), (0.0, 0.0, 1.0), contact="friction", friction=block.friction))
     centres, halves = link_boxes(block.robot)

@@ -53,7 +53,7 @@ class DeformablePushT4DEnv(PushT4DEnv):
     URDF forward kinematics of the rigid backend's robot (which still simulates the robot; the
     block does not push back on it) and moved at constant velocity over the step. The MPM
     grid covers a ``block_domain_size`` square (default 0.32 m, sand 0.44 m) around the block
-    and follows it (see `envs.deformable.LocalDomainSolver`); ``block_device`` is the Warp device.
+    and follows it (see `physics.mpm.local_domain.LocalDomainSolver`); ``block_device`` is the Warp device.
 
     **Observation.** Particles are splatted into the same cameras (depth in metres, label 1),
     so ``rgbd``, ``pointcloud`` and ``all`` are as in the rigid task.

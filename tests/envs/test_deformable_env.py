@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -110,14 +112,9 @@ def test_sync_vector_env():
     venv.close()
 
 
-def _plasticine_state_env() -> gym.Env:
-    import envs  # noqa: F401  (registers PushT4D-v0 in the spawned worker)
-
-    return gym.make("PushT4D-v0", block_material="plasticine", obs_mode="state", **FAST)
-
-
 def test_async_vector_env():
-    fns = [_plasticine_state_env] * 2
+    # "envs:" makes the spawned worker import envs (registering the task); nothing of this module is pickled
+    fns = [partial(gym.make, "envs:PushT4D-v0", block_material="plasticine", obs_mode="state", **FAST)] * 2
     venv = gym.vector.AsyncVectorEnv(fns, context="spawn")
     venv.reset(seed=[1, 2])
     _, _, _, _, info = venv.step(np.zeros((2, 2), np.float32))

@@ -50,18 +50,14 @@ def test_same_seed_same_observations(make_env, robot, backend):
             np.testing.assert_array_equal(o1[k], o2[k], err_msg=k)
 
 
-def _small_env(backend: str):
-    import envs  # noqa: F401
-
-    return gym.make("PushT4D-v0", robot="panda_hand", backend=backend, image_size=32, num_scene_points=128)
-
-
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("asynchronous", [False, True])
 def test_vector_envs(asynchronous, backend):
     from functools import partial
 
-    fns = [partial(_small_env, backend)] * 2
+    # "envs:" makes a spawned worker import envs (registering the task); nothing of this module is pickled
+    fns = [partial(gym.make, "envs:PushT4D-v0", robot="panda_hand", backend=backend, image_size=32,
+                   num_scene_points=128)] * 2
     # worker processes are spawned: a forked OpenGL (EGL/OSMesa) state is not safe to reuse
     venv = gym.vector.AsyncVectorEnv(fns, context="spawn") if asynchronous else gym.vector.SyncVectorEnv(fns)
     obs, _ = venv.reset(seed=[1, 2])

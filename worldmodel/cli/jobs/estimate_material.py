@@ -8,7 +8,7 @@ contact: from ``frames_before_contact`` frames before the first frame in which a
 comes within one grid cell of a particle, ``window`` seconds long (<= 2 s; an episode
 without contact fits the block settling under gravity from row 0). Frames before the
 window are simulated forward from the episode's first row with the current estimate. The
-replay moves its local grid exactly as the env did (``follow_domain``), so with the true E
+replay moves its local grid exactly as the env did (``LocalDomainSolver.rollout_hook``), so with the true E
 it reproduces the recorded tracks. E stays within ``youngs_modulus_bounds``. The
 recording's attributes hold the true E of synthetic data (``block_youngs_modulus``); it is
 dropped from the kwargs before anything is built (``TRUTH_KEYS``), so the estimate never
@@ -25,7 +25,7 @@ import json
 import math
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from omegaconf import DictConfig
@@ -75,31 +75,6 @@ def contact_window(tracks: np.ndarray, poses: np.ndarray, half_extents: np.ndarr
     if first >= len(tracks) - 1:
         first = 0
     return first, min(len(tracks) - 1, first + frames), contact
-
-
-def follow_domain(solver: Any) -> Callable[[int, Any, float, float], None]:
-    """A grid hook that moves a ``LocalDomainSolver``'s grid as its own ``substep`` does, for rollout positions.
-
-    Every rollout starts from the domain the solver was built with; before every
-    ``RECENTER_EVERY``-th substep of a frame the solver's ``recenter`` decides on the rollout's
-    positions (lent to it for the call), so a replay re-centres exactly where the env did.
-    """
-    from envs.deformable import RECENTER_EVERY
-
-    initial = solver.domain_cell
-
-    def hook(substep: int, x: Any, frame_time: float, dt: float) -> None:
-        if substep == 0:
-            solver.set_domain(initial)
-        if round(frame_time / dt) % RECENTER_EVERY == 0:
-            own = solver.particles.x
-            solver.particles.x = x
-            try:
-                solver.recenter()
-            finally:
-                solver.particles.x = own
-
-    return hook
 
 
 def write_json(path: Path, data: dict) -> None:
@@ -186,7 +161,7 @@ def run(cfg: DictConfig) -> None:
     report = estimate_material(solver, obs, CONTROL_DT, E0, drive=drive, warmup_frames=first,
                                fit_velocity=bool(cfg.fit_velocity), field=str(cfg.field),
                                max_iterations=int(cfg.max_iterations), tolerance=float(cfg.tolerance),
-                               progress=bool(cfg.progress), grid_hook=follow_domain(solver), bounds=bounds)
+                               progress=bool(cfg.progress), grid_hook=solver.rollout_hook(), bounds=bounds)
     out = Path(str(cfg.out))
     out.mkdir(parents=True, exist_ok=True)
     result = {
