@@ -159,3 +159,18 @@ def test_every_job_has_help():
     text = subprocess.run([sys.executable, "-m", "worldmodel.cli.main", "collect", "--help"], capture_output=True,
                           text=True, timeout=120).stdout
     assert "episodes=20" in text and "# episodes in the store" in text and "policy=random_push" in text
+
+
+def test_every_job_option_has_a_meaning():
+    from omegaconf import OmegaConf
+
+    from worldmodel.cli.main import compose_config
+    from worldmodel.cli.options import _conf_text, _leaves, config_groups, yaml_comments
+
+    for job in available_jobs():
+        text = _conf_text(f"{job.replace('-', '_')}.yaml")
+        meanings, groups = yaml_comments(text), config_groups(text)
+        options = [k for k, _ in _leaves("", OmegaConf.to_container(compose_config(job), resolve=False))]
+        lacking = [k for k in options if k not in meanings and k.split(".")[0] not in groups
+                   and not k.startswith("materials.")]  # splat-sim's material table: one entry per material
+        assert not lacking, (job, lacking)
