@@ -208,32 +208,10 @@ class Poke4DEnv(gym.Env):
                              nonnegative_float("contact_damping", contact_damping),
                              positive_float("max_contact_force", max_contact_force))
 
-        self.object = modal_object(shape, float(E), float(poisson_ratio), density, num_modes, num_object_points,
-                                   seed_points)
-        self.dynamics = ModalDynamics(self.object.modes, self.damping)
-        touch = modal_object(shape, float(E), float(poisson_ratio), density, num_modes, CONTACT_SAMPLES,
-                             seed_points + 1)
-        self.robot = kinematic_robot(self.robot_name, num_gripper_points, seed_points)
-        self.contact = ModalContactSolver(touch, self.dynamics, law, len(self.robot.contact_offsets))
-        self.scheduler = ContactScheduler(self.contact, self.dynamics, self.robot.contact_offsets, self.max_hand_force,
-                                          guide=self.object)
-        bounds = self.object.bounds
-        self.object_radius = float(np.sqrt(_surface_area(self.object.shape.boxes) / num_object_points))
-        self.cameras = poke_cameras(num_cameras, w, h)
-        self._table = table_frames(self.cameras)
-        half = TABLE_HALF - 5e-4
-        self.fuser = PointCloudFuser(self.cameras, self.num_scene_points, np.array([-half, -half, -0.005]),
-                                     np.array([half, half, bounds[1, 2] + 0.15]), object_fraction=object_point_fraction)
-        if self.obs_mode in ("pointcloud", "all"):
-            self.fuser.require_capacity()
-        self.uses_cameras = self.obs_mode != "state"
-        self._low = np.array([-REACH_XY, -REACH_XY, Z_RANGE[0]])
-        self._high = np.array([REACH_XY, REACH_XY, Z_RANGE[1]])
-        if self.action_mode == "absolute":
-            self.action_space = spaces.Box(self._low.astype(np.float32), self._high.astype(np.float32),
-                                           dtype=np.float32)
-        else:
-            self.action_space = spaces.Box(-MAX_DELTA, MAX_DELTA, shape=(3,), dtype=np.float32)
+        self._build_physics(float(E), float(poisson_ratio), density, num_modes, num_object_points, seed_points,
+                            law, num_gripper_points)
+        self._build_sensors(num_cameras, w, h, object_point_fraction, num_object_points)
+        self._build_action_space()
         self.observation_space = self._make_observation_space(num_cameras, h, w, num_gripper_points)
         self.tcp = np.array([REACH_XY, REACH_XY, 0.1])
         self.target_displacement = np.zeros(3)
@@ -241,6 +219,41 @@ class Poke4DEnv(gym.Env):
         self._elapsed = 0
         self._step_stats: tuple[float, float] | None = None  # None until the first reset
         self._frames = None
+
+    def _build_physics(self, E: float, poisson_ratio: float, density: float, num_modes: int, num_object_points: int,
+                       seed_points: int, law: PenaltyContact, num_gripper_points: int) -> None:
+        """The modal object (rendered samples and denser contact samples), the hand and the contact solve."""
+        self.object = modal_object(self.shape, E, poisson_ratio, density, num_modes, num_object_points, seed_points)
+        self.dynamics = ModalDynamics(self.object.modes, self.damping)
+        touch = modal_object(self.shape, E, poisson_ratio, density, num_modes, CONTACT_SAMPLES, seed_points + 1)
+        self.robot = kinematic_robot(self.robot_name, num_gripper_points, seed_points)
+        self.contact = ModalContactSolver(touch, self.dynamics, law, len(self.robot.contact_offsets))
+        self.scheduler = ContactScheduler(self.contact, self.dynamics, self.robot.contact_offsets, self.max_hand_force,
+                                          guide=self.object)
+
+    def _build_sensors(self, num_cameras: int, w: int, h: int, object_point_fraction: float,
+                       num_object_points: int) -> None:
+        """Cameras, the ray-cast table, the splat radius of the object's samples and the point-cloud fuser."""
+        self.object_radius = float(np.sqrt(_surface_area(self.object.shape.boxes) / num_object_points))
+        self.cameras = poke_cameras(num_cameras, w, h)
+        self._table = table_frames(self.cameras)
+        half = TABLE_HALF - 5e-4
+        top = self.object.bounds[1, 2] + 0.15
+        self.fuser = PointCloudFuser(self.cameras, self.num_scene_points, np.array([-half, -half, -0.005]),
+                                     np.array([half, half, top]), object_fraction=object_point_fraction)
+        if self.obs_mode in ("pointcloud", "all"):
+            self.fuser.require_capacity()
+        self.uses_cameras = self.obs_mode != "state"
+
+    def _build_action_space(self) -> None:
+        """Fingertip xyz targets in the reachable box (absolute) or steps of at most ``MAX_DELTA`` (delta)."""
+        self._low = np.array([-REACH_XY, -REACH_XY, Z_RANGE[0]])
+        self._high = np.array([REACH_XY, REACH_XY, Z_RANGE[1]])
+        if self.action_mode == "absolute":
+            self.action_space = spaces.Box(self._low.astype(np.float32), self._high.astype(np.float32),
+                                           dtype=np.float32)
+        else:
+            self.action_space = spaces.Box(-MAX_DELTA, MAX_DELTA, shape=(3,), dtype=np.float32)
 
     # ------------------------------------------------------------------ spaces
     @property
