@@ -12,6 +12,7 @@ from scipy.spatial.transform import Rotation
 from physics.render import splat_points
 from physics.rigid import LABEL_OBJECT, Frames, Scene
 from robots.control import CONTROL_DT
+from robots.transforms import kabsch_transform, pose_matrix
 
 from . import pusht_geometry as geo
 from .checks import positive_float
@@ -26,7 +27,7 @@ from .deformable import (
     replay_solver,
     rest_particles,
 )
-from .deformable_shape import footprint_coverage, kabsch_transform
+from .deformable_shape import footprint_coverage
 from .pusht import PushT4DEnv
 from .pusht_scene import BLOCK_RGBA
 
@@ -98,7 +99,7 @@ class DeformablePushT4DEnv(PushT4DEnv):
         self.track_index = cKDTree(self.rest_local).query(self.object_local)[1].astype(np.int64)
         self.object_local = self.rest_local[self.track_index]
         self.goal_object_points = geo.transform_points(
-            geo.pose_matrix(geo.pose7_from_pose3(geo.GOAL_POSE, z=0.0)), self.object_local
+            pose_matrix(geo.pose7_from_pose3(geo.GOAL_POSE, z=0.0)), self.object_local
         ).astype(np.float32)
         self._box_centres = link_boxes(self.block.robot)[0]
         self.mpm = None
@@ -118,7 +119,7 @@ class DeformablePushT4DEnv(PushT4DEnv):
     def _reset_sim(self, block_pose: np.ndarray, ee_xy: np.ndarray) -> None:
         """Robot at ``ee_xy``; a fresh MPM block at rest at ``block_pose`` (built by `replay_solver`)."""
         super()._reset_sim(block_pose, ee_xy)
-        x0 = geo.transform_points(geo.pose_matrix(geo.pose7_from_pose3(block_pose, z=0.0)), self.rest_local)
+        x0 = geo.transform_points(pose_matrix(geo.pose7_from_pose3(block_pose, z=0.0)), self.rest_local)
         limit = geo.WORKSPACE / 2 - self.block.spacing  # a T reaching past a wall is moved inside
         x0[:, :2] += np.maximum(0.0, -limit - x0[:, :2].min(0)) - np.maximum(0.0, x0[:, :2].max(0) - limit)
         # float32-exact positions: a replay from the recorded tracks[0] starts from the same state

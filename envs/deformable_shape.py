@@ -1,8 +1,7 @@
-"""Shape measures of a deformable T from its particles: best-fit rigid pose and footprint coverage.
+"""Shape measures of a deformable T from its particles: footprint coverage.
 
-- `kabsch_transform`: the rigid transform (rotation, translation) minimising the summed
-  squared distance between the rest-shape particles (block frame) and their current
-  positions (Kabsch / Umeyama without scale); the block pose of a deformed T.
+- the block pose of a deformed T is `robots.transforms.kabsch_transform` of its rest-shape
+  particles (block frame) to their current positions (least squares, no scale).
 - `footprint_coverage`: the particles' footprint is the union of discs of radius
   ``FOOTPRINT_RADIUS`` particle spacings around their xy (the area each particle stands
   for, dilated so a lattice leaves no gaps); coverage = area(goal T intersect footprint) /
@@ -20,23 +19,6 @@ from . import pusht_geometry as geo
 
 RASTER = 0.0005  # m, cell of the coverage raster
 FOOTPRINT_RADIUS = 0.6  # particle spacings: the undeformed particle T covers the T's area (see tests)
-
-
-def kabsch_transform(rest: np.ndarray, current: np.ndarray) -> np.ndarray:
-    """4x4 rigid transform T with current ~ T @ rest (least squares over the points (P, 3), equal weights)."""
-    rest = np.asarray(rest, dtype=np.float64)
-    current = np.asarray(current, dtype=np.float64)
-    if rest.shape != current.shape or rest.ndim != 2 or rest.shape[1] != 3 or len(rest) < 3:
-        raise ValueError(f"rest and current must both have shape (P, 3) with P >= 3, got {rest.shape}, {current.shape}")
-    mu_r, mu_c = rest.mean(0), current.mean(0)
-    H = (rest - mu_r).T @ (current - mu_c)
-    U, _, Vt = np.linalg.svd(H)
-    d = np.sign(np.linalg.det(Vt.T @ U.T))
-    R = Vt.T @ np.diag([1.0, 1.0, d]) @ U.T
-    T = np.eye(4)
-    T[:3, :3] = R
-    T[:3, 3] = mu_c - R @ mu_r
-    return T
 
 
 @lru_cache(maxsize=4)

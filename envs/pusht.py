@@ -11,6 +11,7 @@ from gymnasium.error import ClosedEnvironmentError, ResetNeeded
 from physics.rigid import BACKENDS, LABEL_OBJECT, Frames, Scene, make_backend
 from robots.control import CONTROL_HZ
 from robots.gripper_points import DEFAULT_GRIPPER_LINKS, GripperPoints
+from robots.transforms import pose_matrix
 
 from . import pusht_geometry as geo
 from .cameras import orbit_cameras, side_by_side
@@ -185,7 +186,7 @@ class PushT4DEnv(gym.Env):
         self.gripper = GripperPoints(self.robot.desc, DEFAULT_GRIPPER_LINKS, num_gripper_points, seed=seed_points)
         self.object_local, _ = geo.surface_points(self.num_object_points, seed_points)
         self.goal_object_points = geo.transform_points(
-            geo.pose_matrix(geo.pose7_from_pose3(geo.GOAL_POSE)), self.object_local
+            pose_matrix(geo.pose7_from_pose3(geo.GOAL_POSE)), self.object_local
         ).astype(np.float32)
         self.uses_cameras = self.obs_mode != "state"
         half_ws = geo.WORKSPACE / 2
@@ -314,7 +315,7 @@ class PushT4DEnv(gym.Env):
     def _block_state(self) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
         """The block's pose7, planar pose, coverage and object points (K, 3) float32."""
         pose7 = self.sim.body_pose7()
-        T = geo.pose_matrix(pose7)
+        T = pose_matrix(pose7)
         pose3 = geo.pose3_from_pose7(pose7, T[:3, :3])
         return pose7, pose3, geo.coverage(pose3), geo.transform_points(T, self.object_local).astype(np.float32)
 

@@ -96,16 +96,6 @@ def pose7_from_pose3(pose: np.ndarray, z: float = PAD_CLEARANCE) -> np.ndarray:
     return np.array([x, y, z, np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)])
 
 
-def pose_matrix(pose7: np.ndarray) -> np.ndarray:
-    """(..., 7) poses -> (..., 4, 4) homogeneous transforms."""
-    pose7 = np.asarray(pose7, dtype=float)
-    T = np.zeros(pose7.shape[:-1] + (4, 4))
-    T[..., :3, :3] = quat_to_mat(pose7[..., 3:])
-    T[..., :3, 3] = pose7[..., :3]
-    T[..., 3, 3] = 1.0
-    return T
-
-
 def pose3_from_pose7(pose7: np.ndarray, R: np.ndarray | None = None) -> np.ndarray:
     """(..., 7) -> planar (x, y, yaw) with yaw the heading of the block's x axis (``R``: its rotation, if known)."""
     R = quat_to_mat(np.asarray(pose7)[..., 3:]) if R is None else R

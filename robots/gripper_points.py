@@ -79,7 +79,8 @@ def finite_difference_motion(points: Any, dt: float, axis: int = 0) -> tuple[Any
     element-wise operations in the same order give identical values for both. Second-order central
     differences inside, first order at the ends (``numpy.gradient``'s rule); zero along an axis of length 1.
     """
-    return _gradient(points, dt, axis), _gradient(_gradient(points, dt, axis), dt, axis)
+    velocity = _gradient(points, dt, axis)
+    return velocity, _gradient(velocity, dt, axis)
 
 
 def _gradient(x: Any, dt: float, axis: int) -> Any:

@@ -29,7 +29,7 @@ import torch
 
 from robots.control import CONTROL_DT
 from robots.gripper_points import finite_difference_motion
-from robots.transforms import quat_to_mat
+from robots.transforms import kabsch_transform, pose_matrix
 
 PAST_KEYS = ("previous_displacement", "earlier_displacement")  # x_t - x_(t-1), x_(t-1) - x_(t-2)
 
@@ -57,25 +57,11 @@ def fingertip_path(start_xy: torch.Tensor, targets: torch.Tensor, max_step: floa
     return torch.stack(path, dim=1)
 
 
-def pose_matrix(pose7: np.ndarray) -> np.ndarray:
-    """The 4x4 transform of a pose (x, y, z, qw, qx, qy, qz)."""
-    pose7 = np.asarray(pose7, dtype=np.float64)
-    T = np.eye(4)
-    T[:3, :3] = quat_to_mat(pose7[3:])
-    T[:3, 3] = pose7[:3]
-    return T
-
-
 def goal_transfer(points: np.ndarray, info: dict) -> np.ndarray:
     """Where world points (N, 3) rigidly attached to the object are when it is at its goal: the least-squares
     rigid motion (Kabsch) carrying ``info["object_points"]`` onto ``info["goal_object_points"]``, applied."""
-    src = np.asarray(info["object_points"], np.float64)
-    dst = np.asarray(info["goal_object_points"], np.float64)
-    cs, cd = src.mean(0), dst.mean(0)
-    U, _, Vt = np.linalg.svd((src - cs).T @ (dst - cd))
-    D = np.diag([1.0, 1.0, np.sign(np.linalg.det(Vt.T @ U.T))])
-    R = Vt.T @ D @ U.T
-    return (np.asarray(points, np.float64) - cs) @ R.T + cd
+    T = kabsch_transform(info["object_points"], info["goal_object_points"])
+    return np.asarray(points, np.float64) @ T[:3, :3].T + T[:3, 3]
 
 
 def even_subset(n: int, k: int | None) -> np.ndarray:

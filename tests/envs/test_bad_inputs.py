@@ -17,6 +17,7 @@ from gymnasium.error import ClosedEnvironmentError, ResetNeeded
 import envs  # noqa: F401  (registers the tasks)
 from envs import pusht_geometry as geo
 from envs.robot_setup import MAX_SPEED
+from robots.transforms import pose_matrix
 
 HALF = geo.WORKSPACE / 2
 BACKENDS = ("mujoco", "pybullet")
@@ -313,7 +314,7 @@ def _inside_pose(rng: np.random.Generator) -> np.ndarray:
 
 def _footprint_reach(pose7: np.ndarray) -> float:
     """Largest |x| or |y| of the block's bottom-face corners (m)."""
-    T = geo.pose_matrix(pose7)
+    T = pose_matrix(pose7)
     corners = np.c_[geo.footprint_vertices(), np.zeros(len(geo.footprint_vertices()))] @ T[:3, :3].T + T[:3, 3]
     return float(np.abs(corners[:, :2]).max())
 
@@ -347,7 +348,7 @@ def test_extreme_actions_at_the_top_speed_never_move_the_block_through_a_wall(ba
             pose7 = info["block_pose7"]
             worst["reach"] = max(worst["reach"], _footprint_reach(pose7) - HALF)
             worst["z"] = max(worst["z"], abs(pose7[2]))
-            tilt = float(np.degrees(np.arccos(np.clip(geo.pose_matrix(pose7)[2, 2], -1, 1))))
+            tilt = float(np.degrees(np.arccos(np.clip(pose_matrix(pose7)[2, 2], -1, 1))))
             worst["tilt"] = max(worst["tilt"], tilt)
     env.close()
     assert worst["reach"] < geo.WALL_THICKNESS / 2, worst

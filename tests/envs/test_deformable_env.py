@@ -14,6 +14,7 @@ from envs.deformable import pose_colliders, replay_solver
 from envs.deformable_env import DeformablePushT4DEnv
 from envs.pusht import PushT4DEnv
 from robots.control import CONTROL_DT
+from robots.transforms import pose_matrix
 from worldmodel.data.recorder import RecordRollout
 
 # coarse particles (1 cm, ~700) and a soft jelly keep every step well under a second
@@ -66,7 +67,7 @@ def test_reset_pose_mass_coverage_and_info(make_env):
     gap = np.linalg.norm(obs["scene_points"][labels == 1] - info["tracks"][ids[labels == 1]], axis=1)
     assert np.median(gap) < 0.012
     # the goal points are the tracked particles of the rest shape at the goal pose
-    goal = geo.transform_points(geo.pose_matrix(geo.pose7_from_pose3(geo.GOAL_POSE, z=0.0)),
+    goal = geo.transform_points(pose_matrix(geo.pose7_from_pose3(geo.GOAL_POSE, z=0.0)),
                                 u.rest_local[u.track_index])
     np.testing.assert_allclose(info["goal_object_points"], goal, atol=1e-6)
 

@@ -9,6 +9,7 @@ from shapely import affinity
 
 from envs import pusht_geometry as geo
 from envs.pusht import OBS_MODES
+from robots.transforms import pose_matrix
 
 ROBOTS = ("panda", "panda_hand")
 BACKENDS = ("mujoco", "pybullet")
@@ -180,7 +181,7 @@ def test_pixels_points_and_tracks_are_geometrically_exact(make_env, robot, backe
     K = obs["intrinsics"][0]
     assert K[0, 2] == pytest.approx((64 - 1) / 2) and K[1, 2] == pytest.approx((64 - 1) / 2)
     # scene points lie on the table or on the block's surface
-    T = geo.pose_matrix(info["block_pose7"])
+    T = pose_matrix(info["block_pose7"])
     local = (obs["scene_points"] - T[:3, 3]) @ T[:3, :3]
     on_block = geo.inside_block(local, tol=3e-3)
     on_table = np.abs(obs["scene_points"][:, 2]) < 2e-3
@@ -239,7 +240,7 @@ def test_a_block_jammed_against_a_wall_is_pressed_with_a_bounded_force(make_env,
     corners = np.c_[geo.footprint_vertices(), np.zeros(len(geo.footprint_vertices()))]
     for i in range(20):
         _, _, _, _, info = env.step(np.array([half, 0.03 * np.sin(i)], np.float32))
-        T = geo.pose_matrix(info["block_pose7"])
+        T = pose_matrix(info["block_pose7"])
         assert np.abs((corners @ T[:3, :3].T + T[:3, 3])[:, :2]).max() < half + 2.5e-3
         assert abs(info["block_pose7"][2]) < 2.5e-3 and T[2, 2] > np.cos(np.radians(1.5))
     assert env.sim.tcp_xy()[0] < pose[0]  # behind the bar's outer edge

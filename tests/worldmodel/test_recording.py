@@ -9,6 +9,7 @@ import time
 import numpy as np
 import pytest
 
+from robots.transforms import pose_matrix
 from worldmodel.data import RolloutStore
 from worldmodel.data.recorder import RecordRollout
 from worldmodel.data.schema import SCHEMA_VERSION
@@ -36,7 +37,7 @@ def test_record_round_trip_exact_flow(make_env, tmp_path):
     ep = store.episode(1)
     np.testing.assert_array_equal(ep["scene_points"][0], first_points)
     # scene_obj_coords + block_pose7 reproduce the block points exactly
-    from envs.pusht_geometry import pose_matrix
+
 
     obj = ep["scene_obj_coords"][0]
     block = ~np.isnan(obj[:, 0])

@@ -30,9 +30,15 @@ CONF_MODULE = "worldmodel.cli.conf"
 JOBS_PACKAGE = "worldmodel.cli.jobs"
 SNAPSHOT_LIMIT = 20000  # entries under ``out`` beyond which a failed run's new files are not tracked
 
+def _is_store(path: Path) -> bool:
+    from worldmodel.data.schema import is_store  # imported with the job, not with the command line
+
+    return is_store(path)
+
+
 # Resumable jobs keep their output after a failure once it holds committed progress.
 PROGRESS: dict[str, Callable[[Path], bool]] = {
-    "collect": lambda out: (out / "zarr.json").exists(),
+    "collect": _is_store,
     "eval": lambda out: (out / "episodes.jsonl").exists(),
     "train": lambda out: (out / "model.safetensors").exists(),
     "reproduce": lambda out: out.is_dir() and any(out.iterdir()),

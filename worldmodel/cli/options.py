@@ -102,3 +102,11 @@ def job_help(job: str, cfg: DictConfig) -> str:
 def _group_choice(job_yaml: str, group: str) -> str:
     m = re.search(rf"^\s*-\s*{re.escape(group)}\s*:\s*([\w-]+)", job_yaml, flags=re.M)
     return m.group(1) if m else ""
+
+
+def require_positive_ints(cfg: DictConfig, *keys: str) -> None:
+    """ValueError naming the first of ``keys`` whose value in ``cfg`` is not a positive integer."""
+    for key in keys:
+        value = cfg[key]
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise ValueError(f"{key} must be a positive integer, got {value!r}")

@@ -3,7 +3,7 @@
 Row t holds the observation at t (``STEP_KEYS`` and, unless left out, ``IMAGE_KEYS``), its
 ``info`` entries (``INFO_KEYS``, ``EXTRA_INFO_KEYS``, per-point ``TRACK_KEYS``, or each scene
 point's object-frame coordinates ``scene_obj_coords``), and what the action taken from it did
-(``OUTCOME_KEYS``); see `worldmodel.data.schema`.
+(``action``, ``reward``, ``terminated``, ``is_success``); see `worldmodel.data.schema`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from robots.transforms import quat_to_mat
+from robots.transforms import pose_matrix
 
 from .schema import EXTRA_INFO_KEYS, IMAGE_KEYS, INFO_KEYS, STEP_KEYS, TRACK_KEYS, jsonable
 from .writer import RolloutWriter
@@ -42,8 +42,8 @@ def resolved_env_kwargs(env: gym.Env) -> dict[str, Any]:
 
 def scene_object_coords(points: np.ndarray, labels: np.ndarray, block_pose7: np.ndarray) -> np.ndarray:
     """Block-frame coordinates of block-labelled scene points (N, 3); NaN for static points."""
-    pose7 = np.asarray(block_pose7, dtype=float)
-    local = (points - pose7[:3]) @ quat_to_mat(pose7[3:])
+    T = pose_matrix(block_pose7)
+    local = (points - T[:3, 3]) @ T[:3, :3]
     return np.where((labels == 1)[:, None], local, np.nan).astype(np.float32)
 
 
@@ -106,9 +106,6 @@ class EpisodeRecorder:
     def arrays(self) -> dict[str, np.ndarray]:
         """The episode's completed rows as stacked arrays."""
         return {k: np.stack(v) for k, v in self.rows.items()}
-
-    def __len__(self) -> int:
-        return len(next(iter(self.rows.values()), []))
 
 
 class RecordRollout(gym.Wrapper):

@@ -14,14 +14,14 @@ import os
 import numpy as np
 import zarr
 
-from .schema import TRACK_KEYS, check_store, committed_episode_ends
+from .schema import TRACK_KEYS, check_store, committed_episode_ends, is_store
 
 
 class RolloutStore:
     """A recorded dataset: ``episode(i)`` returns a dict of arrays, ``attrs`` the recording's metadata."""
 
     def __init__(self, path: str | os.PathLike):
-        if not os.path.exists(os.path.join(str(path), "zarr.json")):
+        if not is_store(path):
             raise FileNotFoundError(f"no zarr store at {path}")
         self.root = zarr.open_group(str(path), mode="r")
         check_store(self.root, str(path))

@@ -61,7 +61,6 @@ IMAGE_KEYS = ("rgb", "depth", "segmentation")
 INFO_KEYS = ("block_pose7", "object_points", "object_points_visible", "coverage")
 TRACK_KEYS = ("scene_track_ids", "tracks", "track_visible")  # schema 2, from envs whose objects deform
 EXTRA_INFO_KEYS = ("collider_poses",)  # recorded when an env reports them (deformable tasks' MPM colliders)
-OUTCOME_KEYS = ("action", "reward", "terminated", "is_success")  # what the row's action did (schema 3)
 # Root attributes that make up a store's configuration: a resumed run must match every one of them.
 IDENTITY_KEYS = ("schema_version", "env_id", "env_kwargs", "policy", "seed", "max_steps", "fps", "record_images")
 ROWS_PER_CHUNK_BYTES = 4 << 20

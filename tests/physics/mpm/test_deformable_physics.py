@@ -10,9 +10,9 @@ from scipy.spatial.transform import Rotation
 
 from envs import pusht_geometry as geo
 from envs.deformable import DEFAULT_SPACING, link_boxes, pose_colliders, rest_particles
-from envs.deformable_shape import footprint_coverage, kabsch_transform
+from envs.deformable_shape import footprint_coverage
 from physics.mpm import Box, MPMConfig, MPMSolver
-from robots.transforms import quat_to_mat
+from robots.transforms import kabsch_transform, pose_matrix, quat_to_mat
 
 COARSE = dict(robot="panda_hand", obs_mode="state", block_particle_spacing=0.01, block_youngs_modulus=1e4)
 WALL_Y = geo.WORKSPACE / 2 - 0.2 - 0.004  # block y at which the stem's tip is 4 mm from the north wall
@@ -100,7 +100,7 @@ def test_undeformed_particles_give_rigid_coverage():
     rng = np.random.default_rng(5)
     for i in range(20):
         pose = np.array(geo.GOAL_POSE) if i == 0 else np.array([*rng.uniform(-0.1, 0.1, 2), rng.uniform(-np.pi, np.pi)])
-        world = geo.transform_points(geo.pose_matrix(geo.pose7_from_pose3(pose, 0.0)), x)
+        world = geo.transform_points(pose_matrix(geo.pose7_from_pose3(pose, 0.0)), x)
         assert abs(footprint_coverage(world, DEFAULT_SPACING) - geo.coverage(pose)) < 0.02
     with pytest.raises(ValueError):
         footprint_coverage(np.full((3, 3), np.nan), DEFAULT_SPACING)

@@ -22,6 +22,8 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
+from ..options import require_positive_ints
+
 IMAGE_OBS_MODES = {"state": "rgbd", "pointcloud": "all"}  # the obs mode that adds images to each
 
 
@@ -127,9 +129,7 @@ def run(cfg: DictConfig) -> None:
     """Collect ``cfg.episodes`` episodes into ``cfg.out`` (appending when ``resume=true``)."""
     from worldmodel.data.writer import RolloutWriter
 
-    for key in ("episodes", "max_steps", "workers"):
-        if not isinstance(cfg[key], int) or isinstance(cfg[key], bool) or cfg[key] <= 0:
-            raise ValueError(f"{key} must be a positive integer, got {cfg[key]!r}")
+    require_positive_ints(cfg, "episodes", "max_steps", "workers")
     record_images = cfg.record_images
     if record_images not in (None, True, False):
         raise ValueError(f"record_images must be true, false or null (whatever the obs mode gives), "

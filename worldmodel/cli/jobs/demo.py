@@ -19,6 +19,8 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
+from robots.transforms import pose_matrix
+
 
 def plot_point_flow(path: str, scene: np.ndarray, labels: np.ndarray, colors: np.ndarray, gripper: np.ndarray,
                     start: np.ndarray, end: np.ndarray, title: str) -> None:
@@ -84,7 +86,7 @@ def run(cfg: DictConfig) -> None:
     H = int(cfg.flow_horizon)
     t = int(np.clip(np.argmax(moved > 1e-3) - 1, 0, len(moved) - H - 1)) if len(moved) > H else 0
     end_pose = ep["block_pose7"][min(t + H, len(moved))]
-    from envs.pusht_geometry import pose_matrix
+
 
     obj = ep["scene_obj_coords"][t]
     is_block = ~np.isnan(obj[:, 0])

@@ -27,6 +27,8 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
+from ..options import require_positive_ints
+
 CONFIG_FILE = "config.json"  # the configuration an output directory belongs to (eval_configuration)
 
 
@@ -192,9 +194,7 @@ def run(cfg: DictConfig) -> None:
 
     from .collect import check_env_id, episode_seeds
 
-    for key in ("episodes", "max_steps"):
-        if not isinstance(cfg[key], int) or isinstance(cfg[key], bool) or cfg[key] <= 0:
-            raise ValueError(f"{key} must be a positive integer, got {cfg[key]!r}")
+    require_positive_ints(cfg, "episodes", "max_steps")
     shard, shards = _parse_shard(cfg.shard)
     out = Path(cfg.out)
     log = out / "episodes.jsonl"

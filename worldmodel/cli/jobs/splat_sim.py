@@ -32,6 +32,8 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from ..options import require_positive_ints
+
 PREVIEW_POINTS = 40000  # Gaussians drawn per preview frame at most
 ENGINES = ("mpm", "modal")
 
@@ -54,9 +56,7 @@ def validate(cfg: DictConfig) -> tuple[Path, object]:
     path = Path(str(cfg.input))
     if not path.is_file():
         raise ValueError(f"input file {str(path)!r} does not exist")
-    for key in ("frames", "fps", "grid_res"):
-        if not isinstance(cfg[key], int) or isinstance(cfg[key], bool) or cfg[key] < 1:
-            raise ValueError(f"{key} must be a positive integer, got {cfg[key]!r}")
+    require_positive_ints(cfg, "frames", "fps", "grid_res")
     if cfg.grid_res < 8:
         raise ValueError(f"grid_res must be >= 8, got {cfg.grid_res}")
     if cfg.sim_size is not None and not (float(cfg.sim_size) > 0.0 and np.isfinite(float(cfg.sim_size))):
@@ -291,9 +291,7 @@ def run(cfg: DictConfig) -> None:
     from physics.splats.sh import sh_dc_to_rgb
 
     if cfg.get("dataset") is not None:
-        for key in ("dataset_tracks", "dataset_scene_points"):
-            if not isinstance(cfg[key], int) or isinstance(cfg[key], bool) or cfg[key] < 1:
-                raise ValueError(f"{key} must be a positive integer, got {cfg[key]!r}")
+        require_positive_ints(cfg, "dataset_tracks", "dataset_scene_points")
     scene = build(cfg)
     source, bounds = scene.source, scene.bounds
     out = Path(str(cfg.out))
