@@ -27,7 +27,7 @@ import numpy as np
 import shapely
 
 import envs  # noqa: F401
-from envs import pusht_geometry as geo
+from envs.pusht import geometry as geo
 
 
 def scenarios(speed: float) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:

@@ -15,8 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from physics.render.cameras import pixel_rays, project
-from physics.rigid.spec import LABEL_OBJECT, LABEL_ROBOT, Camera
+from physics.render import LABEL_OBJECT, LABEL_ROBOT, Camera, pixel_rays, project
 
 
 def morton_codes(cells: np.ndarray) -> np.ndarray:

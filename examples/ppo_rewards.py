@@ -35,7 +35,7 @@ import torch
 from tqdm import tqdm
 
 import envs  # noqa: F401  (registers PushT4D-v0)
-from envs import pusht_geometry as geo
+from envs.pusht import geometry as geo
 from policies import FlowReward, ModelReward
 from policies.push_actions import PushPrimitiveActions
 

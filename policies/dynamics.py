@@ -22,7 +22,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from envs import pusht_geometry as geo
+from envs.pusht import geometry as geo
 from worldmodel.dynamics import Prediction  # what every adapter's rollout returns
 
 from .scripted import STEP, travel

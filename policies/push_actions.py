@@ -32,7 +32,7 @@ import gymnasium as gym
 import numpy as np
 import shapely
 
-from envs import pusht_geometry as geo
+from envs.pusht import geometry as geo
 
 from .scripted import STEP, push_through, travel
 

@@ -40,7 +40,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from envs import pusht_geometry as geo
+from envs.pusht import geometry as geo
 from worldmodel.dynamics import LearnedDynamics
 
 from .dynamics import goal_positions

@@ -21,7 +21,7 @@ from collections import deque
 import numpy as np
 import shapely
 
-from envs import pusht_geometry as geo
+from envs.pusht import geometry as geo
 
 OUTLINE_SPACING = 0.01
 BLOCK_CLEARANCE = 0.035

@@ -1,7 +1,12 @@
-"""Rendering without a rigid engine: pinhole cameras (OpenCV conventions) and z-buffered point splatting.
+"""Rendering: pinhole cameras (OpenCV conventions), frames and labels, z-buffered point splatting.
 
-- :mod:`physics.render.cameras`: camera placement (``look_at``, ``pinhole``), projection of
-  world points (``project``) and back-projection of depth images (``pixel_rays``, ``backproject``).
+The rigid engines render into the same `Frames` with the same labels.
+
+- :mod:`physics.render.cameras`: the `Camera` model, placement (``look_at``, ``pinhole``,
+  ``orbit_cameras``), projection of world points (``project``) and back-projection of depth
+  images (``pixel_rays``, ``backproject``).
+- :mod:`physics.render.frames`: `Frames` (RGB, depth, segmentation of all cameras), the
+  segmentation labels every renderer writes and the render modes.
 - :mod:`physics.render.splatting`: ``splat_points`` draws point sets (MPM particles, deformed
   surface samples, robot link samples) into RGB-D cameras as depth-tested discs (two Warp kernels;
   imported on first use, so the cameras alone do not load Warp).
@@ -9,9 +14,13 @@
 
 from typing import Any
 
-from .cameras import backproject, look_at, pinhole, pixel_rays, project
+from .cameras import Camera, backproject, look_at, orbit_cameras, pinhole, pixel_rays, project
+from .frames import LABEL_OBJECT, LABEL_ROBOT, LABEL_STATIC, RENDER_MODES, Frames
 
-__all__ = ["backproject", "look_at", "pinhole", "pixel_rays", "project", "splat_points"]
+__all__ = [
+    "Camera", "Frames", "LABEL_OBJECT", "LABEL_ROBOT", "LABEL_STATIC", "RENDER_MODES", "backproject", "look_at",
+    "orbit_cameras", "pinhole", "pixel_rays", "project", "splat_points",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -7,9 +7,34 @@ the z coordinate in the camera frame (metres).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from physics.rigid.spec import Camera
+
+@dataclass(frozen=True)
+class Camera:
+    """A pinhole camera: image size, OpenCV intrinsics and cam2world (4x4, OpenCV axes)."""
+
+    name: str
+    width: int
+    height: int
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+    cam2world: np.ndarray
+
+    @property
+    def intrinsics(self) -> np.ndarray:
+        """The 3x3 OpenCV intrinsic matrix."""
+        return np.array([[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]])
+
+    @property
+    def fovy_deg(self) -> float:
+        """Vertical field of view in degrees."""
+        return float(np.degrees(2.0 * np.arctan(self.height / 2.0 / self.fy)))
+
 
 
 def look_at(eye: np.ndarray, target: np.ndarray, up: np.ndarray = (0.0, 0.0, 1.0)) -> np.ndarray:
@@ -55,3 +80,18 @@ def project(points: np.ndarray, cam: Camera) -> tuple[np.ndarray, np.ndarray, np
     z = pc[:, 2]
     safe = np.where(np.abs(z) < 1e-9, 1e-9, z)
     return cam.fx * pc[:, 0] / safe + cam.cx, cam.fy * pc[:, 1] / safe + cam.cy, z
+
+
+def orbit_cameras(
+    num: int, width: int, height: int, radius: float = 0.9, height_m: float = 0.8, fovy_deg: float = 45.0,
+    azimuth0_deg: float = -135.0, target: tuple[float, float, float] = (0.0, 0.0, 0.0),
+) -> tuple[Camera, ...]:
+    """``num`` cameras evenly spaced in azimuth on a circle of ``radius`` m, ``height_m`` up, looking at ``target``."""
+    if num <= 0:
+        raise ValueError(f"num_cameras must be a positive integer, got {num}")
+    cams = []
+    for i in range(num):
+        a = np.radians(azimuth0_deg + 360.0 * i / num)
+        eye = np.array([radius * np.cos(a), radius * np.sin(a), height_m])
+        cams.append(pinhole(f"cam{i}", look_at(eye, target), width, height, fovy_deg))
+    return tuple(cams)

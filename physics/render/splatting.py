@@ -22,10 +22,8 @@ from functools import lru_cache
 import numpy as np
 import warp as wp
 
-from physics.rigid.base import Frames
-from physics.rigid.spec import Camera
-
-from .cameras import project
+from .cameras import Camera, project
+from .frames import Frames
 
 MAX_SPLAT_PX = 6
 EMPTY = np.uint64(2**64 - 1)  # the z-buffer key of a pixel no splat covers

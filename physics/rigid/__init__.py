@@ -1,7 +1,9 @@
 """Rigid-body backends for tabletop tasks: the engine-neutral scene description, the backend interface, engines."""
 
-from .base import Frames, RigidBackend, SimState
-from .spec import LABEL_OBJECT, LABEL_ROBOT, LABEL_STATIC, Box, Camera, FreeBody, Link, MeshGeom, RobotModel, Scene
+from physics.render import LABEL_OBJECT, LABEL_ROBOT, LABEL_STATIC, Camera, Frames
+
+from .base import RigidBackend, SimState
+from .spec import Box, FreeBody, Link, MeshGeom, RobotModel, Scene
 
 BACKENDS = ("mujoco", "pybullet")
 

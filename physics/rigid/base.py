@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from physics.render import Frames
+
 from .spec import Scene
 
 
@@ -27,16 +29,6 @@ class SimState:
     def copy(self) -> "SimState":
         """A deep copy."""
         return SimState(self.physics.copy(), self.controller.copy(), float(self.time))
-
-
-@dataclass
-class Frames:
-    """Rendered images of all cameras: rgb (V,H,W,3) uint8, depth (V,H,W) float32 metres, labels (V,H,W)
-    int32 (0 static, 1 free body, 2 robot)."""
-
-    rgb: np.ndarray
-    depth: np.ndarray
-    segmentation: np.ndarray
 
 
 class RigidBackend(ABC):

@@ -19,9 +19,11 @@ import math
 import mujoco
 import numpy as np
 
-from .base import Frames, RigidBackend, SimState
+from physics.render import LABEL_OBJECT, LABEL_ROBOT, LABEL_STATIC, Frames
+
+from .base import RigidBackend, SimState
 from .mjcf import scene_to_mjcf
-from .spec import LABEL_OBJECT, LABEL_ROBOT, LABEL_STATIC, Scene
+from .spec import Scene
 
 STATE_SPEC = mujoco.mjtState.mjSTATE_INTEGRATION
 IK_AXIS_WEIGHT = 0.3

@@ -43,9 +43,11 @@ import pybullet as pb
 import trimesh
 from scipy.spatial import ConvexHull, HalfspaceIntersection
 
-from .base import Frames, RigidBackend, SimState
+from physics.render import LABEL_OBJECT, LABEL_ROBOT, LABEL_STATIC, Frames
+
+from .base import RigidBackend, SimState
 from .planar_friction import planar_friction
-from .spec import LABEL_OBJECT, LABEL_ROBOT, LABEL_STATIC, Box, MeshGeom, RobotModel, Scene
+from .spec import Box, MeshGeom, RobotModel, Scene
 from .urdf_export import robot_urdf
 
 GROUP_BODY, GROUP_ROBOT, GROUP_STATIC = 1, 2, 4

@@ -12,9 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from physics.render.cameras import Camera
 from robots.control import CONTROL_DT
-
-LABEL_STATIC, LABEL_OBJECT, LABEL_ROBOT = 0, 1, 2
 
 
 @dataclass(frozen=True)
@@ -108,30 +107,6 @@ class RobotModel:
     stiffness: float = 4000.0
     max_push_force: float = np.inf
     friction: float = 0.5
-
-
-@dataclass(frozen=True)
-class Camera:
-    """A pinhole camera: image size, OpenCV intrinsics and cam2world (4x4, OpenCV axes)."""
-
-    name: str
-    width: int
-    height: int
-    fx: float
-    fy: float
-    cx: float
-    cy: float
-    cam2world: np.ndarray
-
-    @property
-    def intrinsics(self) -> np.ndarray:
-        """The 3x3 OpenCV intrinsic matrix."""
-        return np.array([[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]])
-
-    @property
-    def fovy_deg(self) -> float:
-        """Vertical field of view in degrees."""
-        return float(np.degrees(2.0 * np.arctan(self.height / 2.0 / self.fy)))
 
 
 @dataclass(frozen=True)

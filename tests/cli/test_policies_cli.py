@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from envs import pusht_geometry as geo
+from envs.pusht import geometry as geo
 from policies import HeuristicPushPolicy, RandomPushPolicy, make_policy
 from policies.scripted import around_block, outline_candidates
 from worldmodel.cli.main import run_job

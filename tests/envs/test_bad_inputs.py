@@ -15,7 +15,7 @@ import pytest
 from gymnasium.error import ClosedEnvironmentError, ResetNeeded
 
 import envs  # noqa: F401  (registers the tasks)
-from envs import pusht_geometry as geo
+from envs.pusht import geometry as geo
 from envs.robot_setup import MAX_SPEED
 from robots.transforms import pose_matrix
 

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-from envs import pusht_geometry as geo
-from envs.deformable import pose_colliders, replay_solver
-from envs.deformable_env import DeformablePushT4DEnv
 from envs.pusht import PushT4DEnv
+from envs.pusht import geometry as geo
+from envs.pusht.deformable import DeformablePushT4DEnv
+from envs.pusht.mpm_block import pose_colliders, replay_solver
 from robots.control import CONTROL_DT
 from robots.transforms import pose_matrix
 from worldmodel.data.recorder import RecordRollout

@@ -7,8 +7,8 @@ import shapely
 from gymnasium.utils.env_checker import check_env
 from shapely import affinity
 
-from envs import pusht_geometry as geo
-from envs.pusht import OBS_MODES
+from envs.base import OBS_MODES
+from envs.pusht import geometry as geo
 from robots.transforms import pose_matrix
 
 ROBOTS = ("panda", "panda_hand")

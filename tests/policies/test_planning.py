@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import envs  # noqa: F401
-from envs import pusht_geometry as geo
+from envs.pusht import geometry as geo
 from policies.dynamics import OracleDynamics, goal_positions
 from policies.mpc import FlowCost, MPCPolicy
 from policies.planners import CEM, MPPI, PlannerConfig

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from envs import pusht_geometry as geo
+from envs.pusht import geometry as geo
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = importlib.util.spec_from_file_location("ppo_rewards", ROOT / "examples" / "ppo_rewards.py")

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import envs  # noqa: F401
-from envs import pusht_geometry as geo
+from envs.pusht import geometry as geo
 from policies import FlowReward
 from policies.push_actions import EDGE_MARGIN, PushPrimitiveActions
 

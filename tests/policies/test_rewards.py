@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from envs import pusht_geometry as geo
+from envs.pusht import geometry as geo
 from policies import FlowReward, ModelReward
 from policies.dynamics import goal_positions
 from policies.rewards import mean_distance, transfer_rigid_motion

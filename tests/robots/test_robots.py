@@ -155,8 +155,8 @@ def test_unsupported_urdf_geometry_is_refused_by_name(tmp_path, geometry, words)
 @pytest.mark.parametrize("finger", ["finger_box", "finger_cylinder", "finger_sphere"])
 def test_urdf_primitive_fingers_collide_and_push_the_block(tmp_path, finger, backend):
     """Each primitive, alone a contact link, pushes the T block ahead of it instead of passing through it."""
-    from envs import pusht_geometry as geo
-    from envs.pusht_scene import make_scene
+    from envs.pusht import geometry as geo
+    from envs.pusht.scene import make_scene
     from envs.robot_setup import gripper_robot
     from physics.rigid import make_backend
 

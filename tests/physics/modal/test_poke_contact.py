@@ -8,7 +8,7 @@ import pytest
 from scipy.spatial import cKDTree
 
 import envs  # noqa: F401  (registers the tasks)
-from envs.poke_object import modal_object
+from envs.poke.object import modal_object
 from physics.modal import ModalDynamics
 from physics.modal.contact import (
     CONTACT_MARGIN,

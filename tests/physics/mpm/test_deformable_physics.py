@@ -8,9 +8,9 @@ import pytest
 from scipy.spatial import ConvexHull
 from scipy.spatial.transform import Rotation
 
-from envs import pusht_geometry as geo
-from envs.deformable import DEFAULT_SPACING, link_boxes, pose_colliders, rest_particles
-from envs.deformable_shape import footprint_coverage
+from envs.pusht import geometry as geo
+from envs.pusht.footprint import footprint_coverage
+from envs.pusht.mpm_block import DEFAULT_SPACING, link_boxes, pose_colliders, rest_particles
 from physics.mpm import Box, MPMConfig, MPMSolver
 from robots.transforms import kabsch_transform, pose_matrix, quat_to_mat
 

@@ -3,9 +3,7 @@
 import numpy as np
 import pytest
 
-from envs.cameras import orbit_cameras
-from physics.render import backproject, pixel_rays, splat_points
-from physics.rigid.base import Frames
+from physics.render import Frames, backproject, orbit_cameras, pixel_rays, splat_points
 
 
 def _grid(z: float, half: float, step: float) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 Reads a deformable PushT4D episode (``wm4d collect env.block_material=jelly ...``: per step
 ``tracks`` (P, 3) of every particle and ``collider_poses`` (C, 7) of the gripper colliders),
-rebuilds its MPM solver with ``envs.deformable.replay_solver`` and fits E through MPM
+rebuilds its MPM solver with ``envs.pusht.mpm_block.replay_solver`` and fits E through MPM
 rollouts (:func:`physics.mpm.estimation.estimate_material`) over a window around the first
 contact: from ``frames_before_contact`` frames before the first frame in which a collider
 comes within one grid cell of a particle, ``window`` seconds long (<= 2 s; an episode
@@ -117,7 +117,7 @@ def plot(path: Path, report: Any, observed: np.ndarray, start: np.ndarray, frame
 
 def run(cfg: DictConfig) -> None:
     """Estimate E of episode ``cfg.episode`` of ``cfg.data`` and write ``cfg.out/estimate.json``."""
-    from envs.deformable import pose_colliders, replay_solver
+    from envs.pusht.mpm_block import pose_colliders, replay_solver
     from physics.mpm.differentiable import TrackObservations
     from physics.mpm.estimation import estimate_material
     from robots.control import CONTROL_DT

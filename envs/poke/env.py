@@ -2,52 +2,49 @@
 
 from __future__ import annotations
 
-import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
-from gymnasium.error import ResetNeeded
-from scipy.spatial import cKDTree
 
 from physics.modal import ModalDynamics, RayleighDamping
 from physics.modal.contact import ContactScheduler, ModalContactSolver, PenaltyContact
-from physics.rigid import BACKENDS, LABEL_OBJECT
-from robots.control import CONTROL_DT, CONTROL_HZ
+from physics.render import LABEL_OBJECT, Camera, Frames
+from physics.rigid import BACKENDS
+from robots.control import CONTROL_DT
+from robots.gripper_points import DEFAULT_GRIPPER_LINKS
+from robots.urdf import RobotDescription
 
-from .cameras import side_by_side
-from .checks import (
+from ..base import CROP_MARGIN, TaskEnv, scene_track_ids
+from ..checks import (
     MAX_POINTS,
-    checked_action,
     choice,
     fraction,
-    image_size_pair,
     nonnegative_float,
     nonnegative_int,
     option_vector,
     positive_float,
     positive_int,
-    reset_options,
 )
-from .obs_spaces import sensor_spaces
-from .pointcloud import PointCloudFuser
-from .poke_object import SHAPE_NAMES, SHAPES, modal_object
-from .poke_scene import TABLE_HALF, kinematic_robot, poke_cameras, render_scene, table_frames
-from .robot_setup import MAX_SPEED, ROBOTS
+from ..robot_setup import MAX_SPEED, ROBOTS
+from .object import SHAPE_NAMES, SHAPES, modal_object
+from .scene import TABLE_HALF, kinematic_robot, poke_cameras, render_scene, table_frames
 
 TASKS = ("reach", "settle")
-OBS_MODES = ("state", "rgbd", "pointcloud", "all")
-ACTION_MODES = ("absolute", "delta")
-RENDER_MODES = ("rgb_array", "depth_array", "rgbd_tuple")
 REACH_XY = 0.2  # fingertip targets: |x|, |y| <= 0.2 m
 Z_RANGE = (0.01, 0.35)  # fingertip heights (m)
-MAX_DELTA = 0.03
 START_CLEARANCE = 0.06  # the gripper starts at least this far (xy) from the object's bounds
+START_HEIGHT_MIN = 0.05  # m: the fingertips start at least this high ...
+START_HEIGHT_ABOVE = 0.05  # m: ... and at most this far above the object's top
+START_TOUCH_CLEARANCE = 0.01  # m: no gripper contact point starts closer than this to the object
+MAX_RESET_DRAWS = 1000  # draws of a start position or direction before a reset gives up
+COMPLIANT_FRACTION = 0.25  # a target or flick direction is at least this compliant relative to the softest one
 TARGET_RANGE = (0.02, 0.05)  # reach: target tip displacement magnitude (m)
 RING_RANGE = (0.02, 0.04)  # settle: tip amplitude of the initial flick (m)
 CONTACT_SAMPLES = 4096  # surface samples the contact pulls points back through (denser than the rendered ones)
-RESET_OPTIONS = ("ee_pos", "q", "qdot", "target_displacement")
+CROP_ABOVE_OBJECT = 0.15  # m: the fused cloud keeps points up to this far above the object's top
+CROP_BOTTOM = -0.005  # m: ... and down to just below the table top
 
 
-class Poke4DEnv(gym.Env):
+class Poke4DEnv(TaskEnv):
     """Poke a flexible object clamped to the table with a Franka hand; the object vibrates by its FEM modes.
 
     **Scene.** Table top at z = 0 (a 0.6 m checkered square). The object stands at the origin,
@@ -135,10 +132,13 @@ class Poke4DEnv(gym.Env):
     **Version History.**
     ``v0`` (current): contact solved by `physics.modal.contact` (exact complementarity, passive,
     substeps refined near contact), ``max_speed`` at most 0.75 m/s, ``step`` before ``reset`` raises
-    ``ResetNeeded``.
+    ``ResetNeeded``. Built on the task base `envs.base.TaskEnv` (trajectories unchanged): ``close``
+    ends the env (later calls raise ``ClosedEnvironmentError``), a refused ``reset`` leaves the RNG as it
+    was.
     """
 
-    metadata = {"render_modes": list(RENDER_MODES), "render_fps": CONTROL_HZ}
+    RESET_OPTIONS = ("ee_pos", "q", "qdot", "target_displacement")
+    ACTION_MEANING = "fingertip xyz in metres"
 
     def __init__(
         self,
@@ -172,25 +172,15 @@ class Poke4DEnv(gym.Env):
         seed_points: int = 0,
         backend: str | None = None,
     ):
-        self.obs_mode = choice("obs_mode", obs_mode, OBS_MODES)
         self.task = choice("task", task, TASKS)
         self.shape = choice("shape", shape, SHAPE_NAMES)
         self.robot_name = choice("robot", robot, ROBOTS)
-        self.action_mode = choice("action_mode", action_mode, ACTION_MODES)
         if backend is not None:
             choice("backend", backend, BACKENDS)
-        if render_mode is not None:
-            choice("render_mode", render_mode, RENDER_MODES)
-        self.render_mode = render_mode
-        w, h = image_size_pair(image_size)
-        num_cameras = positive_int("num_cameras", num_cameras)
-        self.num_scene_points = positive_int("num_scene_points", num_scene_points, MAX_POINTS)
-        num_gripper_points = positive_int("num_gripper_points", num_gripper_points, MAX_POINTS)
         num_object_points = positive_int("num_object_points", num_object_points, MAX_POINTS)
         num_modes = positive_int("num_modes", num_modes)
         self.substeps = positive_int("substeps", substeps)
         self.reach_window = positive_int("reach_window", reach_window)
-        object_point_fraction = fraction("object_point_fraction", object_point_fraction)
         E = SHAPES[shape].youngs_modulus if youngs_modulus is None else positive_float("youngs_modulus", youngs_modulus)
         if isinstance(poisson_ratio, bool) or not isinstance(poisson_ratio, (int, float, np.integer, np.floating)) \
                 or not -1.0 < poisson_ratio < 0.5:
@@ -204,58 +194,54 @@ class Poke4DEnv(gym.Env):
         alpha = nonnegative_float("rayleigh_alpha (Rayleigh mass damping, 1/s)", rayleigh_alpha)
         beta = nonnegative_float("rayleigh_beta (Rayleigh stiffness damping, s)", rayleigh_beta)
         self.damping = RayleighDamping(alpha, beta)
-        law = PenaltyContact(positive_float("contact_stiffness", contact_stiffness),
-                             nonnegative_float("contact_damping", contact_damping),
-                             positive_float("max_contact_force", max_contact_force))
-
-        self._build_physics(float(E), float(poisson_ratio), density, num_modes, num_object_points, seed_points,
-                            law, num_gripper_points)
-        self._build_sensors(num_cameras, w, h, object_point_fraction, num_object_points)
-        self._build_action_space()
-        self.observation_space = self._make_observation_space(num_cameras, h, w, num_gripper_points)
+        self._contact_law = PenaltyContact(positive_float("contact_stiffness", contact_stiffness),
+                                           nonnegative_float("contact_damping", contact_damping),
+                                           positive_float("max_contact_force", max_contact_force))
+        self._material = (float(E), float(poisson_ratio), density, num_modes, seed_points)
+        self._num_gripper_points = positive_int("num_gripper_points", num_gripper_points, MAX_POINTS)
+        # the object first: the cameras' crop box and the splat radius depend on its size
+        self.object = modal_object(self.shape, float(E), float(poisson_ratio), density, num_modes, num_object_points,
+                                   seed_points)
+        self.object_radius = float(np.sqrt(_surface_area(self.object.shape.boxes) / num_object_points))
         self.tcp = np.array([REACH_XY, REACH_XY, 0.1])
         self.target_displacement = np.zeros(3)
         self.initial_energy = 0.0
-        self._elapsed = 0
-        self._step_stats: tuple[float, float] | None = None  # None until the first reset
-        self._frames = None
+        self._step_stats = (0.0, 0.0)  # deepest penetration (m) and contact force (N) of the last step
+        super().__init__(
+            obs_mode=obs_mode, action_mode=action_mode, render_mode=render_mode, image_size=image_size,
+            num_cameras=num_cameras, num_scene_points=num_scene_points, num_gripper_points=num_gripper_points,
+            object_point_fraction=fraction("object_point_fraction", object_point_fraction), seed_points=seed_points,
+        )
 
-    def _build_physics(self, E: float, poisson_ratio: float, density: float, num_modes: int, num_object_points: int,
-                       seed_points: int, law: PenaltyContact, num_gripper_points: int) -> None:
-        """The modal object (rendered samples and denser contact samples), the hand and the contact solve."""
-        self.object = modal_object(self.shape, E, poisson_ratio, density, num_modes, num_object_points, seed_points)
+    # ------------------------------------------------------------------ scene
+    def _make_cameras(self, num: int, width: int, height: int) -> tuple[Camera, ...]:
+        return poke_cameras(num, width, height)
+
+    def _crop_box(self) -> tuple[np.ndarray, np.ndarray]:
+        half = TABLE_HALF - CROP_MARGIN
+        top = self.object.bounds[1, 2] + CROP_ABOVE_OBJECT
+        return np.array([-half, -half, CROP_BOTTOM]), np.array([half, half, top])
+
+    def _load_scene(self) -> None:
+        """The modal dynamics, the hand, the contact solve over denser surface samples and the ray-cast table."""
+        E, nu, density, num_modes, seed_points = self._material
         self.dynamics = ModalDynamics(self.object.modes, self.damping)
-        touch = modal_object(self.shape, E, poisson_ratio, density, num_modes, CONTACT_SAMPLES, seed_points + 1)
-        self.robot = kinematic_robot(self.robot_name, num_gripper_points, seed_points)
-        self.contact = ModalContactSolver(touch, self.dynamics, law, len(self.robot.contact_offsets))
+        touch = modal_object(self.shape, E, nu, density, num_modes, CONTACT_SAMPLES, seed_points + 1)
+        self.robot = kinematic_robot(self.robot_name, self._num_gripper_points, seed_points)
+        self.contact = ModalContactSolver(touch, self.dynamics, self._contact_law, len(self.robot.contact_offsets))
         self.scheduler = ContactScheduler(self.contact, self.dynamics, self.robot.contact_offsets, self.max_hand_force,
                                           guide=self.object)
-
-    def _build_sensors(self, num_cameras: int, w: int, h: int, object_point_fraction: float,
-                       num_object_points: int) -> None:
-        """Cameras, the ray-cast table, the splat radius of the object's samples and the point-cloud fuser."""
-        self.object_radius = float(np.sqrt(_surface_area(self.object.shape.boxes) / num_object_points))
-        self.cameras = poke_cameras(num_cameras, w, h)
         self._table = table_frames(self.cameras)
-        half = TABLE_HALF - 5e-4
-        top = self.object.bounds[1, 2] + 0.15
-        self.fuser = PointCloudFuser(self.cameras, self.num_scene_points, np.array([-half, -half, -0.005]),
-                                     np.array([half, half, top]), object_fraction=object_point_fraction)
-        if self.obs_mode in ("pointcloud", "all"):
-            self.fuser.require_capacity()
-        self.uses_cameras = self.obs_mode != "state"
 
-    def _build_action_space(self) -> None:
-        """Fingertip xyz targets in the reachable box (absolute) or steps of at most ``MAX_DELTA`` (delta)."""
-        self._low = np.array([-REACH_XY, -REACH_XY, Z_RANGE[0]])
-        self._high = np.array([REACH_XY, REACH_XY, Z_RANGE[1]])
-        if self.action_mode == "absolute":
-            self.action_space = spaces.Box(self._low.astype(np.float32), self._high.astype(np.float32),
-                                           dtype=np.float32)
-        else:
-            self.action_space = spaces.Box(-MAX_DELTA, MAX_DELTA, shape=(3,), dtype=np.float32)
+    def _gripper_source(self) -> tuple[RobotDescription, tuple[str, ...]]:
+        return self.robot.robot.desc, DEFAULT_GRIPPER_LINKS
 
-    # ------------------------------------------------------------------ spaces
+    def _link_poses(self, links: tuple[str, ...]) -> np.ndarray:
+        return self.robot.link_poses(self.tcp, links)
+
+    def _target_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.array([-REACH_XY, -REACH_XY, Z_RANGE[0]]), np.array([REACH_XY, REACH_XY, Z_RANGE[1]])
+
     @property
     def modal_frequencies_hz(self) -> np.ndarray:
         """Natural frequencies (k,) of the object's modes in Hz."""
@@ -266,21 +252,19 @@ class Poke4DEnv(gym.Env):
         """Rayleigh damping ratios (k,) of the modes."""
         return self.dynamics.damping_ratios
 
-    def _make_observation_space(self, V: int, H: int, W: int, Nr: int) -> spaces.Dict:
+    def _state_spaces(self) -> dict[str, spaces.Space]:
         f32, inf = np.float32, np.inf
         k = self.object.num_modes
-        d = {
-            "agent_pos": spaces.Box(self._low.astype(f32), self._high.astype(f32), dtype=f32),
+        return {
+            "agent_pos": spaces.Box(self._target_low.astype(f32), self._target_high.astype(f32), dtype=f32),
             "tip_displacement": spaces.Box(-inf, inf, (3,), f32),
             "target_displacement": spaces.Box(-inf, inf, (3,), f32),
             "modal_q": spaces.Box(-inf, inf, (k,), f32),
             "modal_qdot": spaces.Box(-inf, inf, (k,), f32),
             "qpos": spaces.Box(-inf, inf, (3 + len(self.robot.joints),), f32),
         }
-        d.update(sensor_spaces(self.obs_mode, V, H, W, self.num_scene_points, Nr))
-        return spaces.Dict(d)
 
-    # ------------------------------------------------------------------- reset
+    # ------------------------------------------------------------------ reset
     def _touches(self, tcp: np.ndarray, clearance: float = 0.0) -> bool:
         """Whether a gripper contact point at ``tcp`` lies within ``clearance`` of the object at rest."""
         dist, _ = self.object.signed_distance(self.robot.contact_offsets + tcp)
@@ -288,13 +272,13 @@ class Poke4DEnv(gym.Env):
 
     def _sample_ee(self) -> np.ndarray:
         rng, (lo, hi) = self.np_random, self.object.bounds
-        for _ in range(1000):
+        for _ in range(MAX_RESET_DRAWS):
             xy = rng.uniform(-REACH_XY, REACH_XY, 2)
             gap = np.maximum(np.maximum(lo[:2] - xy, xy - hi[:2]), 0.0)
             if np.linalg.norm(gap) < START_CLEARANCE:
                 continue
-            tcp = np.array([*xy, rng.uniform(0.05, hi[2] + 0.05)])
-            if not self._touches(tcp, 0.01):
+            tcp = np.array([*xy, rng.uniform(START_HEIGHT_MIN, hi[2] + START_HEIGHT_ABOVE)])
+            if not self._touches(tcp, START_TOUCH_CLEARANCE):
                 return tcp
         raise RuntimeError("could not place the gripper away from the object")
 
@@ -302,10 +286,10 @@ class Poke4DEnv(gym.Env):
         """A horizontal unit vector in which the tip is at least a quarter as compliant as in its softest one."""
         C = self.object.tip_compliance(self.dynamics.omega)[:2, :2]
         soft = np.linalg.eigvalsh(C).max()
-        for _ in range(1000):
+        for _ in range(MAX_RESET_DRAWS):
             a = self.np_random.uniform(-np.pi, np.pi)
             d = np.array([np.cos(a), np.sin(a)])
-            if d @ C @ d >= 0.25 * soft:
+            if d @ C @ d >= COMPLIANT_FRACTION * soft:
                 return np.array([*d, 0.0])
         raise RuntimeError("no compliant direction found")  # pragma: no cover - the softest one always qualifies
 
@@ -316,44 +300,39 @@ class Poke4DEnv(gym.Env):
         swing = np.linalg.norm(self.object.tip_basis @ (qdot / self.dynamics.omega))
         return qdot * amplitude / swing
 
-    def reset(self, *, seed: int | None = None, options: dict | None = None):
-        """Start an episode (see the class docstring for the start distributions and ``options``)."""
-        super().reset(seed=seed)
-        options = reset_options(options, RESET_OPTIONS)
+    def _parse_reset_options(self, options: dict) -> tuple:
         k = self.object.num_modes
         ee, q = option_vector(options, "ee_pos", 3), option_vector(options, "q", k)
         qdot = option_vector(options, "qdot", k)
         target = option_vector(options, "target_displacement", 3)
-        if ee is not None and (np.any(ee < self._low) or np.any(ee > self._high)):
-            raise ValueError(f"options['ee_pos'] must lie in {self._low.tolist()}..{self._high.tolist()}, "
-                             f"got {ee.tolist()}")
+        if ee is not None and (np.any(ee < self._target_low) or np.any(ee > self._target_high)):
+            raise ValueError(f"options['ee_pos'] must lie in {self._target_low.tolist()}.."
+                             f"{self._target_high.tolist()}, got {ee.tolist()}")
+        return ee, q, qdot, target
+
+    def _initialize_episode(self, parsed: tuple) -> None:
+        ee, q, qdot, target = parsed
         self.tcp = self._sample_ee() if ee is None else ee
         if self.task == "reach":
             self.target_displacement = (self._compliant_direction() * self.np_random.uniform(*TARGET_RANGE)
                                         if target is None else target)
             if target is None and qdot is None:
-                qdot = np.zeros(k)
+                qdot = np.zeros(self.object.num_modes)
         else:
             self.target_displacement = np.zeros(3) if target is None else target
             if qdot is None:
                 qdot = self.flick(self._compliant_direction(), self.np_random.uniform(*RING_RANGE))
         self.dynamics.reset(q, qdot)
         self.initial_energy = self.dynamics.energy()
-        self._elapsed = 0
         self._step_stats = (0.0, 0.0)
         self.scheduler.memory.forget()
-        return self._observe()
 
-    # -------------------------------------------------------------------- step
-    def _check_action(self, action) -> np.ndarray:
-        return checked_action(action, self.action_space, "fingertip xyz in metres")
+    # ------------------------------------------------------------------- step
+    def _tool_position(self) -> np.ndarray:
+        return self.tcp
 
-    def step(self, action):
-        """Advance one control period (0.1 s): the hand moves toward the target, contact and modes in substeps."""
-        if self._step_stats is None:
-            raise ResetNeeded("call reset() before step()")
-        a = self._check_action(action)
-        target = np.clip(self.tcp + a, self._low, self._high) if self.action_mode == "delta" else a
+    def _step_physics(self, target: np.ndarray) -> None:
+        """The hand moves toward the target at most ``max_speed``; contact and modes advance in substeps."""
         travel = target - self.tcp
         dist = float(np.linalg.norm(travel))
         if dist > self.max_speed * CONTROL_DT:  # the speed-limited setpoint of this period
@@ -361,107 +340,86 @@ class Poke4DEnv(gym.Env):
         velocity = travel / CONTROL_DT  # the hand moves at constant velocity toward its setpoint unless it stalls
         self.tcp, max_penetration, force = self.scheduler.advance(self.tcp, velocity, CONTROL_DT, self.substeps,
                                                                   self._step_stats[1])
-        self._elapsed += 1
         self._step_stats = (max_penetration, force)
-        obs, info = self._observe()
-        truncated = self.task == "reach" and self._elapsed >= self.reach_window and not info["is_success"]
-        return obs, self._reward, bool(info["is_success"]), truncated, info
 
-    # ------------------------------------------------------------- observation
+    def _evaluate(self, info: dict) -> tuple[float, bool, bool]:
+        if self.task == "reach":
+            scale = max(float(np.linalg.norm(self.target_displacement)), 1e-9)
+            reward = 1.0 - min(info["tip_error"] / scale, 1.0)
+        else:
+            ratio = info["modal_energy"] / self.initial_energy if self.initial_energy > 0 else 0.0
+            reward = 1.0 - min(float(np.sqrt(ratio)), 1.0)
+        success = bool(info["is_success"])
+        truncated = self.task == "reach" and self._elapsed >= self.reach_window and not success
+        return reward, success, truncated
+
+    # ------------------------------------------------------------ observation
     def tip_displacement(self) -> np.ndarray:
         """Current displacement (3,) of the object's tip (m)."""
         return self.object.tip_basis @ self.dynamics.q
 
     def _task_status(self, tip: np.ndarray, energy: float) -> dict:
-        """``tip_error`` and ``is_success`` of the task; sets the step's reward."""
+        """``tip_error`` and ``is_success`` of the task."""
         if self.task == "reach":
             err = float(np.linalg.norm(tip - self.target_displacement))
-            scale = max(float(np.linalg.norm(self.target_displacement)), 1e-9)
-            self._reward = 1.0 - min(err / scale, 1.0)
             return {"tip_error": err, "is_success": err < self.reach_tolerance}
         ratio = energy / self.initial_energy if self.initial_energy > 0 else 0.0
-        self._reward = 1.0 - min(float(np.sqrt(ratio)), 1.0)
         return {"tip_error": float(np.linalg.norm(tip)), "is_success": ratio < self.settle_threshold}
 
-    def _observe(self) -> tuple[dict, dict]:
-        dyn, tcp = self.dynamics, self.tcp
+    def _object_points(self) -> np.ndarray:
+        """Deformed positions (K, 3) of the object's surface samples."""
+        return self.object.surface + self.object.displacements(self.dynamics.q)
+
+    def _observe_task(self) -> tuple[dict, dict]:
+        dyn = self.dynamics
         tip = self.tip_displacement()
         energy = dyn.energy()
-        qpos = self.robot.qpos(tcp)
-        object_points = self.object.surface + self.object.displacements(dyn.q)
         obs = {
-            "agent_pos": tcp.astype(np.float32),
+            "agent_pos": self.tcp.astype(np.float32),
             "tip_displacement": tip.astype(np.float32),
             "target_displacement": self.target_displacement.astype(np.float32),
             "modal_q": dyn.q.astype(np.float32),
             "modal_qdot": dyn.qdot.astype(np.float32),
-            "qpos": qpos.astype(np.float32),
+            "qpos": self.robot.qpos(self.tcp).astype(np.float32),
         }
+        self._points = self._object_points()
         info = {
             "tip_displacement": tip,
             "target_displacement": self.target_displacement.copy(),
             "modal_energy": energy,
             "max_penetration": self._step_stats[0],
             "contact_force": self._step_stats[1],
-            "object_points": object_points.astype(np.float32),
+            "object_points": self._points.astype(np.float32),
             **self._task_status(tip, energy),
         }
-        self._frames = None
-        if self.uses_cameras:
-            f = self._frames = render_scene(self.cameras, self._table, object_points, self.object.colors,
-                                            self.object_radius, self.robot, tcp)
-            visible = self.fuser.visible(object_points, f.depth, f.segmentation, LABEL_OBJECT)
-            info["object_points_visible"] = visible
-            if self.obs_mode in ("rgbd", "all"):
-                obs.update(
-                    rgb=f.rgb, depth=f.depth, segmentation=f.segmentation,
-                    intrinsics=np.stack([c.intrinsics for c in self.cameras]).astype(np.float32),
-                    cam2world=np.stack([c.cam2world for c in self.cameras]).astype(np.float32),
-                )
-            if self.obs_mode in ("pointcloud", "all"):
-                cloud = self.fuser.fuse(f.rgb, f.depth, f.segmentation)
-                obs.update(
-                    scene_points=cloud.points, scene_colors=cloud.colors, scene_normals=cloud.normals,
-                    scene_labels=cloud.labels, gripper_points=self.robot.gripper_points(tcp).astype(np.float32),
-                )
-                ids = np.full(len(cloud.points), -1, np.int32)
-                on = np.flatnonzero(cloud.labels == LABEL_OBJECT)
-                if len(on):
-                    ids[on] = cKDTree(object_points).query(cloud.points[on])[1]
-                info.update(scene_track_ids=ids, tracks=info["object_points"], track_visible=visible)
         return obs, info
 
-    def gripper_points(self) -> np.ndarray:
-        """Gripper surface points (Nr, 3) in the world at the current fingertip position."""
-        return self.robot.gripper_points(self.tcp)
+    def _object_visibility(self, info: dict, frames: Frames) -> np.ndarray:
+        return self.fuser.visible(self._points, frames.depth, frames.segmentation, LABEL_OBJECT)
 
-    # ----------------------------------------------------------- state / render
-    def get_state(self) -> tuple:
-        """Snapshot of the full state (modal state, hand, task, the contact points' pull-backs); restore with
-        `set_state`."""
+    def _track_info(self, obs: dict, info: dict) -> None:
+        """With a point cloud: the surface samples as tracks and the sample each object scene point shows."""
+        if "scene_points" in obs:
+            info.update(scene_track_ids=scene_track_ids(obs, self._points), tracks=info["object_points"],
+                        track_visible=info["object_points_visible"])
+
+    def _render_frames(self) -> Frames:
+        return render_scene(self.cameras, self._table, self._object_points(), self.object.colors, self.object_radius,
+                            self.robot, self.tcp)
+
+    # ------------------------------------------------------------------ state
+    def _save_state(self) -> tuple:
+        """The modal state, the hand, the task and the contact points' pull-backs."""
         d = self.dynamics
         return (d.q.copy(), d.qdot.copy(), self.tcp.copy(), self.target_displacement.copy(), self.initial_energy,
-                self._elapsed, self._step_stats, *self.scheduler.memory.snapshot())
+                self._step_stats, *self.scheduler.memory.snapshot())
 
-    def set_state(self, state: tuple) -> None:
-        """Restore a `get_state` snapshot."""
-        q, qdot, tcp, target, e0, elapsed, stats, *pull_backs = state
+    def _restore_state(self, state: tuple) -> None:
+        q, qdot, tcp, target, e0, stats, *pull_backs = state
         self.scheduler.memory.restore(tuple(pull_backs))
         self.dynamics.reset(q, qdot)
         self.tcp, self.target_displacement = np.array(tcp, dtype=float), np.array(target, dtype=float)
-        self.initial_energy, self._elapsed, self._step_stats = float(e0), int(elapsed), tuple(stats)
-
-    def render(self):
-        """All cameras side by side: RGB (H, V*W, 3) uint8, depth (H, V*W) metres, or both."""
-        if self.render_mode is None:
-            gym.logger.warn("render() called without a render_mode; pass render_mode='rgb_array'")
-            return None
-        f = self._frames
-        if f is None:
-            f = render_scene(self.cameras, self._table,
-                             self.object.surface + self.object.displacements(self.dynamics.q),
-                             self.object.colors, self.object_radius, self.robot, self.tcp)
-        return side_by_side(f, self.render_mode)
+        self.initial_energy, self._step_stats = float(e0), tuple(stats)
 
 
 def _surface_area(boxes: tuple) -> float:

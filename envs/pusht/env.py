@@ -2,50 +2,37 @@
 
 from __future__ import annotations
 
-import gymnasium as gym
 import numpy as np
 import shapely
 from gymnasium import spaces
-from gymnasium.error import ClosedEnvironmentError, ResetNeeded
 
-from physics.rigid import BACKENDS, LABEL_OBJECT, Frames, Scene, make_backend
-from robots.control import CONTROL_HZ
-from robots.gripper_points import DEFAULT_GRIPPER_LINKS, GripperPoints
+from physics.render import Camera, Frames, orbit_cameras
+from physics.rigid import BACKENDS, Scene, make_backend
+from robots.gripper_points import DEFAULT_GRIPPER_LINKS
 from robots.transforms import pose_matrix
+from robots.urdf import RobotDescription
 
-from . import pusht_geometry as geo
-from .cameras import orbit_cameras, side_by_side
-from .checks import (
-    MAX_POINTS,
-    checked_action,
-    choice,
-    fraction,
-    image_size_pair,
-    nonnegative_int,
-    option_vector,
-    positive_float,
-    positive_int,
-    reset_options,
-)
-from .obs_spaces import sensor_spaces
-from .pointcloud import PointCloudFuser
-from .pusht_scene import make_scene
-from .robot_setup import MAX_SPEED, ROBOTS, make_robot
+from ..base import CROP_MARGIN, TaskEnv
+from ..checks import MAX_POINTS, choice, fraction, nonnegative_int, option_vector, positive_float, positive_int
+from ..robot_setup import MAX_SPEED, ROBOTS, make_robot
+from . import geometry as geo
+from .scene import make_scene
 
-OBS_MODES = ("state", "rgbd", "pointcloud", "all")
-ACTION_MODES = ("absolute", "delta")
 STARTS = ("full", "near_goal")
-BLOCK_MATERIALS = ("rigid", "jelly", "plasticine", "sand")  # all but "rigid" are MPM blocks (envs.deformable)
-RENDER_MODES = ("rgb_array", "depth_array", "rgbd_tuple")
-MAX_DELTA = 0.03
-EE_RESET_RANGE = 0.33
-BLOCK_RESET_RANGE = 0.25
-EE_CLEARANCE = 0.03
+BLOCK_MATERIALS = ("rigid", "jelly", "plasticine", "sand")  # all but "rigid" are MPM blocks (envs.pusht.deformable)
+EE_RESET_RANGE = 0.33  # m: full start, fingertips xy ~ U([-0.33, 0.33]^2)
+BLOCK_RESET_RANGE = 0.25  # m: full start, block xy ~ U([-0.25, 0.25]^2)
+EE_CLEARANCE = 0.03  # m: the fingertips start at least this far from the block's footprint
+NEAR_GOAL_RADIUS = 0.05  # m: near_goal start, the block within this distance of the goal ...
+NEAR_GOAL_YAW = np.pi / 6  # rad: ... and this far from the goal's yaw
+MAX_RESET_DRAWS = 1000  # draws of the fingertips before a reset gives up
+CROP_TOP = 0.1  # m: the fused cloud keeps points up to this height
+CROP_BOTTOM = -0.005  # m: ... and down to just below the table top
 MAX_FRICTION = 10.0  # beyond any real pair of materials (most are below 1.5); keeps the contact solvers finite
-RESET_OPTIONS = ("block_pose", "ee_xy")
+SUCCESS_090 = 0.90  # coverage of the looser success flag is_success_090
 
 
-class PushT4DEnv(gym.Env):
+class PushT4DEnv(TaskEnv):
     """Push a T-shaped block onto a goal pose on a table with a Franka Panda (gym-pusht in metres, 3D).
 
     **Scene.** Table top at z = 0; a square workspace of side 0.853 m centred at the origin,
@@ -115,20 +102,23 @@ class PushT4DEnv(gym.Env):
     their contacts stop it within half their 0.02 m thickness), ``seed_points`` (seed of the gripper
     and block surface samples, >= 0),
     ``block_material`` ("rigid", default; "jelly", "plasticine", "sand": an MPM block, see
-    `envs.deformable_env.DeformablePushT4DEnv`, which ``gym.make("PushT4D-v0", ...)`` then builds
-    (`envs.make_pusht4d`), with its own arguments ``block_youngs_modulus``,
+    `envs.pusht.deformable.DeformablePushT4DEnv`, which ``gym.make("PushT4D-v0", ...)`` then builds
+    (`envs.pusht.make_pusht4d`), with its own arguments ``block_youngs_modulus``,
     ``block_particle_spacing``, ...; this class itself builds only the rigid block).
 
     **Version History.**
     ``v0`` (current): the robot stops pushing for the rest of a control step once the block pushes
     back with more than 100 N (a block jammed against a wall; free pushes unchanged), ``max_speed``
     at most 0.75 m/s, bad actions, kwargs and reset options refused; the registered entry point
-    (`envs.make_pusht4d`) picks the rigid or the MPM class. Earlier revisions of ``v0`` let a jammed
-    block be squeezed into (PyBullet: levered over) a wall and accepted any speed.
+    (`envs.pusht.make_pusht4d`) picks the rigid or the MPM class. Earlier revisions of ``v0`` let a jammed
+    block be squeezed into (PyBullet: levered over) a wall and accepted any speed. Built on the task base
+    `envs.base.TaskEnv` (trajectories unchanged).
     """
 
-    metadata = {"render_modes": list(RENDER_MODES), "render_fps": CONTROL_HZ}
-    BUILDS_MATERIALS = ("rigid",)  # the block materials this class builds (`envs.make_pusht4d` picks the class)
+
+    BUILDS_MATERIALS = ("rigid",)  # the block materials this class builds (`envs.pusht.make_pusht4d` picks the class)
+    RESET_OPTIONS = ("block_pose", "ee_xy")
+    ACTION_MEANING = "xy in metres"
 
     def __init__(
         self,
@@ -150,10 +140,8 @@ class PushT4DEnv(gym.Env):
         block_material: str = "rigid",
         block_youngs_modulus: float | None = None,
     ):
-        self.obs_mode = choice("obs_mode", obs_mode, OBS_MODES)
         self.robot_name = choice("robot", robot, ROBOTS)
         self.backend_name = choice("backend", backend, BACKENDS)
-        self.action_mode = choice("action_mode", action_mode, ACTION_MODES)
         self.start = choice("start", start, STARTS)
         self.block_material = choice("block_material", block_material, BLOCK_MATERIALS)
         if block_material not in self.BUILDS_MATERIALS:
@@ -161,89 +149,83 @@ class PushT4DEnv(gym.Env):
                              f"{block_material!r}: gym.make('PushT4D-v0', block_material=...) picks the class")
         if block_material == "rigid" and block_youngs_modulus is not None:
             raise ValueError(f"block_youngs_modulus applies to deformable blocks {BLOCK_MATERIALS[1:]}, not 'rigid'")
-        if render_mode is not None:
-            choice("render_mode", render_mode, RENDER_MODES)
-        self.render_mode = render_mode
-        w, h = image_size_pair(image_size)
-        num_cameras = positive_int("num_cameras", num_cameras)
-        self.num_scene_points = positive_int("num_scene_points", num_scene_points, MAX_POINTS)
-        num_gripper_points = positive_int("num_gripper_points", num_gripper_points, MAX_POINTS)
         self.num_object_points = positive_int("num_object_points", num_object_points, MAX_POINTS)
-        block_point_fraction = fraction("block_point_fraction", block_point_fraction)
-        friction = positive_float("friction", friction, MAX_FRICTION)
-        max_speed = positive_float("max_speed", max_speed, MAX_SPEED, " m/s")
+        self.friction = positive_float("friction", friction, MAX_FRICTION)
+        self.max_speed = positive_float("max_speed", max_speed, MAX_SPEED, " m/s")
         seed_points = nonnegative_int("seed_points", seed_points)
-        self.cameras = orbit_cameras(num_cameras, w, h)
-        half = geo.WORKSPACE / 2 - 5e-4
-        self.fuser = PointCloudFuser(
-            self.cameras, self.num_scene_points, np.array([-half, -half, -0.005]), np.array([half, half, 0.1]),
-            object_fraction=block_point_fraction,
-        )
-        if self.obs_mode in ("pointcloud", "all"):
-            self.fuser.require_capacity()  # before any engine is started: a refused env leaves nothing open
-        self.robot = make_robot(self.robot_name, max_speed=max_speed)
-        self.sim = make_backend(self.backend_name, self._make_scene(friction))
-        self.gripper = GripperPoints(self.robot.desc, DEFAULT_GRIPPER_LINKS, num_gripper_points, seed=seed_points)
         self.object_local, _ = geo.surface_points(self.num_object_points, seed_points)
         self.goal_object_points = geo.transform_points(
             pose_matrix(geo.pose7_from_pose3(geo.GOAL_POSE)), self.object_local
         ).astype(np.float32)
-        self.uses_cameras = self.obs_mode != "state"
-        half_ws = geo.WORKSPACE / 2
-        if self.action_mode == "absolute":
-            self.action_space = spaces.Box(-half_ws, half_ws, shape=(2,), dtype=np.float32)
-        else:
-            self.action_space = spaces.Box(-MAX_DELTA, MAX_DELTA, shape=(2,), dtype=np.float32)
-        self.observation_space = self._make_observation_space(num_cameras, h, w, num_gripper_points)
-        self._frames = None
         self._last_target = np.zeros(2)
-        self._elapsed: int | None = None  # None until the first reset
-        self._closed = False
+        super().__init__(
+            obs_mode=obs_mode, action_mode=action_mode, render_mode=render_mode, image_size=image_size,
+            num_cameras=num_cameras, num_scene_points=num_scene_points, num_gripper_points=num_gripper_points,
+            object_point_fraction=fraction("block_point_fraction", block_point_fraction), seed_points=seed_points,
+        )
         self._finger_outline = self.robot.finger_outline(geo.HEIGHT)
+
+    # ------------------------------------------------------------------ scene
+    def _make_cameras(self, num: int, width: int, height: int) -> tuple[Camera, ...]:
+        return orbit_cameras(num, width, height)
+
+    def _crop_box(self) -> tuple[np.ndarray, np.ndarray]:
+        half = geo.WORKSPACE / 2 - CROP_MARGIN
+        return np.array([-half, -half, CROP_BOTTOM]), np.array([half, half, CROP_TOP])
+
+    def _load_scene(self) -> None:
+        self.robot = make_robot(self.robot_name, max_speed=self.max_speed)
+        self.sim = make_backend(self.backend_name, self._make_scene(self.friction))
 
     def _make_scene(self, friction: float) -> Scene:
         """The rigid backend's scene (table, walls, T block, robot, cameras)."""
         return make_scene(self.robot, self.cameras, friction=friction)
 
-    # ------------------------------------------------------------------ spaces
-    def _make_observation_space(self, V: int, H: int, W: int, Nr: int) -> spaces.Dict:
-        f32, inf = np.float32, np.inf
-        D = len(self.sim.robot_qpos())
-        d = {
+    def _gripper_source(self) -> tuple[RobotDescription, tuple[str, ...]]:
+        return self.robot.desc, DEFAULT_GRIPPER_LINKS
+
+    def _link_poses(self, links: tuple[str, ...]) -> np.ndarray:
+        return self.robot.link_poses(self.sim.robot_qpos(), links)
+
+    def _target_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        half = geo.WORKSPACE / 2
+        return np.full(2, -half), np.full(2, half)
+
+    def _state_spaces(self) -> dict[str, spaces.Space]:
+        f32 = np.float32
+        return {
             "agent_pos": spaces.Box(-1.0, 1.0, (2,), f32),
             "block_pose": spaces.Box(np.array([-1, -1, -np.pi], f32), np.array([1, 1, np.pi], f32), dtype=f32),
-            "qpos": spaces.Box(-inf, inf, (D,), f32),
+            "qpos": spaces.Box(-np.inf, np.inf, (len(self.sim.robot_qpos()),), f32),
         }
-        d.update(sensor_spaces(self.obs_mode, V, H, W, self.num_scene_points, Nr))
-        return spaces.Dict(d)
 
-    # ------------------------------------------------------------------- reset
+    # ------------------------------------------------------------------ reset
     def _sample_block_pose(self) -> np.ndarray:
         rng = self.np_random
         if self.start == "near_goal":
-            r, a = 0.05 * np.sqrt(rng.random()), rng.uniform(-np.pi, np.pi)
+            r, a = NEAR_GOAL_RADIUS * np.sqrt(rng.random()), rng.uniform(-np.pi, np.pi)
             gx, gy, gyaw = geo.GOAL_POSE
-            yaw = geo.wrap_angle(gyaw + rng.uniform(-1, 1) * np.pi / 6)
+            yaw = geo.wrap_angle(gyaw + rng.uniform(-1, 1) * NEAR_GOAL_YAW)
             return np.array([gx + r * np.cos(a), gy + r * np.sin(a), yaw])
         return np.array([*rng.uniform(-BLOCK_RESET_RANGE, BLOCK_RESET_RANGE, 2), rng.uniform(-np.pi, np.pi)])
 
     def _sample_ee(self, block_pose: np.ndarray) -> np.ndarray:
-        for _ in range(1000):
+        for _ in range(MAX_RESET_DRAWS):
             ee = self.np_random.uniform(-EE_RESET_RANGE, EE_RESET_RANGE, 2)
             if geo.distance_to_footprint(block_pose, ee) >= EE_CLEARANCE:
                 return ee
         raise RuntimeError("could not place the end effector away from the block")
 
-    def reset(self, *, seed: int | None = None, options: dict | None = None):
-        """Start an episode (see the class docstring for the start distributions and ``options``)."""
-        self._require_open()
-        options = reset_options(options, RESET_OPTIONS)
+    def _parse_reset_options(self, options: dict) -> tuple[np.ndarray | None, np.ndarray | None]:
         block, ee = option_vector(options, "block_pose", 3), option_vector(options, "ee_xy", 2)
         if block is not None:
             self._check_block_pose(block)
         if ee is not None:
             self._check_ee_xy(ee, block)
-        super().reset(seed=seed)
+        return block, ee
+
+    def _initialize_episode(self, parsed: tuple[np.ndarray | None, np.ndarray | None]) -> None:
+        block, ee = parsed
         if block is None:
             block = self._sample_block_pose()
             while ee is not None and self._fingers_overlap(ee, block):  # a given hand: draw the block clear of it
@@ -251,9 +233,6 @@ class PushT4DEnv(gym.Env):
         ee = self._sample_ee(block) if ee is None else ee
         self._reset_sim(block, ee)
         self._last_target = ee.copy()
-        self._elapsed = 0
-        obs, info = self._observe()
-        return obs, info
 
     @staticmethod
     def _check_block_pose(block: np.ndarray) -> None:
@@ -279,39 +258,23 @@ class PushT4DEnv(gym.Env):
             return False
         return bool(shapely.polygons(self._finger_outline + ee).intersects(geo.footprint_at(block)))
 
-    def _require_open(self) -> None:
-        if self._closed:
-            raise ClosedEnvironmentError(f"{type(self).__name__} is closed; make a new env")
-
     def _reset_sim(self, block_pose: np.ndarray, ee_xy: np.ndarray) -> None:
         """Place the block at planar pose ``block_pose`` and the fingertips at ``ee_xy``, at rest."""
         self.sim.reset(geo.pose7_from_pose3(block_pose), ee_xy)
 
-    # -------------------------------------------------------------------- step
-    def _check_action(self, action) -> np.ndarray:
-        return checked_action(action, self.action_space, "xy in metres")
+    # ------------------------------------------------------------------- step
+    def _tool_position(self) -> np.ndarray:
+        return self.sim.tcp_xy()
 
-    def step(self, action):
-        """Advance one control period (0.1 s) toward the action's fingertip target."""
-        self._require_open()
-        if self._elapsed is None:
-            raise ResetNeeded("call reset() before step()")
-        a = self._check_action(action)
-        if self.action_mode == "delta":
-            half = geo.WORKSPACE / 2
-            a = np.clip(self.sim.tcp_xy() + a, -half, half)
-        self._last_target = a
-        self._step_sim(a)
-        self._elapsed += 1
-        obs, info = self._observe()
-        reward = float(np.clip(info["coverage"] / geo.SUCCESS_COVERAGE, 0.0, 1.0))
-        return obs, reward, bool(info["is_success"]), False, info
-
-    def _step_sim(self, target: np.ndarray) -> None:
-        """Simulate one control period toward the fingertip ``target``."""
+    def _step_physics(self, target: np.ndarray) -> None:
+        self._last_target = target
         self.sim.step(target)
 
-    # ------------------------------------------------------------- observation
+    def _evaluate(self, info: dict) -> tuple[float, bool, bool]:
+        reward = float(np.clip(info["coverage"] / geo.SUCCESS_COVERAGE, 0.0, 1.0))
+        return reward, bool(info["is_success"]), False
+
+    # ------------------------------------------------------------ observation
     def _block_state(self) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
         """The block's pose7, planar pose, coverage and object points (K, 3) float32."""
         pose7 = self.sim.body_pose7()
@@ -320,77 +283,37 @@ class PushT4DEnv(gym.Env):
         return pose7, pose3, geo.coverage(pose3), geo.transform_points(T, self.object_local).astype(np.float32)
 
     def _render_frames(self) -> Frames:
-        """RGB-D and segmentation frames of every camera."""
         return self.sim.render()
 
-    def _observe(self) -> tuple[dict, dict]:
+    def _observe_task(self) -> tuple[dict, dict]:
         pose7, pose3, cov, object_points = self._block_state()
-        qpos = self.sim.robot_qpos()
         obs = {
             "agent_pos": self.sim.tcp_xy().astype(np.float32),
             "block_pose": pose3.astype(np.float32),
-            "qpos": qpos.astype(np.float32),
+            "qpos": self.sim.robot_qpos().astype(np.float32),
         }
         info = {
             "coverage": cov,
             "is_success": cov > geo.SUCCESS_COVERAGE,
-            "is_success_090": cov >= 0.90,
+            "is_success_090": cov >= SUCCESS_090,
             "block_pose": pose3,
             "block_com_pose": geo.com_pose(pose3),
             "block_pose7": pose7,
             "object_points": object_points,
             "goal_object_points": self.goal_object_points.copy(),
         }
-        self._frames = None
-        if self.uses_cameras:
-            f = self._frames = self._render_frames()
-            info["object_points_visible"] = self.fuser.visible(object_points, f.depth, f.segmentation, LABEL_OBJECT)
-            if self.obs_mode in ("rgbd", "all"):
-                obs.update(
-                    rgb=f.rgb,
-                    depth=f.depth,
-                    segmentation=f.segmentation,
-                    intrinsics=np.stack([c.intrinsics for c in self.cameras]).astype(np.float32),
-                    cam2world=np.stack([c.cam2world for c in self.cameras]).astype(np.float32),
-                )
-            if self.obs_mode in ("pointcloud", "all"):
-                cloud = self.fuser.fuse(f.rgb, f.depth, f.segmentation)
-                obs.update(
-                    scene_points=cloud.points,
-                    scene_colors=cloud.colors,
-                    scene_normals=cloud.normals,
-                    scene_labels=cloud.labels,
-                    gripper_points=self.gripper_points(qpos).astype(np.float32),
-                )
         return obs, info
 
-    def gripper_points(self, qpos: np.ndarray | None = None) -> np.ndarray:
-        """Gripper surface points (Nr, 3) in the world for robot joints ``qpos`` (default: the current ones)."""
-        qpos = self.sim.robot_qpos() if qpos is None else qpos
-        return self.gripper.place(self.robot.link_poses(qpos, self.gripper.links))[0]
+    # ------------------------------------------------------------------ state
+    def _save_state(self) -> tuple:
+        return self.sim.get_state(), self._last_target.copy()
 
-    # ----------------------------------------------------------- state / render
-    def get_state(self):
-        """Snapshot of the full simulation state (for planners); restore with `set_state`."""
-        self._require_open()
-        return (self.sim.get_state(), self._last_target.copy(), self._elapsed)
-
-    def set_state(self, state) -> None:
-        """Restore a `get_state` snapshot."""
-        self._require_open()
-        sim_state, target, elapsed = state
+    def _restore_state(self, state: tuple) -> None:
+        sim_state, target = state
         self.sim.set_state(sim_state)
-        self._last_target, self._elapsed = target.copy(), elapsed
-
-    def render(self):
-        """All cameras side by side: RGB (H, V*W, 3) uint8, depth (H, V*W) metres, or both."""
-        self._require_open()
-        if self.render_mode is None:
-            gym.logger.warn("render() called without a render_mode; pass render_mode='rgb_array'")
-            return None
-        return side_by_side(self._frames if self._frames is not None else self._render_frames(), self.render_mode)
+        self._last_target = target.copy()
 
     def close(self) -> None:
         """Release the engine and rendering resources; the env cannot be used afterwards (closing twice is fine)."""
-        self._closed = True
+        super().close()
         self.sim.close()

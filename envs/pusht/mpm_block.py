@@ -36,8 +36,9 @@ from physics.mpm.local_domain import LocalDomainSolver
 from physics.mpm.materials import DruckerPrager, FixedCorotated, Material, VonMises, check_positive_moduli
 from robots.gripper_points import DEFAULT_GRIPPER_LINKS, link_mesh
 
-from . import pusht_geometry as geo
-from .pusht import BLOCK_MATERIALS
+from ..robot_setup import make_robot
+from . import geometry as geo
+from .env import BLOCK_MATERIALS
 
 MATERIALS = tuple(m for m in BLOCK_MATERIALS if m != "rigid")
 DEFAULT_YOUNGS_MODULUS = {"jelly": 2.0e4, "plasticine": 2.0e4, "sand": 2.0e4}  # Pa
@@ -127,8 +128,6 @@ def rest_particles(spacing: float, seed: int = 0) -> np.ndarray:
 @lru_cache(maxsize=4)
 def link_boxes(robot: str) -> tuple[np.ndarray, np.ndarray]:
     """Centres (C, 3) and half extents (C, 3) of the collider links' collision-mesh bounding boxes, link frames."""
-    from .robot_setup import make_robot
-
     desc = make_robot(robot).desc
     bounds = np.stack([link_mesh(desc, link, "collision").bounds for link in COLLIDER_LINKS])
     return (bounds[:, 0] + bounds[:, 1]) / 2, (bounds[:, 1] - bounds[:, 0]) / 2

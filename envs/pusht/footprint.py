@@ -15,7 +15,7 @@ from functools import lru_cache
 import numpy as np
 from scipy import ndimage
 
-from . import pusht_geometry as geo
+from . import geometry as geo
 
 RASTER = 0.0005  # m, cell of the coverage raster
 FOOTPRINT_RADIUS = 0.6  # particle spacings: the undeformed particle T covers the T's area (see tests)

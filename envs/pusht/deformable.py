@@ -9,14 +9,17 @@ import numpy as np
 from scipy.spatial import cKDTree
 from scipy.spatial.transform import Rotation
 
-from physics.render import splat_points
-from physics.rigid import LABEL_OBJECT, Frames, Scene
+from physics.render import LABEL_OBJECT, Frames, splat_points
+from physics.rigid import Scene
 from robots.control import CONTROL_DT
 from robots.transforms import kabsch_transform, pose_matrix
 
-from . import pusht_geometry as geo
-from .checks import positive_float
-from .deformable import (
+from ..base import scene_track_ids
+from ..checks import positive_float
+from . import geometry as geo
+from .env import PushT4DEnv
+from .footprint import footprint_coverage
+from .mpm_block import (
     COLLIDER_LINKS,
     DEFAULT_SPACING,
     MATERIALS,
@@ -27,9 +30,7 @@ from .deformable import (
     replay_solver,
     rest_particles,
 )
-from .deformable_shape import footprint_coverage
-from .pusht import PushT4DEnv
-from .pusht_scene import BLOCK_RGBA
+from .scene import BLOCK_RGBA
 
 SPLAT_RADIUS = 0.75  # particle spacings: splats of neighbouring particles overlap, no holes
 # stiffest block (Pa): the CFL substep count grows as sqrt(E) (~4000 substeps per step here); stiffer is "rigid"
@@ -39,7 +40,7 @@ MAX_BLOCK_YOUNGS_MODULUS = 1e7
 class DeformablePushT4DEnv(PushT4DEnv):
     """PushT4D-v0 with a T block of MPM material (``gym.make("PushT4D-v0", block_material="jelly")``).
 
-    Everything of `envs.pusht.PushT4DEnv` holds (spaces, action, reset distributions, reward,
+    Everything of `envs.pusht.env.PushT4DEnv` holds (spaces, action, reset distributions, reward,
     termination, bad input -> ValueError, same seed -> same observations) with these changes.
 
     **Block.** ~10.7k particles (``block_particle_spacing`` 4 mm, 2 per grid cell and axis)
@@ -61,14 +62,14 @@ class DeformablePushT4DEnv(PushT4DEnv):
 
     **Info** as in the rigid task, from the particles: ``block_pose``/``block_pose7`` the
     best-fit rigid transform (Kabsch) of the particles to their rest shape, ``coverage`` from
-    the particles' footprint (`envs.deformable_shape.footprint_coverage`), ``object_points``
+    the particles' footprint (`envs.pusht.footprint.footprint_coverage`), ``object_points``
     K fixed particles (those nearest the rigid task's K surface points; exact tracks),
     ``goal_object_points`` the same particles in the rest shape at the goal. Also
     ``tracks`` (P, 3) float32: every particle's position; ``track_visible`` (P,) bool (z-buffer
     test; all True in ``state`` mode); ``scene_track_ids`` (Ns,) int32: the particle each
     block scene point was sampled from (nearest particle), -1 for static points (empty without
     a point cloud); ``collider_poses`` (C, 7): the colliders' poses (x, y, z, qw, qx, qy, qz),
-    in ``envs.deformable.COLLIDER_LINKS`` order. ``envs.deformable.replay_solver`` and
+    in ``envs.pusht.mpm_block.COLLIDER_LINKS`` order. ``envs.pusht.mpm_block.replay_solver`` and
     ``pose_colliders`` replay an episode from ``tracks[0]`` and ``collider_poses``.
 
     **Arguments** (besides the rigid task's): ``block_material``, ``block_youngs_modulus``
@@ -106,6 +107,7 @@ class DeformablePushT4DEnv(PushT4DEnv):
         self.colliders: list = []
         self._collider_poses = np.zeros((len(COLLIDER_LINKS), 7))
         self._x = np.zeros((len(self.rest_local), 3))
+        self._visible = np.ones(len(self.rest_local), dtype=bool)  # every particle's last z-buffer test
 
     def _make_scene(self, friction: float) -> Scene:
         """The rigid backend's scene without its block (table, walls, robot, cameras)."""
@@ -127,10 +129,10 @@ class DeformablePushT4DEnv(PushT4DEnv):
         self.mpm, self.colliders = replay_solver(self.solver_kwargs, x0, self.block.youngs_modulus, self.block.device)
         self._collider_poses = self._current_collider_poses()
 
-    def _step_sim(self, target: np.ndarray) -> None:
+    def _step_physics(self, target: np.ndarray) -> None:
         """Rigid robot step, then the MPM frame with the colliders moving from the old to the new link poses."""
         start = self._collider_poses
-        self.sim.step(target)
+        super()._step_physics(target)
         end = self._current_collider_poses()
         pose_colliders(self.colliders, start, end, CONTROL_DT)
         self.mpm.step(CONTROL_DT)
@@ -153,34 +155,28 @@ class DeformablePushT4DEnv(PushT4DEnv):
         return splat_points(self._x, np.asarray(BLOCK_RGBA[:3]), LABEL_OBJECT, SPLAT_RADIUS * self.block.spacing,
                             self.cameras, base=self.sim.render())
 
-    def _observe(self) -> tuple[dict, dict]:
-        obs, info = super()._observe()
-        x, f = self._x, self._frames
-        if f is not None:
-            visible = self.fuser.visible(x, f.depth, f.segmentation, LABEL_OBJECT, tol=2.0 * self.block.spacing)
-            info["object_points_visible"] = visible[self.track_index]  # one test for tracks and object points
-        else:
-            visible = np.ones(len(x), dtype=bool)
-        ids = np.zeros(0, dtype=np.int32)
-        if "scene_points" in obs:
-            ids = np.full(len(obs["scene_points"]), -1, dtype=np.int32)
-            block = obs["scene_labels"] == LABEL_OBJECT
-            if np.any(block):
-                ids[block] = cKDTree(x).query(obs["scene_points"][block].astype(np.float64))[1]
-        info.update(tracks=x.astype(np.float32), track_visible=visible, scene_track_ids=ids,
+    def _object_visibility(self, info: dict, frames: Frames) -> np.ndarray:
+        """One z-buffer test of every particle (kept for ``track_visible``); the object points' share of it."""
+        self._visible = self.fuser.visible(self._x, frames.depth, frames.segmentation, LABEL_OBJECT,
+                                           tol=2.0 * self.block.spacing)
+        return self._visible[self.track_index]
+
+    def _track_info(self, obs: dict, info: dict) -> None:
+        """Every particle's track, its visibility (all True without cameras), the particle each block scene point
+        shows and the colliders' poses."""
+        x = self._x
+        visible = self._visible if self._frames is not None else np.ones(len(x), dtype=bool)
+        info.update(tracks=x.astype(np.float32), track_visible=visible, scene_track_ids=scene_track_ids(obs, x),
                     collider_poses=self._collider_poses.copy())
-        return obs, info
 
     # ------------------------------------------------------------------ state
-    def get_state(self) -> tuple:
-        """Snapshot of the rigid robot, the particles and the colliders; restore with `set_state`."""
-        return (super().get_state(), self.mpm.get_state(), self._collider_poses.copy())
+    def _save_state(self) -> tuple:
+        """The rigid robot, the particles and the colliders."""
+        return (super()._save_state(), self.mpm.get_state(), self._collider_poses.copy())
 
-    def set_state(self, state: tuple) -> None:
-        """Restore a `get_state` snapshot."""
+    def _restore_state(self, state: tuple) -> None:
         rigid, particles, poses = state
-        super().set_state(rigid)
+        super()._restore_state(rigid)
         self.mpm.set_state(particles)
         self._collider_poses = poses.copy()
         self._x = self.mpm.positions()
-        self._frames = None

@@ -5,8 +5,8 @@ from __future__ import annotations
 from physics.rigid.spec import Box, Camera, FreeBody, Scene
 from robots.control import CONTROL_DT
 
-from . import pusht_geometry as geo
-from .robot_setup import RobotSetup
+from ..robot_setup import RobotSetup
+from . import geometry as geo
 
 TABLE_RGBA = (0.78, 0.74, 0.68, 1.0)
 WALL_RGBA = (0.45, 0.45, 0.5, 1.0)

@@ -15,14 +15,11 @@ from functools import lru_cache
 
 import numpy as np
 
-from physics.render import splat_points
+from physics.render import LABEL_ROBOT, LABEL_STATIC, Camera, Frames, orbit_cameras, splat_points
 from physics.render.cameras import pixel_rays
-from physics.rigid.base import Frames
-from physics.rigid.spec import LABEL_ROBOT, LABEL_STATIC, Camera
 from robots.gripper_points import DEFAULT_GRIPPER_LINKS, GripperPoints
 
-from .cameras import orbit_cameras
-from .robot_setup import RobotSetup, make_robot
+from ..robot_setup import RobotSetup, make_robot
 
 TABLE_HALF = 0.3
 TABLE_COLORS = (np.array([0.78, 0.70, 0.58]), np.array([0.70, 0.62, 0.50]))  # checker squares of 5 cm

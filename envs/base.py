@@ -1,0 +1,288 @@
+"""The task base of worldmodel4d's environments: what every task shares, written once.
+
+`TaskEnv` owns the observation modes and their spaces, the cameras and the point-cloud
+fusion, the gripper points, the render modes, the checks of actions and reset options,
+the episode clock (``step`` before ``reset``, use after ``close``) and the shared ``info``
+keys (``object_points``, ``object_points_visible``, ``is_success``; ``tracks``,
+``track_visible`` and ``scene_track_ids`` where the object deforms). A task supplies its
+scene, its episode initialisation and its evaluation, by overriding these hooks
+(ManiSkill's ``BaseEnv`` / task split):
+
+- ``_make_cameras(num, width, height)``, ``_crop_box()``: where its cameras look, what the fused
+  cloud keeps; ``_load_scene()``: its physics (an engine, a modal object, an MPM block), built after
+  the cheap argument checks so a refused env leaves nothing open.
+- ``_gripper_source()``, ``_link_poses(links)``: the robot description whose links give the
+  gripper points, and where those links are now.
+- ``_target_bounds()``, ``_tool_position()``, ``_step_physics(target)``: the absolute action box
+  (a delta action is added to the tool position and clipped to it) and one control period.
+- ``_parse_reset_options(options)`` (before the RNG is seeded: a refused reset changes nothing),
+  ``_initialize_episode(parsed)``.
+- ``_state_spaces()``, ``_observe_task()``: the task's state keys and its info (with
+  ``object_points``); ``_render_frames()``: RGB-D and segmentation of every camera;
+  ``_object_visibility(...)``/``_track_info(...)`` where the object's tracks are more than its points.
+- ``_evaluate(info)`` -> (reward, terminated, truncated); ``_save_state``/``_restore_state``.
+
+The task's class docstring is its specification (spaces, reward, termination, arguments),
+as in gymnasium's MuJoCo environments.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from gymnasium.error import ClosedEnvironmentError, ResetNeeded
+from scipy.spatial import cKDTree
+
+from physics.render import LABEL_OBJECT, RENDER_MODES, Camera, Frames
+from robots.control import CONTROL_HZ
+from robots.gripper_points import GripperPoints
+from robots.urdf import RobotDescription
+
+from .checks import MAX_POINTS, checked_action, choice, image_size_pair, positive_int, reset_options
+from .pointcloud import PointCloudFuser
+
+OBS_MODES = ("state", "rgbd", "pointcloud", "all")
+ACTION_MODES = ("absolute", "delta")
+CAMERA_MODES = ("rgbd", "all")  # observation modes with images
+CLOUD_MODES = ("pointcloud", "all")  # observation modes with fused point clouds and gripper points
+CROP_MARGIN = 5e-4  # m: the fused cloud's crop stays this far inside a workspace's walls or a table's edge
+
+
+class TaskEnv(gym.Env):
+    """Base of the package's tasks: sensors, observation modes, render modes, validation and the episode clock.
+
+    A task's ``__init__`` checks its own arguments, sets what its hooks read and calls
+    ``super().__init__(...)`` with the shared ones (see the module docstring for the hooks).
+    """
+
+    metadata = {"render_modes": list(RENDER_MODES), "render_fps": CONTROL_HZ}
+    RESET_OPTIONS: tuple[str, ...] = ()  # the keys ``reset(options=...)`` accepts
+    ACTION_MEANING = "targets in metres"  # how a bad action's error message names the action
+    MAX_DELTA = 0.03  # m: the largest step of a delta action along each axis
+
+    def __init__(
+        self, *, obs_mode: str, action_mode: str, render_mode: str | None, image_size: int | tuple[int, int],
+        num_cameras: int, num_scene_points: int, num_gripper_points: int, object_point_fraction: float,
+        seed_points: int,
+    ):
+        self.obs_mode = choice("obs_mode", obs_mode, OBS_MODES)
+        self.action_mode = choice("action_mode", action_mode, ACTION_MODES)
+        if render_mode is not None:
+            choice("render_mode", render_mode, RENDER_MODES)
+        self.render_mode = render_mode
+        w, h = image_size_pair(image_size)
+        num_cameras = positive_int("num_cameras", num_cameras)
+        self.num_scene_points = positive_int("num_scene_points", num_scene_points, MAX_POINTS)
+        num_gripper_points = positive_int("num_gripper_points", num_gripper_points, MAX_POINTS)
+        self.uses_cameras = self.obs_mode != "state"
+        self.cameras = self._make_cameras(num_cameras, w, h)
+        crop_min, crop_max = self._crop_box()
+        self.fuser = PointCloudFuser(self.cameras, self.num_scene_points, crop_min, crop_max,
+                                     object_fraction=object_point_fraction)
+        if self.obs_mode in CLOUD_MODES:
+            self.fuser.require_capacity()  # before any engine is started: a refused env leaves nothing open
+        self._load_scene()
+        desc, links = self._gripper_source()
+        self.gripper = GripperPoints(desc, links, num_gripper_points, seed=seed_points)
+        self._target_low, self._target_high = (np.asarray(b, dtype=float) for b in self._target_bounds())
+        if self.action_mode == "absolute":
+            self.action_space = spaces.Box(self._target_low.astype(np.float32), self._target_high.astype(np.float32),
+                                           dtype=np.float32)
+        else:
+            self.action_space = spaces.Box(-self.MAX_DELTA, self.MAX_DELTA, shape=self._target_low.shape,
+                                           dtype=np.float32)
+        self.observation_space = spaces.Dict(
+            {**self._state_spaces(), **self._sensor_spaces(num_cameras, h, w, num_gripper_points)})
+        self._frames: Frames | None = None
+        self._elapsed: int | None = None  # None until the first reset
+        self._closed = False
+
+    # ------------------------------------------------------------------ hooks
+    def _make_cameras(self, num: int, width: int, height: int) -> tuple[Camera, ...]:
+        """The task's ``num`` cameras of ``width`` x ``height`` pixels."""
+        raise NotImplementedError
+
+    def _crop_box(self) -> tuple[np.ndarray, np.ndarray]:
+        """Lower and upper world corners (3,) of the region the fused point cloud keeps."""
+        raise NotImplementedError
+
+    def _load_scene(self) -> None:
+        """Build the task's physics (engine, objects, robot)."""
+        raise NotImplementedError
+
+    def _gripper_source(self) -> tuple[RobotDescription, tuple[str, ...]]:
+        """The robot description and the links whose surfaces are sampled as gripper points."""
+        raise NotImplementedError
+
+    def _link_poses(self, links: tuple[str, ...]) -> np.ndarray:
+        """Current world poses (len(links), 4, 4) of the robot's ``links``."""
+        raise NotImplementedError
+
+    def _target_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Lower and upper corners of the absolute action box (tool targets in metres)."""
+        raise NotImplementedError
+
+    def _tool_position(self) -> np.ndarray:
+        """The tool's current position in action coordinates (a delta action is added to it)."""
+        raise NotImplementedError
+
+    def _step_physics(self, target: np.ndarray) -> None:
+        """Simulate one control period toward the tool ``target`` (in the absolute action box)."""
+        raise NotImplementedError
+
+    def _parse_reset_options(self, options: dict[str, Any]) -> Any:
+        """Check ``reset``'s ``options`` (keys already in ``RESET_OPTIONS``); ValueError if they cannot be used."""
+        return options
+
+    def _initialize_episode(self, parsed: Any) -> None:
+        """Start an episode from the parsed options, drawing the rest through ``self.np_random``."""
+        raise NotImplementedError
+
+    def _state_spaces(self) -> dict[str, spaces.Space]:
+        """Spaces of the task's state keys (every observation mode has them)."""
+        raise NotImplementedError
+
+    def _observe_task(self) -> tuple[dict, dict]:
+        """The task's state observation and its info (with ``object_points`` (K, 3) float32 and ``is_success``)."""
+        raise NotImplementedError
+
+    def _render_frames(self) -> Frames:
+        """RGB-D and segmentation frames of every camera at the current state."""
+        raise NotImplementedError
+
+    def _evaluate(self, info: dict) -> tuple[float, bool, bool]:
+        """The step's reward, whether the task ended (success) and whether it was cut short, from ``info``."""
+        raise NotImplementedError
+
+    def _save_state(self) -> tuple:
+        """The task's part of a `get_state` snapshot (a tuple; the snapshot appends the elapsed steps)."""
+        raise NotImplementedError
+
+    def _restore_state(self, state: tuple) -> None:
+        """Restore the task's part of a snapshot."""
+        raise NotImplementedError
+
+    def _object_visibility(self, info: dict, frames: Frames) -> np.ndarray:
+        """Whether each of ``info['object_points']`` is seen by a camera (z-buffer test)."""
+        return self.fuser.visible(info["object_points"], frames.depth, frames.segmentation, LABEL_OBJECT)
+
+    def _track_info(self, obs: dict, info: dict) -> None:
+        """Add the tracks of a deforming object to ``info`` (schema 2 keys); rigid tasks add nothing."""
+
+    # ---------------------------------------------------------------- gym API
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[dict, dict]:
+        """Start an episode (the task's docstring gives the start distribution and ``options``)."""
+        self._require_open()
+        parsed = self._parse_reset_options(reset_options(options, self.RESET_OPTIONS))
+        super().reset(seed=seed)
+        self._initialize_episode(parsed)
+        self._elapsed = 0
+        return self._observe()
+
+    def step(self, action: Any) -> tuple[dict, float, bool, bool, dict]:
+        """Advance one control period toward the action's target (the task's docstring gives the action)."""
+        self._require_open()
+        if self._elapsed is None:
+            raise ResetNeeded("call reset() before step()")
+        a = checked_action(action, self.action_space, self.ACTION_MEANING)
+        if self.action_mode == "delta":
+            a = np.clip(self._tool_position() + a, self._target_low, self._target_high)
+        self._step_physics(a)
+        self._elapsed += 1
+        obs, info = self._observe()
+        reward, terminated, truncated = self._evaluate(info)
+        return obs, reward, terminated, truncated, info
+
+    def render(self) -> np.ndarray | tuple[np.ndarray, np.ndarray] | None:
+        """All cameras side by side: RGB (H, V*W, 3) uint8, depth (H, V*W) metres, or both (``render_mode``)."""
+        self._require_open()
+        if self.render_mode is None:
+            gym.logger.warn("render() called without a render_mode; pass render_mode='rgb_array'")
+            return None
+        return (self._frames if self._frames is not None else self._render_frames()).side_by_side(self.render_mode)
+
+    def get_state(self) -> tuple:
+        """Snapshot of the full state (for planners); restore with `set_state`."""
+        self._require_open()
+        return (*self._save_state(), self._elapsed)
+
+    def set_state(self, state: tuple) -> None:
+        """Restore a `get_state` snapshot."""
+        self._require_open()
+        *task_state, elapsed = state
+        self._restore_state(tuple(task_state))
+        self._elapsed = elapsed
+        self._frames = None
+
+    def close(self) -> None:
+        """Release the engine and rendering resources; the env cannot be used afterwards (closing twice is fine)."""
+        self._closed = True
+
+    def gripper_points(self) -> np.ndarray:
+        """Gripper surface points (Nr, 3) in the world, placed by forward kinematics of the current joints."""
+        return self.gripper.place(self._link_poses(self.gripper.links))[0]
+
+    # ------------------------------------------------------------ internals
+    def _require_open(self) -> None:
+        if self._closed:
+            raise ClosedEnvironmentError(f"{type(self).__name__} is closed; make a new env")
+
+    def _sensor_spaces(self, V: int, H: int, W: int, Nr: int) -> dict[str, spaces.Box]:
+        """Spaces of the camera keys (modes ``rgbd``, ``all``) and the point-cloud keys (``pointcloud``, ``all``)."""
+        f32, inf = np.float32, np.inf
+        d: dict[str, spaces.Box] = {}
+        if self.obs_mode in CAMERA_MODES:
+            d.update(
+                rgb=spaces.Box(0, 255, (V, H, W, 3), np.uint8),
+                depth=spaces.Box(0.0, inf, (V, H, W), f32),
+                segmentation=spaces.Box(0, 2, (V, H, W), np.int32),
+                intrinsics=spaces.Box(-inf, inf, (V, 3, 3), f32),
+                cam2world=spaces.Box(-inf, inf, (V, 4, 4), f32),
+            )
+        if self.obs_mode in CLOUD_MODES:
+            N = self.num_scene_points
+            d.update(
+                scene_points=spaces.Box(-inf, inf, (N, 3), f32),
+                scene_colors=spaces.Box(0.0, 1.0, (N, 3), f32),
+                scene_normals=spaces.Box(-1.0, 1.0, (N, 3), f32),
+                scene_labels=spaces.Box(0, 1, (N,), np.int32),
+                gripper_points=spaces.Box(-inf, inf, (Nr, 3), f32),
+            )
+        return d
+
+    def _observe(self) -> tuple[dict, dict]:
+        """The observation of the current obs mode and the step's info."""
+        obs, info = self._observe_task()
+        self._frames = None
+        if self.uses_cameras:
+            f = self._frames = self._render_frames()
+            info["object_points_visible"] = self._object_visibility(info, f)
+            if self.obs_mode in CAMERA_MODES:
+                obs.update(
+                    rgb=f.rgb, depth=f.depth, segmentation=f.segmentation,
+                    intrinsics=np.stack([c.intrinsics for c in self.cameras]).astype(np.float32),
+                    cam2world=np.stack([c.cam2world for c in self.cameras]).astype(np.float32),
+                )
+            if self.obs_mode in CLOUD_MODES:
+                cloud = self.fuser.fuse(f.rgb, f.depth, f.segmentation)
+                obs.update(
+                    scene_points=cloud.points, scene_colors=cloud.colors, scene_normals=cloud.normals,
+                    scene_labels=cloud.labels, gripper_points=self.gripper_points().astype(np.float32),
+                )
+        self._track_info(obs, info)
+        return obs, info
+
+
+def scene_track_ids(obs: dict, tracks: np.ndarray) -> np.ndarray:
+    """The track each object-labelled scene point of ``obs`` shows (the nearest of ``tracks`` (P, 3)), -1 for
+    static points; empty without a point cloud."""
+    if "scene_points" not in obs:
+        return np.zeros(0, dtype=np.int32)
+    ids = np.full(len(obs["scene_points"]), -1, dtype=np.int32)
+    on = np.flatnonzero(obs["scene_labels"] == LABEL_OBJECT)
+    if len(on):
+        ids[on] = cKDTree(np.asarray(tracks, dtype=np.float64)).query(obs["scene_points"][on].astype(np.float64))[1]
+    return ids
