@@ -48,6 +48,7 @@ OBS_MODES = ("state", "rgbd", "pointcloud", "all")
 ACTION_MODES = ("absolute", "delta")
 CAMERA_MODES = ("rgbd", "all")  # observation modes with images
 CLOUD_MODES = ("pointcloud", "all")  # observation modes with fused point clouds and gripper points
+MAX_DELTA = 0.03  # m: the largest step of a delta action along each axis (every task)
 CROP_MARGIN = 5e-4  # m: the fused cloud's crop stays this far inside a workspace's walls or a table's edge
 
 
@@ -61,7 +62,6 @@ class TaskEnv(gym.Env):
     metadata = {"render_modes": list(RENDER_MODES), "render_fps": CONTROL_HZ}
     RESET_OPTIONS: tuple[str, ...] = ()  # the keys ``reset(options=...)`` accepts
     ACTION_MEANING = "targets in metres"  # how a bad action's error message names the action
-    MAX_DELTA = 0.03  # m: the largest step of a delta action along each axis
 
     def __init__(
         self, *, obs_mode: str, action_mode: str, render_mode: str | None, image_size: int | tuple[int, int],
@@ -92,7 +92,7 @@ class TaskEnv(gym.Env):
             self.action_space = spaces.Box(self._target_low.astype(np.float32), self._target_high.astype(np.float32),
                                            dtype=np.float32)
         else:
-            self.action_space = spaces.Box(-self.MAX_DELTA, self.MAX_DELTA, shape=self._target_low.shape,
+            self.action_space = spaces.Box(-MAX_DELTA, MAX_DELTA, shape=self._target_low.shape,
                                            dtype=np.float32)
         self.observation_space = spaces.Dict(
             {**self._state_spaces(), **self._sensor_spaces(num_cameras, h, w, num_gripper_points)})

@@ -22,10 +22,15 @@ from collections import deque
 
 import numpy as np
 
+from envs.base import MAX_DELTA
+
 FINGER_BOX = np.array([[-0.011, -0.026, 0.0], [0.011, 0.026, 0.045]])  # the closed fingers (m, from the fingertips)
 PALM_BOX = np.array([[-0.032, -0.104, 0.045], [0.032, 0.104, 0.14]])  # the Franka hand above them
-FINGER_LENGTH = 0.045
-Z_MIN = 0.01
+FINGER_LENGTH = 0.045  # m: the fingers' length, from the fingertips to the palm
+Z_MIN = 0.01  # m: the lowest fingertip target
+SWING_THRESHOLD = 1e-3  # m: a tip displacement at least this long is a swing to damp
+PALM_MARGIN = 1e-3  # m: the fingers are the hand points at least this far below the palm (at FINGER_LENGTH)
+HOLD_STEPS = 1000  # control steps the damping finger stays against the object (longer than an episode)
 
 
 def _extent(offsets: np.ndarray, direction: np.ndarray) -> float:
@@ -88,7 +93,7 @@ class _ScriptedPoker:
             self.plan(obs, info)
         target = self._queue.popleft()
         if self.action_mode == "delta":
-            return np.clip(target - ee, -0.03, 0.03).astype(np.float32)
+            return np.clip(target - ee, -MAX_DELTA, MAX_DELTA).astype(np.float32)
         return target.astype(np.float32)
 
 
@@ -151,7 +156,7 @@ class DampingPokePolicy(_ScriptedPoker):
         swing = np.asarray(info["tip_displacement"], dtype=float)[:2]
         if self._rest is None:
             self._rest = pts  # the first look: the object at rest (or as near to it as it gets)
-        if np.linalg.norm(swing) < 1e-3:
+        if np.linalg.norm(swing) < SWING_THRESHOLD:
             self._queue.append(ee)
             return
         rest = self._rest
@@ -159,9 +164,9 @@ class DampingPokePolicy(_ScriptedPoker):
         u = np.zeros(3)
         u[axis] = np.sign(swing[axis])
         centre, top = rest[:, :2].mean(0), float(rest[:, 2].max())
-        fingers = self.hand_offsets(obs, below=FINGER_LENGTH - 1e-3)
+        fingers = self.hand_offsets(obs, below=FINGER_LENGTH - PALM_MARGIN)
         offset = _extent(rest - np.array([*centre, 0.0]), u) + _extent(fingers, -u) + self.gap
         touch = np.array([*(centre + u[:2] * offset), max(Z_MIN, top - self.below_tip)])
         approach = touch + u * self.approach  # come down clear of the swing, then move in
         self._queue.extend(self.travel(ee, approach, top) + self.line(approach, touch))
-        self._queue.extend([touch] * 1000)
+        self._queue.extend([touch] * HOLD_STEPS)

@@ -30,6 +30,12 @@ from .dynamics import Dynamics
 from .mpc import FlowCost
 from .scripted import HeuristicPushPolicy, PushPolicy, push_direction
 
+REFINE_INDEX_STD = 1.5  # outline points: std of the refined pushes' contact around an elite's
+REFINE_ANGLE_STD_DEG = 8  # deg: std of their angle around an elite's
+REFINE_LOG_LENGTH_STD = 0.3  # std of their log length (a factor exp(0.3) ~ 1.35) around an elite's
+BLOCK_TOP_MARGIN = 0.005  # m: gripper points up to this far above the block's top can reach it
+LEAD_MARGIN = 0.005  # m: added to the hand's reach ahead of the fingertips
+
 
 @dataclass
 class PrimitiveConfig:
@@ -107,10 +113,10 @@ class PrimitiveMPC(PushPolicy):
         if c.refine:
             best = np.argsort(cost)[: c.elites]
             pick = best[self.rng.integers(len(best), size=c.refine)]
-            idx2 = (idx[pick] + np.rint(self.rng.normal(0, 1.5, c.refine)).astype(int)) % M
+            idx2 = (idx[pick] + np.rint(self.rng.normal(0, REFINE_INDEX_STD, c.refine)).astype(int)) % M
             lim = math.radians(c.max_angle_deg)
-            ang2 = np.clip(ang[pick] + self.rng.normal(0, math.radians(8), c.refine), -lim, lim)
-            len2 = np.clip(log_len[pick] + self.rng.normal(0, 0.3, c.refine), math.log(c.min_length),
+            ang2 = np.clip(ang[pick] + self.rng.normal(0, math.radians(REFINE_ANGLE_STD_DEG), c.refine), -lim, lim)
+            len2 = np.clip(log_len[pick] + self.rng.normal(0, REFINE_LOG_LENGTH_STD, c.refine), math.log(c.min_length),
                            math.log(c.max_length))
             cost2, final2, goal2 = self._score(pose, ee, idx2, ang2, len2)
             goal = goal if goal is not None else goal2
@@ -144,16 +150,16 @@ class PrimitiveMPC(PushPolicy):
 
     def _hand_lead(self, obs: dict, u: np.ndarray) -> np.ndarray:
         """How far (K,) the hand reaches ahead of the fingertip centre along each direction ``u`` (K, 2), from
-        the gripper points below the top of the block (5 mm margin); 0 without gripper points."""
+        the gripper points below the top of the block (BLOCK_TOP_MARGIN margin); 0 without gripper points."""
         grip = np.asarray(obs.get("gripper_points", np.zeros((0, 3))), np.float64)
         if "scene_points" in obs and len(grip):
             block = np.asarray(obs["scene_points"])[np.asarray(obs["scene_labels"]) == 1]
             top = block[:, 2].max() if len(block) else np.inf
-            grip = grip[grip[:, 2] < top + 0.005]
+            grip = grip[grip[:, 2] < top + BLOCK_TOP_MARGIN]
         if not len(grip):
             return np.zeros(len(u))
         ahead = (grip[:, :2] - np.asarray(obs["agent_pos"], np.float64)) @ u.T  # (Nr, K)
-        return np.maximum(ahead.max(0), 0.0) + 0.005
+        return np.maximum(ahead.max(0), 0.0) + LEAD_MARGIN
 
     def _scored_part(self, pose: np.ndarray, i: int, u: np.ndarray, length: float,
                      lead: float) -> tuple[np.ndarray, list[np.ndarray]]:

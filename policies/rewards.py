@@ -46,6 +46,7 @@ from worldmodel.dynamics import LearnedDynamics
 from .dynamics import goal_positions
 
 REWARD_MODES = ("replace", "add")
+DEFAULT_MAX_SPEED = 0.5  # m/s: fingertip speed for a learned model when the env's robot model does not say
 
 
 def mean_distance(points: np.ndarray, target: np.ndarray) -> float:
@@ -178,7 +179,7 @@ class ModelReward(_FlowTargetWrapper):
             model = load_model(model)[0]
         if isinstance(model, torch.nn.Module):
             robot = getattr(self.env.unwrapped, "robot", None)
-            max_speed = getattr(getattr(robot, "model", None), "max_speed", 0.5)
+            max_speed = getattr(getattr(robot, "model", None), "max_speed", DEFAULT_MAX_SPEED)
             return LearnedDynamics(model, max_speed=max_speed)
         if callable(getattr(model, "rollout", None)):
             return model

@@ -21,12 +21,21 @@ from collections import deque
 import numpy as np
 import shapely
 
+from envs.base import MAX_DELTA
 from envs.pusht import geometry as geo
 
-OUTLINE_SPACING = 0.01
-BLOCK_CLEARANCE = 0.035
+OUTLINE_SPACING = 0.01  # m: spacing of the candidate contact points along the T's outline
+BLOCK_CLEARANCE = 0.035  # m: the hand travels around the block along its outline offset by this much
+STRAIGHT_MARGIN = 0.005  # m: a straight travel may pass this much closer to the T than BLOCK_CLEARANCE
+NORMAL_PROBE = 1e-3  # m: how far off the outline a point is tested (inside the T?) to orient its normal
 REACH = geo.WORKSPACE / 2 - 0.01  # targets stay 1 cm inside the workspace
 STEP = 0.04  # default spacing of the pushers' targets (m per control step)
+SHORT_PUSH_STEPS = 4  # control steps a push takes at least (short pushes go slowly) ...
+MIN_PUSH_STEP = 0.004  # m per control step: ... but its targets are never closer than this
+APPROACH_CLEARANCE = 0.005  # m: the approach to a contact keeps this far from the block ...
+APPROACH_FINAL = 0.01  # m: ... until this far before the contact
+FOOTPRINT_BOX = ((-0.1, 0.0), (0.1, 0.2))  # m: (low, high) block-frame xy box around the T, for sampling it
+LIMIT_SURFACE_SAMPLES = 20000  # uniform draws in FOOTPRINT_BOX that average the limit surface's radius
 
 
 def outline_candidates(spacing: float = OUTLINE_SPACING) -> tuple[np.ndarray, np.ndarray]:
@@ -42,7 +51,7 @@ def outline_candidates(spacing: float = OUTLINE_SPACING) -> tuple[np.ndarray, np
         normal = np.array([edge[1], -edge[0]]) / length  # exterior is clockwise-right for normalized shapely rings
         nrm.append(np.repeat(normal[None], n, axis=0))
     pts, nrm = np.concatenate(pts), np.concatenate(nrm)
-    probe = pts + 1e-3 * nrm
+    probe = pts + NORMAL_PROBE * nrm
     inside = np.array([geo.footprint().contains(shapely.Point(*p)) for p in probe])
     nrm[inside] *= -1  # orient every normal outward whatever the ring orientation
     return pts, nrm
@@ -57,7 +66,7 @@ def _to_world(pose: np.ndarray, pts: np.ndarray, vecs: np.ndarray | None = None)
 def around_block(start: np.ndarray, goal: np.ndarray, pose: np.ndarray, step: float) -> list[np.ndarray]:
     """Waypoints (at most ``step`` apart) from ``start`` to ``goal`` that never approach the block at ``pose``.
 
-    The straight segment is taken when it keeps ``BLOCK_CLEARANCE`` - 5 mm from the T or comes no
+    The straight segment is taken when it keeps ``BLOCK_CLEARANCE - STRAIGHT_MARGIN`` from the T or comes no
     closer than its end points; otherwise the hand moves out to the T's outline offset by
     ``BLOCK_CLEARANCE``, along it the shorter way round, and in to ``goal``. The moves out and in
     follow the distance gradient (each end's nearest point on the offset outline), so they never
@@ -65,7 +74,8 @@ def around_block(start: np.ndarray, goal: np.ndarray, pose: np.ndarray, step: fl
     """
     block = geo.footprint_at(pose)
     line = shapely.LineString([start, goal])
-    gap = min(BLOCK_CLEARANCE - 0.005, block.distance(shapely.Point(*start)), block.distance(shapely.Point(*goal)))
+    gap = min(BLOCK_CLEARANCE - STRAIGHT_MARGIN, block.distance(shapely.Point(*start)),
+              block.distance(shapely.Point(*goal)))
     if line.distance(block) >= gap - 1e-9:
         return _segment(start, goal, step)
     ring = block.buffer(BLOCK_CLEARANCE).exterior
@@ -89,7 +99,7 @@ def push_through(contact: np.ndarray, u: np.ndarray, length: float, standoff: fl
     fast pusher stops)."""
     pre = contact - u * standoff
     end = np.clip(contact + u * length, -REACH, REACH)
-    return pre, _segment(pre, end, float(np.clip(length / 4, 0.004, step)))
+    return pre, _segment(pre, end, float(np.clip(length / SHORT_PUSH_STEPS, MIN_PUSH_STEP, step)))
 
 
 def _segment(a: np.ndarray, b: np.ndarray, step: float) -> list[np.ndarray]:
@@ -134,8 +144,8 @@ class PushPolicy:
         the contact (a push into a concave corner at an angle can put its pre-push point inside the
         other arm of the T, and the hand would sweep the block while getting there)."""
         contact = _to_world(pose, self.outline[idx])
-        lines = shapely.linestrings(np.stack([contact - u * self.standoff, contact - u * 0.01], axis=1))
-        return shapely.distance(geo.footprint_at(pose), lines) > 0.005
+        lines = shapely.linestrings(np.stack([contact - u * self.standoff, contact - u * APPROACH_FINAL], axis=1))
+        return shapely.distance(geo.footprint_at(pose), lines) > APPROACH_CLEARANCE
 
     def plan(self, pose: np.ndarray, ee: np.ndarray) -> None:
         """Queue the targets of one push primitive."""
@@ -151,7 +161,7 @@ class PushPolicy:
             self.plan(np.asarray(obs["block_pose"], dtype=float), ee)
         target = self._queue.popleft()
         if self.action_mode == "delta":
-            return np.clip(target - ee, -0.03, 0.03).astype(np.float32)
+            return np.clip(target - ee, -MAX_DELTA, MAX_DELTA).astype(np.float32)
         return target.astype(np.float32)
 
 
@@ -182,7 +192,7 @@ def limit_surface_radius() -> float:
     """Mean distance of the T's support area from its centre of mass: the ellipsoidal limit
     surface's moment-to-force ratio for uniform pressure (m_max / f_max)."""
     rng = np.random.default_rng(0)
-    pts = rng.uniform((-0.1, 0.0), (0.1, 0.2), size=(20000, 2))
+    pts = rng.uniform(*FOOTPRINT_BOX, size=(LIMIT_SURFACE_SAMPLES, 2))
     inside = shapely.contains_xy(geo.footprint(), pts[:, 0], pts[:, 1])
     return float(np.mean(np.linalg.norm(pts[inside] - geo.COM_LOCAL[:2], axis=1)))
 
@@ -199,6 +209,18 @@ def pushed_twist(r: np.ndarray, u: np.ndarray, c: float) -> np.ndarray:
     JA = J @ A
     f = np.linalg.solve(JA @ np.transpose(J, (0, 2, 1)), u[:, :, None])
     return (np.transpose(JA, (0, 2, 1)) @ f)[:, :, 0]
+
+
+HEURISTIC_ANGLES_DEG = (-20.0, 0.0, 20.0)  # deg: push directions tried off each contact's inward normal
+PROBE_DRAWS = 400  # uniform draws in FOOTPRINT_BOX for the points that measure the pose error ...
+PROBE_POINTS = 60  # ... of which the first this many inside the T are kept
+FALLBACK_PUSH_LENGTH = 0.02  # m: the push straight through the centre of mass when no push sticks
+SHORTEST_PUSH = 0.002  # m: the shortest push length tried
+LONGEST_PUSH_PER_ERROR = 2  # pushes are at most this many times the current rms point error long ...
+LONGEST_PUSH_FLOOR = 0.005  # m: ... but may always be this long
+PUSH_LENGTHS = 10  # push lengths tried, geometrically spaced
+TRAVEL_COST = 1e-4  # m^2 of predicted footprint error per m from the hand to the pre-push point
+TIE_BREAK_NOISE = 1e-9  # m^2: scale of the uniform noise that breaks ties between equal costs
 
 
 class HeuristicPushPolicy(PushPolicy):
@@ -222,10 +244,11 @@ class HeuristicPushPolicy(PushPolicy):
         self.max_length = max_length
         self.friction = friction
         self.c = limit_surface_radius()
-        probe = np.random.default_rng(1).uniform((-0.1, 0.0), (0.1, 0.2), size=(400, 2))
-        self.probe = probe[shapely.contains_xy(geo.footprint(), probe[:, 0], probe[:, 1])][:60] - geo.COM_LOCAL[:2]
+        probe = np.random.default_rng(1).uniform(*FOOTPRINT_BOX, size=(PROBE_DRAWS, 2))
+        inside = shapely.contains_xy(geo.footprint(), probe[:, 0], probe[:, 1])
+        self.probe = probe[inside][:PROBE_POINTS] - geo.COM_LOCAL[:2]
         self.goal_probe = self.probe @ geo.rot_z(self.goal[2])[:2, :2].T + geo.com_pose(self.goal)[:2]
-        self.angles = np.radians([-20.0, 0.0, 20.0])
+        self.angles = np.radians(HEURISTIC_ANGLES_DEG)
 
     def choose_push(self, pose, ee):
         """The push that minimises the predicted footprint error (tiny random tie-break), or with
@@ -238,7 +261,7 @@ class HeuristicPushPolicy(PushPolicy):
         if not np.isfinite(cost[0]):  # no sticking push: push straight through the centre of mass
             pts, n = _to_world(pose, self.outline, self.normals)
             i = int(np.argmin(np.linalg.norm(pts - ee, axis=1)))
-            return i, -n[i], 0.02
+            return i, -n[i], FALLBACK_PUSH_LENGTH
         return int(idx[0]), push_direction(pose, self.normals[idx[:1]], ang[:1])[0], float(length[0])
 
     def ranked_pushes(self, pose: np.ndarray, ee: np.ndarray, k: int) -> tuple[np.ndarray, ...]:
@@ -260,16 +283,17 @@ class HeuristicPushPolicy(PushPolicy):
         cs0, sn0 = np.cos(pose[2]), np.sin(pose[2])
         now = self.probe @ np.array([[cs0, sn0], [-sn0, cs0]]) + com[:2]
         rms = float(np.sqrt(np.mean(np.sum((now - self.goal_probe) ** 2, axis=1))))
-        lengths = np.geomspace(0.002, float(np.clip(2 * rms, 0.005, self.max_length)), 10)
-        L = lengths[:, None]  # (10, 1) x candidates
+        longest = float(np.clip(LONGEST_PUSH_PER_ERROR * rms, LONGEST_PUSH_FLOOR, self.max_length))
+        lengths = np.geomspace(SHORTEST_PUSH, longest, PUSH_LENGTHS)
+        L = lengths[:, None]  # (PUSH_LENGTHS, 1) x candidates
         theta = pose[2] + L * V[:, 2]
         cs, sn = np.cos(theta)[..., None], np.sin(theta)[..., None]
         cx, cy = (com[0] + L * V[:, 0])[..., None], (com[1] + L * V[:, 1])[..., None]
         px = cs * self.probe[:, 0] - sn * self.probe[:, 1] + cx
         py = sn * self.probe[:, 0] + cs * self.probe[:, 1] + cy
         cost = np.mean((px - self.goal_probe[:, 0]) ** 2 + (py - self.goal_probe[:, 1]) ** 2, axis=-1)
-        cost += 1e-4 * np.linalg.norm(pts[idx] - u * self.standoff - ee, axis=1)  # prefer nearby contacts
-        cost += 1e-9 * self.rng.random(cost.shape)
+        cost += TRAVEL_COST * np.linalg.norm(pts[idx] - u * self.standoff - ee, axis=1)  # prefer nearby contacts
+        cost += TIE_BREAK_NOISE * self.rng.random(cost.shape)
         cost[:, ~ok] = np.inf
         best = np.argsort(cost, axis=None)[:k]
         li, ci = np.unravel_index(best, cost.shape)

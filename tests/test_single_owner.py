@@ -1,7 +1,9 @@
 """Contracts with exactly one owner: the gripper-point motion features (numpy for the dataset, torch for
-the planners: one function), the control period and the schema version (each defined in one module)."""
+the planners: one function), the control period, the schema version, the MPM state fields, the delta action
+box, the observation and render modes and labels (each defined in one module), and the task base's API."""
 
 import ast
+import re
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +32,24 @@ def test_each_contract_is_defined_once():
     assert definitions("CONTROL_DT") == ["robots/control.py"]
     assert definitions("SCHEMA_VERSION") == ["worldmodel/data/schema.py"]
     assert definitions("STATE_FIELDS") == ["physics/mpm/state.py"]
+    assert definitions("MAX_DELTA") == ["envs/base.py"]
+    assert definitions("OBS_MODES") == ["envs/base.py"]
+    assert definitions("RENDER_MODES") == ["physics/render/frames.py"]
+    assert definitions("LABEL_OBJECT") == ["physics/render/frames.py"]
+
+
+def test_tasks_leave_sensors_and_the_gym_api_to_the_task_base():
+    """The task modules define none of what `envs.base.TaskEnv` owns: the gym API and the sensor keys."""
+    owned = {"reset", "step", "render", "get_state", "set_state", "_observe", "_sensor_spaces"}
+    for path in (ROOT / "envs").rglob("*.py"):
+        if path.name == "base.py":
+            continue
+        text = path.read_text()
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.ClassDef):
+                methods = {f.name for f in node.body if isinstance(f, ast.FunctionDef)}
+                assert not methods & owned, (path.name, node.name, methods & owned)
+        assert not re.search(r"(?<!\w)(scene_points|intrinsics)=", text), path
 
 
 def test_mpm_state_snapshot_restores_the_step_exactly():

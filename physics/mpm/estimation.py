@@ -51,95 +51,41 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 from tqdm import tqdm
 
 from .differentiable import CourantError, GridHook, Substeps, TrackObservations, simulate_with_substeps
+from .estimation_report import EstimationReport
 from .solver import MPMSolver
 
 FIELDS = ("global", "linear")
-MAX_LOG_STEP = math.log(2.0)  # largest change of log E per iteration
+MAX_LOG_STEP = math.log(2.0)  # largest change of log E per iteration (a factor 2 in E)
 VELOCITY_SCALE = 0.1  # m/s: one unit of the optimiser's velocity coordinates
 MAX_VELOCITY_STEP = 2.0  # in VELOCITY_SCALE units per iteration
-Z95 = 1.959963984540054
-SCAN_STEP = math.log(2.0)  # log-E step of the forward-only bracketing walk
+Z95 = 1.959963984540054  # standard normal quantile of a two-sided 95% interval (dimensionless)
+SCAN_STEP = math.log(2.0)  # log-E step of the forward-only bracketing walk (a factor 2 in E)
 REPLAN = 0.05  # a step landing this far (in log E) from where the substeps were planned plans its own
-MAX_DAMPING = 1.0e8  # give up (no step lowers the loss) beyond this Levenberg-Marquardt damping
-DEFAULT_BOUNDS = (1.0, 1.0e10)  # Pa
+DEFAULT_BOUNDS = (1.0, 1.0e10)  # Pa: admissible E unless the caller gives its own
+DEFAULT_MAX_ITERATIONS = 20  # Levenberg-Marquardt iterations (one trial rollout each) unless the caller gives a cap
+DEFAULT_TOLERANCE = 1e-3  # log E: a step shorter than this ends the fit (v0: this many VELOCITY_SCALE units)
+DEFAULT_PROBE_STEP = 0.05  # log E (and VELOCITY_SCALE units): finite-difference step of the Jacobian probes
+DEFAULT_SCAN_STEPS = 6  # at most this many SCAN_STEPs of the bracketing walk (0: no walk)
 
+# Levenberg-Marquardt damping mu of (H + mu (diag H + DAMPING_DIAGONAL_FLOOR)) step = -g (dimensionless)
+INITIAL_DAMPING = 1.0e-3  # mu of the first Gauss-Newton step
+DAMPING_DECREASE = 3.0  # an accepted step divides mu by this
+MIN_DAMPING = 1.0e-6  # ... but mu never drops below this
+DAMPING_INCREASE = 4.0  # a rejected (not yet small) step multiplies mu by this
+MAX_DAMPING = 1.0e8  # give up (no step lowers the loss) beyond this damping
+DAMPING_DIAGONAL_FLOOR = 1e-12  # m^2 per parameter unit^2 (as diag H): keeps the damping positive where diag H is 0
 
-@dataclass(frozen=True)
-class EstimationReport:
-    """Result of :func:`estimate_material`.
-
-    ``youngs_modulus`` is the global E (Pa; for a linear field its value at the particles'
-    centroid, i.e. the geometric mean), ``interval95`` its formal 95% interval and
-    ``log_std`` the standard error of log E. ``loss_history`` holds the loss (m^2, mean
-    squared track distance) of the iterate after each iteration, starting with the initial
-    guess (and the best point of the bracketing walk), ``modulus_history`` their E;
-    ``evaluations`` the (E, loss) of every rollout but the finite-difference probes
-    (``inf`` for a rollout that diverged). ``at_bound``: the estimate sits on a bound of the
-    admissible E.
-    """
-
-    youngs_modulus: float
-    interval95: tuple[float, float]
-    log_std: float
-    initial_velocity: np.ndarray  # (3,) m/s
-    initial_velocity_std: np.ndarray  # (3,) m/s, formal standard errors (0 when not fitted)
-    youngs_modulus_field: np.ndarray | None  # (N,) per-particle E for field="linear"
-    loss_history: list[float]
-    modulus_history: list[float]
-    evaluations: list[tuple[float, float]]
-    curvature: float  # Gauss-Newton d^2 L / d(log E)^2 at the estimate
-    rmse: float  # m, root mean squared track distance at the estimate
-    converged: bool
-    iterations: int  # Levenberg-Marquardt iterations, one trial rollout each
-    forward_rollouts: int  # all rollouts: the bracketing walk, probes and trial steps
-    seconds: float
-    num_particles: int
-    num_observations: int
-    frame_positions: np.ndarray = field(repr=False)  # (T, N, 3) predicted at the estimate
-    substeps: tuple[int, ...] = ()  # substeps of each frame (warm-up included) at the estimate
-    at_bound: bool = False
-    rejected_rollouts: int = 0  # rollouts that diverged (or broke the CFL bound): treated as infinite loss
-
-    def as_dict(self) -> dict:
-        """JSON-ready summary (no per-particle arrays but the field's range)."""
-        out = {
-            "youngs_modulus": self.youngs_modulus,
-            "youngs_modulus_ci95": list(self.interval95),
-            "log_youngs_modulus_std": self.log_std,
-            "initial_velocity": self.initial_velocity.tolist(),
-            "initial_velocity_std": self.initial_velocity_std.tolist(),
-            "loss_history": [_finite_or_none(x) for x in self.loss_history],
-            "youngs_modulus_history": self.modulus_history,
-            "evaluations": [[e, _finite_or_none(loss)] for e, loss in self.evaluations],
-            "curvature_log_e": self.curvature,
-            "rmse_m": self.rmse,
-            "converged": self.converged,
-            "at_bound": self.at_bound,
-            "iterations": self.iterations,
-            "forward_rollouts": self.forward_rollouts,
-            "diverged_rollouts": self.rejected_rollouts,
-            "seconds": self.seconds,
-            "seconds_per_rollout": self.seconds / max(self.forward_rollouts, 1),
-            "particles": self.num_particles,
-            "observations": self.num_observations,
-            "substeps_per_frame": list(self.substeps),
-        }
-        if self.youngs_modulus_field is not None:
-            E = self.youngs_modulus_field
-            out["youngs_modulus_field_range"] = [float(E.min()), float(E.max())]
-        return out
-
-
-def _finite_or_none(x: float) -> float | None:
-    """``x``, or None (JSON null) for the infinite loss of a diverged rollout."""
-    return x if math.isfinite(x) else None
+MIN_HALF_EXTENT = 1e-9  # m: floor of the particles' half extent that normalises the linear field's coordinates
+REAL_ROOT_TOLERANCE = 1e-12  # largest |imaginary part| of a root of the bracket model's derivative taken as real
+STEP_NORM_FLOOR = 1e-300  # floor of the step's largest component when scaling it to the caps (avoids 0 / 0)
+AT_BOUND_TOLERANCE = 1e-9  # log E: a particle this close to a bound sits on it
 
 
 @dataclass(frozen=True)
@@ -167,7 +113,7 @@ class _Problem:
             self.basis = np.ones((len(x), 1))
         else:
             centre = x.mean(0)
-            half = np.maximum((x.max(0) - x.min(0)) / 2.0, 1e-9)
+            half = np.maximum((x.max(0) - x.min(0)) / 2.0, MIN_HALF_EXTENT)
             self.basis = np.concatenate([np.ones((len(x), 1)), (x - centre) / half], axis=1)
         self.num_log_e = self.basis.shape[1]
         self.size = self.num_log_e + (3 if fit_velocity else 0)
@@ -316,16 +262,17 @@ def _bracket_minimum(bracket: _Bracket) -> tuple[float, np.ndarray]:
     b = (d_hi * t_lo - d_lo * t_hi) / det
     quartic = np.array([b @ b, 2.0 * (a @ b), a @ a + 2.0 * (r0 @ b), 2.0 * (r0 @ a), r0 @ r0])  # |r(t)|^2
     roots = np.roots(np.polyder(quartic))
-    candidates = [t_lo, 0.0, t_hi] + [float(t.real) for t in roots if abs(t.imag) < 1e-12 and t_lo < t.real < t_hi]
+    real_roots = [float(t.real) for t in roots if abs(t.imag) < REAL_ROOT_TOLERANCE and t_lo < t.real < t_hi]
+    candidates = [t_lo, 0.0, t_hi] + real_roots
     t = min(candidates, key=lambda c: float(np.polyval(quartic, c)))
     return t, a + 2.0 * b * t
 
 
 def _limit(step: np.ndarray, num_log_e: int) -> np.ndarray:
     """Scale a step so log E changes by at most MAX_LOG_STEP and v by at most MAX_VELOCITY_STEP units."""
-    scale = MAX_LOG_STEP / max(float(np.abs(step[:num_log_e]).max()), 1e-300)
+    scale = MAX_LOG_STEP / max(float(np.abs(step[:num_log_e]).max()), STEP_NORM_FLOOR)
     if len(step) > num_log_e:
-        scale = min(scale, MAX_VELOCITY_STEP / max(float(np.abs(step[num_log_e:]).max()), 1e-300))
+        scale = min(scale, MAX_VELOCITY_STEP / max(float(np.abs(step[num_log_e:]).max()), STEP_NORM_FLOOR))
     return step * min(scale, 1.0)
 
 
@@ -367,12 +314,12 @@ def estimate_material(
     fit_velocity: bool = True,
     field: str = "global",
     substeps: int | None = None,
-    max_iterations: int = 20,
-    tolerance: float = 1e-3,
-    probe_step: float = 0.05,
+    max_iterations: int = DEFAULT_MAX_ITERATIONS,
+    tolerance: float = DEFAULT_TOLERANCE,
+    probe_step: float = DEFAULT_PROBE_STEP,
     progress: bool = True,
     grid_hook: GridHook | None = None,
-    scan_steps: int = 6,
+    scan_steps: int = DEFAULT_SCAN_STEPS,
     bounds: tuple[float, float] = DEFAULT_BOUNDS,
 ) -> EstimationReport:
     """Fit Young's modulus (and the start velocity) of the solver's particles to ``observations``.
@@ -393,7 +340,7 @@ def estimate_material(
         substeps: substeps per frame; None applies the solver's CFL rule (see the module docstring).
         max_iterations: Levenberg-Marquardt iterations (>= 1), one trial rollout each.
         tolerance: stop when an accepted step changes log E by less than this (and v0 by
-            less than ``tolerance * 0.1`` m/s).
+            less than ``tolerance * VELOCITY_SCALE`` m/s).
         probe_step: finite-difference step of the Jacobian probes (log E units).
         progress: show a progress bar.
         grid_hook: moves the solver's grid before each substep (see
@@ -404,30 +351,92 @@ def estimate_material(
     """
     _check_inputs(solver, observations, youngs_modulus0, field, max_iterations, tolerance, probe_step, warmup_frames,
                   bounds)
-    v0 = np.zeros(3) if initial_velocity0 is None else np.asarray(initial_velocity0, dtype=np.float64)
-    if v0.shape != (3,) or not np.all(np.isfinite(v0)):
-        raise ValueError(f"initial_velocity0 must be 3 finite numbers (m/s), got {initial_velocity0!r}")
-
+    v0 = _checked_velocity(initial_velocity0)
     start_time = time.perf_counter()
     problem = _Problem(solver, observations, float(frame_dt), drive, int(warmup_frames), field, fit_velocity, substeps,
                        grid_hook, (float(bounds[0]), float(bounds[1])))
+    z = _start_point(problem, youngs_modulus0, v0, from_first_frame=initial_velocity0 is None)
+    bracket = _bracket_start(problem, z, scan_steps)
+    fit = _start_fit(problem, bracket, youngs_modulus0, probe_step)
+    replan = substeps is None  # the CFL rule plans the substeps: long steps plan their own
+    converged, iterations = _refine(problem, fit, int(max_iterations), tolerance, probe_step, replan, progress)
+    return _report(problem, fit.current, fit.J, fit.losses, fit.moduli, converged, iterations, field, v0, start_time)
+
+
+def _checked_velocity(initial_velocity0: np.ndarray | None) -> np.ndarray:
+    """The starting velocity offset (3,) in m/s: ``initial_velocity0``, or zero for None; ValueError unless finite."""
+    v0 = np.zeros(3) if initial_velocity0 is None else np.asarray(initial_velocity0, dtype=np.float64)
+    if v0.shape != (3,) or not np.all(np.isfinite(v0)):
+        raise ValueError(f"initial_velocity0 must be 3 finite numbers (m/s), got {initial_velocity0!r}")
+    return v0
+
+
+def _start_point(problem: _Problem, youngs_modulus0: float, v0: np.ndarray, from_first_frame: bool) -> np.ndarray:
+    """The parameters theta of the start: log ``youngs_modulus0`` (a uniform field) and, when fitting the velocity,
+    ``v0``, less the mean offset of the first observed frame when ``from_first_frame`` (costs one one-frame rollout)."""
     z = np.zeros(problem.size)
     z[0] = math.log(youngs_modulus0)
-    if fit_velocity:
+    if problem.fit_velocity:
         z[problem.num_log_e :] = v0 / VELOCITY_SCALE
-        if initial_velocity0 is None:  # start from the mean velocity the first observed frame shows
-            z[problem.num_log_e :] -= problem.first_frame_offset(z) / (float(frame_dt) * VELOCITY_SCALE)
+        if from_first_frame:  # start from the mean velocity the first observed frame shows
+            z[problem.num_log_e :] -= problem.first_frame_offset(z) / (problem.frame_dt * VELOCITY_SCALE)
+    return z
+
+
+def _bracket_start(problem: _Problem, z: np.ndarray, scan_steps: int) -> _Bracket:
+    """The bracketing walk of :func:`_scan` from ``z`` (``scan_steps`` > 0), else the lone rollout at ``z``.
+
+    Raises (see :func:`_no_rollout_error`) when not one of its rollouts could be evaluated, so ``best`` is set.
+    """
     if scan_steps:
         bracket = _scan(problem, z, int(scan_steps))
     else:
         start = problem.evaluate(z, None)
         bracket = _Bracket(start, start, None, None)
+    if bracket.best is None:
+        raise _no_rollout_error(problem)
+    return bracket
+
+
+def _no_rollout_error(problem: _Problem) -> Exception:
+    """The error for a fit none of whose rollouts could be evaluated: ValueError when the last failure broke the CFL
+    bound (fixed substeps), else FloatingPointError; it lists the E tried."""
+    tried = ", ".join(f"{e:.4g}" for e in sorted({e for e, _ in problem.evaluations}))
+    kind = ValueError if isinstance(problem.failure, CourantError) else FloatingPointError
+    return kind(f"no rollout of the fit could be evaluated (E tried: {tried} Pa; the last one: {problem.failure}); "
+                "check the observations, the solver and the substeps")
+
+
+@dataclass
+class _Fit:
+    """Levenberg-Marquardt state, updated in place by :func:`_refine`.
+
+    ``current``: the iterate; ``J``: its residuals' Jacobian, ``fresh`` when it comes from finite differences at
+    ``current`` and no secant update since; ``model_step``: the pending first step from the bracket's quadratic model
+    (``modelled``: there was one); ``planned_at``: where the CFL rule planned ``current.schedule``; ``losses`` and
+    ``moduli``: the history of the loss and E of the iterate; ``damping``: mu of the damped normal equations.
+    """
+
+    current: _Evaluation
+    J: np.ndarray
+    fresh: bool
+    model_step: np.ndarray | None
+    modelled: bool
+    planned_at: np.ndarray
+    losses: list[float]
+    moduli: list[float]
+    damping: float = INITIAL_DAMPING
+
+
+def _start_fit(problem: _Problem, bracket: _Bracket, youngs_modulus0: float, probe_step: float) -> _Fit:
+    """The fit at the bracket's best rollout, with the history (the start, then the best point where it differs).
+
+    The first Jacobian: with one parameter bracketed on both sides, the slope of the quadratic model of
+    :func:`_bracket_minimum`, which also gives the first step (no probe); otherwise finite differences with
+    ``probe_step``.
+    """
     current, initial = bracket.best, bracket.start
-    if current is None:
-        tried = ", ".join(f"{e:.4g}" for e in sorted({e for e, _ in problem.evaluations}))
-        kind = ValueError if isinstance(problem.failure, CourantError) else FloatingPointError
-        raise kind(f"no rollout of the fit could be evaluated (E tried: {tried} Pa; the last one: {problem.failure}); "
-                   "check the observations, the solver and the substeps")
+    assert current is not None  # _bracket_start raised otherwise
     losses = [math.inf if initial is None else initial.loss]
     moduli = [float(youngs_modulus0)]
     if initial is not current:
@@ -440,48 +449,98 @@ def estimate_material(
         J, fresh, model_step = slope[:, None], False, np.array([t])
     else:
         J, fresh, model_step = problem.jacobian(current, probe_step), True, None
-    damping, converged, iterations = 1e-3, False, 0
-    bar = tqdm(total=int(max_iterations), desc="estimate E", unit="it", disable=not progress)
-    for iterations in range(1, int(max_iterations) + 1):
-        if model_step is not None:
-            step, model_step = model_step, None
-        else:
-            H = 2.0 / problem.weight * (J.T @ J)
-            g = 2.0 / problem.weight * (J.T @ current.residuals)
-            step = np.linalg.solve(H + damping * np.diag(np.diag(H) + 1e-12), -g)
-        step = _limit(np.nan_to_num(step), problem.num_log_e)
-        step *= problem.admissible_fraction(current.z, step)
+    return _Fit(current, J, fresh, model_step, modelled, planned_at, losses, moduli)
+
+
+def _refine(problem: _Problem, fit: _Fit, max_iterations: int, tolerance: float, probe_step: float, replan: bool,
+            progress: bool) -> tuple[bool, int]:
+    """Bounded Levenberg-Marquardt from ``fit`` (updated in place), one trial rollout per iteration.
+
+    ``replan``: long steps plan their own substeps (the CFL rule; False for substeps fixed by the caller). Returns
+    (converged, iterations); converged when a step vanishes (a stationary point or a bound) or is below ``tolerance``,
+    not when the iterations run out or the damping passes MAX_DAMPING.
+    """
+    converged, iterations = False, 0
+    bar = tqdm(total=max_iterations, desc="estimate E", unit="it", disable=not progress)
+    for iterations in range(1, max_iterations + 1):
+        step = _trial_step(problem, fit)
         if not np.any(step):  # a stationary point, or pressed against a bound
             converged = True
             break
         # a long step is judged with its own substeps, a short one with the iterate's (no jumps from counts)
-        own_plan = substeps is None and np.abs((current.z + step - planned_at)[: problem.num_log_e]).max() > REPLAN
-        trial = problem.evaluate(current.z + step, None if own_plan else current.schedule)
-        if trial is not None and not (modelled and iterations == 1):  # (the model's slope beats a chord)
-            dr = trial.residuals - current.residuals
-            J += np.outer(dr - J @ step, step) / float(step @ step)  # Broyden's secant update
-            fresh = False
-        accepted = trial is not None and trial.loss <= current.loss
-        small = bool(np.abs(step[: problem.num_log_e]).max() < tolerance
-                     and (not fit_velocity or np.abs(step[problem.num_log_e :]).max() < tolerance))
-        if accepted:
-            assert trial is not None
-            current, damping = trial, max(damping / 3.0, 1e-6)
-            if own_plan:
-                planned_at = current.z.copy()
-        elif not small:
-            damping *= 4.0
-            if not fresh:
-                J, fresh = problem.jacobian(current, probe_step), True
-        losses.append(current.loss)
-        moduli.append(math.exp(current.z[0]))
+        own_plan = replan and _far_from_plan(problem, fit, step)
+        trial = problem.evaluate(fit.current.z + step, None if own_plan else fit.current.schedule)
+        if trial is not None and not (fit.modelled and iterations == 1):  # (the model's slope beats a chord)
+            _broyden_update(fit.J, step, trial.residuals - fit.current.residuals)
+            fit.fresh = False
+        small = _is_small(problem, step, tolerance)
+        _accept_or_damp(problem, fit, trial, own_plan, small, probe_step)
         bar.update(1)
-        bar.set_postfix(E=f"{moduli[-1]:.4g}", rmse_mm=f"{1e3 * math.sqrt(current.loss):.3g}")
-        if small or damping > MAX_DAMPING:
+        bar.set_postfix(E=f"{fit.moduli[-1]:.4g}", rmse_mm=f"{1e3 * math.sqrt(fit.current.loss):.3g}")
+        if small or fit.damping > MAX_DAMPING:
             converged = small
             break
     bar.close()
-    return _report(problem, current, J, losses, moduli, converged, iterations, field, v0, start_time)
+    return converged, iterations
+
+
+def _trial_step(problem: _Problem, fit: _Fit) -> np.ndarray:
+    """The next step from ``fit.current``: the pending model step (consumed), else the damped Gauss-Newton step;
+    capped by :func:`_limit` and shortened to stay within the admissible set (all zero: no step possible)."""
+    if fit.model_step is not None:
+        step, fit.model_step = fit.model_step, None
+    else:
+        step = _damped_gauss_newton_step(fit.J, fit.current.residuals, problem.weight, fit.damping)
+    step = _limit(np.nan_to_num(step), problem.num_log_e)
+    step *= problem.admissible_fraction(fit.current.z, step)
+    return step
+
+
+def _damped_gauss_newton_step(J: np.ndarray, r: np.ndarray, weight: float, damping: float) -> np.ndarray:
+    """The Levenberg-Marquardt step for the loss |r|^2 / ``weight``: solves (H + damping D) step = -g with
+    H = 2 J^T J / weight, g = 2 J^T r / weight and D = diag(H) + DAMPING_DIAGONAL_FLOOR (Marquardt's scaling: the
+    damping acts relative to each parameter's curvature)."""
+    H = 2.0 / weight * (J.T @ J)
+    g = 2.0 / weight * (J.T @ r)
+    return np.linalg.solve(H + damping * np.diag(np.diag(H) + DAMPING_DIAGONAL_FLOOR), -g)
+
+
+def _far_from_plan(problem: _Problem, fit: _Fit, step: np.ndarray) -> bool:
+    """Whether ``fit.current.z + step`` lies more than REPLAN (log E) from where ``fit.current``'s substeps were
+    planned, so the trial should plan its own."""
+    return bool(np.abs((fit.current.z + step - fit.planned_at)[: problem.num_log_e]).max() > REPLAN)
+
+
+def _broyden_update(J: np.ndarray, step: np.ndarray, dr: np.ndarray) -> None:
+    """Broyden's rank-one secant update of ``J`` in place, so that J step = dr (the change of the residuals)."""
+    J += np.outer(dr - J @ step, step) / float(step @ step)
+
+
+def _is_small(problem: _Problem, step: np.ndarray, tolerance: float) -> bool:
+    """Whether ``step`` changes log E by less than ``tolerance`` (and the fitted velocity by less than ``tolerance``
+    VELOCITY_SCALE units): the convergence test."""
+    n = problem.num_log_e
+    return bool(np.abs(step[:n]).max() < tolerance and (not problem.fit_velocity or np.abs(step[n:]).max() < tolerance))
+
+
+def _accept_or_damp(problem: _Problem, fit: _Fit, trial: _Evaluation | None, own_plan: bool, small: bool,
+                    probe_step: float) -> None:
+    """Judge ``trial`` and record the iterate in ``fit``'s history.
+
+    A trial that does not raise the loss becomes the iterate and relaxes the damping (its substeps' plan moves with it
+    when ``own_plan``); a worse or diverged one, unless the step was ``small``, raises the damping and replaces a
+    secant-updated Jacobian with finite differences at the iterate.
+    """
+    if trial is not None and trial.loss <= fit.current.loss:
+        fit.current, fit.damping = trial, max(fit.damping / DAMPING_DECREASE, MIN_DAMPING)
+        if own_plan:
+            fit.planned_at = fit.current.z.copy()
+    elif not small:
+        fit.damping *= DAMPING_INCREASE
+        if not fit.fresh:
+            fit.J, fit.fresh = problem.jacobian(fit.current, probe_step), True
+    fit.losses.append(fit.current.loss)
+    fit.moduli.append(math.exp(fit.current.z[0]))
 
 
 def _report(problem: _Problem, current: _Evaluation, J: np.ndarray, losses: list[float], moduli: list[float],
@@ -517,6 +576,7 @@ def _report(problem: _Problem, current: _Evaluation, J: np.ndarray, losses: list
         num_observations=int(problem.weight),
         frame_positions=current.frames,
         substeps=current.schedule,
-        at_bound=bool(np.any(np.isclose(log_e, lo, rtol=0.0, atol=1e-9) | np.isclose(log_e, hi, rtol=0.0, atol=1e-9))),
+        at_bound=bool(np.any(np.isclose(log_e, lo, rtol=0.0, atol=AT_BOUND_TOLERANCE)
+                            | np.isclose(log_e, hi, rtol=0.0, atol=AT_BOUND_TOLERANCE))),
         rejected_rollouts=problem.rejected_rollouts,
     )

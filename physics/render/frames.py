@@ -11,7 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-LABEL_STATIC, LABEL_OBJECT, LABEL_ROBOT = 0, 1, 2  # table, walls and background; the object; the robot
+LABEL_STATIC = 0  # table, walls and background
+LABEL_OBJECT = 1  # the object a task moves
+LABEL_ROBOT = 2  # the robot
 RENDER_MODES = ("rgb_array", "depth_array", "rgbd_tuple")
 
 
