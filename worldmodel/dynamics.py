@@ -23,6 +23,7 @@ data).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -87,6 +88,17 @@ class LearnedDynamics:
         self.horizon = int(model.horizon)
         self.past = [k for k in PAST_KEYS if k in getattr(model, "inputs", ())]  # past displacements it takes
         self._poses: list[np.ndarray] = []
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: str, env: Any = None, **kwargs: Any) -> LearnedDynamics:
+        """The model of ``checkpoint`` (a shipped name, ``"pretrained"`` or a ``wm4d train`` directory, loaded
+        by `worldmodel.pretrained.load_model`) as dynamics; with ``env`` its robot's speed limit is the
+        default ``max_speed`` (the other ``kwargs`` go to the constructor). ``dynamics=learned`` of ``wm4d eval``."""
+        from .pretrained import load_model
+
+        if env is not None:
+            kwargs.setdefault("max_speed", env.unwrapped.robot.model.max_speed)
+        return cls(load_model(checkpoint)[0], **kwargs)
 
     def reset(self) -> None:
         """Forget the observed block poses (new episode)."""

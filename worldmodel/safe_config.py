@@ -29,8 +29,8 @@ _REGISTRY: dict[str, set[str]] = {
     "policy": {"policies.scripted.RandomPushPolicy", "policies.scripted.HeuristicPushPolicy",
                "policies.poke.RandomPokePolicy", "policies.poke.DampingPokePolicy"},
     "planner": {"policies.planners.CEM", "policies.planners.MPPI", "policies.planners.PlannerConfig",
-                "policies.primitives.PrimitiveMPC", "policies.primitives.PrimitiveConfig",
-                "policies.scripted.HeuristicPushPolicy"},
+                "policies.primitives.PrimitiveMPC", "policies.primitives.PrimitiveConfig"},
+    "dynamics": {"worldmodel.dynamics.LearnedDynamics.from_checkpoint", "policies.dynamics.OracleDynamics"},
     "cost": {"policies.mpc.FlowCost"},
     "material": {f"physics.mpm.materials.{name}" for name in (
         "FixedCorotated", "NeoHookean", "VonMises", "DruckerPrager", "HerschelBulkley", "Fluid", "Snow")},
@@ -38,7 +38,8 @@ _REGISTRY: dict[str, set[str]] = {
 
 
 def kinds() -> list[str]:
-    """Names of the registries (``model``, ``trainer``, ``policy``, ``planner``, ``cost``, ``material``)."""
+    """Names of the registries (``model``, ``trainer``, ``policy``, ``planner``, ``dynamics``, ``cost``,
+    ``material``)."""
     return sorted(_REGISTRY)
 
 

@@ -165,12 +165,32 @@ def test_every_job_option_has_a_meaning():
     from omegaconf import OmegaConf
 
     from worldmodel.cli.main import compose_config
-    from worldmodel.cli.options import _conf_text, _leaves, config_groups, yaml_comments
+    from worldmodel.cli.options import _leaves, option_meanings, task_ids
 
-    for job in available_jobs():
-        text = _conf_text(f"{job.replace('-', '_')}.yaml")
-        meanings, groups = yaml_comments(text), config_groups(text)
-        options = [k for k, _ in _leaves("", OmegaConf.to_container(compose_config(job), resolve=False))]
-        lacking = [k for k in options if k not in meanings and k.split(".")[0] not in groups
+    cases = [(job, []) for job in available_jobs()] + [("collect", [f"env_id={t}"]) for t in task_ids()]
+    for job, overrides in cases:
+        cfg = compose_config(job, overrides)
+        meanings = option_meanings(job, cfg, overrides)  # the job's file, its group files, the task's env file
+        options = [k for k, _ in _leaves("", OmegaConf.to_container(cfg, resolve=False))]
+        lacking = [k for k in options if k not in meanings
                    and not k.startswith("materials.")]  # splat-sim's material table: one entry per material
-        assert not lacking, (job, lacking)
+        assert not lacking, (job, overrides, lacking)
+
+
+def test_every_key_of_every_config_group_file_has_a_meaning():
+    from pathlib import Path
+
+    import yaml
+
+    from worldmodel.cli.options import _leaves, yaml_comments
+
+    conf = Path(__file__).resolve().parents[2] / "worldmodel" / "cli" / "conf"
+    files = sorted(p for p in conf.glob("*/*.yaml"))
+    assert {p.parent.name for p in files} >= {"env", "dynamics", "planner", "policy", "model", "trainer"}
+    for path in files:
+        text = path.read_text()
+        meanings, data = yaml_comments(text), yaml.safe_load(text)
+        keys = {k for k, _ in _leaves("", data)}
+        parents = {".".join(k.split(".")[:i]) for k in keys for i in range(1, k.count(".") + 1)}
+        lacking = sorted(k for k in keys | parents if k not in meanings)
+        assert not lacking, (path.relative_to(conf), lacking)

@@ -22,9 +22,9 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf, open_dict
 
-from .options import job_help
+from .options import job_help, task_env
 
 CONF_MODULE = "worldmodel.cli.conf"
 JOBS_PACKAGE = "worldmodel.cli.jobs"
@@ -51,25 +51,53 @@ def available_jobs() -> list[str]:
     return sorted(m.name.replace("_", "-") for m in pkgutil.iter_modules(jobs.__path__) if not m.name.startswith("_"))
 
 
+def _is_env_override(override: str) -> bool:
+    """Whether a command-line override sets the env's kwargs (``env.<kwarg>=value``, ``env={...}``, ``~env.k``)."""
+    key = override.split("=", 1)[0].lstrip("+~")
+    return key == "env" or key.startswith("env.")
+
+
+def _apply_env_overrides(cfg: DictConfig, overrides: Sequence[str]) -> None:
+    """Apply ``env.*`` overrides to ``cfg`` in order, as hydra's ``++env.<kwarg>=value`` (``~env.<kwarg>``:
+    remove it): any keyword argument of the env may be named, listed in the config or not."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    for o in OverridesParser.create().parse_overrides(list(overrides)):
+        key = o.key_or_group
+        with open_dict(cfg):
+            if o.is_delete():
+                parent, _, leaf = key.rpartition(".")
+                node = OmegaConf.select(cfg, parent) if parent else None
+                if not isinstance(node, DictConfig) or leaf not in node:
+                    raise ValueError(f"cannot remove {key}: the config has no such env kwarg")
+                del node[leaf]
+            else:
+                OmegaConf.update(cfg, key, o.value(), merge=True, force_add=True)
+
+
 def compose_config(job: str, overrides: Sequence[str] = ()) -> DictConfig:
     """Compose the hydra config of ``job`` with command-line style ``overrides``.
 
-    ``env.<kwarg>=value`` may name any keyword argument of the env, whether or not the job's
-    config lists it (it is added or overridden, as hydra's ``++env.<kwarg>`` would; the last one given wins).
+    A job with ``env_id`` starts its ``env`` from the task's ``conf/env/<env_id>.yaml`` (`options.task_env`:
+    the task's common kwargs and the job's own entry), then the job file's ``env`` block, then the
+    ``env.<kwarg>=value`` overrides: they may name any keyword argument of the env, whether or not
+    the config lists it (added or overridden, as hydra's ``++env.<kwarg>`` would; the last one given wins).
     """
     from hydra import compose, initialize_config_module
 
     with initialize_config_module(config_module=CONF_MODULE, version_base="1.3"):
-        name = job.replace("-", "_")
-        base = compose(config_name=name)
-        env_keys = set(base.env.keys()) if "env" in base else set()
-        fixed = []
-        for o in overrides:
-            key = o.split("=", 1)[0]
-            if key.startswith("env.") and key[4:] not in env_keys and "env" in base:
-                o = "++" + o
-            fixed.append(o)
-        return compose(config_name=name, overrides=fixed)
+        cfg = compose(config_name=job.replace("-", "_"), overrides=[o for o in overrides if not _is_env_override(o)])
+    if "env" not in cfg:
+        if any(_is_env_override(o) for o in overrides):  # let hydra report the key the job does not have
+            with initialize_config_module(config_module=CONF_MODULE, version_base="1.3"):
+                return compose(config_name=job.replace("-", "_"), overrides=list(overrides))
+        return cfg
+    defaults = task_env(job, str(cfg.env_id)) if "env_id" in cfg else None
+    if defaults:
+        with open_dict(cfg):
+            cfg.env = OmegaConf.merge(defaults, cfg.env)
+    _apply_env_overrides(cfg, [o for o in overrides if _is_env_override(o)])
+    return cfg
 
 
 def _snapshot(out: Path) -> set[str] | None:
@@ -152,7 +180,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if job not in available_jobs():
             print(f"wm4d: error: unknown job {job!r}; available jobs: {', '.join(available_jobs())}", file=sys.stderr)
             return 2
-        print(job_help(job, compose_config(job)))
+        given = [a for a in rest if a not in ("-h", "--help")]
+        try:
+            print(job_help(job, compose_config(job, given), given))
+        except _user_errors() as err:
+            print(f"wm4d {job}: error: {_one_line(err)}", file=sys.stderr)
+            return 2
         return 0
     try:
         run_job(job, rest, configure_process=True)

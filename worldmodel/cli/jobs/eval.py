@@ -82,31 +82,59 @@ def _parse_shard(shard: str) -> tuple[int, int]:
     return i, n
 
 
+PUSH_TASKS = ("PushT4D-v0",)  # tasks with a goal pose and coverage, which the planners' cost and summary use
+PLANNER_KINDS = ("planner", "policy")  # planner.kind: acts through dynamics + cost | acts alone (a baseline)
+
+
+def planner_kind(cfg: DictConfig) -> str:
+    """``cfg.planner.kind``: ``planner`` (MPC through the dynamics model and the cost) or ``policy`` (a scripted
+    baseline such as ``planner=heuristic``, run as it is)."""
+    kind = cfg.planner.get("kind", "planner")
+    if kind not in PLANNER_KINDS:
+        raise ValueError(f"planner.kind must be one of {', '.join(PLANNER_KINDS)}, got {kind!r}")
+    return str(kind)
+
+
+def planner_config(cfg: DictConfig) -> dict:
+    """The planner's resolved configuration as built and recorded: ``cfg.planner`` without ``kind``."""
+    node = OmegaConf.to_container(cfg.planner, resolve=True)
+    node.pop("kind", None)
+    return node
+
+
+def make_dynamics(cfg: DictConfig, env):
+    """The dynamics model of ``cfg.dynamics`` (``dynamics=learned|oracle``) built for ``env``."""
+    from worldmodel.safe_config import instantiate_checked
+
+    node = OmegaConf.to_container(cfg.dynamics, resolve=True)
+    node.pop("name", None)
+    return instantiate_checked(node, "dynamics", "dynamics", env=env)
+
+
 def make_policy(cfg: DictConfig, env, seed: int):
-    """The policy of ``cfg``: the scripted heuristic, or MPC (sampled target sequences, or push primitives)
-    with learned or oracle dynamics."""
+    """The policy of ``cfg``: a ``kind: policy`` baseline (the scripted heuristic) built from its ``cfg``, or MPC
+    (sampled target sequences, or push primitives) with the dynamics model of ``cfg.dynamics``."""
     import torch
 
-    from policies.dynamics import OracleDynamics
     from policies.mpc import MPCPolicy
-    from worldmodel.dynamics import LearnedDynamics
     from worldmodel.safe_config import check_config, instantiate_checked
 
-    if cfg.planner._target_.endswith("HeuristicPushPolicy"):
-        return instantiate_checked(cfg.planner, "policy", "planner", rng=np.random.default_rng(seed))
-    if cfg.dynamics == "learned":
-        from worldmodel.pretrained import load_model
-
-        dynamics = LearnedDynamics(load_model(cfg.checkpoint)[0], max_speed=env.unwrapped.robot.model.max_speed)
-    elif cfg.dynamics == "oracle":
-        dynamics = OracleDynamics(env)
-    else:
-        raise ValueError(f"dynamics must be 'learned' or 'oracle', got {cfg.dynamics!r}")
-    if cfg.planner._target_.endswith("PrimitiveMPC"):
+    node = planner_config(cfg)
+    if planner_kind(cfg) == "policy":
+        check_config({"_target_": node["_target_"]}, "policy", "planner")
+        kwargs = dict(node.get("cfg") or {})
+        if "_target_" in kwargs:
+            raise ValueError("planner.cfg of a kind: policy planner holds the policy's keyword arguments, not a "
+                             f"_target_ (got {kwargs['_target_']!r})")
+        return instantiate_checked({"_target_": node["_target_"], **kwargs}, "policy", "planner",
+                                   rng=np.random.default_rng(seed))
+    check_config(node, "planner", "planner")  # before the dynamics model loads anything
+    dynamics = make_dynamics(cfg, env)
+    if node["_target_"].endswith("PrimitiveMPC"):
         check_config(cfg.cost, "cost", "cost")
-        return instantiate_checked(cfg.planner, "planner", "planner", dynamics=dynamics,
+        return instantiate_checked(node, "planner", "planner", dynamics=dynamics,
                                    rng=np.random.default_rng(seed), cost=cfg.cost)
-    planner = instantiate_checked(cfg.planner, "planner", "planner", generator=torch.Generator().manual_seed(seed))
+    planner = instantiate_checked(node, "planner", "planner", generator=torch.Generator().manual_seed(seed))
     cost = instantiate_checked(cfg.cost, "cost", "cost")
     return MPCPolicy(dynamics, planner, cost, execute_steps=int(cfg.execute_steps))
 
@@ -156,14 +184,13 @@ def eval_configuration(cfg: DictConfig, env) -> dict:
     from worldmodel.data.recorder import resolved_env_kwargs
 
     config = {"env_id": str(cfg.env_id), "env_kwargs": resolved_env_kwargs(env), "seed": int(cfg.seed),
-              "max_steps": int(cfg.max_steps), "planner": OmegaConf.to_container(cfg.planner, resolve=True)}
-    if not cfg.planner._target_.endswith("HeuristicPushPolicy"):
-        if cfg.dynamics not in ("learned", "oracle"):
-            raise ValueError(f"dynamics must be 'learned' or 'oracle', got {cfg.dynamics!r}")
-        config.update(dynamics=str(cfg.dynamics), cost=OmegaConf.to_container(cfg.cost, resolve=True),
+              "max_steps": int(cfg.max_steps), "planner": planner_config(cfg)}
+    if planner_kind(cfg) == "planner":
+        config.update(dynamics=str(cfg.dynamics.name), cost=OmegaConf.to_container(cfg.cost, resolve=True),
                       execute_steps=int(cfg.execute_steps))
-        if cfg.dynamics == "learned":
-            config.update(checkpoint=str(cfg.checkpoint), checkpoint_sha256=checkpoint_digest(str(cfg.checkpoint)))
+        if "checkpoint" in cfg.dynamics:
+            checkpoint = str(cfg.dynamics.checkpoint)
+            config.update(checkpoint=checkpoint, checkpoint_sha256=checkpoint_digest(checkpoint))
     return config
 
 
@@ -200,6 +227,9 @@ def run(cfg: DictConfig) -> None:
     log = out / "episodes.jsonl"
     env_kwargs = OmegaConf.to_container(cfg.env, resolve=True)
     check_env_id(str(cfg.env_id))
+    if str(cfg.env_id) not in PUSH_TASKS:
+        raise ValueError(f"wm4d eval scores pushing tasks by their goal coverage; env_id must be one of {PUSH_TASKS}, "
+                         f"got {cfg.env_id!r} (evaluate its world model with wm4d eval-model)")
     env = gym.make(str(cfg.env_id), max_episode_steps=int(cfg.max_steps), render_mode="rgb_array", **env_kwargs)
     try:
         config = eval_configuration(cfg, env)

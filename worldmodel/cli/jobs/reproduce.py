@@ -5,10 +5,13 @@ Recipes are a shipped checkpoint's ``recipe.yaml`` or the files of ``worldmodel/
 commands that make it as override lists: ``collect`` (one entry per store), ``train`` and
 ``eval`` (held-out stores first collected by ``eval_collect``); ``train`` is one override
 list, or a list of them for a staged run (each stage resumes the same run directory, e.g. with
-``trainer.stop_at`` and more data in a later stage). ``{out}`` in an override stands for this
-run's output directory. Every stage resumes (collect with ``resume=true``, train from its last
-checkpoint), so an interrupted reproduction continues where it stopped. At the end the fresh
-metrics are printed next to the shipped ones; ``threads=N`` is passed on to every command.
+``trainer.stop_at`` and more data in a later stage). An optional ``shared`` maps a job name
+(``collect``, ``train``, ``eval-model``) to the overrides every command of that job starts from: a
+command is ``shared[job]`` followed by its own overrides, and its own value of a key replaces the
+shared one. ``{out}`` in an override stands for this run's output directory. Every stage resumes
+(collect with ``resume=true``, train from its last checkpoint), so an interrupted reproduction
+continues where it stopped. At the end the fresh metrics are printed next to the shipped ones;
+``threads=N`` is passed on to every command.
 
 A recipe is data (a downloaded checkpoint directory may hold one), so before anything runs
 every command is checked (`check_command`): its job is one of the three above, its overrides
@@ -31,15 +34,28 @@ JOB_TARGETS = {"collect": ("policy",), "train": ("model", "trainer"), "eval-mode
 
 
 def recipe_commands(recipe: dict, out: str) -> dict[str, list[tuple[str, list[str]]]]:
-    """The (job, overrides) lists of each stage of ``recipe`` with ``{out}`` filled in."""
+    """The (job, overrides) lists of each stage of ``recipe``, ``shared`` overrides included and ``{out}``
+    filled in."""
 
     def fill(args: object) -> list[str]:
         if not isinstance(args, list) or not all(isinstance(a, (str, int, float, bool)) for a in args):
             raise ValueError(f"a recipe command is a list of key=value overrides, got {args!r}")
         return [str(a).replace("{out}", out) for a in args]
 
+    def key(override: str) -> str:
+        return override.split("=", 1)[0].lstrip("+~")
+
+    def command(job: str, args: object) -> list[str]:
+        own = fill(args)
+        given = {key(o) for o in own}
+        return [o for o in fill(shared.get(job, [])) if key(o) not in given] + own
+
     if not isinstance(recipe, dict):
         raise ValueError(f"a recipe is a mapping of stages to commands, got {type(recipe).__name__}")
+    shared = recipe.get("shared") or {}
+    if not isinstance(shared, dict) or not set(shared) <= set(JOB_TARGETS):
+        raise ValueError(f"a recipe's shared maps job names ({', '.join(JOB_TARGETS)}) to override lists, "
+                         f"got {shared!r}")
     missing = [k for k in ("collect", "train", "eval_collect", "eval") if k not in recipe]
     if missing:
         raise ValueError(f"recipe lacks {missing}; a recipe needs collect, train, eval_collect and eval")
@@ -49,9 +65,10 @@ def recipe_commands(recipe: dict, out: str) -> dict[str, list[tuple[str, list[st
     if not train or not all(isinstance(stage, list) for stage in train):
         train = [train]
     return {
-        "collect": [("collect", fill(a) + ["resume=true"]) for a in recipe["collect"] + recipe["eval_collect"]],
-        "train": [("train", fill(stage)) for stage in train],
-        "eval": [("eval-model", fill(recipe["eval"]))],
+        "collect": [("collect", command("collect", a) + ["resume=true"])
+                    for a in recipe["collect"] + recipe["eval_collect"]],
+        "train": [("train", command("train", stage)) for stage in train],
+        "eval": [("eval-model", command("eval-model", recipe["eval"]))],
     }
 
 
