@@ -178,14 +178,9 @@ class Poke4DEnv(TaskEnv):
         if backend is not None:
             choice("backend", backend, BACKENDS)
         num_object_points = positive_int("num_object_points", num_object_points, MAX_POINTS)
-        num_modes = positive_int("num_modes", num_modes)
         self.substeps = positive_int("substeps", substeps)
         self.reach_window = positive_int("reach_window", reach_window)
-        E = SHAPES[shape].youngs_modulus if youngs_modulus is None else positive_float("youngs_modulus", youngs_modulus)
-        if isinstance(poisson_ratio, bool) or not isinstance(poisson_ratio, (int, float, np.integer, np.floating)) \
-                or not -1.0 < poisson_ratio < 0.5:
-            raise ValueError(f"poisson_ratio must lie in (-1, 0.5), got {poisson_ratio!r}")
-        density = positive_float("density", density)
+        E, nu, density, num_modes = _material(self.shape, youngs_modulus, poisson_ratio, density, num_modes)
         self.max_speed = positive_float("max_speed", max_speed, MAX_SPEED, " m/s")
         self.max_hand_force = positive_float("max_hand_force", max_hand_force)
         self.reach_tolerance = positive_float("reach_tolerance", reach_tolerance)
@@ -197,11 +192,10 @@ class Poke4DEnv(TaskEnv):
         self._contact_law = PenaltyContact(positive_float("contact_stiffness", contact_stiffness),
                                            nonnegative_float("contact_damping", contact_damping),
                                            positive_float("max_contact_force", max_contact_force))
-        self._material = (float(E), float(poisson_ratio), density, num_modes, seed_points)
+        self._material = (E, nu, density, num_modes, seed_points)
         self._num_gripper_points = positive_int("num_gripper_points", num_gripper_points, MAX_POINTS)
         # the object first: the cameras' crop box and the splat radius depend on its size
-        self.object = modal_object(self.shape, float(E), float(poisson_ratio), density, num_modes, num_object_points,
-                                   seed_points)
+        self.object = modal_object(self.shape, E, nu, density, num_modes, num_object_points, seed_points)
         self.object_radius = float(np.sqrt(_surface_area(self.object.shape.boxes) / num_object_points))
         self.tcp = np.array([REACH_XY, REACH_XY, 0.1])
         self.target_displacement = np.zeros(3)
@@ -420,6 +414,16 @@ class Poke4DEnv(TaskEnv):
         self.dynamics.reset(q, qdot)
         self.tcp, self.target_displacement = np.array(tcp, dtype=float), np.array(target, dtype=float)
         self.initial_energy, self._step_stats = float(e0), tuple(stats)
+
+
+def _material(shape: str, youngs_modulus: float | None, poisson_ratio: float, density: float, num_modes: int
+              ) -> tuple[float, float, float, int]:
+    """Checked (E, Poisson ratio, density, mode count) of the object; E None takes the shape's default."""
+    E = SHAPES[shape].youngs_modulus if youngs_modulus is None else positive_float("youngs_modulus", youngs_modulus)
+    if isinstance(poisson_ratio, bool) or not isinstance(poisson_ratio, (int, float, np.integer, np.floating)) \
+            or not -1.0 < poisson_ratio < 0.5:
+        raise ValueError(f"poisson_ratio must lie in (-1, 0.5), got {poisson_ratio!r}")
+    return float(E), float(poisson_ratio), positive_float("density", density), positive_int("num_modes", num_modes)
 
 
 def _surface_area(boxes: tuple) -> float:
