@@ -5,8 +5,10 @@ block points and their goal positions at the plan's end, plus ``progress_weight`
 distance averaged over the plan's steps, ``effort_weight`` times the summed squared moves,
 and ``reach_weight`` times the distance from the fingertip's final position to the nearest
 predicted block point (so that plans which never touch the block still rank by how close
-they bring the hand). With a time-aligned ``target_flow`` (T, N, 3) the goal positions are
-taken per step instead.
+they bring the hand), and ``uncertainty_weight`` times the model's own estimate of its error on
+the block points (`worldmodel.dynamics.Prediction.spread`; a learned model only), which steers
+the planner away from pushes the model cannot predict. With a time-aligned ``target_flow``
+(T, N, 3) the goal positions are taken per step instead.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ class FlowCost:
     progress_weight: float = 0.2
     effort_weight: float = 0.0
     reach_weight: float = 0.2
+    uncertainty_weight: float = 0.0
 
     def __call__(self, pred: Prediction, targets: torch.Tensor, start_xy: torch.Tensor, max_step: float,
                  target_flow: torch.Tensor | None = None) -> torch.Tensor:
@@ -41,6 +44,8 @@ class FlowCost:
         if self.effort_weight:
             moves = torch.diff(targets, dim=1, prepend=start_xy.reshape(-1, 1, 2).expand(len(targets), 1, 2))
             cost = cost + self.effort_weight * moves.pow(2).sum((1, 2))
+        if self.uncertainty_weight and pred.spread is not None:
+            cost = cost + self.uncertainty_weight * pred.spread
         if self.reach_weight:
             tip = fingertip_path(start_xy, targets, max_step)[:, -1]  # (K, 2)
             gap = torch.linalg.vector_norm(pred.points[:, -1, :, :2] - tip[:, None], dim=-1).amin(-1)

@@ -7,14 +7,14 @@ were collected in (`policies.scripted`): a push is a contact on the T's outline,
 direction within ``max_angle_deg`` of the inward normal and a length; the hand travels
 around the block to a point ``standoff`` behind the contact and pushes through it.
 
-Every replan (when the previous push is done) proposes ``prior_samples`` pushes from the
-quasi-static model of `HeuristicPushPolicy` (its best-ranked ones) and ``samples`` uniformly
-random ones, predicts the block's points over each push plus ``settle_steps`` with the hand
-at rest (for a learned model from where the hand's front is about to reach the block: the
-approach through free space before that moves nothing), and scores them
-with the flow cost (DESIGN §7) plus ``travel_weight`` times the travel distance; ``refine``
-more pushes are drawn around the ``elites`` best (one CEM round over contact, angle and
-log-length). The best push is executed whole, then the planner replans.
+Every replan (when the previous push is done) proposes ``samples`` uniformly random pushes (and,
+optionally, ``prior_samples`` best-ranked pushes of the quasi-static model of
+`HeuristicPushPolicy`; none by default: the model plans alone), predicts the block's points over
+each push plus ``settle_steps`` with the hand at rest (for a learned model from where the hand's
+front is about to reach the block: the approach through free space before that moves nothing),
+and scores them with the flow cost (DESIGN §7) plus ``travel_weight`` times the travel distance;
+then ``rounds`` CEM rounds each draw ``refine`` more pushes around the ``elites`` best so far
+(contact, angle and log-length). The best push is executed whole, then the planner replans.
 """
 
 from __future__ import annotations
@@ -41,9 +41,10 @@ LEAD_MARGIN = 0.005  # m: added to the hand's reach ahead of the fingertips
 class PrimitiveConfig:
     """Sampling settings of `PrimitiveMPC` (lengths in metres)."""
 
-    samples: int = 32
-    prior_samples: int = 32
+    samples: int = 64
+    prior_samples: int = 0
     refine: int = 32
+    rounds: int = 2
     elites: int = 8
     max_angle_deg: float = 30.0
     min_length: float = 0.002
@@ -53,10 +54,10 @@ class PrimitiveConfig:
 
     def __post_init__(self) -> None:
         total = self.samples + self.prior_samples
-        if min(self.samples, self.prior_samples, self.refine) < 0 or not 0 < self.elites <= total:
-            raise ValueError(f"need samples, prior_samples, refine >= 0 and 0 < elites <= samples + prior_samples; got "
-                             f"samples={self.samples}, prior_samples={self.prior_samples}, refine={self.refine}, "
-                             f"elites={self.elites}")
+        if min(self.samples, self.prior_samples, self.refine, self.rounds) < 0 or not 0 < self.elites <= total:
+            raise ValueError(f"need samples, prior_samples, refine, rounds >= 0 and 0 < elites <= samples + "
+                             f"prior_samples; got samples={self.samples}, prior_samples={self.prior_samples}, "
+                             f"refine={self.refine}, rounds={self.rounds}, elites={self.elites}")
         if not 0 < self.min_length <= self.max_length:
             raise ValueError(f"need 0 < min_length <= max_length, got {self.min_length}, {self.max_length}")
         if not 0 <= self.max_angle_deg < 90 or self.settle_steps < 0 or self.travel_weight < 0:
@@ -110,7 +111,7 @@ class PrimitiveMPC(PushPolicy):
         if not len(idx):  # no random samples and no sticking push: the heuristic's fallback
             return self.prior.choose_push(pose, ee)
         cost, final, goal = self._score(pose, ee, idx, ang, log_len)
-        if c.refine:
+        for _ in range(c.rounds if c.refine else 0):
             best = np.argsort(cost)[: c.elites]
             pick = best[self.rng.integers(len(best), size=c.refine)]
             idx2 = (idx[pick] + np.rint(self.rng.normal(0, REFINE_INDEX_STD, c.refine)).astype(int)) % M

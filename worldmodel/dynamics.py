@@ -32,6 +32,8 @@ from robots.control import CONTROL_DT
 from robots.gripper_points import finite_difference_motion
 from robots.transforms import kabsch_transform, pose_matrix
 
+from .formulation import LOSS_SCALE
+
 PAST_KEYS = ("previous_displacement", "earlier_displacement")  # x_t - x_(t-1), x_(t-1) - x_(t-2)
 
 
@@ -39,11 +41,13 @@ PAST_KEYS = ("previous_displacement", "earlier_displacement")  # x_t - x_(t-1), 
 class Prediction:
     """Predicted block points (K, T, N, 3) at t+1..t+T, their goal positions (N, 3) and, for adapters
     that predict a subset of the observed points, where those points are now (N, 3; None: they are
-    ``info["object_points"]``)."""
+    ``info["object_points"]``); a learned model's ``spread`` is its own estimate of how wrong it is
+    (`LearnedDynamics.rollout`)."""
 
     points: torch.Tensor
     goal: torch.Tensor
     current: torch.Tensor | None = None
+    spread: torch.Tensor | None = None  # (K,) the model's expected error of the block points (m); None: exact
 
 
 def fingertip_path(start_xy: torch.Tensor, targets: torch.Tensor, max_step: float) -> torch.Tensor:
@@ -141,7 +145,7 @@ class LearnedDynamics:
         for lag, key in enumerate(self.past, start=1):  # after a travel the block is at rest
             past = self.previous_displacement(obs, lag)[keep] if start_xy is None else np.zeros((len(keep), 3))
             scene[key] = torch.as_tensor(past, dtype=torch.float32)[None]
-        H, chunks, t0 = self.horizon, [], 0
+        H, chunks, spreads, t0 = self.horizon, [], [], 0
         while t0 < T:
             steps = min(H, T - t0)
             seg = path[:, t0 : t0 + steps + 1]
@@ -150,9 +154,10 @@ class LearnedDynamics:
             grip = grip0 + torch.nn.functional.pad(path[:, t0] - now, (0, 1))[:, None]  # (K, Nr, 3)
             push = self.model.encode_push(self._push_batch(grip, seg))
             code = self.model.encode_scene(scene)
-            flow, _ = self.model.decode(code, push)  # (K, H, Ns, 3)
+            flow, log_var = self.model.decode(code, push)  # (K, H, Ns, 3), (K, H, Ns)
             pts = scene["scene_points"][:, None] + flow[:, :steps]  # (K, steps, Ns, 3)
             chunks.append(pts)
+            spreads.append(log_var[:, :steps][..., torch.from_numpy(block)])
             scene = {k: v.expand(K, *v.shape[1:]) for k, v in scene.items()}
             history = torch.cat([scene["scene_points"][:, None], pts], dim=1)  # t0 .. t0 + steps
             # a one-step chunk's earlier motion is the motion before it
@@ -164,7 +169,9 @@ class LearnedDynamics:
         points = torch.cat(chunks, dim=1)[:, :, torch.from_numpy(block)]
         current = np.asarray(obs["scene_points"])[keep][block]
         goal = goal_transfer(current, info)
-        return Prediction(points, torch.as_tensor(goal, dtype=torch.float32), torch.as_tensor(current))
+        # the loss makes exp(log_var) the expected Huber error in units of the loss scale (worldmodel.formulation)
+        spread = LOSS_SCALE * torch.exp(torch.cat(spreads, dim=1)).mean(dim=(1, 2))
+        return Prediction(points, torch.as_tensor(goal, dtype=torch.float32), torch.as_tensor(current), spread)
 
     def _push_batch(self, grip: torch.Tensor, path: torch.Tensor) -> dict[str, torch.Tensor]:
         """Gripper points (K, H+1, Nr, 3) starting at ``grip`` (K, Nr, 3) and translated along fingertip

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 HORIZON = 10
+LOSS_SCALE = 0.01  # m: the displacement scale s of the loss (the default of wm4d train's trainer.loss_scale)
 MOVED_THRESHOLD = 0.005
 STATIC_THRESHOLD = 0.001
 BATCH_KEYS = ("scene_points", "scene_colors", "scene_normals", "gripper_points", "gripper_velocity",
@@ -50,7 +51,7 @@ def check_batch(batch: dict[str, torch.Tensor], horizon: int, extra: tuple[str, 
     return B, N, Nr
 
 
-def heteroscedastic_huber(pred: torch.Tensor, log_var: torch.Tensor, target: torch.Tensor, scale: float = 0.01,
+def heteroscedastic_huber(pred: torch.Tensor, log_var: torch.Tensor, target: torch.Tensor, scale: float = LOSS_SCALE,
                           delta: float = 1.0, beta: float = 1.0) -> torch.Tensor:
     """Mean over steps and points of stopgrad(var)^beta * 0.5 * (huber(|pred - target| / scale) / var + log var)."""
     err = torch.linalg.vector_norm(pred - target, dim=-1) / scale

@@ -56,6 +56,7 @@ def test_learned_dynamics_starts_plans_where_the_travel_ends(env):
     targets = start[:, None] + torch.tensor([0.01, 0.0]) * torch.arange(1, 4)[:, None]
     pred = dyn.rollout(obs, info, targets, start_xy=start)
     block = obs["scene_labels"] == 1
+    assert pred.spread.shape == (2,) and bool(torch.all(pred.spread > 0))  # the model's own error estimate (m)
     for k in range(2):  # a dataset-style sample with the gripper carried to start k, the block at rest
         path = np.concatenate([start[k : k + 1].numpy(), targets[k].numpy()])
         grip = obs["gripper_points"][None] + np.pad(path - obs["agent_pos"], ((0, 0), (0, 1)))[:, None]
@@ -113,3 +114,42 @@ def test_wm4d_eval_runs_primitive_mpc(tmp_path):
                      "planner.cfg.refine=2", "planner.cfg.elites=2", f"out={tmp_path}"])
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["planner"] == "PrimitiveMPC" and summary["episodes"] == 1 and summary["seconds_per_replan"] > 0
+
+
+def test_the_default_planner_samples_its_own_pushes_in_cem_rounds(monkeypatch):
+    assert PrimitiveConfig().prior_samples == 0  # DESIGN §13: the heuristic's proposals are an option, off
+    e = gym.make("PushT4D-v0", robot="panda_hand", obs_mode="state", start="near_goal")
+    obs, info = e.reset(seed=0, options={"block_pose": (-0.06, 0.0, np.pi / 4), "ee_xy": (-0.2, -0.05)})
+    policy = PrimitiveMPC(OracleDynamics(e), np.random.default_rng(0),
+                          PrimitiveConfig(samples=8, refine=4, rounds=3, elites=4))
+
+    def no_heuristic(*args, **kwargs):
+        raise AssertionError("the default planner asked the heuristic for proposals")
+
+    monkeypatch.setattr(policy.prior, "ranked_pushes", no_heuristic)
+    scored = []
+    score = policy._score
+    monkeypatch.setattr(policy, "_score", lambda *a: scored.append(len(a[2])) or score(*a))
+    start = point_error(info)
+    for _ in range(60):
+        obs, _, terminated, _, info = e.step(policy.act(obs, info))
+        if terminated:
+            break
+    assert point_error(info) < 0.3 * start, (start, point_error(info))
+    assert scored[:4] == [8, 4, 4, 4]  # the random pushes, then three refinement rounds
+    e.close()
+
+
+def test_the_cost_steers_away_from_pushes_the_model_cannot_predict():
+    from policies.mpc import FlowCost
+    from worldmodel.dynamics import Prediction
+
+    pts = torch.zeros(2, 3, 5, 3)
+    pred = Prediction(pts, torch.zeros(5, 3), spread=torch.tensor([0.001, 0.02]))
+    targets, start = torch.zeros(2, 3, 2), torch.zeros(2)
+    base = FlowCost(reach_weight=0.0)(pred, targets, start, 0.05)
+    cautious = FlowCost(reach_weight=0.0, uncertainty_weight=0.5)(pred, targets, start, 0.05)
+    torch.testing.assert_close(cautious - base, 0.5 * pred.spread)
+    exact = Prediction(pts, torch.zeros(5, 3))  # the simulator: no spread, no penalty
+    torch.testing.assert_close(FlowCost(uncertainty_weight=0.5)(exact, targets, start, 0.05),
+                               FlowCost()(exact, targets, start, 0.05))

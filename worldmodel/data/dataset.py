@@ -21,6 +21,7 @@ shifts it horizontally; positions, directions and displacements transform consis
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -82,6 +83,33 @@ class FlowSample:
     earlier_displacement: np.ndarray  # (Ns, 3)
 
 
+SOURCE_KEYS = ("policy", "robot", "object")  # what `episode_source` reads of a store's configuration
+
+
+def _snake(name: str) -> str:
+    """``RandomPushPolicy`` -> ``random_push``: a policy class's name as its config group's."""
+    name = name.removesuffix("Policy")
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def episode_source(attrs: dict) -> dict[str, str]:
+    """Where a store's episodes come from, from its configuration attributes: ``policy`` (the push source, e.g.
+    "random_push", "heuristic_push"; an exploring heuristic is "heuristic_push_top8"), ``robot`` (the gripper)
+    and ``object``; keys the store does not record are left out."""
+    out: dict[str, str] = {}
+    policy = attrs.get("policy")
+    if isinstance(policy, dict) and isinstance(policy.get("_target_"), str):
+        label = _snake(policy["_target_"].rsplit(".", 1)[-1])
+        top_k = policy.get("explore_top_k")
+        out["policy"] = f"{label}_top{top_k}" if isinstance(top_k, int) and top_k > 1 else label
+    kwargs = attrs.get("env_kwargs") if isinstance(attrs.get("env_kwargs"), dict) else {}
+    for key, names in (("robot", ("robot", "gripper")), ("object", ("object", "shape", "block_material"))):
+        value = next((kwargs[n] for n in names if isinstance(kwargs.get(n), str)), None)
+        if value is not None:
+            out[key] = value
+    return out
+
+
 class PointFlowDataset(Dataset):
     """Samples of the point-flow formulation over one or more rollout stores.
 
@@ -114,10 +142,12 @@ class PointFlowDataset(Dataset):
         self.num_points, self.num_gripper_points = num_points, num_gripper_points
         self.epoch = 0
         self._episodes: list[dict[str, np.ndarray]] = []
+        self.episode_sources: list[dict[str, str]] = []  # per kept episode: its store's push source, robot, object
         index = []
         for path in paths:
             store = RolloutStore(path)
             keys = self._keys_of(store, path)
+            source = episode_source(store.attrs)
             order = np.random.default_rng(split_seed).permutation(store.num_episodes)
             n_val = int(round(val_fraction * store.num_episodes))
             chosen = {"train": order[n_val:], "val": order[:n_val], "all": order}[split]
@@ -130,6 +160,7 @@ class PointFlowDataset(Dataset):
                     continue
                 k = len(self._episodes)
                 self._episodes.append(ep)
+                self.episode_sources.append(source)
                 index.append(np.stack([np.full(T - self.horizon, k), np.arange(T - self.horizon)], 1))
         if not index:
             raise ValueError(f"no episode in {paths} ({split} split) is longer than the horizon {self.horizon}")
@@ -162,6 +193,12 @@ class PointFlowDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.index)
+
+    def sample_labels(self, key: str) -> np.ndarray:
+        """The ``key`` ("policy", "robot" or "object") of every sample's episode (len(self),) as strings; "" where
+        its store does not record it."""
+        values = np.array([src.get(key, "") for src in self.episode_sources] + [""], dtype=object)
+        return values[self.index[:, 0]]
 
     def set_epoch(self, epoch: int) -> None:
         """Select the augmentation draws of ``epoch``."""

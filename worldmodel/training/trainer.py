@@ -22,7 +22,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from ..formulation import heteroscedastic_huber
+from ..formulation import LOSS_SCALE, heteroscedastic_huber
 from . import distributed
 from .checkpoint import LEGACY_TRAINER_STATE, TRAINER_STATE, load_trainer_state, load_weights, save_checkpoint
 from .evaluation import flow_metrics
@@ -49,7 +49,7 @@ class TrainConfig:
     seed: int = 0
     checkpoint_every: int = 200
     log_every: int = 20
-    loss_scale: float = 0.01
+    loss_scale: float = LOSS_SCALE
     ema_decay: float = 0.0
     device: str = "auto"
     amp: bool = True

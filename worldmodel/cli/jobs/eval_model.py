@@ -1,7 +1,9 @@
 """``wm4d eval-model``: DESIGN §11 metrics of a checkpoint on rollouts -> ``DIR/metrics.json`` and PNGs.
 
 L2 per horizon step on moved, static and all points and the Chamfer distance at t+H, each
-next to the zero-flow and constant-velocity baselines (`worldmodel.training.flow_metrics`);
+next to the zero-flow and constant-velocity baselines (`worldmodel.training.flow_metrics`), overall
+and per push source (``per_policy``), robot (``per_gripper``), both (``per_policy_gripper``, e.g.
+``random_push/panda``) and object (``per_object``) where the stores record them;
 ``error_vs_horizon.png`` plots them, ``flow.png`` draws predicted against true flow on the
 point clouds of a few samples.
 """
@@ -27,15 +29,16 @@ def run(cfg: DictConfig) -> None:
     paths = list(cfg.data) if OmegaConf.is_list(cfg.data) else [str(cfg.data)]
     dataset = PointFlowDataset(paths, horizon=horizon, split="all")
     max_batches = None if cfg.max_batches is None else int(cfg.max_batches)
-    m = flow_metrics(model, dataset, int(cfg.batch_size), max_batches, progress=True)
-    metrics = {"horizon": horizon}
-    for name in ("model", "zero_flow", "constant_velocity"):
-        prefix = "" if name == "model" else name + "_"
-        for kind in ("moved", "static", "all"):
-            metrics[f"{prefix}l2_{kind}_per_step"] = m[f"{name}_{kind}"]
-        metrics[f"{prefix}chamfer"] = m[f"{name}_chamfer"]
-    metrics["moved_l2_ratio_to_zero_flow_at_H"] = m["model_moved"][-1] / max(m["zero_flow_moved"][-1], 1e-12)
-    metrics.update(num_samples=m["num_samples"], checkpoint=str(cfg.checkpoint), data=paths)
+    labels = {name: dataset.sample_labels(key) for name, key in BREAKDOWNS.items()}
+    labels = {name: v for name, v in labels.items() if any(v)}  # the sources the stores record
+    if {"per_policy", "per_gripper"} <= set(labels):  # each push source of each robot
+        labels["per_policy_gripper"] = np.array([f"{p}/{g}" for p, g in zip(labels["per_policy"],
+                                                                            labels["per_gripper"], strict=True)])
+    m = flow_metrics(model, dataset, int(cfg.batch_size), max_batches, progress=True, labels=labels)
+    metrics = {"horizon": horizon, **metric_block(m)}
+    for name in labels:
+        metrics[name] = {value: metric_block(group) for value, group in m[name].items()}
+    metrics.update(checkpoint=str(cfg.checkpoint), data=paths)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
@@ -43,6 +46,30 @@ def run(cfg: DictConfig) -> None:
     _plot_flow(out / "flow.png", model, dataset, int(cfg.flow_samples))
     print(json.dumps({k: metrics[k] for k in ("horizon", "chamfer", "moved_l2_ratio_to_zero_flow_at_H",
                                               "num_samples")}))
+    for name in labels:
+        for value, block in metrics[name].items():
+            print(f"{name} {value}: moved L2 at H {1000 * block['l2_moved_per_step'][-1]:.1f} mm = "
+                  f"{block['moved_l2_ratio_to_zero_flow_at_H']:.3f}x zero flow, static "
+                  f"{1000 * block['l2_static_per_step'][-1]:.2f} mm ({block['num_samples']} samples)")
+
+
+# metrics.json breakdowns (DESIGN §13) and the episode source each groups samples by
+BREAKDOWNS = {"per_policy": "policy", "per_gripper": "robot", "per_object": "object"}
+
+
+def metric_block(m: dict) -> dict:
+    """DESIGN §11's metric names of a `worldmodel.training.flow_metrics` result (overall or one group's): L2 per
+    step on moved/static/all points and Chamfer for the model and the baselines, the moved-point ratio to zero
+    flow at step H and ``num_samples``."""
+    out: dict = {}
+    for name in ("model", "zero_flow", "constant_velocity"):
+        prefix = "" if name == "model" else name + "_"
+        for kind in ("moved", "static", "all"):
+            out[f"{prefix}l2_{kind}_per_step"] = m[f"{name}_{kind}"]
+        out[f"{prefix}chamfer"] = m[f"{name}_chamfer"]
+    out["moved_l2_ratio_to_zero_flow_at_H"] = m["model_moved"][-1] / max(m["zero_flow_moved"][-1], 1e-12)
+    out["num_samples"] = m["num_samples"]
+    return out
 
 
 def _plot_errors(path: Path, m: dict) -> None:

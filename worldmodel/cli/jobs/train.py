@@ -10,7 +10,8 @@ from omegaconf import DictConfig, OmegaConf
 
 
 def run(cfg: DictConfig) -> None:
-    """Build the datasets and model from ``cfg``, set normalisation from the data, and train."""
+    """Build the datasets and model from ``cfg`` (normalisation from the data), or start from the checkpoint
+    ``cfg.init`` (fine-tuning: its model, weights and normalisation), and train."""
     from worldmodel.data import PointFlowDataset
     from worldmodel.safe_config import check_config, instantiate_checked
     from worldmodel.training import train
@@ -31,13 +32,30 @@ def run(cfg: DictConfig) -> None:
     stats = json.loads(stats_path.read_text()) if stats_path.exists() else train_set.statistics()
     atomic_write(stats_path, lambda p: p.write_text(json.dumps(stats, indent=2)))
     torch.manual_seed(int(cfg.trainer.seed))
-    model = instantiate_checked(cfg.model, "model", "model")
-    with torch.no_grad():  # normalisation from the training data, stored with the weights
-        model.position_mean.copy_(torch.tensor(stats["scene_mean"]))
-        model.position_scale.fill_(float(torch.tensor(stats["scene_std"])[:2].mean()))
-        model.displacement_scale.fill_(float(torch.tensor(stats["displacement_std"]).norm()))
+    if cfg.init is None:
+        model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
+        model = instantiate_checked(cfg.model, "model", "model")
+        with torch.no_grad():  # normalisation from the training data, stored with the weights
+            model.position_mean.copy_(torch.tensor(stats["scene_mean"]))
+            model.position_scale.fill_(float(torch.tensor(stats["scene_std"])[:2].mean()))
+            model.displacement_scale.fill_(float(torch.tensor(stats["displacement_std"]).norm()))
+    else:
+        model, model_cfg = initial_model(str(cfg.init), int(cfg.horizon))
     trainer_cfg = instantiate_checked(cfg.trainer, "trainer", "trainer")
-    config = {"model": OmegaConf.to_container(cfg.model, resolve=True), "data": paths, "horizon": int(cfg.horizon)}
+    config = {"model": model_cfg, "data": paths, "horizon": int(cfg.horizon),
+              **({} if cfg.init is None else {"init": str(cfg.init)})}
     result = train(model, train_set, trainer_cfg, out, val_set=val_set, config=config)
     (out / "result.json").write_text(json.dumps(result, indent=2))
     print(json.dumps({k: v for k, v in result.items() if k != "val"}))
+
+
+def initial_model(checkpoint: str, horizon: int) -> tuple[torch.nn.Module, dict]:
+    """The model of ``checkpoint`` (a shipped name or a ``wm4d train`` directory; its EMA weights) to fine-tune,
+    in training mode, and its model config; its normalisation is kept. ValueError if its horizon differs."""
+    from worldmodel.pretrained import load_model
+
+    model, config = load_model(checkpoint)
+    if int(config.get("horizon", horizon)) != horizon:
+        raise ValueError(f"init={checkpoint} predicts {config['horizon']} steps, but this run has horizon={horizon}; "
+                         f"set horizon={config['horizon']} to fine-tune it")
+    return model.train(), config["model"]
