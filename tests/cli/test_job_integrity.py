@@ -134,6 +134,7 @@ def test_failed_jobs_leave_no_output(tmp_path, capsys):
         ["eval-model", "checkpoint=pretrained", f"data={tmp_path / 'missing.zarr'}"],
         ["mpm-demo", "scene=bogus"],
         ["estimate-material", f"data={tmp_path / 'missing.zarr'}"],
+        ["export", f"data={tmp_path / 'missing.zarr'}"],
     ]
     for args in failing:
         out = tmp_path / "out"

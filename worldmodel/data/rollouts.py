@@ -1,10 +1,10 @@
 """Read-only access to rollout stores (needs only zarr and numpy; schema: `worldmodel.data.schema`).
 
 Only committed episodes are visible: rows past ``meta/episode_ends[-1]`` (left by an
-interrupted recording) are ignored. Schema versions 1 to 3 are read (version 2 adds the
-optional per-point tracks ``scene_track_ids``/``tracks``/``track_visible``, see
-`worldmodel.data.schema`); a newer version, or a store without the schema's required parts, is
-refused with a ``ValueError`` that names the reason.
+interrupted recording) are ignored. Schema versions 1 to 4 are read (version 2 adds the
+optional per-point tracks ``scene_track_ids``/``tracks``/``track_visible``, version 4 is zarr
+format 2 where 1 to 3 are zarr format 3, see `worldmodel.data.schema`); a newer version, or a
+store without the schema's required parts, is refused with a ``ValueError`` that names the reason.
 """
 
 from __future__ import annotations

@@ -4,7 +4,10 @@ The writer (`worldmodel.data.writer`), the recording wrapper (`worldmodel.data.r
 the reader (`worldmodel.data.rollouts`) all take the schema from this module; it needs only
 zarr and numpy.
 
-Stores are zarr groups (zarr-python 3, format 3; diffusion-policy layout).
+Stores are zarr groups in the diffusion-policy layout, written as zarr format 2 with a Blosc
+compressor (``ZARR_FORMAT``, `compressor`), so zarr-python 2.x (Diffusion Policy's ``ReplayBuffer``:
+``zarr.open(path, 'r')['data']['action']``) and 3.x both read them; stores of schema 3 and older
+are zarr format 3 and are still read (zarr-python 3 opens both formats).
 
 Layout: ``data/<key>`` arrays concatenated over time (row t = the observation at step t,
 the action taken from it and what that action earned: ``reward``, ``terminated`` and
@@ -23,7 +26,7 @@ configuration attribute of the new run with the store's (``IDENTITY_KEYS``) and 
 each differing key with both values, before anything is written. A store is created only when
 its first episode is committed, so a run that fails before that leaves nothing behind.
 
-Schema versions (`worldmodel.data.rollouts` reads 1 to ``SCHEMA_VERSION``):
+Schema versions (`worldmodel.data.rollouts` reads 1 to ``SCHEMA_VERSION``; 1 to 3 are zarr format 3):
 
 1. Per-step keys as recorded from the env: ``action``, ``reward``, the observation's
    ``agent_pos``, ``block_pose``, ``qpos``, ``scene_points``/``scene_colors``/``scene_normals``/
@@ -42,6 +45,9 @@ Schema versions (`worldmodel.data.rollouts` reads 1 to ``SCHEMA_VERSION``):
 3. Adds per-step ``terminated`` (bool, the step taken from the row ended the episode by the
    task's own rule) and ``is_success`` (bool, the task's success after that step), and the
    ``fps`` attribute. A version-2 store is a valid version-3 store without them.
+4. The keys and attributes of version 3, stored as zarr format 2 (``.zgroup``/``.zarray``/``.zattrs``
+   metadata, Blosc-zstd chunks) so that zarr-python 2.x reads them too. Resuming a version-3 store
+   is refused (its schema differs); record into a new path.
 """
 
 from __future__ import annotations
@@ -52,7 +58,7 @@ from typing import Any
 import numpy as np
 import zarr
 
-SCHEMA_VERSION = 3  # see the module docstring
+SCHEMA_VERSION = 4  # see the module docstring
 MIN_SCHEMA_VERSION = 1  # oldest version still read (version 1 = version 2 without tracks)
 REQUIRED_PARTS = ("data", "meta/episode_ends", "meta/episode_seeds")
 STEP_KEYS = ("agent_pos", "block_pose", "qpos", "scene_points", "scene_colors", "scene_normals", "scene_labels",
@@ -64,6 +70,16 @@ EXTRA_INFO_KEYS = ("collider_poses",)  # recorded when an env reports them (defo
 # Root attributes that make up a store's configuration: a resumed run must match every one of them.
 IDENTITY_KEYS = ("schema_version", "env_id", "env_kwargs", "policy", "seed", "max_steps", "fps", "record_images")
 ROWS_PER_CHUNK_BYTES = 4 << 20
+ZARR_FORMAT = 2  # written by schema 4 (readable by zarr-python 2.x and 3.x); schemas 1 to 3 wrote format 3
+METADATA_FILES = ("zarr.json", ".zgroup")  # a group's metadata file in zarr format 3 / 2
+
+
+def compressor() -> Any:
+    """The chunk compressor of format-2 stores: Blosc with zstd and byte shuffle, which every numcodecs
+    release that zarr-python 2.x uses decodes (Diffusion Policy's stores use Blosc too)."""
+    from numcodecs import Blosc  # installed with zarr
+
+    return Blosc(cname="zstd", clevel=3, shuffle=Blosc.SHUFFLE)
 
 
 def package_version() -> str:
@@ -111,8 +127,8 @@ def configuration_differences(stored: dict[str, Any], wanted: dict[str, Any],
 
 
 def is_store(path: str | os.PathLike) -> bool:
-    """Whether ``path`` holds a zarr group (a rollout store or any other)."""
-    return os.path.exists(os.path.join(str(path), "zarr.json"))
+    """Whether ``path`` holds a zarr group of format 2 or 3 (a rollout store or any other)."""
+    return any(os.path.exists(os.path.join(str(path), name)) for name in METADATA_FILES)
 
 
 def committed_episode_ends(ends: np.ndarray) -> np.ndarray:

@@ -11,7 +11,9 @@ import zarr
 from .schema import (
     ROWS_PER_CHUNK_BYTES,
     SCHEMA_VERSION,
+    ZARR_FORMAT,
     committed_episode_ends,
+    compressor,
     configuration_differences,
     is_store,
     jsonable,
@@ -26,7 +28,8 @@ class RolloutWriter:
     other metadata. A new store is created by the first ``add_episode``; ``resume=True`` continues
     an existing store only when its configuration equals ``attrs`` (``ValueError`` naming every
     difference otherwise, with the store untouched); without it an existing store is refused
-    (``FileExistsError``), and so is a path that holds anything but a zarr store.
+    (``FileExistsError``), and so is a path that holds anything but a zarr store. New stores are zarr
+    format 2 (``ZARR_FORMAT``: zarr-python 2.x and 3.x read them).
     """
 
     def __init__(self, path: str | os.PathLike, attrs: dict[str, Any] | None = None, resume: bool = False):
@@ -49,13 +52,19 @@ class RolloutWriter:
             raise FileExistsError(f"{self.path} exists and is not a zarr store; choose another path")
 
     def _create(self) -> zarr.Group:
-        root = zarr.open_group(self.path, mode="w", zarr_format=3)
+        root = zarr.open_group(self.path, mode="w", zarr_format=ZARR_FORMAT)
         root.attrs.update(self.attrs)
         root.create_group("data")
         meta = root.create_group("meta")
         for name in ("episode_ends", "episode_seeds"):
-            meta.create_array(name, shape=(0,), chunks=(4096,), dtype=np.int64)
+            self._create_array(meta, name, (4096,), np.dtype(np.int64))
         return root
+
+    def _create_array(self, group: zarr.Group, name: str, chunks: tuple[int, ...], dtype: np.dtype) -> None:
+        """An empty array growing along axis 0, filled with zeros (format 2: the shared Blosc compressor)."""
+        options = {"compressors": compressor()} if group.metadata.zarr_format == 2 else {}
+        group.create_array(name, shape=(0,) + chunks[1:], chunks=chunks, dtype=dtype,
+                           fill_value=np.zeros((), dtype).item(), **options)
 
     def _committed_ends(self) -> np.ndarray:
         if self.root is None:
@@ -109,8 +118,7 @@ class RolloutWriter:
             if key not in data:
                 row_bytes = max(1, value[0].nbytes)
                 chunk = max(1, min(1024, ROWS_PER_CHUNK_BYTES // row_bytes))
-                data.create_array(key, shape=(0,) + value.shape[1:], chunks=(chunk,) + value.shape[1:],
-                                  dtype=value.dtype)
+                self._create_array(data, key, (chunk,) + value.shape[1:], value.dtype)
             arr = data[key]
             arr.resize((start + T,) + arr.shape[1:])
             arr[start:] = value
