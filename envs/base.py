@@ -19,11 +19,25 @@ scene, its episode initialisation and its evaluation, by overriding these hooks
   ``_initialize_episode(parsed)``.
 - ``_state_spaces()``, ``_observe_task()``: the task's state keys and its info (with
   ``object_points``); ``_render_frames()``: RGB-D and segmentation of every camera;
+  ``_render_views(cameras)``: the same of any cameras, with visual-only decorations (videos);
   ``_object_visibility(...)``/``_track_info(...)`` where the object's tracks are more than its points.
 - ``_evaluate(info)`` -> (reward, terminated, truncated); ``_save_state``/``_restore_state``.
 
 The task's class docstring is its specification (spaces, reward, termination, arguments),
 as in gymnasium's MuJoCo environments.
+
+Render modes (``render_mode=``, every task): ``render()`` returns all cameras side by side:
+``"rgb_array"`` RGB (H, V*W, 3) uint8, ``"depth_array"`` depth (H, V*W) float32 in metres (0 where
+nothing is hit), ``"rgbd_tuple"`` both, ``"depth_rgb"`` the depth colour-mapped to RGB uint8
+(`physics.render.colorize_depth`, turbo colours from red near to blue far over a range fixed at the
+first render: for depth videos, e.g. ``gymnasium.wrappers.RecordVideo``). ``"human"`` streams every
+reset and step to a rerun viewer window (`envs.human`; it needs a display and ``rerun-sdk``, and is
+refused at construction, saying what to use instead, where either is missing); ``render()`` then
+returns None. ``render_size`` (int or (W, H); default None) renders with separate cameras of that
+size at the observation cameras' poses (same vertical field of view), which also draw the scene's
+visual-only decorations (the gantry of the hanging Panda); observations never change with it. Without
+it ``render()`` returns the observation cameras' own images (no extra rendering). ``render_views(cameras)``
+renders any cameras (e.g. a top-down view for a video) at the current state the same way.
 """
 
 from __future__ import annotations
@@ -36,7 +50,7 @@ from gymnasium import spaces
 from gymnasium.error import ClosedEnvironmentError, ResetNeeded
 from scipy.spatial import cKDTree
 
-from physics.render import LABEL_OBJECT, RENDER_MODES, Camera, Frames
+from physics.render import LABEL_OBJECT, RENDER_MODES, Camera, Frames, depth_range, resized
 from robots.control import CONTROL_HZ
 from robots.gripper_points import GripperPoints
 from robots.urdf import RobotDescription
@@ -66,7 +80,7 @@ class TaskEnv(gym.Env):
     def __init__(
         self, *, obs_mode: str, action_mode: str, render_mode: str | None, image_size: int | tuple[int, int],
         num_cameras: int, num_scene_points: int, num_gripper_points: int, object_point_fraction: float,
-        seed_points: int,
+        seed_points: int, render_size: int | tuple[int, int] | None = None,
     ):
         self.obs_mode = choice("obs_mode", obs_mode, OBS_MODES)
         self.action_mode = choice("action_mode", action_mode, ACTION_MODES)
@@ -74,11 +88,21 @@ class TaskEnv(gym.Env):
             choice("render_mode", render_mode, RENDER_MODES)
         self.render_mode = render_mode
         w, h = image_size_pair(image_size)
+        view_size = None if render_size is None else image_size_pair(render_size, name="render_size")
         num_cameras = positive_int("num_cameras", num_cameras)
+        self._human = None
+        if render_mode == "human":
+            from .human import HumanViewer
+
+            self._human = HumanViewer(type(self).__name__)  # refused here (no display / no rerun-sdk), nothing open
         self.num_scene_points = positive_int("num_scene_points", num_scene_points, MAX_POINTS)
         num_gripper_points = positive_int("num_gripper_points", num_gripper_points, MAX_POINTS)
         self.uses_cameras = self.obs_mode != "state"
         self.cameras = self._make_cameras(num_cameras, w, h)
+        # render() cameras: the observation cameras' poses at render_size (None: render() shows the observations')
+        self.render_cameras = None if view_size is None else tuple(
+            resized(c, *view_size, name=f"{c.name}_render") for c in self.cameras)
+        self._depth_colors: tuple[float, float] | None = None  # depth_rgb's colour range, fixed at the first render
         crop_min, crop_max = self._crop_box()
         self.fuser = PointCloudFuser(self.cameras, self.num_scene_points, crop_min, crop_max,
                                      object_fraction=object_point_fraction)
@@ -153,6 +177,11 @@ class TaskEnv(gym.Env):
         """RGB-D and segmentation frames of every camera at the current state."""
         raise NotImplementedError
 
+    def _render_views(self, cameras: tuple[Camera, ...], decorations: bool = True) -> Frames:
+        """Frames of any ``cameras`` (one image size) at the current state, with the scene's visual-only
+        decorations unless ``decorations`` is False."""
+        raise NotImplementedError
+
     def _evaluate(self, info: dict) -> tuple[float, bool, bool]:
         """The step's reward, whether the task ended (success) and whether it was cut short, from ``info``."""
         raise NotImplementedError
@@ -197,12 +226,27 @@ class TaskEnv(gym.Env):
         return obs, reward, terminated, truncated, info
 
     def render(self) -> np.ndarray | tuple[np.ndarray, np.ndarray] | None:
-        """All cameras side by side: RGB (H, V*W, 3) uint8, depth (H, V*W) metres, or both (``render_mode``)."""
+        """All cameras side by side, as ``render_mode`` asks (the module docstring): RGB (H, V*W, 3) uint8,
+        depth (H, V*W) metres, both, or colour-mapped depth; None for ``"human"`` (shown at every step)."""
         self._require_open()
         if self.render_mode is None:
             gym.logger.warn("render() called without a render_mode; pass render_mode='rgb_array'")
             return None
-        return (self._frames if self._frames is not None else self._render_frames()).side_by_side(self.render_mode)
+        if self.render_mode == "human":
+            return None
+        frames = self._display_frames()
+        if self.render_mode == "depth_rgb" and self._depth_colors is None:
+            self._depth_colors = depth_range(frames.depth)
+        return frames.side_by_side(self.render_mode, self._depth_colors)
+
+    def render_views(self, cameras: tuple[Camera, ...], decorations: bool = True) -> Frames:
+        """`Frames` of any ``cameras`` (`physics.render.Camera`, one image size) at the current state, with the
+        scene's visual-only decorations (the hanging Panda's gantry) unless ``decorations`` is False: for videos
+        and figures (e.g. a top-down view); not an observation."""
+        self._require_open()
+        if not cameras:
+            raise ValueError("render_views needs at least one camera")
+        return self._render_views(tuple(cameras), decorations)
 
     def get_state(self) -> tuple:
         """Snapshot of the full state (for planners); restore with `set_state`."""
@@ -220,12 +264,22 @@ class TaskEnv(gym.Env):
     def close(self) -> None:
         """Release the engine and rendering resources; the env cannot be used afterwards (closing twice is fine)."""
         self._closed = True
+        if getattr(self, "_human", None) is not None:
+            self._human.close()
 
     def gripper_points(self) -> np.ndarray:
         """Gripper surface points (Nr, 3) in the world, placed by forward kinematics of the current joints."""
         return self.gripper.place(self._link_poses(self.gripper.links))[0]
 
     # ------------------------------------------------------------ internals
+    def _display_frames(self) -> Frames:
+        """What render() shows: the render cameras' frames, or the observation cameras' (rendered once per step)."""
+        if self.render_cameras is not None:
+            return self._render_views(self.render_cameras)
+        if self._frames is None:
+            self._frames = self._render_frames()
+        return self._frames
+
     def _require_open(self) -> None:
         if self._closed:
             raise ClosedEnvironmentError(f"{type(self).__name__} is closed; make a new env")
@@ -273,6 +327,8 @@ class TaskEnv(gym.Env):
                     scene_labels=cloud.labels, gripper_points=self.gripper_points().astype(np.float32),
                 )
         self._track_info(obs, info)
+        if self._human is not None:
+            self._human.log(self._elapsed or 0, self._display_frames(), self.render_cameras or self.cameras, obs, info)
         return obs, info
 
 

@@ -75,16 +75,16 @@ def choice(name: str, value: Any, allowed: tuple) -> Any:
     return value
 
 
-def image_size_pair(value: Any, maximum: int = MAX_IMAGE_SIDE) -> tuple[int, int]:
+def image_size_pair(value: Any, maximum: int = MAX_IMAGE_SIDE, name: str = "image_size") -> tuple[int, int]:
     """(width, height) of ``value``: one positive integer for square images or a (width, height) pair."""
     try:
         pair = (value, value) if isinstance(value, (str, bytes)) or np.ndim(value) == 0 else tuple(value)
     except (ValueError, TypeError):  # ragged nesting
         pair = (value,)
     try:
-        w, h = (positive_int("image_size", v, maximum) for v in pair)
+        w, h = (positive_int(name, v, maximum) for v in pair)
     except ValueError:
-        raise ValueError(f"image_size must be a positive integer no greater than {maximum} or a (width, height) "
+        raise ValueError(f"{name} must be a positive integer no greater than {maximum} or a (width, height) "
                          f"pair of them, got {value!r}") from None
     return w, h
 

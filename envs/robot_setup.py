@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import shapely
 
-from physics.rigid.spec import Link, MeshGeom, RobotModel
+from physics.rigid.spec import Box, Decoration, Link, MeshGeom, RobotModel
 from robots.gripper_points import link_mesh
 from robots.kinematics import ForwardKinematics
 from robots.urdf import MeshRef, RobotDescription, load_description
@@ -47,6 +47,13 @@ PANDA_BASE_HEIGHT = 0.9
 # beside it, every joint at least 7% of its range from its limits
 PANDA_REST_Q = (1.438, -1.482, -0.57, -2.435, 2.484, 2.068, 0.039)
 HAND_DOWN = np.array([[1.0, 0.0, 0.0], [0.0, -1.0, 0.0], [0.0, 0.0, -1.0]])  # hand z -> world -z
+# the drawn gantry of the hanging arm (visual only): colours, clearance beyond the carriage's travel, sizes (m)
+GANTRY_RGBA = (0.62, 0.64, 0.68, 1.0)  # rails and posts
+BRIDGE_RGBA = (0.93, 0.68, 0.18, 1.0)
+CARRIAGE_RGBA = (0.28, 0.28, 0.31, 1.0)
+GANTRY_MARGIN = 0.12
+GANTRY_BEAM = 0.03  # half width of rails, bridge and posts
+GANTRY_FLOOR = -0.6  # where the posts start (the floor under the table)
 
 
 def _rot_x(angle: float) -> np.ndarray:
@@ -109,6 +116,35 @@ class RobotSetup:
         if len(low) < 3:
             return np.zeros((0, 2))
         return np.asarray(shapely.MultiPoint(low).convex_hull.exterior.coords)
+
+
+def gantry_decorations(robot: RobotSetup, reach: float) -> tuple[Decoration, ...]:
+    """The overhead xy gantry that carries ``robot``'s hanging arm, as visual-only boxes (`Decoration`: no
+    collision, no mass; the simulation is unchanged), for fingertip targets within ``reach`` m of the origin
+    along x and y: two rails along x on four posts, a bridge along y riding on them (it moves with the gantry's
+    x) and the carriage under the bridge that holds the arm's base (x and y). Empty for robots without an arm
+    (a floating hand is its own carriage)."""
+    model = robot.model
+    if not model.floating or not model.arm_joints:
+        return ()
+    fixed = [model.fixed_joint_values[n] for n in sorted(model.fixed_joint_values)]
+    q = np.concatenate([np.zeros(2), model.rest_q, fixed])
+    tcp_xy = robot.link_poses(q, (model.tcp_link,))[0, :2, 3]  # fingertips with the gantry at the origin
+    base = np.asarray(model.base_pose)[:3, 3]
+    travel = np.abs(np.stack([-reach - tcp_xy, reach - tcp_xy])).max(axis=0)  # largest |gantry x|, |gantry y|
+    X, Y = travel + GANTRY_MARGIN
+    b, top = GANTRY_BEAM, base[2] + 0.05  # the carriage's top and the bridge's underside
+    boxes = [
+        (Box("gantry_carriage", (0.09, 0.09, 0.025), (base[0], base[1], top - 0.025), rgba=CARRIAGE_RGBA), "xy"),
+        (Box("gantry_bridge", (b + 0.01, Y + b, b), (base[0], 0.0, top + b), rgba=BRIDGE_RGBA), "x"),
+    ]
+    for sy in (-1, 1):
+        boxes.append((Box(f"gantry_rail_{sy:+d}", (X + b, b, b), (0.0, sy * Y, top - b), rgba=GANTRY_RGBA), "world"))
+        for sx in (-1, 1):
+            h = (top - 2 * b - GANTRY_FLOOR) / 2
+            boxes.append((Box(f"gantry_post_{sx:+d}{sy:+d}", (b, b, h), (sx * X, sy * Y, GANTRY_FLOOR + h),
+                              rgba=GANTRY_RGBA), "world"))
+    return tuple(Decoration(box, carried) for box, carried in boxes)
 
 
 def _link_mass(link: str, has_mesh: bool) -> float:

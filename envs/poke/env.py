@@ -119,9 +119,14 @@ class Poke4DEnv(TaskEnv):
     object; object at rest (reach) or flicked (settle). ``reset(options=...)`` accepts
     ``ee_pos`` (3), ``q``/``qdot`` (k modal state) and ``target_displacement`` (3).
 
+    **Rendering.** ``render_mode`` as in PushT4D-v0 (`envs.base`): ``"rgb_array"``, ``"depth_array"``
+    (metres), ``"rgbd_tuple"``, ``"depth_rgb"`` (colour-mapped depth, for videos), ``"human"`` (a live
+    rerun viewer; needs a display and ``rerun-sdk``). ``render_size`` (None, int or (W, H)) renders
+    with separate cameras of that size at the observation cameras' poses; observations never change.
+
     **Arguments.** ``obs_mode``, ``task``, ``shape``, ``robot``, ``action_mode``, ``render_mode``,
-    ``image_size`` (96), ``num_cameras`` (2), ``num_scene_points`` (1024), ``num_gripper_points``
-    (256), ``num_object_points`` (512: tracked and rendered surface samples),
+    ``render_size`` (None), ``image_size`` (96), ``num_cameras`` (2), ``num_scene_points`` (1024),
+    ``num_gripper_points`` (256), ``num_object_points`` (512: tracked and rendered surface samples),
     ``object_point_fraction`` (0.25 of the scene points), ``youngs_modulus`` (Pa, None: the
     shape's default), ``poisson_ratio`` (0.3), ``density`` (1000 kg/m^3), ``rayleigh_alpha``
     (0.1 1/s), ``rayleigh_beta`` (2e-4 s), ``num_modes`` (16), the contact parameters,
@@ -171,6 +176,7 @@ class Poke4DEnv(TaskEnv):
         settle_threshold: float = 0.01,
         seed_points: int = 0,
         backend: str | None = None,
+        render_size: int | tuple[int, int] | None = None,
     ):
         self.task = choice("task", task, TASKS)
         self.shape = choice("shape", shape, SHAPE_NAMES)
@@ -205,6 +211,7 @@ class Poke4DEnv(TaskEnv):
             obs_mode=obs_mode, action_mode=action_mode, render_mode=render_mode, image_size=image_size,
             num_cameras=num_cameras, num_scene_points=num_scene_points, num_gripper_points=num_gripper_points,
             object_point_fraction=fraction("object_point_fraction", object_point_fraction), seed_points=seed_points,
+            render_size=render_size,
         )
 
     # ------------------------------------------------------------------ scene
@@ -226,6 +233,7 @@ class Poke4DEnv(TaskEnv):
         self.scheduler = ContactScheduler(self.contact, self.dynamics, self.robot.contact_offsets, self.max_hand_force,
                                           guide=self.object)
         self._table = table_frames(self.cameras)
+        self._view_table: tuple[tuple[Camera, ...], Frames | None] = ((), None)
 
     def _gripper_source(self) -> tuple[RobotDescription, tuple[str, ...]]:
         return self.robot.robot.desc, DEFAULT_GRIPPER_LINKS
@@ -400,6 +408,13 @@ class Poke4DEnv(TaskEnv):
     def _render_frames(self) -> Frames:
         return render_scene(self.cameras, self._table, self._object_points(), self.object.colors, self.object_radius,
                             self.robot, self.tcp)
+
+    def _render_views(self, cameras: tuple[Camera, ...], decorations: bool = True) -> Frames:
+        kept = self._view_table[0]  # the ray-cast table of the last cameras is kept for the next call
+        if len(kept) != len(cameras) or any(a is not b for a, b in zip(kept, cameras, strict=True)):
+            self._view_table = (cameras, table_frames(cameras))
+        return render_scene(cameras, self._view_table[1], self._object_points(), self.object.colors,
+                            self.object_radius, self.robot, self.tcp)
 
     # ------------------------------------------------------------------ state
     def _save_state(self) -> tuple:

@@ -9,7 +9,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 from scipy.spatial.transform import Rotation
 
-from physics.render import LABEL_OBJECT, Frames, splat_points
+from physics.render import LABEL_OBJECT, Camera, Frames, splat_points
 from physics.rigid import Scene
 from robots.control import CONTROL_DT
 from robots.transforms import kabsch_transform, pose_matrix
@@ -154,6 +154,11 @@ class DeformablePushT4DEnv(PushT4DEnv):
         """The rigid scene's frames with the particles splatted in (label 1)."""
         return splat_points(self._x, np.asarray(BLOCK_RGBA[:3]), LABEL_OBJECT, SPLAT_RADIUS * self.block.spacing,
                             self.cameras, base=self.sim.render())
+
+    def _render_views(self, cameras: tuple[Camera, ...], decorations: bool = True) -> Frames:
+        """`_render_frames` for any cameras (the rigid scene's views, decorations included, with the particles)."""
+        return splat_points(self._x, np.asarray(BLOCK_RGBA[:3]), LABEL_OBJECT, SPLAT_RADIUS * self.block.spacing,
+                            cameras, base=self.sim.render_views(cameras, decorations))
 
     def _object_visibility(self, info: dict, frames: Frames) -> np.ndarray:
         """One z-buffer test of every particle (kept for ``track_visible``); the object points' share of it."""

@@ -91,9 +91,19 @@ class PushT4DEnv(TaskEnv):
     ``reset``, ``step``, ``render``, ``get_state`` or ``set_state`` after ``close`` its
     ``ClosedEnvironmentError``.
 
+    **Rendering.** ``render()`` shows all cameras side by side (`envs.base` gives the render modes):
+    ``render_mode="rgb_array"`` RGB, ``"depth_array"`` depth in metres, ``"rgbd_tuple"`` both,
+    ``"depth_rgb"`` colour-mapped depth (for depth videos), ``"human"`` a live rerun viewer (needs a display
+    and ``rerun-sdk``; refused with what to use instead where missing). ``render_size`` renders with separate
+    cameras of that size at the observation cameras' poses, which also draw the overhead gantry carrying
+    ``robot="panda"`` (visual only: no collision, no mass; the observation cameras never see it).
+    ``render_views(cameras)`` renders any cameras the same way. Videos:
+    ``gymnasium.wrappers.RecordVideo(gym.make("PushT4D-v0", render_mode="rgb_array", render_size=480), folder)``.
+
     **Arguments.** ``obs_mode``, ``robot`` ("panda", "panda_hand"), ``backend`` ("mujoco", "pybullet"),
-    ``action_mode``, ``start``, ``render_mode`` ("rgb_array", "depth_array", "rgbd_tuple":
-    all cameras side by side), ``image_size`` (int or (W, H), default 96, at most 2048),
+    ``action_mode``, ``start``, ``render_mode`` ("rgb_array", "depth_array", "rgbd_tuple", "depth_rgb",
+    "human"), ``render_size`` (None: the observation cameras; int or (W, H), at most 2048),
+    ``image_size`` (int or (W, H), default 96, at most 2048),
     ``num_cameras`` (2), ``num_scene_points`` (1024; with a point cloud at most the distinct
     points the cameras see of the workspace, `envs.pointcloud.PointCloudFuser.capacity`),
     ``num_gripper_points`` (256), ``num_object_points`` (256; point counts at most 1e6),
@@ -139,6 +149,7 @@ class PushT4DEnv(TaskEnv):
         seed_points: int = 0,
         block_material: str = "rigid",
         block_youngs_modulus: float | None = None,
+        render_size: int | tuple[int, int] | None = None,
     ):
         self.robot_name = choice("robot", robot, ROBOTS)
         self.backend_name = choice("backend", backend, BACKENDS)
@@ -162,6 +173,7 @@ class PushT4DEnv(TaskEnv):
             obs_mode=obs_mode, action_mode=action_mode, render_mode=render_mode, image_size=image_size,
             num_cameras=num_cameras, num_scene_points=num_scene_points, num_gripper_points=num_gripper_points,
             object_point_fraction=fraction("block_point_fraction", block_point_fraction), seed_points=seed_points,
+            render_size=render_size,
         )
         self._finger_outline = self.robot.finger_outline(geo.HEIGHT)
 
@@ -284,6 +296,9 @@ class PushT4DEnv(TaskEnv):
 
     def _render_frames(self) -> Frames:
         return self.sim.render()
+
+    def _render_views(self, cameras: tuple[Camera, ...], decorations: bool = True) -> Frames:
+        return self.sim.render_views(cameras, decorations)
 
     def _observe_task(self) -> tuple[dict, dict]:
         pose7, pose3, cov, object_points = self._block_state()

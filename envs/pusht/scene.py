@@ -1,11 +1,11 @@
-"""The PushT4D scene for the rigid backends: table, walls, T block, robot and cameras."""
+"""The PushT4D scene for the rigid backends: table, walls, T block, robot, cameras (and the arm's drawn gantry)."""
 
 from __future__ import annotations
 
 from physics.rigid.spec import Box, Camera, FreeBody, Scene
 from robots.control import CONTROL_DT
 
-from ..robot_setup import RobotSetup
+from ..robot_setup import RobotSetup, gantry_decorations
 from . import geometry as geo
 
 TABLE_RGBA = (0.78, 0.74, 0.68, 1.0)
@@ -64,7 +64,8 @@ def make_scene(
     robot: RobotSetup, cameras: tuple[Camera, ...], friction: float = 0.5, timestep: float = 0.005,
     control_dt: float = CONTROL_DT,
 ) -> Scene:
-    """The PushT4D `Scene` with ``robot``, ``cameras`` and block/table Coulomb ``friction``."""
+    """The PushT4D `Scene` with ``robot``, ``cameras`` and block/table Coulomb ``friction`` (and, for the hanging
+    arm, its gantry drawn as visual-only decorations)."""
     return Scene(
         table=table(),
         statics=walls(),
@@ -74,4 +75,5 @@ def make_scene(
         timestep=timestep,
         control_dt=control_dt,
         static_friction=friction,
+        decorations=gantry_decorations(robot, geo.WORKSPACE / 2),
     )

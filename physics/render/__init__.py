@@ -3,10 +3,11 @@
 The rigid engines render into the same `Frames` with the same labels.
 
 - :mod:`physics.render.cameras`: the `Camera` model, placement (``look_at``, ``pinhole``,
-  ``orbit_cameras``), projection of world points (``project``) and back-projection of depth
+  ``orbit_cameras``, ``resized``), projection of world points (``project``) and back-projection of depth
   images (``pixel_rays``, ``backproject``).
 - :mod:`physics.render.frames`: `Frames` (RGB, depth, segmentation of all cameras), the
-  segmentation labels every renderer writes and the render modes.
+  segmentation labels every renderer writes, the render modes and ``colorize_depth`` (depth as
+  a colour image, for videos).
 - :mod:`physics.render.splatting`: ``splat_points`` draws point sets (MPM particles, deformed
   surface samples, robot link samples) into RGB-D cameras as depth-tested discs (two Warp kernels;
   imported on first use, so the cameras alone do not load Warp).
@@ -14,12 +15,22 @@ The rigid engines render into the same `Frames` with the same labels.
 
 from typing import Any
 
-from .cameras import Camera, backproject, look_at, orbit_cameras, pinhole, pixel_rays, project
-from .frames import LABEL_OBJECT, LABEL_ROBOT, LABEL_STATIC, RENDER_MODES, Frames
+from .cameras import Camera, backproject, look_at, orbit_cameras, pinhole, pixel_rays, project, resized
+from .frames import (
+    ARRAY_RENDER_MODES,
+    LABEL_OBJECT,
+    LABEL_ROBOT,
+    LABEL_STATIC,
+    RENDER_MODES,
+    Frames,
+    colorize_depth,
+    depth_range,
+)
 
 __all__ = [
-    "Camera", "Frames", "LABEL_OBJECT", "LABEL_ROBOT", "LABEL_STATIC", "RENDER_MODES", "backproject", "look_at",
-    "orbit_cameras", "pinhole", "pixel_rays", "project", "splat_points",
+    "ARRAY_RENDER_MODES", "Camera", "Frames", "LABEL_OBJECT", "LABEL_ROBOT", "LABEL_STATIC", "RENDER_MODES",
+    "backproject", "colorize_depth", "depth_range", "look_at", "orbit_cameras", "pinhole", "pixel_rays", "project",
+    "resized", "splat_points",
 ]
 
 

@@ -36,6 +36,10 @@ class Camera:
         return float(np.degrees(2.0 * np.arctan(self.height / 2.0 / self.fy)))
 
 
+def resized(cam: Camera, width: int, height: int, name: str | None = None) -> Camera:
+    """``cam`` at another image size: the same pose and vertical field of view, square pixels, centred."""
+    return pinhole(cam.name if name is None else name, cam.cam2world, width, height, cam.fovy_deg)
+
 
 def look_at(eye: np.ndarray, target: np.ndarray, up: np.ndarray = (0.0, 0.0, 1.0)) -> np.ndarray:
     """cam2world (4, 4, OpenCV axes) of a camera at ``eye`` looking at ``target``."""

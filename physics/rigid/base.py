@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from physics.render import Frames
+from physics.render import Camera, Frames
 
-from .spec import Scene
+from .spec import Box, Scene
 
 
 @dataclass
@@ -70,7 +70,26 @@ class RigidBackend(ABC):
 
     @abstractmethod
     def render(self) -> Frames:
-        """Render every camera of the scene."""
+        """Render every camera of the scene (the observations' images: no decorations)."""
+
+    @abstractmethod
+    def render_views(self, cameras: tuple[Camera, ...], decorations: bool = True) -> Frames:
+        """Render any ``cameras`` (one image size) at the current state, with the scene's decorations unless
+        ``decorations`` is False (videos and figures; the simulation is unchanged)."""
+
+    def placed_decorations(self) -> list[Box]:
+        """The scene's decorations placed in the world for the current gantry position (floating robots carry
+        the ``"x"`` and ``"xy"`` ones; without a gantry they stay where they are)."""
+        decorations = self.scene.decorations
+        if not decorations:
+            return []
+        gantry = self.robot_qpos()[:2] if self.scene.robot.floating else np.zeros(2)
+        out = []
+        for d in decorations:
+            shift = {"world": (0.0, 0.0), "x": (gantry[0], 0.0), "xy": (gantry[0], gantry[1])}[d.carried]
+            pos = (d.box.pos[0] + float(shift[0]), d.box.pos[1] + float(shift[1]), d.box.pos[2])
+            out.append(Box(d.box.name, d.box.half_size, pos, d.box.quat, d.box.rgba))
+        return out
 
     def close(self) -> None:  # noqa: B027  (optional: engines without resources keep this no-op)
         """Release engine resources (rendering contexts, connections)."""

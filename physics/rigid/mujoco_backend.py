@@ -19,7 +19,7 @@ import math
 import mujoco
 import numpy as np
 
-from physics.render import LABEL_OBJECT, LABEL_ROBOT, LABEL_STATIC, Frames
+from physics.render import LABEL_OBJECT, LABEL_ROBOT, LABEL_STATIC, Camera, Frames
 
 from .base import RigidBackend, SimState
 from .mjcf import scene_to_mjcf
@@ -74,6 +74,7 @@ class MujocoBackend(RigidBackend):
         self._jacp = np.zeros((3, m.nv))
         self._jacr = np.zeros((3, m.nv))
         self._renderer = None
+        self._view_renderer = None
         labels = np.full(m.ngeom, LABEL_STATIC, np.int32)
         body_id = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, scene.body.name) if scene.body is not None else -2
         robot_bodies = set(self._link_ids.values())
@@ -258,8 +259,22 @@ class MujocoBackend(RigidBackend):
             raise ValueError("all cameras of a scene must share one image size")
         return Frames(*self._renderer.render(self.data, cams[0].width, cams[0].height))
 
+    def render_views(self, cameras: tuple[Camera, ...], decorations: bool = True) -> Frames:
+        """RGB, depth and labels of any ``cameras``, with the scene's decorations unless ``decorations`` is False
+        (a second renderer: the observations' renderer and its buffers are left alone)."""
+        from .mujoco_render import MujocoCameraRenderer
+
+        w, h = cameras[0].width, cameras[0].height
+        r = self._view_renderer
+        if r is None or w > r.width or h > r.height:
+            if r is not None:
+                r.close()
+            r = self._view_renderer = MujocoCameraRenderer(self.model, self._geom_labels, size=(w, h))
+        return Frames(*r.render_views(self.data, tuple(cameras), self.placed_decorations() if decorations else []))
+
     def close(self) -> None:
-        """Release the rendering context."""
-        if self._renderer is not None:
-            self._renderer.close()
-            self._renderer = None
+        """Release the rendering contexts."""
+        for name in ("_renderer", "_view_renderer"):
+            if getattr(self, name) is not None:
+                getattr(self, name).close()
+                setattr(self, name, None)

@@ -43,7 +43,7 @@ import pybullet as pb
 import trimesh
 from scipy.spatial import ConvexHull, HalfspaceIntersection
 
-from physics.render import LABEL_OBJECT, LABEL_ROBOT, LABEL_STATIC, Frames
+from physics.render import LABEL_OBJECT, LABEL_ROBOT, LABEL_STATIC, Camera, Frames
 
 from .base import RigidBackend, SimState
 from .planar_friction import planar_friction
@@ -61,6 +61,7 @@ PUSH_SLIP = 0.015  # m/s, slip over which the pusher's friction is regularised (
 PUSH_PRESS = 0.3  # downward force on the body per newton of pusher normal force (MuJoCo's effective one)
 N_HISTORY = 7  # friction history: previous planar velocity (3), applied wrench (3), valid flag
 STALL_PERIODS = 2  # servo periods in a row the body must push back harder than max_push_force (not an impact)
+PARKED = (0.0, 0.0, -100.0)  # m: where decorations wait between `render_views` calls (beyond every camera's far plane)
 
 
 def _quat_xyzw(wxyz) -> list[float]:
@@ -126,6 +127,7 @@ class PybulletBackend(RigidBackend):
         self._restore_friction(np.zeros(N_HISTORY + 2))
         self._pusher_friction = [0.0, 0.0]  # horizontal friction applied on the robot in the last physics step
         self._renderer_ready = False
+        self._decorations = [self._decoration(d.box) for d in scene.decorations]  # last: ids of the others unchanged
 
     # ------------------------------------------------------------------ build
     def _static_box(self, b: Box, friction: float) -> int:
@@ -136,6 +138,11 @@ class PybulletBackend(RigidBackend):
         pb.changeDynamics(uid, -1, lateralFriction=friction, physicsClientId=c)
         pb.setCollisionFilterGroupMask(uid, -1, GROUP_STATIC, GROUP_BODY, physicsClientId=c)
         return uid
+
+    def _decoration(self, b: Box) -> int:
+        """A visual-only body (no collision shape, no mass) parked out of sight until `render_views`."""
+        vis = pb.createVisualShape(pb.GEOM_BOX, halfExtents=b.half_size, rgbaColor=b.rgba, physicsClientId=self.client)
+        return pb.createMultiBody(0, -1, vis, basePosition=PARKED, physicsClientId=self.client)
 
     def _free_body(self) -> int:
         """The free body: boxes around their common centre of mass, exact inertia (principal frame)."""
@@ -402,7 +409,23 @@ class PybulletBackend(RigidBackend):
     # -------------------------------------------------------------- rendering
     def render(self) -> Frames:
         """RGB, depth (metres along the optical axis; 0 where nothing is hit) and labels (TinyRenderer)."""
-        cams = self.scene.cameras
+        return self._render(self.scene.cameras)
+
+    def render_views(self, cameras: tuple[Camera, ...], decorations: bool = True) -> Frames:
+        """`render` of any ``cameras``, with the scene's decorations (unless ``decorations`` is False) placed for
+        the moment and parked again after."""
+        c = self.client
+        if not decorations:
+            return self._render(tuple(cameras))
+        for uid, b in zip(self._decorations, self.placed_decorations(), strict=True):
+            pb.resetBasePositionAndOrientation(uid, b.pos, _quat_xyzw(b.quat), physicsClientId=c)
+        try:
+            return self._render(tuple(cameras))
+        finally:
+            for uid in self._decorations:
+                pb.resetBasePositionAndOrientation(uid, PARKED, (0.0, 0.0, 0.0, 1.0), physicsClientId=c)
+
+    def _render(self, cams: tuple[Camera, ...]) -> Frames:
         rgb, depth, seg = [], [], []
         for cam in cams:
             T_gl = np.asarray(cam.cam2world, dtype=float) @ np.diag([1.0, -1.0, -1.0, 1.0])

@@ -27,6 +27,26 @@ class Box:
     rgba: tuple[float, float, float, float] = (0.8, 0.8, 0.8, 1.0)
 
 
+CARRIERS = ("world", "x", "xy")  # what a `Decoration` moves with
+
+
+@dataclass(frozen=True)
+class Decoration:
+    """A visual-only box (e.g. the gantry that carries a floating robot): no collision, no mass, no effect on the
+    simulation, drawn only by `RigidBackend.render_views` (never in the cameras that observations come from).
+
+    ``box`` is placed in the world; ``carried`` says what it moves with: ``"world"`` (fixed), ``"x"`` (the
+    floating robot's gantry x slide: a bridge), ``"xy"`` (both slides: the carriage).
+    """
+
+    box: Box
+    carried: str = "world"
+
+    def __post_init__(self):
+        if self.carried not in CARRIERS:
+            raise ValueError(f"decoration {self.box.name!r}: carried must be one of {CARRIERS}, got {self.carried!r}")
+
+
 @dataclass(frozen=True)
 class FreeBody:
     """A rigid body made of boxes, with total ``mass`` spread uniformly over their volume.
@@ -122,7 +142,8 @@ class Scene:
     plane). ``static_friction`` is the Coulomb coefficient between the free body and the
     statics (the robot's is ``robot.friction``): each engine sets its per-geometry values so
     that these pair values come out of its own combination rule. ``timestep`` is the physics
-    step; ``control_dt`` the period of one `step` call.
+    step; ``control_dt`` the period of one `step` call. ``decorations`` are visual-only boxes
+    (`Decoration`) that only `RigidBackend.render_views` draws.
     """
 
     table: Box
@@ -134,3 +155,4 @@ class Scene:
     control_dt: float = CONTROL_DT
     static_friction: float = 0.5
     extra: dict = field(default_factory=dict)
+    decorations: tuple[Decoration, ...] = ()

@@ -143,7 +143,7 @@ def test_snapshots_restore_the_episode_and_render_modes_show_every_camera():
     rgb, depth = env.render()
     assert rgb.shape == (48, 96, 3) and depth.shape == (48, 96)
     with pytest.raises(ValueError, match="render_mode"):
-        ReachBall(render_mode="human")
+        ReachBall(render_mode="ansi")
     with pytest.raises(ValueError, match="obs_mode"):
         ReachBall(obs_mode="pixels")
 

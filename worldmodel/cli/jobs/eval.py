@@ -7,8 +7,9 @@ processes (or several sessions) share one evaluation. ``DIR/summary.json`` is re
 every line of the JSONL at the end of each run: ``episodes``, ``pc_success`` and its 95%
 Wilson interval ``pc_success_ci95``, ``avg_max_reward``, ``final_coverage_mean`` (with 95%
 normal intervals), ``seconds_per_replan``; ``coverage.png`` plots coverage over time and the
-first ``videos`` episodes of a shard are written as mp4 with the plan's predicted block points
-drawn over the camera images (red: predicted at the plan's end, green: goal).
+first ``videos`` episodes of a shard are written as mp4: an oblique view of the rig beside a top-down view
+of the table (``video_height`` pixels high), with the goal pose shaded on the table, the plan's predicted
+block points at its end (red) and their goal positions (dark green), and the coverage in the corner.
 
 An output directory belongs to one configuration (``DIR/config.json``: env id and resolved
 kwargs, planner, dynamics, checkpoint weights' SHA-256, cost, seed, ``max_steps``); a run of
@@ -139,10 +140,24 @@ def make_policy(cfg: DictConfig, env, seed: int):
     return MPCPolicy(dynamics, planner, cost, execute_steps=int(cfg.execute_steps))
 
 
-def run_episode(env, policy, seed: int, frames: list | None) -> dict:
-    """One episode; ``frames`` (if a list) receives the camera images with the plan drawn."""
-    from envs.overlay import draw_points
+def video_frame(env, policy, info: dict, step: int, height: int) -> np.ndarray:
+    """One video frame: the oblique and top-down views (`envs.overlay.showcase_cameras`) with the goal, the
+    policy's last plan (predicted block points at its end against their goal positions) and the coverage."""
+    from envs.overlay import Layer, annotate, goal_polygon, showcase_cameras
+    from physics.render import Frames
 
+    oblique, top = showcase_cameras(height)
+    views = [env.unwrapped.render_views((oblique,)), env.unwrapped.render_views((top,), decorations=False)]
+    frames = Frames(*(np.concatenate([getattr(f, k) for f in views]) for k in ("rgb", "depth", "segmentation")))
+    plan = getattr(policy, "last_plan", {})
+    layers = (Layer(plan["points"][-1], (230, 40, 40), "predicted block points at the plan's end"),
+              Layer(plan["goal"], (10, 90, 25), "their goal positions")) if plan else ()
+    return annotate(frames, (oblique, top), goal=goal_polygon(env), layers=layers,
+                    text=(f"coverage {info['coverage']:.2f} (success > 0.95)", f"step {step}"))
+
+
+def run_episode(env, policy, seed: int, frames: list | None, video_height: int = 480) -> dict:
+    """One episode; ``frames`` (if a list) receives its video frames (`video_frame`) with the plan drawn."""
     obs, info = env.reset(seed=seed)
     if hasattr(policy, "reset"):
         policy.reset()
@@ -150,13 +165,13 @@ def run_episode(env, policy, seed: int, frames: list | None) -> dict:
     while not done:
         action = policy.act(obs, info)
         if frames is not None:
-            plan = getattr(policy, "last_plan", {})
-            layers = [(plan["goal"], (40, 200, 40)), (plan["points"][-1], (230, 40, 40))] if plan else []
-            frames.append(draw_points(env.render(), env.unwrapped.cameras, layers, scale=3))
+            frames.append(video_frame(env, policy, info, len(rewards), video_height))
         obs, reward, terminated, truncated, info = env.step(action)
         coverage.append(info["coverage"])
         rewards.append(reward)
         done = terminated or truncated
+    if frames is not None:  # the final state
+        frames.append(video_frame(env, policy, info, len(rewards), video_height))
     return {"success": bool(max(coverage) > 0.95), "max_reward": float(max(rewards)),
             "final_coverage": float(coverage[-1]), "steps": len(rewards), "coverage": [round(c, 4) for c in coverage],
             "replan_seconds": [round(s, 4) for s in getattr(policy, "replan_seconds", [])]}
@@ -241,7 +256,7 @@ def run(cfg: DictConfig) -> None:
         for i in tqdm(todo, desc=f"eval shard {shard}/{shards}", unit="ep"):
             policy = make_policy(cfg, env, seeds[i])
             frames = [] if videos_left > 0 else None
-            row = {"episode": i, "seed": seeds[i], **run_episode(env, policy, seeds[i], frames)}
+            row = {"episode": i, "seed": seeds[i], **run_episode(env, policy, seeds[i], frames, int(cfg.video_height))}
             if hasattr(policy, "dynamics") and hasattr(policy.dynamics, "close"):
                 policy.dynamics.close()
             out.mkdir(parents=True, exist_ok=True)  # created with the first finished episode
