@@ -34,8 +34,9 @@ def test_recipe_commands_are_valid_wm4d_configs(tmp_path, name):
     recipe = yaml.safe_load(path.read_text())
     commands = recipe_commands(recipe, str(tmp_path))
     assert len(commands["train"]) >= 1 and len(commands["eval"]) == 1 and len(commands["collect"]) >= 2
-    outs = {arg for _, args in commands["train"] for arg in args if arg.startswith("out=")}
-    assert outs == {f"out={tmp_path}/train"}  # every stage resumes one run directory
+    outs = [arg for _, args in commands["train"] for arg in args if arg.startswith("out=")]
+    assert set(outs) <= {f"out={tmp_path}/train", f"out={tmp_path}/finetune"}  # stages resume these run directories
+    assert f"checkpoint={outs[-1][4:]}" in commands["eval"][0][1]  # the last stage's model is the one evaluated
     flat = {"collect": [], "train": ["model=pointnet", "out={out}/t"], "eval_collect": [], "eval": []}
     assert recipe_commands(flat, "X")["train"] == [("train", ["model=pointnet", "out=X/t"])]  # one stage, unnested
     for stage in commands.values():

@@ -108,7 +108,8 @@ def plot_point_flow(path: str, ep: dict[str, np.ndarray], t: int, horizon: int, 
         handles.append(Line2D([], [], color="tab:purple", lw=2, label="flow predicted by the shipped world model"))
     fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=9, frameon=False)
     fig.suptitle(f"PushT4D-v0 point flow: a world model is given the scene at step t and the gripper's motion "
-                 f"over the next {end - t} steps ({(end - t) / 10:.1f} s), and predicts the red arrows", fontsize=12)
+                 f"over the next {end - t} steps ({(end - t) / 10:.1f} s), and predicts where every block point goes\n"
+                 "(red: true flow, purple: predicted)", fontsize=12)
     fig.tight_layout(rect=(0, 0.12, 1, 0.95))
     fig.savefig(path, dpi=110)
     plt.close(fig)
