@@ -82,19 +82,26 @@ def test_oracle_dynamics_travels_around_the_block_before_the_plan(env):
     oracle.close()
 
 
-def test_primitive_mpc_with_the_oracle_brings_the_block_to_the_goal():
+def oracle_planner_episode(cfg: PrimitiveConfig, prepare=lambda policy: None) -> PrimitiveMPC:
+    """Run `PrimitiveMPC` with the simulator oracle from a fixed near-goal start (floating hand) for up to 60
+    steps, after ``prepare(policy)``; assert it brought the block points within 0.3x their starting error."""
     e = gym.make("PushT4D-v0", robot="panda_hand", obs_mode="state", start="near_goal")
     obs, info = e.reset(seed=0, options={"block_pose": (-0.06, 0.0, np.pi / 4), "ee_xy": (-0.2, -0.05)})
-    cfg = PrimitiveConfig(samples=8, prior_samples=8, refine=4, elites=4)
     policy = PrimitiveMPC(OracleDynamics(e), np.random.default_rng(0), cfg)
+    prepare(policy)
     start = point_error(info)
     for _ in range(60):
         obs, _, terminated, _, info = e.step(policy.act(obs, info))
         if terminated:
             break
-    assert point_error(info) < 0.3 * start, (start, point_error(info))
-    assert len(policy.replan_seconds) >= 2 and policy.last_plan["points"].shape[0] == 1
     e.close()
+    assert point_error(info) < 0.3 * start, (start, point_error(info))
+    return policy
+
+
+def test_primitive_mpc_with_the_oracle_brings_the_block_to_the_goal():
+    policy = oracle_planner_episode(PrimitiveConfig(samples=8, prior_samples=8, refine=4, elites=4))
+    assert len(policy.replan_seconds) >= 2 and policy.last_plan["points"].shape[0] == 1
 
 
 def test_primitive_config_rejects_bad_settings():
@@ -118,26 +125,18 @@ def test_wm4d_eval_runs_primitive_mpc(tmp_path):
 
 def test_the_default_planner_samples_its_own_pushes_in_cem_rounds(monkeypatch):
     assert PrimitiveConfig().prior_samples == 0  # DESIGN §13: the heuristic's proposals are an option, off
-    e = gym.make("PushT4D-v0", robot="panda_hand", obs_mode="state", start="near_goal")
-    obs, info = e.reset(seed=0, options={"block_pose": (-0.06, 0.0, np.pi / 4), "ee_xy": (-0.2, -0.05)})
-    policy = PrimitiveMPC(OracleDynamics(e), np.random.default_rng(0),
-                          PrimitiveConfig(samples=8, refine=4, rounds=3, elites=4))
+    scored = []
 
     def no_heuristic(*args, **kwargs):
         raise AssertionError("the default planner asked the heuristic for proposals")
 
-    monkeypatch.setattr(policy.prior, "ranked_pushes", no_heuristic)
-    scored = []
-    score = policy._score
-    monkeypatch.setattr(policy, "_score", lambda *a: scored.append(len(a[2])) or score(*a))
-    start = point_error(info)
-    for _ in range(60):
-        obs, _, terminated, _, info = e.step(policy.act(obs, info))
-        if terminated:
-            break
-    assert point_error(info) < 0.3 * start, (start, point_error(info))
+    def prepare(policy):
+        monkeypatch.setattr(policy.prior, "ranked_pushes", no_heuristic)
+        score = policy._score
+        monkeypatch.setattr(policy, "_score", lambda *a: scored.append(len(a[2])) or score(*a))
+
+    oracle_planner_episode(PrimitiveConfig(samples=8, refine=4, rounds=3, elites=4), prepare)
     assert scored[:4] == [8, 4, 4, 4]  # the random pushes, then three refinement rounds
-    e.close()
 
 
 def test_the_cost_steers_away_from_pushes_the_model_cannot_predict():
