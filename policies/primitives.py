@@ -5,7 +5,11 @@ A free-form target sequence lets a sampling planner find hand motions no dataset
 the planner then exploits the model's errors. Here the action space is the one the data
 were collected in (`policies.scripted`): a push is a contact on the T's outline, a
 direction within ``max_angle_deg`` of the inward normal and a length; the hand travels
-around the block to a point ``standoff`` behind the contact and pushes through it.
+around the block until its front (the part of the gripper that reaches furthest along the push, at the
+block's height) is ``standoff`` behind the contact and pushes its front ``length`` past it. Measured from
+the front rather than the fingertip centre, a short push moves the block by millimetres: the Panda
+hand's fingers reach 1-3 cm ahead of the centre, so a centre-referenced push could not move the block
+less than that, and near the goal every push overshot.
 
 Every replan (when the previous push is done) proposes ``samples`` uniformly random pushes (and,
 optionally, ``prior_samples`` best-ranked pushes of the quasi-static model of
@@ -149,6 +153,14 @@ class PrimitiveMPC(PushPolicy):
                 final[k] = pts[j]
         return cost, final, goal
 
+    def push_path(self, pose: np.ndarray, i: int, u: np.ndarray, length: float) -> tuple[np.ndarray, list[np.ndarray]]:
+        """The pre-push fingertip point (the hand's front ``standoff`` behind outline contact ``i``) and the
+        targets that take the front ``length`` past the contact along ``u``; the front is measured on the
+        gripper points of the last observation (none seen yet: the fingertip centre)."""
+        obs = self._context[0] if self._context is not None else {}
+        front = max(float(self._hand_lead(obs, u[None])[0]) - LEAD_MARGIN, 0.0)
+        return super().push_path(pose, i, u, length, front=front)
+
     def _hand_lead(self, obs: dict, u: np.ndarray) -> np.ndarray:
         """How far (K,) the hand reaches ahead of the fingertip centre along each direction ``u`` (K, 2), from
         the gripper points below the top of the block (BLOCK_TOP_MARGIN margin); 0 without gripper points."""
@@ -162,13 +174,13 @@ class PrimitiveMPC(PushPolicy):
         ahead = (grip[:, :2] - np.asarray(obs["agent_pos"], np.float64)) @ u.T  # (Nr, K)
         return np.maximum(ahead.max(0), 0.0) + LEAD_MARGIN
 
-    def _scored_part(self, pose: np.ndarray, i: int, u: np.ndarray, length: float,
-                     lead: float) -> tuple[np.ndarray, list[np.ndarray]]:
+    def _scored_part(self, pose: np.ndarray, i: int, u: np.ndarray,
+                     length: float) -> tuple[np.ndarray, list[np.ndarray]]:
         """Start and targets of the part of a push that can move the block: the approach targets
-        before the hand's front (``lead`` ahead of the fingertip) reaches the contact are dropped,
-        the hand moving through free space there (fewer steps to predict)."""
+        before the hand's front comes within ``LEAD_MARGIN`` of the contact are dropped, the hand
+        moving through free space there (fewer steps to predict)."""
         pre, push = self.push_path(pose, i, u, length)
-        free = self.standoff - lead
+        free = self.standoff - LEAD_MARGIN
         k = 0
         while k < len(push) - 1 and float((push[k] - pre) @ u) < free:
             k += 1
@@ -180,9 +192,9 @@ class PrimitiveMPC(PushPolicy):
         positions of those points (N, 3)."""
         obs, info = self._context
         H = getattr(self.dynamics, "horizon", None)  # a model (the simulator replays the whole approach)
-        leads = self._hand_lead(obs, u) if H else np.full(len(u), self.standoff)
-        pres, pushes = zip(*(self._scored_part(pose, int(i), d, math.exp(L), lead)
-                             for i, d, L, lead in zip(idx, u, log_len, leads, strict=True)), strict=True)
+        paths = (self._scored_part if H else self.push_path)
+        pres, pushes = zip(*(paths(pose, int(i), d, math.exp(L)) for i, d, L in zip(idx, u, log_len, strict=True)),
+                           strict=True)
         steps = np.array([len(p) for p in pushes]) + self.cfg.settle_steps
         span = np.ceil(steps / H).astype(int) * H if H else np.full(len(steps), steps.max())
         cost, final = np.empty(len(idx)), [None] * len(idx)

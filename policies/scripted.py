@@ -133,10 +133,14 @@ class PushPolicy:
         """(outline index, world push direction, push length) of the next push."""
         raise NotImplementedError
 
-    def push_path(self, pose: np.ndarray, i: int, u: np.ndarray, length: float) -> tuple[np.ndarray, list[np.ndarray]]:
+    def push_path(self, pose: np.ndarray, i: int, u: np.ndarray, length: float,
+                  front: float = 0.0) -> tuple[np.ndarray, list[np.ndarray]]:
         """The pre-push point (``standoff`` behind outline contact ``i`` of the block at ``pose``) and the
-        push's targets along world direction ``u`` for ``length`` metres past the contact."""
-        return push_through(_to_world(pose, self.outline[i : i + 1])[0], u, length, self.standoff, self.step)
+        push's targets along world direction ``u`` for ``length`` metres past the contact; with ``front`` > 0
+        (how far the hand reaches ahead of its fingertip centre along ``u``) the path is moved back by it,
+        so that the hand's front rather than its centre goes ``length`` past the contact."""
+        contact = _to_world(pose, self.outline[i : i + 1])[0] - u * front
+        return push_through(contact, u, length, self.standoff, self.step)
 
     def clear_approach(self, pose: np.ndarray, idx: np.ndarray, u: np.ndarray) -> np.ndarray:
         """Whether pushes at outline points ``idx`` along world directions ``u`` (K, 2) can be approached:

@@ -8,7 +8,7 @@ import torch
 import envs  # noqa: F401
 from policies.dynamics import OracleDynamics
 from policies.primitives import PrimitiveConfig, PrimitiveMPC
-from policies.scripted import HeuristicPushPolicy, push_direction
+from policies.scripted import HeuristicPushPolicy, push_direction, travel
 from robots.gripper_points import finite_difference_motion
 from worldmodel.dynamics import LearnedDynamics
 from worldmodel.models import PointNetFlow
@@ -152,3 +152,29 @@ def test_the_cost_steers_away_from_pushes_the_model_cannot_predict():
     exact = Prediction(pts, torch.zeros(5, 3))  # the simulator: no spread, no penalty
     torch.testing.assert_close(FlowCost(uncertainty_weight=0.5)(exact, targets, start, 0.05),
                                FlowCost()(exact, targets, start, 0.05))
+
+
+def test_a_short_push_takes_the_hands_front_millimetres_past_the_contact(env):
+    """The fingers reach centimetres ahead of the fingertip centre; a push is measured from the hand's front, so
+    a 4 mm push ends with the front 4 mm past the contact and moves the block by millimetres, not centimetres."""
+    obs, info = env.reset(seed=5, options={"block_pose": (0.0, 0.0, 0.0), "ee_xy": (0.0, -0.2)})
+    policy = PrimitiveMPC(OracleDynamics(env), np.random.default_rng(0))
+    policy.act(obs, info)  # sees the gripper points
+    pose = np.asarray(obs["block_pose"], float)
+    i = int(np.argmin(policy.outline[:, 1]))  # the stem's bottom: a push straight up (+y)
+    u = push_direction(pose, policy.normals[i : i + 1], np.zeros(1))[0]
+    np.testing.assert_allclose(u, [0.0, 1.0], atol=1e-9)
+    contact = policy.outline[i]
+    pre, push = policy.push_path(pose, i, u, 0.004)
+    grip = np.asarray(obs["gripper_points"], float)
+    low = grip[grip[:, 2] < obs["scene_points"][obs["scene_labels"] == 1][:, 2].max() + 0.005]
+    front = float(((low[:, :2] - obs["agent_pos"]) @ u).max())
+    assert 0.005 < front < 0.05  # the fingers lead the centre
+    assert abs(float((push[-1] - contact) @ u) + front - 0.004) < 1e-9  # the front ends 4 mm past the contact
+    assert abs(float((contact - pre) @ u) - front - policy.standoff) < 1e-9  # ... and starts standoff behind it
+    start = info["object_points"].copy()
+    for target in [*travel(pose, obs["agent_pos"], pre, policy.step), *push, push[-1], push[-1]]:
+        obs, _, _, _, info = env.step(target.astype(np.float32))
+    moved = np.linalg.norm(info["object_points"] - start, axis=1)
+    assert 0.001 < moved.mean() < 0.008, moved.mean()  # pushed, by millimetres
+    policy.dynamics.close()
