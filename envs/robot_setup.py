@@ -8,19 +8,23 @@
 - ``"panda_hand"``: the hand and fingers of the same URDF on a floating planar base.
 
 Both hold the fingers closed, the hand pointing straight down, and the fingertips
-``tcp_height`` above the table. Gripper points and the simulators use the same
-`RobotDescription`, so the points follow the simulated links exactly.
+``tcp_height`` above the table. `make_gripper` mounts any gripper of the library
+(`robots.grippers`: ``"panda_hand"`` is one) or a user's URDF on the same floating base. Gripper
+points and the simulators use the same `RobotDescription`, so the points follow the simulated
+links exactly.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import shapely
 
 from physics.rigid.spec import Box, Decoration, Link, MeshGeom, RobotModel
-from robots.gripper_points import link_mesh
+from robots.gripper_points import DEFAULT_GRIPPER_LINKS, link_mesh
+from robots.grippers import GripperLike, gripper_description, gripper_spec
 from robots.kinematics import ForwardKinematics
 from robots.urdf import MeshRef, RobotDescription, load_description
 
@@ -69,7 +73,8 @@ class RobotSetup:
     desc: RobotDescription
     fk: ForwardKinematics
     model: RobotModel
-    fingertip_offset: float  # distance from the hand origin to the fingertips along hand z
+    fingertip_offset: float  # distance from the hand (tcp link) origin to the fingertips along its z axis
+    gripper_links: tuple[str, ...] = DEFAULT_GRIPPER_LINKS  # the links whose surfaces give the gripper points
 
     def base_pose(self, qpos: np.ndarray) -> np.ndarray:
         """World pose of the description's root link for robot joint values ``qpos`` (..., D)."""
@@ -82,9 +87,19 @@ class RobotSetup:
     def joint_vector(self, qpos: np.ndarray) -> np.ndarray:
         """The description's actuated joint vector for robot joint values ``qpos`` (..., D).
 
-        ``qpos`` = (gantry x, gantry y, arm joints..., finger1, finger2); finger2 mimics finger1.
+        ``qpos`` = (gantry x, gantry y, arm joints..., then the held joints' values sorted by joint name), as the
+        rigid backends' ``robot_qpos`` gives it (the Panda's: ..., finger1, finger2; finger2 mimics finger1).
         """
-        return np.asarray(qpos, dtype=float)[..., 2 : 2 + self.fk.dof]
+        return np.asarray(qpos, dtype=float)[..., self._joint_index]
+
+    @cached_property
+    def _joint_index(self) -> np.ndarray | slice:
+        arm = list(self.model.arm_joints)
+        held = sorted(self.model.fixed_joint_values)
+        index = [2 + arm.index(n) if n in arm else 2 + len(arm) + held.index(n) for n in self.desc.actuated]
+        if index == list(range(2, 2 + len(index))):
+            return slice(2, 2 + len(index))
+        return np.array(index, dtype=int)
 
     def link_poses(self, qpos: np.ndarray, links: tuple[str, ...]) -> np.ndarray:
         """World poses (..., len(links), 4, 4) of links for robot joint values ``qpos``."""
@@ -159,9 +174,15 @@ def _geom(ref: MeshRef) -> MeshGeom:
     return MeshGeom(ref.path, ref.T_link_mesh, ref.scale, ref.rgba, ref.shape, ref.size)
 
 
-def _links(desc: RobotDescription) -> tuple[Link, ...]:
+def _links(desc: RobotDescription, visual_links: tuple[str, ...] | None = RENDER_VISUAL_LINKS) -> tuple[Link, ...]:
+    """The simulator links of ``desc``: ``visual_links`` are drawn with their visual geometry, the others with their
+    collision geometry (None: every link with visual geometry draws it)."""
+
     def link(name: str, **joint) -> Link:
-        shown = (desc.visual if name in RENDER_VISUAL_LINKS else desc.collision).get(name, ())
+        if visual_links is None:
+            shown = desc.visual.get(name) or desc.collision.get(name, ())
+        else:
+            shown = (desc.visual if name in visual_links else desc.collision).get(name, ())
         return Link(
             name=name,
             visual=tuple(_geom(r) for r in shown),
@@ -183,13 +204,16 @@ def gripper_robot(
     desc: RobotDescription, tcp_link: str, contact_links: tuple[str, ...], name: str = "gripper",
     tcp_offset: float = 0.0, tcp_height: float = 0.01, max_speed: float = 0.5,
     max_push_force: float = MAX_PUSH_FORCE, fixed_joint_values: dict[str, float] | None = None,
+    visual_links: tuple[str, ...] | None = RENDER_VISUAL_LINKS, gripper_links: tuple[str, ...] | None = None,
 ) -> RobotSetup:
     """A floating gripper made of any URDF description (meshes or primitives) on the planar gantry.
 
     The ``tcp_link`` frame points down (its z axis along world -z, its x axis along world +x); the
     tool centre point, ``tcp_offset`` m along that z axis from its origin, is held ``tcp_height``
     above the table. ``contact_links`` collide with the free body; joints not in
-    ``fixed_joint_values`` are held at 0.
+    ``fixed_joint_values`` are held at 0. ``visual_links`` are drawn with their visual geometry
+    (None: every link that has some), the others with their collision geometry. ``gripper_links`` give the
+    gripper points (default: ``contact_links``).
     """
     for link in (tcp_link, *contact_links):
         desc.link_index(link)
@@ -200,12 +224,26 @@ def gripper_robot(
     tcp[:3, :3] = HAND_DOWN
     tcp[2, 3] = tcp_height + tcp_offset
     model = RobotModel(
-        name=name, links=_links(desc), base_pose=tcp @ np.linalg.inv(T_root_tcp), floating=True, arm_joints=(),
-        fixed_joint_values=fixed, tcp_link=tcp_link, tcp_offset=(0.0, 0.0, tcp_offset), tcp_height=tcp_height,
-        tcp_quat=(0.0, 1.0, 0.0, 0.0), contact_links=tuple(contact_links), max_speed=max_speed, stiffness=2000.0,
-        max_push_force=max_push_force,
+        name=name, links=_links(desc, visual_links), base_pose=tcp @ np.linalg.inv(T_root_tcp), floating=True,
+        arm_joints=(), fixed_joint_values=fixed, tcp_link=tcp_link, tcp_offset=(0.0, 0.0, tcp_offset),
+        tcp_height=tcp_height, tcp_quat=(0.0, 1.0, 0.0, 0.0), contact_links=tuple(contact_links), max_speed=max_speed,
+        stiffness=2000.0, max_push_force=max_push_force,
     )
-    return RobotSetup(name=name, desc=desc, fk=ForwardKinematics(desc), model=model, fingertip_offset=tcp_offset)
+    return RobotSetup(name=name, desc=desc, fk=ForwardKinematics(desc), model=model, fingertip_offset=tcp_offset,
+                      gripper_links=tuple(contact_links if gripper_links is None else gripper_links))
+
+
+def make_gripper(spec: GripperLike = "panda_hand", tcp_height: float = 0.01, max_speed: float = 0.5,
+                 max_push_force: float = MAX_PUSH_FORCE) -> RobotSetup:
+    """The floating gripper ``spec`` (a `robots.grippers` library name, a user dict ``{"urdf", "links",
+    "tcp_link"}`` or a `GripperSpec`) with its tool frame pointing down and its tool centre point ``tcp_height``
+    above the table; ValueError names what is wrong with ``spec``."""
+    spec = gripper_spec(spec)
+    desc = gripper_description(spec)
+    return gripper_robot(desc, spec.tcp_link, spec.links, name=spec.name, tcp_offset=spec.tcp_offset,
+                         tcp_height=tcp_height, max_speed=max_speed, max_push_force=max_push_force,
+                         fixed_joint_values=spec.joint_values(desc), visual_links=spec.visual_links,
+                         gripper_links=spec.gripper_point_links)
 
 
 def make_robot(name: str = "panda", tcp_height: float = 0.01, max_speed: float = 0.5,
@@ -213,14 +251,12 @@ def make_robot(name: str = "panda", tcp_height: float = 0.01, max_speed: float =
     """The robot variant ``name`` ("panda" or "panda_hand") with fingertips ``tcp_height`` above the table."""
     if name not in ROBOTS:
         raise ValueError(f"unknown robot {name!r}; allowed: {ROBOTS}")
+    if name == "panda_hand":
+        return make_gripper(name, tcp_height=tcp_height, max_speed=max_speed, max_push_force=max_push_force)
     full = load_description()
     finger = link_mesh(full, "panda_leftfinger", "collision")
     fingertip = float(full.joint("panda_finger_joint1").origin[2, 3] + finger.bounds[1, 2])
     fixed = {n: 0.0 for n in FINGER_JOINTS}  # fingers closed
-    if name == "panda_hand":
-        return gripper_robot(full.subtree(HAND_LINK), HAND_LINK, CONTACT_LINKS, name=name, tcp_offset=fingertip,
-                             tcp_height=tcp_height, max_speed=max_speed, max_push_force=max_push_force,
-                             fixed_joint_values=fixed)
     base = np.eye(4)
     base[:3, :3] = _rot_x(np.pi)
     base[2, 3] = PANDA_BASE_HEIGHT

@@ -1,5 +1,5 @@
 """URDF loading (yourdfpy; meshes and box/cylinder/sphere primitives), batched forward kinematics (numpy and
-torch) and gripper surface points."""
+torch), gripper surface points and the gripper library."""
 
 from .gripper_points import (
     DEFAULT_GRIPPER_LINKS,
@@ -10,6 +10,7 @@ from .gripper_points import (
     link_mesh,
     sample_surface,
 )
+from .grippers import GRIPPERS, GripperSpec, gripper_description, gripper_spec
 from .kinematics import ForwardKinematics
 from .transforms import quat_to_mat
 from .urdf import JointDesc, MeshRef, RobotDescription, describe, load_description, load_urdf, panda_urdf_path
@@ -17,7 +18,9 @@ from .urdf import JointDesc, MeshRef, RobotDescription, describe, load_descripti
 __all__ = [
     "DEFAULT_GRIPPER_LINKS",
     "ForwardKinematics",
+    "GRIPPERS",
     "GripperPoints",
+    "GripperSpec",
     "GripperTrajectory",
     "JointDesc",
     "MeshRef",
@@ -25,6 +28,8 @@ __all__ = [
     "describe",
     "finite_difference_motion",
     "geometry_mesh",
+    "gripper_description",
+    "gripper_spec",
     "link_mesh",
     "load_description",
     "load_urdf",

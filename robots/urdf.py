@@ -11,7 +11,9 @@ scenes are all built from the same description, so they cannot disagree.
 
 from __future__ import annotations
 
+import io
 import os
+import re
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -20,6 +22,8 @@ import numpy as np
 import yourdfpy
 
 JOINT_TYPES = ("fixed", "revolute", "continuous", "prismatic")
+# an XML declaration whose version lxml refuses (pybullet_data's WSG-50 finger URDFs say version="0.0")
+_BAD_XML_VERSION = re.compile(rb"""^(\s*<\?xml\s+version\s*=\s*["'])(?!1\.[01]["'])[^"']*(["'])""")
 SHAPES = ("mesh", "box", "cylinder", "sphere")
 
 
@@ -147,16 +151,24 @@ def package_resolver(urdf_path: str | os.PathLike) -> "callable":
 
 
 def load_urdf(path: str | os.PathLike, load_meshes: bool = False, build_scene_graph: bool = False) -> yourdfpy.URDF:
-    """Load a URDF with yourdfpy, resolving ``package://`` mesh paths against its folder.
+    """Load a URDF with yourdfpy, resolving ``package://`` and relative mesh paths against its folder.
 
-    ``build_scene_graph=True`` enables yourdfpy's own forward kinematics (``get_transform``).
+    An XML declaration with a version that lxml refuses (pybullet_data's WSG-50 finger URDFs say "0.0")
+    is read as XML 1.0. ``build_scene_graph=True`` enables yourdfpy's own forward kinematics (``get_transform``).
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"URDF not found: {path}")
+    source: str | io.BytesIO = str(path)
+    extra = {}
+    text = path.read_bytes()
+    if _BAD_XML_VERSION.match(text):  # parse it as XML 1.0 instead of yourdfpy's logged-error fallback
+        source = io.BytesIO(_BAD_XML_VERSION.sub(rb"\g<1>1.0\g<2>", text, count=1))
+        extra["mesh_dir"] = str(path.parent)
     try:
         return yourdfpy.URDF.load(
-            str(path),
+            source,
+            **extra,
             filename_handler=package_resolver(path),
             load_meshes=load_meshes,
             build_scene_graph=build_scene_graph or load_meshes,
