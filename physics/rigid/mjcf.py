@@ -8,7 +8,8 @@ robot's contacts are stiffer than MuJoCo's default (time constant 10 ms, impedan
 0.95-0.99): the pusher sinks less into the block, which brings pushes closer to PyBullet's
 hard contacts (median block difference over the parity scenarios 31 -> 19 mm). Visual geoms are in group 1,
 robot collision geoms in group 3 (not rendered). Robot geometry is a mesh or a URDF primitive (box, cylinder, sphere).
-The robot is gravity-compensated and servoed by position actuators.
+The robot is gravity-compensated and servoed by position actuators. A free body of boxes gets uniform density;
+one of convex pieces (``hulls``) its given inertia (``fullinertia``) and massless mesh geoms of the pieces.
 """
 
 from __future__ import annotations
@@ -180,11 +181,39 @@ def _free_body(body: FreeBody) -> str:
     return f'<body name="{body.name}" pos="0 0 0"><freejoint name="{body.name}_free"/>{geoms}</body>'
 
 
+def _hull_body(body: FreeBody, files: dict[str, bytes]) -> tuple[str, str]:
+    """The MJCF (assets, body) of a free body of convex pieces: a free joint, the given mass, centre of mass and
+    full inertia, one massless mesh geom per hull (MuJoCo collides with its convex hull), massless feet, and the
+    visual mesh (a visual-only geom; its STL goes into ``files``) with the hulls then hidden (group 3)."""
+    n = body.name
+    assets = [f'<mesh name="{n}_hull{i}" vertex="{_f(h)}"/>' for i, h in enumerate(body.hulls)]
+    hidden = 'group="3"' if body.visual is not None else ""
+    geoms = [f'<geom name="{n}_hull{i}" type="mesh" mesh="{n}_hull{i}" mass="0" rgba="{_f(body.rgba)}" '
+             f"{BODY_BITS} {hidden}/>" for i in range(len(body.hulls))]
+    geoms += [f'<geom name="{n}_foot{i}" type="sphere" size="{body.foot_radius:.6g}" pos="{_f(p)}" '
+              f'mass="0" rgba="{_f(body.rgba)}" {BODY_BITS}/>' for i, p in enumerate(body.feet)]
+    if body.visual is not None:
+        files[f"{n}_visual.stl"] = trimesh.Trimesh(*body.visual, process=False).export(file_type="stl")
+        # shell inertia: any surface is accepted (the geom is massless; MuJoCo still measures every mesh)
+        assets.append(f'<mesh name="{n}_visual" file="{n}_visual.stl" inertia="shell"/>')
+        geoms.append(f'<geom name="{n}_visual" type="mesh" mesh="{n}_visual" mass="0" rgba="{_f(body.rgba)}" '
+                     f"{VISUAL_ONLY}/>")
+    I_ = np.asarray(body.inertia)
+    inertial = (f'<inertial pos="{_f(body.com)}" mass="{body.mass:.10g}" '
+                f'fullinertia="{_f([I_[0, 0], I_[1, 1], I_[2, 2], I_[0, 1], I_[0, 2], I_[1, 2]])}"/>')
+    xml = f'<body name="{n}" pos="0 0 0"><freejoint name="{n}_free"/>{inertial}{"".join(geoms)}</body>'
+    return "".join(assets), xml
+
+
 def scene_to_mjcf(scene: Scene) -> tuple[str, dict[str, bytes]]:
     """The MJCF XML of ``scene`` and its mesh assets (file name -> bytes) for ``MjModel.from_xml_string``."""
     robot = _RobotWriter(scene.robot)
     robot_xml = robot.tree()
-    body_xml = _free_body(scene.body) if scene.body is not None else ""
+    body_assets, body_xml, files = "", "", dict(robot.files)
+    if scene.body is not None and scene.body.hulls:
+        body_assets, body_xml = _hull_body(scene.body, files)
+    elif scene.body is not None:
+        body_xml = _free_body(scene.body)
     statics = "\n".join(
         _box(b, STATIC_BITS, f'friction="{scene.static_friction:.6g} 0.005 0.0001"') for b in scene.statics
     )
@@ -220,7 +249,7 @@ def scene_to_mjcf(scene: Scene) -> tuple[str, dict[str, bytes]]:
   </visual>
   <statistic extent="1" center="0 0 0.2"/>
   <asset>
-    {"".join(robot.assets)}
+    {"".join(robot.assets)}{body_assets}
   </asset>
   <worldbody>
     <light name="sun" pos="0.3 -0.3 2.0" dir="-0.15 0.15 -1" directional="true" castshadow="false"
@@ -236,4 +265,4 @@ def scene_to_mjcf(scene: Scene) -> tuple[str, dict[str, bytes]]:
   </actuator>
 </mujoco>
 """
-    return xml, robot.files
+    return xml, files

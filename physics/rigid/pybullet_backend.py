@@ -28,6 +28,13 @@ friction cone that presses the block onto the table). The normal forces are thos
 in the previous step and the frictionless velocity is predicted from the body's momentum change
 over that step. Walls keep Bullet's friction. The robot's convex collision hulls are shrunk by
 Bullet's 1 mm hull margin so that the margin restores MuJoCo's (margin-free) hull.
+
+A free body of convex pieces (`FreeBody.hulls`) is a compound of Bullet convex meshes, each piece shrunk by the
+same margin, plus a sphere of radius HULL_MARGIN at every vertex of every shrunk piece (exactly its margin-rounded
+corners): Bullet's convex-mesh contacts add one point per step, and a pushed box given as a hull tipped and sank
+3-7 mm into the table on those; the corner spheres give every vertex resting on the table its own contact point,
+as Bullet's box-box contacts do for boxes. Bullet's base frame is then the principal frame at the centre of mass
+(``localInertiaDiagonal`` = the principal moments); poses are converted to and from the body frame.
 """
 
 from __future__ import annotations
@@ -42,10 +49,12 @@ import numpy as np
 import pybullet as pb
 import trimesh
 from scipy.spatial import ConvexHull, HalfspaceIntersection
+from scipy.spatial.transform import Rotation
 
 from physics.render import LABEL_OBJECT, LABEL_ROBOT, LABEL_STATIC, Camera, Frames
 
 from .base import RigidBackend, SimState
+from .bodies import hull_mesh, principal_axes, shrink_hull, spread_points
 from .planar_friction import planar_friction
 from .spec import Box, MeshGeom, RobotModel, Scene
 from .urdf_export import robot_urdf
@@ -55,6 +64,7 @@ ARM_TORQUE = 87.0  # N m, the Panda's joint torque limit
 GRAVITY = 9.81  # m/s^2
 NEAR, FAR = 0.02, 5.0
 HULL_MARGIN = 0.001  # m, the collision margin Bullet's URDF importer puts around convex hulls
+MAX_CORNERS = 64  # corner spheres per convex piece of a free body (the most spread-out vertices of larger ones)
 SUPPORT_SLIP = 1e-4  # m/s, slip below which table contacts count as sticking
 REST_SPEED = 1e-4  # m/s (and rad/s times 0.1 m): an untouched body this slow is simply held at rest
 PUSH_SLIP = 0.015  # m/s, slip over which the pusher's friction is regularised (MuJoCo's effective one)
@@ -122,6 +132,7 @@ class PybulletBackend(RigidBackend):
         # the table's friction on the body is the backend's (see the module docstring); walls keep Bullet's
         self._statics = [self._static_box(b, f) for b, f in
                          [(scene.table, 0.0)] + [(b, scene.static_friction) for b in scene.statics]]
+        self._base_from_body = None  # Bullet's base (inertial) frame in the body frame, where it is rotated
         self.body = self._free_body() if scene.body is not None else None
         self._load_robot()
         self._restore_friction(np.zeros(N_HISTORY + 2))
@@ -145,8 +156,11 @@ class PybulletBackend(RigidBackend):
         return pb.createMultiBody(0, -1, vis, basePosition=PARKED, physicsClientId=self.client)
 
     def _free_body(self) -> int:
-        """The free body: boxes around their common centre of mass, exact inertia (principal frame)."""
+        """The free body: boxes around their common centre of mass, exact inertia (principal frame); or its convex
+        pieces (`_hull_body`)."""
         c, body = self.client, self.scene.body
+        if body.hulls:
+            return self._hull_body()
         vols = np.array([8 * np.prod(b.half_size) for b in body.boxes])
         centres = np.array([b.pos for b in body.boxes])
         com = (vols[:, None] * centres).sum(0) / vols.sum()
@@ -176,6 +190,47 @@ class PybulletBackend(RigidBackend):
         # Bullet multiplies the two coefficients of a pair: the body carries 1, the others the pair value
         pb.changeDynamics(uid, -1, lateralFriction=1.0, localInertiaDiagonal=list(np.diag(inertia)),
                           physicsClientId=c)
+        pb.setCollisionFilterGroupMask(uid, -1, GROUP_BODY, GROUP_STATIC | GROUP_ROBOT, physicsClientId=c)
+        return uid
+
+    def _hull_body(self) -> int:
+        """A free body of convex pieces (see the module docstring): Bullet's base frame is the body's principal frame
+        at its centre of mass; each piece is a convex mesh shrunk by HULL_MARGIN (which Bullet's margin grows back)
+        with a sphere at each of its corners; drawn with the visual mesh, else the pieces' hulls (flat shaded)."""
+        c, body = self.client, self.scene.body
+        com = np.asarray(body.com, dtype=float)
+        moments, R = principal_axes(body.inertia)
+        self._com_local, self._izz = com, float(body.inertia[2, 2])  # planar friction: inertia about the body z
+
+        def to_base(points: np.ndarray) -> np.ndarray:
+            return (np.asarray(points, dtype=float) - com) @ R
+
+        if not np.array_equal(R, np.eye(3)):
+            self._base_from_body = Rotation.from_matrix(R)
+        # spheres: the feet, and a corner sphere of radius HULL_MARGIN at (up to MAX_CORNERS) vertices of each piece
+        spheres = [(list(p), body.foot_radius) for p in to_base(np.reshape(body.feet, (-1, 3)))]
+        if body.visual is not None:
+            drawn = trimesh.Trimesh(to_base(body.visual[0]), body.visual[1], process=False)
+        else:  # every piece's hull, flat shaded (each triangle its own corners, with the face's normal)
+            drawn = trimesh.util.concatenate([hull_mesh(to_base(h)) for h in body.hulls])
+            drawn.unmerge_vertices()
+        with tempfile.TemporaryDirectory() as d:  # (files: Bullet's in-memory meshes are limited in size)
+            files = []
+            for i, h in enumerate(body.hulls):
+                inner = hull_mesh(shrink_hull(to_base(h), HULL_MARGIN))
+                files.append(os.path.join(d, f"hull{i}.obj"))
+                inner.export(files[-1])
+                spheres += [(list(v), HULL_MARGIN) for v in spread_points(inner.vertices, MAX_CORNERS)]
+            n_hull, n_sph = len(files), len(spheres)
+            col = pb.createCollisionShapeArray(
+                [pb.GEOM_MESH] * n_hull + [pb.GEOM_SPHERE] * n_sph, fileNames=files + [""] * n_sph,
+                meshScales=[[1.0, 1.0, 1.0]] * (n_hull + n_sph), radii=[0.0] * n_hull + [r for _, r in spheres],
+                collisionFramePositions=[[0.0, 0.0, 0.0]] * n_hull + [p for p, _ in spheres], physicsClientId=c)
+            drawn.export(os.path.join(d, "visual.obj"), include_normals=True)
+            vis = pb.createVisualShape(pb.GEOM_MESH, fileName=os.path.join(d, "visual.obj"), rgbaColor=body.rgba,
+                                       physicsClientId=c)
+            uid = pb.createMultiBody(body.mass, col, vis, physicsClientId=c)
+        pb.changeDynamics(uid, -1, lateralFriction=1.0, localInertiaDiagonal=moments.tolist(), physicsClientId=c)
         pb.setCollisionFilterGroupMask(uid, -1, GROUP_BODY, GROUP_STATIC | GROUP_ROBOT, physicsClientId=c)
         return uid
 
@@ -238,7 +293,13 @@ class PybulletBackend(RigidBackend):
     def reset(self, body_pose7: np.ndarray, tcp_xy: np.ndarray) -> None:
         """Place the body and the tool, everything at rest."""
         c = self.client
-        if self.body is not None:
+        if self.body is not None and self._base_from_body is not None:  # a hull body's rotated inertial frame
+            rot = Rotation.from_quat(_quat_xyzw(body_pose7[3:]))
+            pos = np.asarray(body_pose7[:3]) + rot.apply(self._com_local)
+            orn = (rot * self._base_from_body).as_quat()
+            pb.resetBasePositionAndOrientation(self.body, pos.tolist(), orn.tolist(), physicsClientId=c)
+            pb.resetBaseVelocity(self.body, [0, 0, 0], [0, 0, 0], physicsClientId=c)
+        elif self.body is not None:
             pos = np.asarray(body_pose7[:3]) + _rotation(body_pose7[3:]) @ self._com_local
             pb.resetBasePositionAndOrientation(self.body, list(pos), _quat_xyzw(body_pose7[3:]), physicsClientId=c)
             pb.resetBaseVelocity(self.body, [0, 0, 0], [0, 0, 0], physicsClientId=c)
@@ -366,6 +427,10 @@ class PybulletBackend(RigidBackend):
         if self.body is None:
             raise ValueError("this scene has no free body (Scene.body is None)")
         pos, q = pb.getBasePositionAndOrientation(self.body, physicsClientId=self.client)
+        if self._base_from_body is not None:  # a hull body's rotated inertial frame
+            rot = Rotation.from_quat(q) * self._base_from_body.inv()
+            x, y, z, w = rot.as_quat()
+            return np.concatenate([np.asarray(pos) - rot.apply(self._com_local), [w, x, y, z]])
         wxyz = np.array([q[3], q[0], q[1], q[2]])
         origin = np.asarray(pos) - _rotation(wxyz) @ self._com_local
         return np.concatenate([origin, wxyz])

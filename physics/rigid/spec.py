@@ -8,7 +8,8 @@ Units are SI; quaternions are (w, x, y, z); camera extrinsics use OpenCV axes
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
+from typing import NoReturn
 
 import numpy as np
 
@@ -49,18 +50,110 @@ class Decoration:
 
 @dataclass(frozen=True)
 class FreeBody:
-    """A rigid body made of boxes, with total ``mass`` spread uniformly over their volume.
+    """The free rigid body, in one of two forms (exactly one of ``boxes`` and ``hulls``):
 
-    ``feet``: centres of massless contact spheres of ``foot_radius`` (body frame) that carry
-    the body on the table. Three feet make the support pressure statically determinate, so
-    every engine computes the same friction forces and torque for the same motion.
+    - boxes: ``boxes`` with total ``mass`` spread uniformly over their volume (the engines derive the centre of
+      mass and inertia; the boxes must be symmetric about the body frame's axes);
+    - convex pieces: ``hulls``, each a (V, 3) array of points in the body frame (at least 4, not coplanar) whose
+      convex hull is one collision piece, with explicit mass properties used as given by every engine: ``mass``,
+      ``com`` (3,) in the body frame and ``inertia`` (3, 3) about the centre of mass in body-frame axes
+      (symmetric, positive definite, principal moments obeying the triangle inequality). ``visual`` = (vertices
+      (N, 3), faces (F, 3)) is the drawn mesh in the body frame (None: the hulls are drawn), in colour ``rgba``.
+
+    ``feet``: centres of massless contact spheres of ``foot_radius`` (body frame) that carry the body on the
+    table (either form). Three feet make the support pressure statically determinate, so every engine computes
+    the same friction forces and torque for the same motion. The body's pose everywhere (`RigidBackend.reset`,
+    `RigidBackend.body_pose7`) is that of the body frame, not of the centre of mass. Bad input raises
+    ``ValueError`` naming the body and the problem.
     """
 
     name: str
-    boxes: tuple[Box, ...]
+    boxes: tuple[Box, ...] = ()
+    _: KW_ONLY
     mass: float
     feet: tuple[tuple[float, float, float], ...] = ()
     foot_radius: float = 0.005
+    hulls: tuple[np.ndarray, ...] = ()
+    com: tuple[float, float, float] | None = None
+    inertia: np.ndarray | None = None
+    visual: tuple[np.ndarray, np.ndarray] | None = None
+    rgba: tuple[float, float, float, float] = (0.8, 0.8, 0.8, 1.0)
+
+    def __post_init__(self):
+        def fail(problem: str) -> NoReturn:
+            raise ValueError(f"free body {self.name!r}: {problem}")
+
+        if bool(self.boxes) == bool(len(self.hulls)):
+            fail("give exactly one of boxes and hulls" + (", not both" if self.boxes else " (got neither)"))
+        if not (np.isfinite(self.mass) and self.mass > 0):
+            fail(f"mass must be positive and finite, got {self.mass!r}")
+        if self.boxes:
+            if self.com is not None or self.inertia is not None or self.visual is not None:
+                fail("com, inertia and visual belong to the hull form; boxes have uniform density and are drawn")
+            return
+        object.__setattr__(self, "hulls", tuple(_hull(self.name, i, h) for i, h in enumerate(self.hulls)))
+        if self.com is None or self.inertia is None:
+            fail("hulls need explicit com and inertia")
+        com = np.asarray(self.com, dtype=float)
+        if com.shape != (3,) or not np.all(np.isfinite(com)):
+            fail(f"com must be 3 finite numbers, got {self.com!r}")
+        object.__setattr__(self, "com", tuple(float(v) for v in com))
+        object.__setattr__(self, "inertia", _inertia(self.name, self.inertia))
+        if self.visual is not None:
+            object.__setattr__(self, "visual", _visual_mesh(self.name, self.visual))
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    a = np.array(a, dtype=float)
+    a.flags.writeable = False
+    return a
+
+
+def _hull(name: str, i: int, points) -> np.ndarray:
+    """Hull ``i`` of body ``name`` as a read-only (V, 3) float array, checked to span a volume."""
+    v = np.asarray(points, dtype=float)
+    if v.ndim != 2 or v.shape[1] != 3 or not np.all(np.isfinite(v)):
+        raise ValueError(f"free body {name!r}: hull {i} must be a (V, 3) array of finite points, got shape {v.shape}")
+    s = np.linalg.svd(v - v.mean(axis=0), compute_uv=False) if len(v) >= 4 else np.zeros(3)
+    if len(v) < 4 or s[0] <= 0 or s[2] <= 1e-6 * s[0]:
+        raise ValueError(f"free body {name!r}: hull {i} needs at least 4 non-coplanar points (it has no volume)")
+    return _readonly(v)
+
+
+def _inertia(name: str, inertia) -> np.ndarray:
+    """``inertia`` as a read-only (3, 3) array, checked symmetric, positive definite, triangle inequality."""
+    I_ = np.asarray(inertia, dtype=float)
+    if I_.shape != (3, 3) or not np.all(np.isfinite(I_)):
+        raise ValueError(f"free body {name!r}: inertia must be a finite (3, 3) matrix, got shape {I_.shape}")
+    scale = np.abs(I_).max()
+    if np.abs(I_ - I_.T).max() > 1e-9 * scale:
+        raise ValueError(f"free body {name!r}: inertia must be symmetric")
+    I_ = (I_ + I_.T) / 2
+    moments = np.linalg.eigvalsh(I_)
+    if scale == 0 or moments[0] <= 1e-12 * scale:
+        raise ValueError(f"free body {name!r}: inertia must be positive definite, principal moments {moments}")
+    if moments[2] > (moments[0] + moments[1]) * (1 + 1e-9):
+        raise ValueError(f"free body {name!r}: inertia violates the triangle inequality (principal moments "
+                         f"{moments}: the largest exceeds the sum of the others, no mass distribution has them)")
+    return _readonly(I_)
+
+
+def _visual_mesh(name: str, mesh) -> tuple[np.ndarray, np.ndarray]:
+    """The visual mesh (vertices (N, 3) float, faces (F, 3) int), checked, read-only."""
+    try:
+        vertices, faces = mesh
+    except (TypeError, ValueError):
+        raise ValueError(f"free body {name!r}: visual must be (vertices, faces)") from None
+    v, f = np.asarray(vertices, dtype=float), np.asarray(faces)
+    if v.ndim != 2 or v.shape[1] != 3 or not np.all(np.isfinite(v)):
+        raise ValueError(f"free body {name!r}: visual vertices must be a finite (N, 3) array, got shape {v.shape}")
+    if (f.ndim != 2 or f.shape[1] != 3 or len(f) == 0 or not np.issubdtype(f.dtype, np.integer)
+            or f.min() < 0 or f.max() >= len(v)):
+        raise ValueError(f"free body {name!r}: visual faces must be a non-empty (F, 3) integer array indexing "
+                         f"its {len(v)} vertices")
+    f = np.array(f, dtype=np.int64)
+    f.flags.writeable = False
+    return _readonly(v), f
 
 
 @dataclass(frozen=True)
