@@ -3,6 +3,9 @@
 - ``PushT4D-v0``: Push-T in 3D with a URDF robot, RGB-D, fused point clouds and exact point flow
   (`envs.pusht.PushT4DEnv`; its docstring is the task specification; ``block_material`` picks a
   rigid or an MPM block through the entry point `envs.pusht.make_pusht4d`).
+- ``Push4D-v0``: push any object (a library shape or mesh, the user's mesh, URDF or polygon) with any
+  gripper (`envs.push.Push4DEnv`, imported on demand; objects in `envs.objects`, grippers in
+  `robots.grippers`).
 - ``Poke4D-v0``: poke a flexible object (rod, stem with a head, plate) clamped to the table
   with the URDF gripper; modal physics, the same observation contract and exact surface
   tracks; tasks ``reach`` and ``settle`` (`envs.poke.Poke4DEnv`, imported on demand).
@@ -15,10 +18,13 @@ from gymnasium.envs.registration import register, registry
 
 from .pusht import PushT4DEnv, make_pusht4d
 
-ENV_IDS = ("PushT4D-v0", "Poke4D-v0")
+ENV_IDS = ("PushT4D-v0", "Push4D-v0", "Poke4D-v0")
 
 if "PushT4D-v0" not in registry:
     register(id="PushT4D-v0", entry_point="envs.pusht:make_pusht4d", max_episode_steps=300)
+
+if "Push4D-v0" not in registry:
+    register(id="Push4D-v0", entry_point="envs.push:Push4DEnv", max_episode_steps=300)
 
 if "Poke4D-v0" not in registry:
     register(id="Poke4D-v0", entry_point="envs.poke:Poke4DEnv", max_episode_steps=100)

@@ -62,14 +62,14 @@ def t_block() -> FreeBody:
 
 def make_scene(
     robot: RobotSetup, cameras: tuple[Camera, ...], friction: float = 0.5, timestep: float = 0.005,
-    control_dt: float = CONTROL_DT,
+    control_dt: float = CONTROL_DT, body: FreeBody | None = None,
 ) -> Scene:
-    """The PushT4D `Scene` with ``robot``, ``cameras`` and block/table Coulomb ``friction`` (and, for the hanging
-    arm, its gantry drawn as visual-only decorations)."""
+    """The PushT4D `Scene` with ``robot``, ``cameras`` and body/table Coulomb ``friction`` (and, for the hanging
+    arm, its gantry drawn as visual-only decorations); ``body`` is the pushed object (default: the T block)."""
     return Scene(
         table=table(),
         statics=walls(),
-        body=t_block(),
+        body=t_block() if body is None else body,
         robot=robot.model,
         cameras=cameras,
         timestep=timestep,

@@ -160,8 +160,10 @@ class MujocoCameraRenderer:
                 scn.lights[k].dir[:] = T[:3, 2]
 
     def close(self) -> None:
-        """Free the GL context."""
+        """Free the GL context (made current first: freeing MuJoCo's render context while another renderer's
+        context is current would free that renderer's buffers and leave its next frame empty)."""
         if getattr(self, "_gl", None) is not None:
+            self._gl.make_current()
             self._ctx.free()
             self._gl.free()
             self._gl = None

@@ -71,6 +71,7 @@ PUSH_SLIP = 0.015  # m/s, slip over which the pusher's friction is regularised (
 PUSH_PRESS = 0.3  # downward force on the body per newton of pusher normal force (MuJoCo's effective one)
 N_HISTORY = 7  # friction history: previous planar velocity (3), applied wrench (3), valid flag
 STALL_PERIODS = 2  # servo periods in a row the body must push back harder than max_push_force (not an impact)
+FAR_AWAY = [0.0, 0.0, 1000.0]  # m: where a reset parks the body for a moment, out of every collision pair
 PARKED = (0.0, 0.0, -100.0)  # m: where decorations wait between `render_views` calls (beyond every camera's far plane)
 
 
@@ -291,8 +292,14 @@ class PybulletBackend(RigidBackend):
         return self._setpoint + travel[:, None] * (delta / dist if dist > 0 else np.zeros(2))
 
     def reset(self, body_pose7: np.ndarray, tcp_xy: np.ndarray) -> None:
-        """Place the body and the tool, everything at rest."""
+        """Place the body and the tool, everything at rest. The body is first moved out of every other body's
+        reach and the collision pairs updated, which drops Bullet's persistent contact manifolds: otherwise the
+        previous episode's contact points and impulses warm-start the new one and the same reset gives
+        different trajectories."""
         c = self.client
+        if self.body is not None:  # forget the last episode's contact manifolds (and their warm-start impulses)
+            pb.resetBasePositionAndOrientation(self.body, FAR_AWAY, [0, 0, 0, 1], physicsClientId=c)
+            pb.performCollisionDetection(physicsClientId=c)
         if self.body is not None and self._base_from_body is not None:  # a hull body's rotated inertial frame
             rot = Rotation.from_quat(_quat_xyzw(body_pose7[3:]))
             pos = np.asarray(body_pose7[:3]) + rot.apply(self._com_local)

@@ -1,0 +1,349 @@
+"""Push4D-v0: push any object with any gripper onto a goal pose, with RGB-D, fused point clouds and exact point flow."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import shapely
+from gymnasium import spaces
+
+from physics.render import Camera, Frames, orbit_cameras
+from physics.rigid import BACKENDS, make_backend
+from robots.transforms import pose_matrix
+from robots.urdf import RobotDescription
+
+from ..base import CROP_MARGIN, TaskEnv
+from ..checks import MAX_POINTS, choice, fraction, nonnegative_int, option_vector, positive_float, positive_int
+from ..objects import RigidObject, load_object
+from ..pusht import geometry as geo
+from ..pusht.scene import make_scene
+from ..robot_setup import MAX_SPEED, RobotSetup, make_gripper, make_robot
+from .scene import object_body, object_pool
+
+STARTS = ("full", "near_goal")
+ROBOTS = (None, "panda")  # None: the floating ``gripper``; "panda": the arm on its gantry (its own hand)
+GOAL_POSE = geo.GOAL_POSE
+EE_RESET_RANGE = 0.33  # m: full start, fingertips xy ~ U([-0.33, 0.33]^2)
+OBJECT_RESET_RANGE = 0.25  # m: full start, object xy ~ U([-0.25, 0.25]^2)
+EE_CLEARANCE = 0.03  # m: the fingertips start at least this far from the object's footprint
+NEAR_GOAL_RADIUS = 0.05  # m: near_goal start, the object within this distance of the goal ...
+NEAR_GOAL_YAW = np.pi / 6  # rad: ... and this far from the goal's yaw
+MAX_RESET_DRAWS = 1000  # draws of a pose before a reset gives up
+CROP_TOP = 0.3  # m: the fused cloud keeps points up to this height (tall meshes) ...
+CROP_BOTTOM = -0.005  # m: ... and down to just below the table top
+MAX_FRICTION = 10.0
+SUCCESS_COVERAGE = geo.SUCCESS_COVERAGE
+
+
+class Push4DEnv(TaskEnv):
+    """Push any object onto a goal pose on a table with any gripper (PushT4D-v0 generalised, in metres, 3D).
+
+    **Scene.** PushT4D-v0's table (top at z = 0), 0.853 m square workspace and 0.05 m walls. The
+    object (``object``) is a rigid body: an extruded polygon or a mesh, simulated as its convex
+    pieces (`envs.objects.RigidObject.pieces`) with the mass, centre of mass and inertia of its
+    geometry. **Object frame** = the file's (or polygon's) own frame, shifted only along z so that
+    its lowest point rests on the table; ``object_pose`` (x, y, yaw) places that frame and
+    ``object_pose7`` (x, y, z, qw, qx, qy, qz) is its full pose (not the centre of mass). The
+    floating ``gripper`` (`robots.grippers`: ``"panda_hand"`` by default, other library grippers or
+    ``{"urdf": path, "links": [...], "tcp_link": name}``) holds its ``tcp_link`` frame pointing
+    down 0.01 m above the table; ``robot="panda"`` is the full arm on its gantry (its own hand).
+    The gripper pushes with a bounded force, as in PushT4D-v0.
+
+    **Action.** As PushT4D-v0: ``action_mode="absolute"`` the tool xy target in metres
+    (``Box(-0.4265, 0.4265, (2,))``), ``"delta"`` a step of at most 0.03 m per axis; 10 Hz,
+    at most ``max_speed`` m/s; bad actions raise ValueError.
+
+    **Observation** (``obs_mode``): PushT4D-v0's keys with ``object_pose`` in place of
+    ``block_pose``: ``"state"``: ``agent_pos`` (2), ``object_pose`` (3), ``qpos``; ``"rgbd"``,
+    ``"pointcloud"`` (default; ``scene_labels`` 1 on the object) and ``"all"`` as PushT4D-v0, the
+    gripper points sampled on the gripper's contact links.
+
+    **Reward.** coverage = area(goal footprint intersect object footprint) / area(goal footprint)
+    (footprint = the object's projection along its own z axis, placed in the plane by
+    ``object_pose``); reward = clip(coverage / 0.95, 0, 1); ``terminated`` when coverage > 0.95.
+    Truncated at 300 steps by the registered ``TimeLimit``.
+
+    **Info** every step: ``object_pose``, ``object_pose7``, ``object_points`` (K, 3: the same K
+    surface points of the object every step, exact tracks), ``goal_object_points`` (K, 3 at the
+    goal pose), ``coverage``, ``is_success`` (> 0.95), ``object_distance`` (mean distance between
+    ``object_points`` and ``goal_object_points``, m), ``object_name``; with cameras also
+    ``object_points_visible``.
+
+    **Reset.** Through ``self.np_random``: an object of the pool is drawn first (a list or a
+    split name of `envs.objects.library_names`), then ``start="full"``: object xy ~
+    U([-0.25, 0.25]^2), yaw ~ U(-pi, pi), redrawn until its footprint lies inside the walls;
+    fingertips xy ~ U([-0.33, 0.33]^2), redrawn while within 0.03 m of the footprint;
+    ``start="near_goal"``: the object within 0.05 m and +-30 deg of ``goal_pose``.
+    ``reset(options={"object_pose": (x, y, yaw), "ee_xy": (x, y)})`` starts from a given state
+    (the footprint inside the walls, ``ee_xy`` in the action box and clear of the object, else
+    ValueError). The same seed gives the same object, state and observations.
+
+    **Arguments.** ``object`` (a library name such as ``"T"``, ``"L"``, ``"duck"``,
+    ``"random_urdf/042"``; a mesh file or single-link URDF path; ``{"polygon": [[x, y], ...],
+    "height": h}``; either as a dict with ``mass``, ``density``, ``friction``, ``color``, ``scale``;
+    a list of these; or ``"train"``/``"val"``/``"test"``), ``gripper``, ``robot`` (None or
+    ``"panda"``), ``goal_pose`` ((0, 0, pi/4)), ``start``, ``backend`` ("mujoco", "pybullet"),
+    ``friction`` (object-table, 0.5; an object's own ``friction`` overrides it), and PushT4D-v0's
+    ``obs_mode``, ``action_mode``, ``render_mode``, ``render_size``, ``image_size``,
+    ``num_cameras``, ``num_scene_points``, ``num_gripper_points``, ``num_object_points``,
+    ``object_point_fraction``, ``max_speed``, ``seed_points``.
+    """
+
+    RESET_OPTIONS = ("object_pose", "ee_xy")
+    ACTION_MEANING = "xy in metres"
+    POSE_KEY = "object_pose"  # the observation / info key of the planar pose
+
+    def __init__(
+        self,
+        obs_mode: str = "pointcloud",
+        object: Any = "T",  # noqa: A002 - the documented keyword (DESIGN §12)
+        gripper: Any = "panda_hand",
+        robot: str | None = None,
+        goal_pose: tuple[float, float, float] = GOAL_POSE,
+        start: str = "full",
+        backend: str = "mujoco",
+        action_mode: str = "absolute",
+        render_mode: str | None = None,
+        image_size: int | tuple[int, int] = 96,
+        num_cameras: int = 2,
+        num_scene_points: int = 1024,
+        num_gripper_points: int = 256,
+        num_object_points: int = 256,
+        object_point_fraction: float = 0.25,
+        friction: float = 0.5,
+        max_speed: float = 0.5,
+        seed_points: int = 0,
+        render_size: int | tuple[int, int] | None = None,
+    ):
+        self.robot_name = choice("robot", robot, ROBOTS)
+        if robot == "panda" and gripper != "panda_hand":
+            raise ValueError(f"robot='panda' pushes with its own hand; gripper={gripper!r} needs robot=None")
+        self.backend_name = choice("backend", backend, BACKENDS)
+        self.start = choice("start", start, STARTS)
+        self.goal_pose = option_vector({"goal_pose": goal_pose}, "goal_pose", 3)
+        self.num_object_points = positive_int("num_object_points", num_object_points, MAX_POINTS)
+        self.friction = positive_float("friction", friction, MAX_FRICTION)
+        self.max_speed = positive_float("max_speed", max_speed, MAX_SPEED, " m/s")
+        self.seed_points = nonnegative_int("seed_points", seed_points)
+        self.pool = object_pool(object)  # object specs, loaded when first drawn
+        self._loaded: dict[int, RigidObject] = {}
+        self.gripper_spec = gripper
+        self.object = self._load(0)
+        self._set_object_geometry()
+        self._check_goal(self.goal_pose)
+        self._last_target = np.zeros(2)
+        super().__init__(
+            obs_mode=obs_mode, action_mode=action_mode, render_mode=render_mode, image_size=image_size,
+            num_cameras=num_cameras, num_scene_points=num_scene_points, num_gripper_points=num_gripper_points,
+            object_point_fraction=fraction("object_point_fraction", object_point_fraction),
+            seed_points=self.seed_points, render_size=render_size,
+        )
+
+    # ------------------------------------------------------------------ object
+    def _load(self, index: int) -> RigidObject:
+        """Object ``index`` of the pool (loaded once)."""
+        if index not in self._loaded:
+            self._loaded[index] = load_object(self.pool[index])
+        return self._loaded[index]
+
+    def _set_object_geometry(self) -> None:
+        """Surface tracks, footprint and goal points of the current object."""
+        obj = self.object
+        pts, _ = obj.surface_points(self.num_object_points, np.random.default_rng(self.seed_points), skip_bottom=True)
+        self.object_local = np.asarray(pts, np.float64)
+        self.goal_footprint = obj.footprint_at(self.goal_pose)
+        self.goal_object_points = self._points_at(self.goal_pose)
+
+    def _points_at(self, pose3: np.ndarray) -> np.ndarray:
+        """The object's tracked points (K, 3) float32 with its frame at planar pose ``pose3`` on the table."""
+        T = pose_matrix(geo.pose7_from_pose3(pose3, self.object.rest_z))
+        return geo.transform_points(T, self.object_local).astype(np.float32)
+
+    def _check_goal(self, goal: np.ndarray) -> None:
+        reach = self._wall_overshoot(goal)
+        if reach > 1e-9:
+            raise ValueError(f"goal_pose {goal.tolist()} puts {self.object.name!r} {reach:.4g} m past a wall; allowed: "
+                             f"poses whose footprint lies within |x|, |y| <= {geo.WORKSPACE / 2} m")
+
+    def _wall_overshoot(self, pose: np.ndarray) -> float:
+        """How far (m) the object's footprint at planar ``pose`` reaches past the walls (<= 0: inside)."""
+        x0, y0, x1, y1 = self.object.footprint_at(pose).bounds
+        return float(max(abs(x0), abs(y0), abs(x1), abs(y1)) - geo.WORKSPACE / 2)
+
+    # ------------------------------------------------------------------ scene
+    def _make_cameras(self, num: int, width: int, height: int) -> tuple[Camera, ...]:
+        return orbit_cameras(num, width, height)
+
+    def _crop_box(self) -> tuple[np.ndarray, np.ndarray]:
+        half = geo.WORKSPACE / 2 - CROP_MARGIN
+        return np.array([-half, -half, CROP_BOTTOM]), np.array([half, half, CROP_TOP])
+
+    def _make_robot(self) -> RobotSetup:
+        if self.robot_name == "panda":
+            return make_robot("panda", max_speed=self.max_speed)
+        return make_gripper(self.gripper_spec, max_speed=self.max_speed)
+
+    def _load_scene(self) -> None:
+        self.robot = self._make_robot()
+        self.sim = self._make_sim()
+        self._finger_outline = self.robot.finger_outline(self.object.height)
+
+    def _make_sim(self):
+        friction = self.object.friction if self.object.friction is not None else self.friction
+        scene = make_scene(self.robot, self.cameras, friction=friction, body=object_body(self.object))
+        return make_backend(self.backend_name, scene)
+
+    def _gripper_source(self) -> tuple[RobotDescription, tuple[str, ...]]:
+        return self.robot.desc, self.robot.gripper_links
+
+    def _link_poses(self, links: tuple[str, ...]) -> np.ndarray:
+        return self.robot.link_poses(self.sim.robot_qpos(), links)
+
+    def _target_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        half = geo.WORKSPACE / 2
+        return np.full(2, -half), np.full(2, half)
+
+    def _state_spaces(self) -> dict[str, spaces.Space]:
+        f32 = np.float32
+        return {
+            "agent_pos": spaces.Box(-1.0, 1.0, (2,), f32),
+            self.POSE_KEY: spaces.Box(np.array([-1, -1, -np.pi], f32), np.array([1, 1, np.pi], f32), dtype=f32),
+            "qpos": spaces.Box(-np.inf, np.inf, (len(self.sim.robot_qpos()),), f32),
+        }
+
+    # ------------------------------------------------------------------ reset
+    def _use_object(self, index: int) -> None:
+        """Make object ``index`` of the pool the current one, rebuilding the engine if it differs."""
+        obj = self._load(index)
+        if obj is self.object:
+            return
+        self.object = obj
+        self._set_object_geometry()
+        self.sim.close()
+        self.sim = self._make_sim()
+        self._finger_outline = self.robot.finger_outline(self.object.height)
+
+    def _sample_object_pose(self) -> np.ndarray:
+        rng = self.np_random
+        for _ in range(MAX_RESET_DRAWS):
+            if self.start == "near_goal":
+                r, a = NEAR_GOAL_RADIUS * np.sqrt(rng.random()), rng.uniform(-np.pi, np.pi)
+                gx, gy, gyaw = self.goal_pose
+                yaw = geo.wrap_angle(gyaw + rng.uniform(-1, 1) * NEAR_GOAL_YAW)
+                pose = np.array([gx + r * np.cos(a), gy + r * np.sin(a), yaw])
+            else:
+                pose = np.array([*rng.uniform(-OBJECT_RESET_RANGE, OBJECT_RESET_RANGE, 2), rng.uniform(-np.pi, np.pi)])
+            if self._wall_overshoot(pose) <= 0:
+                return pose
+        raise RuntimeError(f"could not place {self.object.name!r} inside the walls")
+
+    def _sample_ee(self, pose: np.ndarray) -> np.ndarray:
+        footprint = self.object.footprint_at(pose)
+        for _ in range(MAX_RESET_DRAWS):
+            ee = self.np_random.uniform(-EE_RESET_RANGE, EE_RESET_RANGE, 2)
+            if footprint.distance(shapely.Point(*ee)) >= EE_CLEARANCE and not self._fingers_overlap(ee, pose):
+                return ee
+        raise RuntimeError("could not place the gripper away from the object")
+
+    def _parse_reset_options(self, options: dict) -> tuple[np.ndarray | None, np.ndarray | None]:
+        pose, ee = option_vector(options, self.POSE_KEY, 3), option_vector(options, "ee_xy", 2)
+        if len(self.pool) == 1:  # with a pool the object (and so what fits) is drawn after seeding
+            self._check_reset(pose, ee)
+        return pose, ee
+
+    def _check_reset(self, pose: np.ndarray | None, ee: np.ndarray | None) -> None:
+        """ValueError unless ``pose`` keeps the footprint inside the walls and ``ee`` is in the box, clear of it."""
+        if pose is not None and self._wall_overshoot(pose) > 1e-9:
+            raise ValueError(f"options[{self.POSE_KEY!r}] {pose.tolist()} puts {self.object.name!r} past a wall; "
+                             f"allowed: poses whose footprint lies within |x|, |y| <= {geo.WORKSPACE / 2} m")
+        half = geo.WORKSPACE / 2
+        if ee is not None and np.any(np.abs(ee) > half):
+            raise ValueError(f"options['ee_xy'] must lie within |x|, |y| <= {half} m, got {ee.tolist()}")
+        if ee is not None and pose is not None and self._fingers_overlap(ee, pose):
+            raise ValueError(f"options['ee_xy'] {ee.tolist()} puts the gripper inside {self.object.name!r} at "
+                             f"{pose.tolist()}; allowed: a gripper clear of the object's footprint")
+
+    def _initialize_episode(self, parsed: tuple[np.ndarray | None, np.ndarray | None]) -> None:
+        pose, ee = parsed
+        if len(self.pool) > 1:
+            self._use_object(int(self.np_random.integers(len(self.pool))))
+            self._check_reset(pose, ee)
+        if pose is None:
+            pose = self._sample_object_pose()
+            while ee is not None and self._fingers_overlap(ee, pose):
+                pose = self._sample_object_pose()
+        ee = self._sample_ee(pose) if ee is None else ee
+        self.sim.reset(geo.pose7_from_pose3(pose, self.object.rest_z), ee)
+        self._last_target = ee.copy()
+
+    def _fingers_overlap(self, ee: np.ndarray, pose: np.ndarray) -> bool:
+        """Whether the gripper's outline below the object's top at ``ee`` overlaps the object at ``pose``."""
+        if len(self._finger_outline) == 0:
+            return False
+        return bool(shapely.polygons(self._finger_outline + ee).intersects(
+            self.object.footprint_at(pose)))
+
+    # ------------------------------------------------------------------- step
+    def _tool_position(self) -> np.ndarray:
+        return self.sim.tcp_xy()
+
+    def _step_physics(self, target: np.ndarray) -> None:
+        self._last_target = target
+        self.sim.step(target)
+
+    def _evaluate(self, info: dict) -> tuple[float, bool, bool]:
+        reward = float(np.clip(info["coverage"] / SUCCESS_COVERAGE, 0.0, 1.0))
+        return reward, bool(info["is_success"]), False
+
+    # ------------------------------------------------------------ observation
+    def coverage(self, pose3: np.ndarray) -> float:
+        """Coverage of the goal footprint by the object's footprint at planar pose ``pose3``."""
+        placed = self.object.footprint_at(pose3)
+        return float(self.goal_footprint.intersection(placed).area / self.goal_footprint.area)
+
+    def _observe_task(self) -> tuple[dict, dict]:
+        pose7 = self.sim.body_pose7()
+        T = pose_matrix(pose7)
+        pose3 = geo.pose3_from_pose7(pose7, T[:3, :3])
+        points = geo.transform_points(T, self.object_local).astype(np.float32)
+        cov = self.coverage(pose3)
+        obs = {
+            "agent_pos": self.sim.tcp_xy().astype(np.float32),
+            self.POSE_KEY: pose3.astype(np.float32),
+            "qpos": self.sim.robot_qpos().astype(np.float32),
+        }
+        info = {
+            "coverage": cov,
+            "is_success": cov > SUCCESS_COVERAGE,
+            "object_pose": pose3,
+            "object_pose7": pose7,
+            "object_points": points,
+            "goal_object_points": self.goal_object_points.copy(),
+            "object_distance": float(np.linalg.norm(points - self.goal_object_points, axis=1).mean()),
+            "object_name": self.object.name,
+        }
+        return obs, info
+
+    def _render_frames(self) -> Frames:
+        return self.sim.render()
+
+    def _render_views(self, cameras: tuple[Camera, ...], decorations: bool = True) -> Frames:
+        return self.sim.render_views(cameras, decorations)
+
+    # ------------------------------------------------------------------ state
+    def _save_state(self) -> tuple:
+        return self.object, self.sim.get_state(), self._last_target.copy()
+
+    def _restore_state(self, state: tuple) -> None:
+        obj, sim_state, target = state
+        if obj is not self.object:
+            raise ValueError(f"the state was saved with object {obj.name!r}, the env now holds {self.object.name!r}; "
+                             "set_state needs the object of the episode it was saved in")
+        self.sim.set_state(sim_state)
+        self._last_target = target.copy()
+
+    def close(self) -> None:
+        """Release the engine and rendering resources; the env cannot be used afterwards (closing twice is fine)."""
+        super().close()
+        self.sim.close()
