@@ -67,7 +67,9 @@ class Push4DEnv(TaskEnv):
     **Info** every step: ``object_pose``, ``object_pose7``, ``object_points`` (K, 3: the same K
     surface points of the object every step, exact tracks), ``goal_object_points`` (K, 3 at the
     goal pose), ``coverage``, ``is_success`` (> 0.95), ``object_distance`` (mean distance between
-    ``object_points`` and ``goal_object_points``, m), ``object_name``; with cameras also
+    ``object_points`` and ``goal_object_points``, m), ``object_name``; for scripted pushers and planners
+    the object's geometry: ``object_footprint`` (its shapely footprint in the object frame),
+    ``object_com`` (its centre of mass, object frame) and ``goal_pose``; with cameras also
     ``object_points_visible``.
 
     **Reset.** Through ``self.np_random``: an object of the pool is drawn first (a list or a
@@ -322,6 +324,9 @@ class Push4DEnv(TaskEnv):
             "goal_object_points": self.goal_object_points.copy(),
             "object_distance": float(np.linalg.norm(points - self.goal_object_points, axis=1).mean()),
             "object_name": self.object.name,
+            "object_footprint": shapely.transform(self.object.footprint, lambda xy: xy),  # a copy: infos share nothing
+            "object_com": np.array(self.object.com),
+            "goal_pose": self.goal_pose.copy(),
         }
         return obs, info
 
