@@ -39,12 +39,20 @@ from shapely.geometry.polygon import orient
 from robots.gripper_points import geometry_mesh, sample_surface
 from robots.urdf import MeshRef, load_description
 
-from ..pusht import geometry as pusht_geometry
 from .decompose import MAX_PIECES, hull_mesh, hull_vertices, merge_pieces, mesh_pieces
 from .library import NAMED_MESHES, RANDOM_URDF_PREFIX, library_entry
-from .shapes import DEFAULT_HEIGHT, convex_decomposition, is_shape_name, shape_polygon, validate_polygon
+from .shapes import (
+    DEFAULT_HEIGHT,
+    T_HEIGHT,
+    T_MASS,
+    convex_decomposition,
+    is_shape_name,
+    shape_polygon,
+    t_polygon,
+    validate_polygon,
+)
 
-DEFAULT_DENSITY = pusht_geometry.MASS / (pusht_geometry.AREA * pusht_geometry.HEIGHT)  # kg/m^3: the T weighs 0.8 kg
+DEFAULT_DENSITY = T_MASS / (t_polygon().area * T_HEIGHT)  # kg/m^3: the T weighs 0.8 kg
 DEFAULT_RGBA = (0.47, 0.53, 0.6, 1.0)  # gym-pusht's LightSlateGray, the PushT block's colour
 MESH_EXTENSIONS = (".obj", ".stl", ".ply", ".glb")
 URDF_EXTENSIONS = (".urdf",)

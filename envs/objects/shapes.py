@@ -11,6 +11,7 @@ polygon, and `convex_decomposition` to split a polygon (holes included) exactly 
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
@@ -19,9 +20,12 @@ from shapely.geometry import Polygon, box
 from shapely.geometry.polygon import orient
 from shapely.validation import explain_validity
 
-from ..pusht import geometry as pusht_geometry
-
 DEFAULT_HEIGHT = 0.04
+# the T of PushT4D-v0 (gym-pusht's block in metres), defined here once; `envs.pusht.geometry` builds on it
+T_BAR = (-0.10, 0.0, 0.10, 0.05)  # xmin, ymin, xmax, ymax
+T_STEM = (-0.025, 0.05, 0.025, 0.20)
+T_HEIGHT = 0.04
+T_MASS = 0.8  # kg
 PROCEDURAL_SHAPES = ("T", "L", "I", "plus", "U", "arrow", "V", "E", "ring", "disk")
 STAR_PREFIX = "star/"
 STAR_RADII = (0.03, 0.1)  # m: the radius drawn per vertex angle
@@ -95,13 +99,19 @@ def is_shape_name(name: str) -> bool:
     return tail.isdigit() and tail == str(int(tail))
 
 
+@lru_cache(maxsize=1)
+def t_polygon() -> Polygon:
+    """The T's footprint in its own frame: bar ``T_BAR`` union stem ``T_STEM`` (normalised)."""
+    return shapely.union(box(*T_BAR), box(*T_STEM)).normalize()
+
+
 def shape_polygon(name: str) -> tuple[Polygon, float]:
     """(footprint polygon in metres, extrusion height in metres) of procedural shape ``name``.
 
-    ``shape_polygon("T")`` returns `envs.pusht.geometry.footprint()` itself and its height 0.04 m.
+    ``shape_polygon("T")`` returns the PushT4D-v0 block's footprint (`t_polygon`) and its height 0.04 m.
     """
     if name == "T":
-        return pusht_geometry.footprint(), pusht_geometry.HEIGHT
+        return t_polygon(), T_HEIGHT
     if name.startswith(STAR_PREFIX) and is_shape_name(name):
         return star_polygon(int(name[len(STAR_PREFIX):]))
     try:

@@ -9,21 +9,20 @@ import shapely
 from gymnasium import spaces
 
 from physics.render import Camera, Frames, orbit_cameras
-from physics.rigid import BACKENDS, make_backend
+from physics.rigid import BACKENDS, Scene, make_backend
 from robots.transforms import pose_matrix
 from robots.urdf import RobotDescription
 
+from .. import workspace as ws
 from ..base import CROP_MARGIN, TaskEnv
 from ..checks import MAX_POINTS, choice, fraction, nonnegative_int, option_vector, positive_float, positive_int
 from ..objects import RigidObject, load_object
-from ..pusht import geometry as geo
-from ..pusht.scene import make_scene
 from ..robot_setup import MAX_SPEED, RobotSetup, make_gripper, make_robot
 from .scene import object_body, object_pool
 
 STARTS = ("full", "near_goal")
 ROBOTS = (None, "panda")  # None: the floating ``gripper``; "panda": the arm on its gantry (its own hand)
-GOAL_POSE = geo.GOAL_POSE
+GOAL_POSE = ws.GOAL_POSE
 EE_RESET_RANGE = 0.33  # m: full start, fingertips xy ~ U([-0.33, 0.33]^2)
 OBJECT_RESET_RANGE = 0.25  # m: full start, object xy ~ U([-0.25, 0.25]^2)
 EE_CLEARANCE = 0.03  # m: the fingertips start at least this far from the object's footprint
@@ -33,7 +32,7 @@ MAX_RESET_DRAWS = 1000  # draws of a pose before a reset gives up
 CROP_TOP = 0.3  # m: the fused cloud keeps points up to this height (tall meshes) ...
 CROP_BOTTOM = -0.005  # m: ... and down to just below the table top
 MAX_FRICTION = 10.0
-SUCCESS_COVERAGE = geo.SUCCESS_COVERAGE
+SUCCESS_COVERAGE = ws.SUCCESS_COVERAGE
 
 
 class Push4DEnv(TaskEnv):
@@ -94,7 +93,8 @@ class Push4DEnv(TaskEnv):
 
     RESET_OPTIONS = ("object_pose", "ee_xy")
     ACTION_MEANING = "xy in metres"
-    POSE_KEY = "object_pose"  # the observation / info key of the planar pose
+    POSE_KEY = "object_pose"  # the observation key (and reset option) of the planar pose
+    KEEP_INSIDE_WALLS = True  # redraw start poses whose footprint reaches past a wall
 
     def __init__(
         self,
@@ -159,26 +159,26 @@ class Push4DEnv(TaskEnv):
 
     def _points_at(self, pose3: np.ndarray) -> np.ndarray:
         """The object's tracked points (K, 3) float32 with its frame at planar pose ``pose3`` on the table."""
-        T = pose_matrix(geo.pose7_from_pose3(pose3, self.object.rest_z))
-        return geo.transform_points(T, self.object_local).astype(np.float32)
+        T = pose_matrix(ws.pose7_from_pose3(pose3, self._rest_z()))
+        return ws.transform_points(T, self.object_local).astype(np.float32)
 
     def _check_goal(self, goal: np.ndarray) -> None:
         reach = self._wall_overshoot(goal)
         if reach > 1e-9:
             raise ValueError(f"goal_pose {goal.tolist()} puts {self.object.name!r} {reach:.4g} m past a wall; allowed: "
-                             f"poses whose footprint lies within |x|, |y| <= {geo.WORKSPACE / 2} m")
+                             f"poses whose footprint lies within |x|, |y| <= {ws.WORKSPACE / 2} m")
 
     def _wall_overshoot(self, pose: np.ndarray) -> float:
         """How far (m) the object's footprint at planar ``pose`` reaches past the walls (<= 0: inside)."""
         x0, y0, x1, y1 = self.object.footprint_at(pose).bounds
-        return float(max(abs(x0), abs(y0), abs(x1), abs(y1)) - geo.WORKSPACE / 2)
+        return float(max(abs(x0), abs(y0), abs(x1), abs(y1)) - ws.WORKSPACE / 2)
 
     # ------------------------------------------------------------------ scene
     def _make_cameras(self, num: int, width: int, height: int) -> tuple[Camera, ...]:
         return orbit_cameras(num, width, height)
 
     def _crop_box(self) -> tuple[np.ndarray, np.ndarray]:
-        half = geo.WORKSPACE / 2 - CROP_MARGIN
+        half = ws.WORKSPACE / 2 - CROP_MARGIN
         return np.array([-half, -half, CROP_BOTTOM]), np.array([half, half, CROP_TOP])
 
     def _make_robot(self) -> RobotSetup:
@@ -193,8 +193,15 @@ class Push4DEnv(TaskEnv):
 
     def _make_sim(self):
         friction = self.object.friction if self.object.friction is not None else self.friction
-        scene = make_scene(self.robot, self.cameras, friction=friction, body=object_body(self.object))
-        return make_backend(self.backend_name, scene)
+        return make_backend(self.backend_name, self._make_scene(friction))
+
+    def _make_scene(self, friction: float) -> Scene:
+        """The rigid backend's scene (table, walls, the object, robot, cameras)."""
+        return ws.make_scene(self.robot, self.cameras, object_body(self.object), friction=friction)
+
+    def _rest_z(self) -> float:
+        """Height of the object frame above the table when the object rests on it."""
+        return self.object.rest_z
 
     def _gripper_source(self) -> tuple[RobotDescription, tuple[str, ...]]:
         return self.robot.desc, self.robot.gripper_links
@@ -203,7 +210,7 @@ class Push4DEnv(TaskEnv):
         return self.robot.link_poses(self.sim.robot_qpos(), links)
 
     def _target_bounds(self) -> tuple[np.ndarray, np.ndarray]:
-        half = geo.WORKSPACE / 2
+        half = ws.WORKSPACE / 2
         return np.full(2, -half), np.full(2, half)
 
     def _state_spaces(self) -> dict[str, spaces.Space]:
@@ -218,8 +225,11 @@ class Push4DEnv(TaskEnv):
     def _use_object(self, index: int) -> None:
         """Make object ``index`` of the pool the current one, rebuilding the engine if it differs."""
         obj = self._load(index)
-        if obj is self.object:
-            return
+        if obj is not self.object:
+            self._switch_object(obj)
+
+    def _switch_object(self, obj: RigidObject) -> None:
+        """Make ``obj`` the current object: its geometry, and a new engine holding it."""
         self.object = obj
         self._set_object_geometry()
         self.sim.close()
@@ -232,11 +242,11 @@ class Push4DEnv(TaskEnv):
             if self.start == "near_goal":
                 r, a = NEAR_GOAL_RADIUS * np.sqrt(rng.random()), rng.uniform(-np.pi, np.pi)
                 gx, gy, gyaw = self.goal_pose
-                yaw = geo.wrap_angle(gyaw + rng.uniform(-1, 1) * NEAR_GOAL_YAW)
+                yaw = ws.wrap_angle(gyaw + rng.uniform(-1, 1) * NEAR_GOAL_YAW)
                 pose = np.array([gx + r * np.cos(a), gy + r * np.sin(a), yaw])
             else:
                 pose = np.array([*rng.uniform(-OBJECT_RESET_RANGE, OBJECT_RESET_RANGE, 2), rng.uniform(-np.pi, np.pi)])
-            if self._wall_overshoot(pose) <= 0:
+            if not self.KEEP_INSIDE_WALLS or self._wall_overshoot(pose) <= 0:
                 return pose
         raise RuntimeError(f"could not place {self.object.name!r} inside the walls")
 
@@ -244,9 +254,13 @@ class Push4DEnv(TaskEnv):
         footprint = self.object.footprint_at(pose)
         for _ in range(MAX_RESET_DRAWS):
             ee = self.np_random.uniform(-EE_RESET_RANGE, EE_RESET_RANGE, 2)
-            if footprint.distance(shapely.Point(*ee)) >= EE_CLEARANCE and not self._fingers_overlap(ee, pose):
+            if self._ee_clear(ee, pose, footprint):
                 return ee
         raise RuntimeError("could not place the gripper away from the object")
+
+    def _ee_clear(self, ee: np.ndarray, pose: np.ndarray, footprint: shapely.Geometry) -> bool:
+        """Whether a drawn tool position ``ee`` starts clear of the object (``footprint``, at ``pose``)."""
+        return footprint.distance(shapely.Point(*ee)) >= EE_CLEARANCE and not self._fingers_overlap(ee, pose)
 
     def _parse_reset_options(self, options: dict) -> tuple[np.ndarray | None, np.ndarray | None]:
         pose, ee = option_vector(options, self.POSE_KEY, 3), option_vector(options, "ee_xy", 2)
@@ -258,8 +272,8 @@ class Push4DEnv(TaskEnv):
         """ValueError unless ``pose`` keeps the footprint inside the walls and ``ee`` is in the box, clear of it."""
         if pose is not None and self._wall_overshoot(pose) > 1e-9:
             raise ValueError(f"options[{self.POSE_KEY!r}] {pose.tolist()} puts {self.object.name!r} past a wall; "
-                             f"allowed: poses whose footprint lies within |x|, |y| <= {geo.WORKSPACE / 2} m")
-        half = geo.WORKSPACE / 2
+                             f"allowed: poses whose footprint lies within |x|, |y| <= {ws.WORKSPACE / 2} m")
+        half = ws.WORKSPACE / 2
         if ee is not None and np.any(np.abs(ee) > half):
             raise ValueError(f"options['ee_xy'] must lie within |x|, |y| <= {half} m, got {ee.tolist()}")
         if ee is not None and pose is not None and self._fingers_overlap(ee, pose):
@@ -276,8 +290,12 @@ class Push4DEnv(TaskEnv):
             while ee is not None and self._fingers_overlap(ee, pose):
                 pose = self._sample_object_pose()
         ee = self._sample_ee(pose) if ee is None else ee
-        self.sim.reset(geo.pose7_from_pose3(pose, self.object.rest_z), ee)
+        self._reset_sim(pose, ee)
         self._last_target = ee.copy()
+
+    def _reset_sim(self, pose: np.ndarray, ee_xy: np.ndarray) -> None:
+        """Place the object at planar pose ``pose`` and the tool at ``ee_xy``, at rest."""
+        self.sim.reset(ws.pose7_from_pose3(pose, self._rest_z()), ee_xy)
 
     def _fingers_overlap(self, ee: np.ndarray, pose: np.ndarray) -> bool:
         """Whether the gripper's outline below the object's top at ``ee`` overlaps the object at ``pose``."""
@@ -304,12 +322,15 @@ class Push4DEnv(TaskEnv):
         placed = self.object.footprint_at(pose3)
         return float(self.goal_footprint.intersection(placed).area / self.goal_footprint.area)
 
-    def _observe_task(self) -> tuple[dict, dict]:
+    def _object_state(self) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
+        """The object's pose7, planar pose, coverage and tracked points (K, 3) float32."""
         pose7 = self.sim.body_pose7()
         T = pose_matrix(pose7)
-        pose3 = geo.pose3_from_pose7(pose7, T[:3, :3])
-        points = geo.transform_points(T, self.object_local).astype(np.float32)
-        cov = self.coverage(pose3)
+        pose3 = ws.pose3_from_pose7(pose7, T[:3, :3])
+        return pose7, pose3, self.coverage(pose3), ws.transform_points(T, self.object_local).astype(np.float32)
+
+    def _observe_task(self) -> tuple[dict, dict]:
+        pose7, pose3, cov, points = self._object_state()
         obs = {
             "agent_pos": self.sim.tcp_xy().astype(np.float32),
             self.POSE_KEY: pose3.astype(np.float32),
@@ -342,9 +363,8 @@ class Push4DEnv(TaskEnv):
 
     def _restore_state(self, state: tuple) -> None:
         obj, sim_state, target = state
-        if obj is not self.object:
-            raise ValueError(f"the state was saved with object {obj.name!r}, the env now holds {self.object.name!r}; "
-                             "set_state needs the object of the episode it was saved in")
+        if obj is not self.object:  # a state of another episode's object (a pool): that object comes back
+            self._switch_object(obj)
         self.sim.set_state(sim_state)
         self._last_target = target.copy()
 

@@ -139,7 +139,7 @@ class DeformablePushT4DEnv(PushT4DEnv):
         self._collider_poses = end
 
     # ------------------------------------------------------------ observation
-    def _block_state(self) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
+    def _object_state(self) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
         """Best-fit pose7, planar pose, footprint coverage and tracked particles of the deformed block."""
         x = self._x = self.mpm.positions()
         T = kabsch_transform(self.rest_local, x)

@@ -3,36 +3,20 @@
 from __future__ import annotations
 
 import numpy as np
-import shapely
-from gymnasium import spaces
 
-from physics.render import Camera, Frames, orbit_cameras
-from physics.rigid import BACKENDS, Scene, make_backend
-from robots.gripper_points import DEFAULT_GRIPPER_LINKS
-from robots.transforms import pose_matrix
-from robots.urdf import RobotDescription
+from physics.rigid import Scene
 
-from ..base import CROP_MARGIN, TaskEnv
-from ..checks import MAX_POINTS, choice, fraction, nonnegative_int, option_vector, positive_float, positive_int
-from ..robot_setup import MAX_SPEED, ROBOTS, make_robot
+from ..checks import choice, fraction
+from ..push.env import EE_CLEARANCE, Push4DEnv
+from ..robot_setup import ROBOTS, RobotSetup, make_robot
 from . import geometry as geo
 from .scene import make_scene
 
-STARTS = ("full", "near_goal")
 BLOCK_MATERIALS = ("rigid", "jelly", "plasticine", "sand")  # all but "rigid" are MPM blocks (envs.pusht.deformable)
-EE_RESET_RANGE = 0.33  # m: full start, fingertips xy ~ U([-0.33, 0.33]^2)
-BLOCK_RESET_RANGE = 0.25  # m: full start, block xy ~ U([-0.25, 0.25]^2)
-EE_CLEARANCE = 0.03  # m: the fingertips start at least this far from the block's footprint
-NEAR_GOAL_RADIUS = 0.05  # m: near_goal start, the block within this distance of the goal ...
-NEAR_GOAL_YAW = np.pi / 6  # rad: ... and this far from the goal's yaw
-MAX_RESET_DRAWS = 1000  # draws of the fingertips before a reset gives up
-CROP_TOP = 0.1  # m: the fused cloud keeps points up to this height
-CROP_BOTTOM = -0.005  # m: ... and down to just below the table top
-MAX_FRICTION = 10.0  # beyond any real pair of materials (most are below 1.5); keeps the contact solvers finite
 SUCCESS_090 = 0.90  # coverage of the looser success flag is_success_090
 
 
-class PushT4DEnv(TaskEnv):
+class PushT4DEnv(Push4DEnv):
     """Push a T-shaped block onto a goal pose on a table with a Franka Panda (gym-pusht in metres, 3D).
 
     **Scene.** Table top at z = 0; a square workspace of side 0.853 m centred at the origin,
@@ -128,7 +112,8 @@ class PushT4DEnv(TaskEnv):
 
     BUILDS_MATERIALS = ("rigid",)  # the block materials this class builds (`envs.pusht.make_pusht4d` picks the class)
     RESET_OPTIONS = ("block_pose", "ee_xy")
-    ACTION_MEANING = "xy in metres"
+    POSE_KEY = "block_pose"
+    KEEP_INSIDE_WALLS = False  # PushT4D-v0's start distribution: the T may start reaching into a wall
 
     def __init__(
         self,
@@ -151,157 +136,44 @@ class PushT4DEnv(TaskEnv):
         block_youngs_modulus: float | None = None,
         render_size: int | tuple[int, int] | None = None,
     ):
-        self.robot_name = choice("robot", robot, ROBOTS)
-        self.backend_name = choice("backend", backend, BACKENDS)
-        self.start = choice("start", start, STARTS)
+        self.robot_variant = choice("robot", robot, ROBOTS)
         self.block_material = choice("block_material", block_material, BLOCK_MATERIALS)
         if block_material not in self.BUILDS_MATERIALS:
             raise ValueError(f"{type(self).__name__} builds block_material in {self.BUILDS_MATERIALS}, got "
                              f"{block_material!r}: gym.make('PushT4D-v0', block_material=...) picks the class")
         if block_material == "rigid" and block_youngs_modulus is not None:
             raise ValueError(f"block_youngs_modulus applies to deformable blocks {BLOCK_MATERIALS[1:]}, not 'rigid'")
-        self.num_object_points = positive_int("num_object_points", num_object_points, MAX_POINTS)
-        self.friction = positive_float("friction", friction, MAX_FRICTION)
-        self.max_speed = positive_float("max_speed", max_speed, MAX_SPEED, " m/s")
-        seed_points = nonnegative_int("seed_points", seed_points)
-        self.object_local, _ = geo.surface_points(self.num_object_points, seed_points)
-        self.goal_object_points = geo.transform_points(
-            pose_matrix(geo.pose7_from_pose3(geo.GOAL_POSE)), self.object_local
-        ).astype(np.float32)
-        self._last_target = np.zeros(2)
         super().__init__(
-            obs_mode=obs_mode, action_mode=action_mode, render_mode=render_mode, image_size=image_size,
+            obs_mode=obs_mode, object="T", robot="panda" if robot == "panda" else None, goal_pose=geo.GOAL_POSE,
+            start=start, backend=backend, action_mode=action_mode, render_mode=render_mode, image_size=image_size,
             num_cameras=num_cameras, num_scene_points=num_scene_points, num_gripper_points=num_gripper_points,
-            object_point_fraction=fraction("block_point_fraction", block_point_fraction), seed_points=seed_points,
-            render_size=render_size,
+            num_object_points=num_object_points, object_point_fraction=fraction("block_point_fraction",
+                                                                                block_point_fraction),
+            friction=friction, max_speed=max_speed, seed_points=seed_points, render_size=render_size,
         )
-        self._finger_outline = self.robot.finger_outline(geo.HEIGHT)
+        self.robot_name = self.robot_variant
 
     # ------------------------------------------------------------------ scene
-    def _make_cameras(self, num: int, width: int, height: int) -> tuple[Camera, ...]:
-        return orbit_cameras(num, width, height)
-
-    def _crop_box(self) -> tuple[np.ndarray, np.ndarray]:
-        half = geo.WORKSPACE / 2 - CROP_MARGIN
-        return np.array([-half, -half, CROP_BOTTOM]), np.array([half, half, CROP_TOP])
-
-    def _load_scene(self) -> None:
-        self.robot = make_robot(self.robot_name, max_speed=self.max_speed)
-        self.sim = make_backend(self.backend_name, self._make_scene(self.friction))
+    def _make_robot(self) -> RobotSetup:
+        return make_robot(self.robot_variant, max_speed=self.max_speed)
 
     def _make_scene(self, friction: float) -> Scene:
-        """The rigid backend's scene (table, walls, T block, robot, cameras)."""
+        """The rigid backend's scene (table, walls, the T block on its pads, robot, cameras)."""
         return make_scene(self.robot, self.cameras, friction=friction)
 
-    def _gripper_source(self) -> tuple[RobotDescription, tuple[str, ...]]:
-        return self.robot.desc, DEFAULT_GRIPPER_LINKS
+    def _rest_z(self) -> float:
+        return geo.PAD_CLEARANCE
 
-    def _link_poses(self, links: tuple[str, ...]) -> np.ndarray:
-        return self.robot.link_poses(self.sim.robot_qpos(), links)
-
-    def _target_bounds(self) -> tuple[np.ndarray, np.ndarray]:
-        half = geo.WORKSPACE / 2
-        return np.full(2, -half), np.full(2, half)
-
-    def _state_spaces(self) -> dict[str, spaces.Space]:
-        f32 = np.float32
-        return {
-            "agent_pos": spaces.Box(-1.0, 1.0, (2,), f32),
-            "block_pose": spaces.Box(np.array([-1, -1, -np.pi], f32), np.array([1, 1, np.pi], f32), dtype=f32),
-            "qpos": spaces.Box(-np.inf, np.inf, (len(self.sim.robot_qpos()),), f32),
-        }
-
-    # ------------------------------------------------------------------ reset
-    def _sample_block_pose(self) -> np.ndarray:
-        rng = self.np_random
-        if self.start == "near_goal":
-            r, a = NEAR_GOAL_RADIUS * np.sqrt(rng.random()), rng.uniform(-np.pi, np.pi)
-            gx, gy, gyaw = geo.GOAL_POSE
-            yaw = geo.wrap_angle(gyaw + rng.uniform(-1, 1) * NEAR_GOAL_YAW)
-            return np.array([gx + r * np.cos(a), gy + r * np.sin(a), yaw])
-        return np.array([*rng.uniform(-BLOCK_RESET_RANGE, BLOCK_RESET_RANGE, 2), rng.uniform(-np.pi, np.pi)])
-
-    def _sample_ee(self, block_pose: np.ndarray) -> np.ndarray:
-        for _ in range(MAX_RESET_DRAWS):
-            ee = self.np_random.uniform(-EE_RESET_RANGE, EE_RESET_RANGE, 2)
-            if geo.distance_to_footprint(block_pose, ee) >= EE_CLEARANCE:
-                return ee
-        raise RuntimeError("could not place the end effector away from the block")
-
-    def _parse_reset_options(self, options: dict) -> tuple[np.ndarray | None, np.ndarray | None]:
-        block, ee = option_vector(options, "block_pose", 3), option_vector(options, "ee_xy", 2)
-        if block is not None:
-            self._check_block_pose(block)
-        if ee is not None:
-            self._check_ee_xy(ee, block)
-        return block, ee
-
-    def _initialize_episode(self, parsed: tuple[np.ndarray | None, np.ndarray | None]) -> None:
-        block, ee = parsed
-        if block is None:
-            block = self._sample_block_pose()
-            while ee is not None and self._fingers_overlap(ee, block):  # a given hand: draw the block clear of it
-                block = self._sample_block_pose()
-        ee = self._sample_ee(block) if ee is None else ee
-        self._reset_sim(block, ee)
-        self._last_target = ee.copy()
-
-    @staticmethod
-    def _check_block_pose(block: np.ndarray) -> None:
-        """ValueError unless the block's footprint at planar pose ``block`` lies inside the walls."""
-        reach = float(np.abs(geo.footprint_at(block).exterior.coords).max())
-        if reach > geo.WORKSPACE / 2 + 1e-9:
-            raise ValueError(f"options['block_pose'] {block.tolist()} puts the T block {reach - geo.WORKSPACE / 2:.4g} "
-                             f"m past a wall; allowed: poses whose footprint lies within |x|, |y| <= "
-                             f"{geo.WORKSPACE / 2} m")
-
-    def _check_ee_xy(self, ee: np.ndarray, block: np.ndarray | None) -> None:
-        """ValueError unless ``ee`` lies in the action box and (with ``block``) the fingers clear the block."""
-        half = geo.WORKSPACE / 2
-        if np.any(np.abs(ee) > half):
-            raise ValueError(f"options['ee_xy'] must lie within |x|, |y| <= {half} m, got {ee.tolist()}")
-        if block is not None and self._fingers_overlap(ee, block):
-            raise ValueError(f"options['ee_xy'] {ee.tolist()} puts the fingers inside the block at "
-                             f"{block.tolist()}; allowed: fingertips clear of the block's footprint")
-
-    def _fingers_overlap(self, ee: np.ndarray, block: np.ndarray) -> bool:
-        """Whether the fingers (their outline below the block's top) at ``ee`` overlap the block at ``block``."""
-        if len(self._finger_outline) == 0:
-            return False
-        return bool(shapely.polygons(self._finger_outline + ee).intersects(geo.footprint_at(block)))
-
-    def _reset_sim(self, block_pose: np.ndarray, ee_xy: np.ndarray) -> None:
-        """Place the block at planar pose ``block_pose`` and the fingertips at ``ee_xy``, at rest."""
-        self.sim.reset(geo.pose7_from_pose3(block_pose), ee_xy)
-
-    # ------------------------------------------------------------------- step
-    def _tool_position(self) -> np.ndarray:
-        return self.sim.tcp_xy()
-
-    def _step_physics(self, target: np.ndarray) -> None:
-        self._last_target = target
-        self.sim.step(target)
-
-    def _evaluate(self, info: dict) -> tuple[float, bool, bool]:
-        reward = float(np.clip(info["coverage"] / geo.SUCCESS_COVERAGE, 0.0, 1.0))
-        return reward, bool(info["is_success"]), False
+    def _ee_clear(self, ee: np.ndarray, pose: np.ndarray, footprint) -> bool:
+        return geo.distance_to_footprint(pose, ee) >= EE_CLEARANCE
 
     # ------------------------------------------------------------ observation
-    def _block_state(self) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
-        """The block's pose7, planar pose, coverage and object points (K, 3) float32."""
-        pose7 = self.sim.body_pose7()
-        T = pose_matrix(pose7)
-        pose3 = geo.pose3_from_pose7(pose7, T[:3, :3])
-        return pose7, pose3, geo.coverage(pose3), geo.transform_points(T, self.object_local).astype(np.float32)
-
-    def _render_frames(self) -> Frames:
-        return self.sim.render()
-
-    def _render_views(self, cameras: tuple[Camera, ...], decorations: bool = True) -> Frames:
-        return self.sim.render_views(cameras, decorations)
+    def coverage(self, pose3: np.ndarray) -> float:
+        """Coverage of the goal T by the block at planar pose ``pose3`` (exact polygons)."""
+        return geo.coverage(pose3)
 
     def _observe_task(self) -> tuple[dict, dict]:
-        pose7, pose3, cov, object_points = self._block_state()
+        pose7, pose3, cov, object_points = self._object_state()
         obs = {
             "agent_pos": self.sim.tcp_xy().astype(np.float32),
             "block_pose": pose3.astype(np.float32),
@@ -318,17 +190,3 @@ class PushT4DEnv(TaskEnv):
             "goal_object_points": self.goal_object_points.copy(),
         }
         return obs, info
-
-    # ------------------------------------------------------------------ state
-    def _save_state(self) -> tuple:
-        return self.sim.get_state(), self._last_target.copy()
-
-    def _restore_state(self, state: tuple) -> None:
-        sim_state, target = state
-        self.sim.set_state(sim_state)
-        self._last_target = target.copy()
-
-    def close(self) -> None:
-        """Release the engine and rendering resources; the env cannot be used afterwards (closing twice is fine)."""
-        super().close()
-        self.sim.close()

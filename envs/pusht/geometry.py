@@ -17,18 +17,23 @@ import trimesh
 from shapely.geometry import Polygon, box
 
 from robots.gripper_points import sample_surface
-from robots.transforms import quat_to_mat
 
-BAR = (-0.10, 0.0, 0.10, 0.05)  # xmin, ymin, xmax, ymax
-STEM = (-0.025, 0.05, 0.025, 0.20)
-HEIGHT = 0.04
-MASS = 0.8
-WORKSPACE = 0.853
-WALL_HEIGHT = 0.05
-WALL_THICKNESS = 0.02
-GOAL_POSE = (0.0, 0.0, np.pi / 4)
+from .. import workspace
+from ..objects.shapes import T_BAR, T_HEIGHT, T_MASS, T_STEM
+from ..workspace import (  # noqa: F401 - the workspace's names, as PushT4D's geometry has always offered them
+    GOAL_POSE,
+    SUCCESS_COVERAGE,
+    WALL_HEIGHT,
+    WALL_THICKNESS,
+    WORKSPACE,
+    pose3_from_pose7,
+    rot_z,
+    transform_points,
+    wrap_angle,
+)
+
+BAR, STEM, HEIGHT, MASS = T_BAR, T_STEM, T_HEIGHT, T_MASS  # the library's T (`envs.objects.shapes`)
 PAD_CLEARANCE = 0.001  # the block rests on three pads that reach this far below it
-SUCCESS_COVERAGE = 0.95
 
 
 def _area(r: tuple[float, float, float, float]) -> float:
@@ -79,30 +84,15 @@ def coverage(pose: np.ndarray, goal: tuple[float, float, float] = GOAL_POSE) -> 
     return float(shapely.area(shapely.intersection(goal_poly, footprint_at(pose))) / AREA)
 
 
-def wrap_angle(a: np.ndarray | float) -> np.ndarray | float:
-    """Angle wrapped to [-pi, pi)."""
-    return (np.asarray(a) + np.pi) % (2 * np.pi) - np.pi
 
 
-def rot_z(yaw: float) -> np.ndarray:
-    """3x3 rotation about +z."""
-    c, s = np.cos(yaw), np.sin(yaw)
-    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
 
 
 def pose7_from_pose3(pose: np.ndarray, z: float = PAD_CLEARANCE) -> np.ndarray:
     """(x, y, yaw) -> (x, y, z, qw, qx, qy, qz); the default z is the block's resting height on its pads."""
-    x, y, yaw = pose
-    return np.array([x, y, z, np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)])
+    return workspace.pose7_from_pose3(pose, z)
 
 
-def pose3_from_pose7(pose7: np.ndarray, R: np.ndarray | None = None) -> np.ndarray:
-    """(..., 7) -> planar (x, y, yaw) with yaw the heading of the block's x axis (``R``: its rotation, if known)."""
-    R = quat_to_mat(np.asarray(pose7)[..., 3:]) if R is None else R
-    yaw = np.arctan2(R[..., 1, 0], R[..., 0, 0])
-    if np.ndim(yaw) == 0:
-        return np.array([pose7[0], pose7[1], yaw])
-    return np.stack([pose7[..., 0], pose7[..., 1], yaw], -1)
 
 
 def com_pose(pose: np.ndarray) -> np.ndarray:
@@ -112,9 +102,6 @@ def com_pose(pose: np.ndarray) -> np.ndarray:
     return np.array([x + c[0], y + c[1], yaw])
 
 
-def transform_points(T: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Apply a 4x4 transform to points (N, 3)."""
-    return points @ T[:3, :3].T + T[:3, 3]
 
 
 @lru_cache(maxsize=1)
