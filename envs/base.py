@@ -23,6 +23,9 @@ scene, its episode initialisation and its evaluation, by overriding these hooks
   ``_object_visibility(...)``/``_track_info(...)`` where the object's tracks are more than its points.
 - ``_evaluate(info)`` -> (reward, terminated, truncated); ``_save_state``/``_restore_state``.
 
+A task may move its cameras between episodes with ``_set_cameras(cameras)`` (the fused cloud, the
+observations' extrinsics and ``render()``'s cameras follow; it moves its renderer's cameras itself).
+
 The task's class docstring is its specification (spaces, reward, termination, arguments),
 as in gymnasium's MuJoCo environments.
 
@@ -100,6 +103,7 @@ class TaskEnv(gym.Env):
         self.uses_cameras = self.obs_mode != "state"
         self.cameras = self._make_cameras(num_cameras, w, h)
         # render() cameras: the observation cameras' poses at render_size (None: render() shows the observations')
+        self._render_size = view_size
         self.render_cameras = None if view_size is None else tuple(
             resized(c, *view_size, name=f"{c.name}_render") for c in self.cameras)
         self._depth_colors: tuple[float, float] | None = None  # depth_rgb's colour range, fixed at the first render
@@ -272,6 +276,23 @@ class TaskEnv(gym.Env):
         return self.gripper.place(self._link_poses(self.gripper.links))[0]
 
     # ------------------------------------------------------------ internals
+    def _set_cameras(self, cameras: tuple[Camera, ...]) -> None:
+        """Observe through ``cameras`` from now on (as many as before, the same image size; e.g. moved per episode):
+        the fused cloud's rays and extrinsics, the observations' ``intrinsics`` and ``cam2world`` and ``render()``'s
+        cameras (at ``render_size``) follow them. A task whose renderer keeps its own cameras overrides this to move
+        those too, calling it."""
+        cameras, old = tuple(cameras), self.cameras
+        if len(cameras) != len(old) or any((c.width, c.height) != (old[0].width, old[0].height) for c in cameras):
+            raise ValueError(f"_set_cameras needs {len(old)} cameras of {old[0].width}x{old[0].height} px, got "
+                             f"{[(c.width, c.height) for c in cameras]}")
+        self.cameras = cameras
+        if self._render_size is not None:
+            self.render_cameras = tuple(resized(c, *self._render_size, name=f"{c.name}_render") for c in cameras)
+        f = self.fuser
+        self.fuser = PointCloudFuser(cameras, f.num_points, f.crop_min, f.crop_max, object_fraction=f.object_fraction,
+                                     voxel=f.voxel)
+        self._frames = None
+
     def _display_frames(self) -> Frames:
         """What render() shows: the render cameras' frames, or the observation cameras' (rendered once per step)."""
         if self.render_cameras is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -10,6 +12,7 @@ from gymnasium import spaces
 
 from physics.render import Camera, Frames, orbit_cameras
 from physics.rigid import BACKENDS, Scene, make_backend
+from robots.gripper_points import GripperPoints
 from robots.transforms import pose_matrix
 from robots.urdf import RobotDescription
 
@@ -18,6 +21,7 @@ from ..base import CROP_MARGIN, TaskEnv
 from ..checks import MAX_POINTS, choice, fraction, nonnegative_int, option_vector, positive_float, positive_int
 from ..objects import RigidObject, load_object
 from ..robot_setup import MAX_SPEED, RobotSetup, make_gripper, make_robot
+from .factors import Draw, moved_cameras, parse_randomize, scaled_object, with_mass
 from .scene import object_body, object_pool
 
 STARTS = ("full", "near_goal")
@@ -33,6 +37,21 @@ CROP_TOP = 0.3  # m: the fused cloud keeps points up to this height (tall meshes
 CROP_BOTTOM = -0.005  # m: ... and down to just below the table top
 MAX_FRICTION = 10.0
 SUCCESS_COVERAGE = ws.SUCCESS_COVERAGE
+CAMERA_TARGET = (0.0, 0.0, 0.0)  # where the cameras look (also when randomize['camera_pose'] moves them)
+SCALED_CACHE = 16  # scaled objects kept, per (pool object, scale)
+
+
+@dataclass(frozen=True, eq=False)
+class Setting:
+    """What an episode is played with: ``shape`` (the pool object, scaled: the engine's geometry), ``object`` (it
+    with the drawn mass), the gripper (an index into the env's grippers), the cameras (None: the env's own) and the
+    drawn factor values (`envs.push.factors.Draw`). Snapshots (`Push4DEnv.get_state`) carry it."""
+
+    shape: RigidObject
+    object: RigidObject
+    gripper: int = 0
+    cameras: tuple[Camera, ...] | None = None
+    draw: Draw = Draw()
 
 
 class Push4DEnv(TaskEnv):
@@ -69,10 +88,36 @@ class Push4DEnv(TaskEnv):
     ``object_points`` and ``goal_object_points``, m), ``object_name``; for scripted pushers and planners
     the object's geometry: ``object_footprint`` (its shapely footprint in the object frame),
     ``object_com`` (its centre of mass, object frame) and ``goal_pose``; with cameras also
-    ``object_points_visible``.
+    ``object_points_visible``; ``randomization``: the factor values of the episode (below; ``{}`` without
+    ``randomize``).
+
+    **Factors of variation** (``randomize``, a dict; None or ``{}``: none, nothing changes). Each factor asked for
+    is drawn at every reset through ``self.np_random``, in this order, and reported in ``info["randomization"]``
+    (plain floats, lists and strings):
+
+    - ``"scale": [lo, hi]`` (0 < lo <= hi <= 5): the object's size times s ~ U(lo, hi) about its frame's origin
+      (its lowest point stays on the table); mass s^3 times as large (same density) unless ``mass`` is drawn too.
+      Tracks, footprint, goal points and coverage follow it exactly. Reported as ``scale``.
+    - ``"mass": [lo, hi]`` (kg, 0 < lo <= hi <= 100): the object's mass ~ U(lo, hi) kg, its inertia scaled with it
+      (same shape, uniform density). ``mass`` (kg).
+    - ``"friction": [lo, hi]`` (0 < lo <= hi <= 10): the object-table (and object-wall) Coulomb coefficient
+      ~ U(lo, hi), in place of ``friction`` and the object's own. ``friction``.
+    - ``"object_color"``, ``"table_color"``: True (rgb ~ U([0, 1]^3), alpha 1) or a list of rgb(a) colours in
+      [0, 1] to draw one from (uniformly). ``object_color``, ``table_color`` (rgba).
+    - ``"light": True``: a directional light from azimuth ~ U(-pi, pi) and elevation ~ U(30, 90) deg above the
+      horizon, intensity ~ U(0.5, 1.5) times the scene's own. ``light_direction`` (the unit vector the light
+      travels along, pointing down), ``light_intensity``.
+    - ``"camera_pose": r`` (m, 0 < r <= 0.3): every camera moved by an offset drawn uniformly in a ball of radius r,
+      looking at the table's centre again (intrinsics unchanged); ``cam2world``, the fused cloud and ``render()``
+      follow. ``camera_offsets`` (V lists of 3, m).
+    - ``"gripper": [spec, ...]`` (``robot=None``): the floating gripper drawn uniformly from these specs (in place
+      of ``gripper``); ``qpos`` is zero-padded to the longest of their joint vectors. ``gripper`` (its name).
+
+    A new scale or gripper rebuilds the engine; the other factors are set in place. Unknown factors or bad values
+    raise ValueError naming what is allowed.
 
     **Reset.** Through ``self.np_random``: an object of the pool is drawn first (a list or a
-    split name of `envs.objects.library_names`), then ``start="full"``: object xy ~
+    split name of `envs.objects.library_names`), then the factors of ``randomize``, then ``start="full"``: object xy ~
     U([-0.25, 0.25]^2), yaw ~ U(-pi, pi), redrawn until its footprint lies inside the walls;
     fingertips xy ~ U([-0.33, 0.33]^2), redrawn while within 0.03 m of the footprint;
     ``start="near_goal"``: the object within 0.05 m and +-30 deg of ``goal_pose``.
@@ -85,7 +130,7 @@ class Push4DEnv(TaskEnv):
     "height": h}``; either as a dict with ``mass``, ``density``, ``friction``, ``color``, ``scale``;
     a list of these; or ``"train"``/``"val"``/``"test"``), ``gripper``, ``robot`` (None or
     ``"panda"``), ``goal_pose`` ((0, 0, pi/4)), ``start``, ``backend`` ("mujoco", "pybullet"),
-    ``friction`` (object-table, 0.5; an object's own ``friction`` overrides it), and PushT4D-v0's
+    ``friction`` (object-table, 0.5; an object's own ``friction`` overrides it), ``randomize`` (None), and PushT4D-v0's
     ``obs_mode``, ``action_mode``, ``render_mode``, ``render_size``, ``image_size``,
     ``num_cameras``, ``num_scene_points``, ``num_gripper_points``, ``num_object_points``,
     ``object_point_fraction``, ``max_speed``, ``seed_points``.
@@ -117,10 +162,17 @@ class Push4DEnv(TaskEnv):
         max_speed: float = 0.5,
         seed_points: int = 0,
         render_size: int | tuple[int, int] | None = None,
+        randomize: dict[str, Any] | None = None,
     ):
         self.robot_name = choice("robot", robot, ROBOTS)
         if robot == "panda" and gripper != "panda_hand":
             raise ValueError(f"robot='panda' pushes with its own hand; gripper={gripper!r} needs robot=None")
+        self.factors = parse_randomize(randomize, robot)
+        self._grippers = list(self.factors.grippers) if self.factors is not None and self.factors.grippers \
+            else [gripper]
+        self._robots: dict[int, RobotSetup] = {}  # per gripper index
+        self._outlines: dict[tuple[int, float], np.ndarray] = {}  # finger outlines per (gripper index, object height)
+        self._scaled: OrderedDict[tuple[int, float], RigidObject] = OrderedDict()
         self.backend_name = choice("backend", backend, BACKENDS)
         self.start = choice("start", start, STARTS)
         self.goal_pose = option_vector({"goal_pose": goal_pose}, "goal_pose", 3)
@@ -130,7 +182,7 @@ class Push4DEnv(TaskEnv):
         self.seed_points = nonnegative_int("seed_points", seed_points)
         self.pool = object_pool(object)  # object specs, loaded when first drawn
         self._loaded: dict[int, RigidObject] = {}
-        self.gripper_spec = gripper
+        self.gripper_spec = self._grippers[0]
         self.object = self._load(0)
         self._set_object_geometry()
         self._check_goal(self.goal_pose)
@@ -141,6 +193,9 @@ class Push4DEnv(TaskEnv):
             object_point_fraction=fraction("object_point_fraction", object_point_fraction),
             seed_points=self.seed_points, render_size=render_size,
         )
+        self._base_cameras = self.cameras
+        self._gripper_points = {0: self.gripper}  # per gripper index
+        self.setting = Setting(self.object, self.object)
 
     # ------------------------------------------------------------------ object
     def _load(self, index: int) -> RigidObject:
@@ -175,7 +230,7 @@ class Push4DEnv(TaskEnv):
 
     # ------------------------------------------------------------------ scene
     def _make_cameras(self, num: int, width: int, height: int) -> tuple[Camera, ...]:
-        return orbit_cameras(num, width, height)
+        return orbit_cameras(num, width, height, target=CAMERA_TARGET)
 
     def _crop_box(self) -> tuple[np.ndarray, np.ndarray]:
         half = ws.WORKSPACE / 2 - CROP_MARGIN
@@ -184,16 +239,35 @@ class Push4DEnv(TaskEnv):
     def _make_robot(self) -> RobotSetup:
         if self.robot_name == "panda":
             return make_robot("panda", max_speed=self.max_speed)
-        return make_gripper(self.gripper_spec, max_speed=self.max_speed)
+        return self._gripper_robot(0)
+
+    def _gripper_robot(self, index: int) -> RobotSetup:
+        """The floating gripper ``index`` of the env's grippers (built once)."""
+        if index not in self._robots:
+            self._robots[index] = make_gripper(self._grippers[index], max_speed=self.max_speed)
+        return self._robots[index]
 
     def _load_scene(self) -> None:
         self.robot = self._make_robot()
         self.sim = self._make_sim()
-        self._finger_outline = self.robot.finger_outline(self.object.height)
+        self._finger_outline = self._outline(0)
+
+    def _outline(self, gripper: int) -> np.ndarray:
+        """The finger outline (`RobotSetup.finger_outline`) of gripper ``gripper`` (the current robot) at the current
+        object's height, computed once per gripper and height."""
+        key = (gripper, self.object.height)
+        if key not in self._outlines:
+            if len(self._outlines) >= SCALED_CACHE * 4:
+                self._outlines.clear()
+            self._outlines[key] = self.robot.finger_outline(self.object.height)
+        return self._outlines[key]
 
     def _make_sim(self):
-        friction = self.object.friction if self.object.friction is not None else self.friction
-        return make_backend(self.backend_name, self._make_scene(friction))
+        return make_backend(self.backend_name, self._make_scene(self._default_friction()))
+
+    def _default_friction(self) -> float:
+        """The object-statics friction without a drawn one: the object's own, else the env's ``friction``."""
+        return self.object.friction if self.object.friction is not None else self.friction
 
     def _make_scene(self, friction: float) -> Scene:
         """The rigid backend's scene (table, walls, the object, robot, cameras)."""
@@ -215,26 +289,75 @@ class Push4DEnv(TaskEnv):
 
     def _state_spaces(self) -> dict[str, spaces.Space]:
         f32 = np.float32
+        self._qpos_size = len(self.sim.robot_qpos())
+        if self.factors is not None and self.factors.grippers:  # the longest of the grippers' joint vectors
+            self._qpos_size = max(2 + len(r.model.arm_joints) + len(r.model.fixed_joint_values)
+                                  for r in map(self._gripper_robot, range(len(self._grippers))))
         return {
             "agent_pos": spaces.Box(-1.0, 1.0, (2,), f32),
             self.POSE_KEY: spaces.Box(np.array([-1, -1, -np.pi], f32), np.array([1, 1, np.pi], f32), dtype=f32),
-            "qpos": spaces.Box(-np.inf, np.inf, (len(self.sim.robot_qpos()),), f32),
+            "qpos": spaces.Box(-np.inf, np.inf, (self._qpos_size,), f32),
         }
+
+    def _qpos(self) -> np.ndarray:
+        """The robot's joint values (float32), zero-padded to the observation's length (drawn grippers)."""
+        q = self.sim.robot_qpos().astype(np.float32)
+        return q if len(q) == self._qpos_size else np.concatenate([q, np.zeros(self._qpos_size - len(q), np.float32)])
 
     # ------------------------------------------------------------------ reset
     def _use_object(self, index: int) -> None:
         """Make object ``index`` of the pool the current one, rebuilding the engine if it differs."""
         obj = self._load(index)
-        if obj is not self.object:
-            self._switch_object(obj)
+        self._apply_setting(Setting(obj, obj))
 
-    def _switch_object(self, obj: RigidObject) -> None:
-        """Make ``obj`` the current object: its geometry, and a new engine holding it."""
-        self.object = obj
-        self._set_object_geometry()
-        self.sim.close()
-        self.sim = self._make_sim()
-        self._finger_outline = self.robot.finger_outline(self.object.height)
+    def _draw_setting(self, index: int) -> Setting:
+        """An episode with object ``index`` of the pool and factors drawn through ``self.np_random``."""
+        draw = self.factors.draw(self.np_random, len(self.cameras))
+        shape = self._load(index)
+        if draw.scale is not None:
+            key = (index, draw.scale)
+            if key not in self._scaled:
+                self._scaled[key] = scaled_object(shape, draw.scale)
+                while len(self._scaled) > SCALED_CACHE:
+                    self._scaled.popitem(last=False)
+            shape = self._scaled[key]
+            self._scaled.move_to_end(key)
+        cameras = None if draw.camera_offsets is None else moved_cameras(
+            self._base_cameras, draw.camera_offsets, CAMERA_TARGET)
+        return Setting(shape, with_mass(shape, draw.mass), draw.gripper or 0, cameras, draw)
+
+    def _apply_setting(self, new: Setting) -> None:
+        """Play on with ``new``: a new engine where its object's geometry or its gripper differ from the current
+        ones; the cameras, mass, friction, colours and light set in place (a factor no longer drawn: as built)."""
+        old, d = self.setting, new.draw
+        cameras = self._base_cameras if new.cameras is None else new.cameras
+        if cameras is not self.cameras:
+            self._set_cameras(cameras)
+        rebuild = new.shape is not old.shape or new.gripper != old.gripper
+        if new.gripper != old.gripper:
+            self.robot = self._gripper_robot(new.gripper)
+            if new.gripper not in self._gripper_points:
+                self._gripper_points[new.gripper] = GripperPoints(
+                    self.robot.desc, self.robot.gripper_links, self.gripper.num_points, seed=self.seed_points)
+            self.gripper = self._gripper_points[new.gripper]
+        self.object = new.object
+        if new.shape is not old.shape:
+            self._set_object_geometry()
+        if rebuild:
+            self.sim.close()
+            self.sim = self._make_sim()
+            self._finger_outline = self._outline(new.gripper)
+        sim = self.sim
+        for value, was, apply, default in (
+            (d.mass, old.draw.mass, sim.set_body_mass, self.object.mass),
+            (d.friction, old.draw.friction, sim.set_friction, self._default_friction()),
+            (d.object_rgba, old.draw.object_rgba, sim.set_body_rgba, self.object.color),
+            (d.table_rgba, old.draw.table_rgba, sim.set_table_rgba, ws.TABLE_RGBA),
+            (d.light, old.draw.light, sim.set_light, None),
+        ):
+            if value is not None or (was is not None and not rebuild):
+                apply(value if value is not None else default)
+        self.setting = new
 
     def _sample_object_pose(self) -> np.ndarray:
         rng = self.np_random
@@ -262,9 +385,13 @@ class Push4DEnv(TaskEnv):
         """Whether a drawn tool position ``ee`` starts clear of the object (``footprint``, at ``pose``)."""
         return footprint.distance(shapely.Point(*ee)) >= EE_CLEARANCE and not self._fingers_overlap(ee, pose)
 
+    def _drawn_geometry(self) -> bool:
+        """Whether a reset draws what the start checks depend on (an object of a pool, its scale, the gripper)."""
+        return len(self.pool) > 1 or (self.factors is not None and self.factors.changes_geometry)
+
     def _parse_reset_options(self, options: dict) -> tuple[np.ndarray | None, np.ndarray | None]:
         pose, ee = option_vector(options, self.POSE_KEY, 3), option_vector(options, "ee_xy", 2)
-        if len(self.pool) == 1:  # with a pool the object (and so what fits) is drawn after seeding
+        if not self._drawn_geometry():  # else the object (and so what fits) is drawn after seeding
             self._check_reset(pose, ee)
         return pose, ee
 
@@ -282,8 +409,12 @@ class Push4DEnv(TaskEnv):
 
     def _initialize_episode(self, parsed: tuple[np.ndarray | None, np.ndarray | None]) -> None:
         pose, ee = parsed
-        if len(self.pool) > 1:
-            self._use_object(int(self.np_random.integers(len(self.pool))))
+        index = int(self.np_random.integers(len(self.pool))) if len(self.pool) > 1 else 0
+        if self.factors is not None:
+            self._apply_setting(self._draw_setting(index))
+        elif len(self.pool) > 1:
+            self._use_object(index)
+        if self._drawn_geometry():
             self._check_reset(pose, ee)
         if pose is None:
             pose = self._sample_object_pose()
@@ -334,7 +465,7 @@ class Push4DEnv(TaskEnv):
         obs = {
             "agent_pos": self.sim.tcp_xy().astype(np.float32),
             self.POSE_KEY: pose3.astype(np.float32),
-            "qpos": self.sim.robot_qpos().astype(np.float32),
+            "qpos": self._qpos(),
         }
         info = {
             "coverage": cov,
@@ -348,6 +479,7 @@ class Push4DEnv(TaskEnv):
             "object_footprint": shapely.transform(self.object.footprint, lambda xy: xy),  # a copy: infos share nothing
             "object_com": np.array(self.object.com),
             "goal_pose": self.goal_pose.copy(),
+            "randomization": self.setting.draw.report(),
         }
         return obs, info
 
@@ -357,14 +489,18 @@ class Push4DEnv(TaskEnv):
     def _render_views(self, cameras: tuple[Camera, ...], decorations: bool = True) -> Frames:
         return self.sim.render_views(cameras, decorations)
 
+    def _set_cameras(self, cameras: tuple[Camera, ...]) -> None:
+        super()._set_cameras(cameras)
+        self.sim.set_cameras(self.cameras)
+
     # ------------------------------------------------------------------ state
     def _save_state(self) -> tuple:
-        return self.object, self.sim.get_state(), self._last_target.copy()
+        return self.setting, self.sim.get_state(), self._last_target.copy()
 
     def _restore_state(self, state: tuple) -> None:
-        obj, sim_state, target = state
-        if obj is not self.object:  # a state of another episode's object (a pool): that object comes back
-            self._switch_object(obj)
+        setting, sim_state, target = state
+        if setting is not self.setting:  # a state of another episode (a pool, drawn factors): its setting comes back
+            self._apply_setting(setting)
         self.sim.set_state(sim_state)
         self._last_target = target.copy()
 

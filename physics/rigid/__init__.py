@@ -3,7 +3,7 @@
 from physics.render import LABEL_OBJECT, LABEL_ROBOT, LABEL_STATIC, Camera, Frames
 
 from .base import RigidBackend, SimState
-from .spec import Box, Decoration, FreeBody, Link, MeshGeom, RobotModel, Scene
+from .spec import Box, Decoration, FreeBody, Light, Link, MeshGeom, RobotModel, Scene
 
 BACKENDS = ("mujoco", "pybullet")
 
@@ -23,5 +23,5 @@ def make_backend(name: str, scene: Scene) -> RigidBackend:
 
 __all__ = [
     "BACKENDS", "Box", "Camera", "Decoration", "Frames", "FreeBody", "LABEL_OBJECT", "LABEL_ROBOT", "LABEL_STATIC",
-    "Link", "MeshGeom", "RigidBackend", "RobotModel", "Scene", "SimState", "make_backend",
+    "Light", "Link", "MeshGeom", "RigidBackend", "RobotModel", "Scene", "SimState", "make_backend",
 ]

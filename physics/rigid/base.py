@@ -9,13 +9,13 @@ speed-limited setpoint the servo tracks), so any commanded target gives smooth m
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from physics.render import Camera, Frames
 
-from .spec import Box, Scene
+from .spec import Box, Light, Scene
 
 
 @dataclass
@@ -31,10 +31,26 @@ class SimState:
         return SimState(self.physics.copy(), self.controller.copy(), float(self.time))
 
 
+def _rgba(value, what: str) -> tuple[float, float, float, float]:
+    """``value`` (rgb or rgba in [0, 1]) as an rgba tuple, or ValueError naming ``what``."""
+    c = np.asarray(value, dtype=float).ravel()
+    if c.size not in (3, 4) or not np.all((c >= 0) & (c <= 1)):
+        raise ValueError(f"{what} must be 3 or 4 numbers in [0, 1] (rgb or rgba), got {value!r}")
+    return tuple(float(v) for v in (c if c.size == 4 else np.append(c, 1.0)))
+
+
 class RigidBackend(ABC):
-    """Interface of a rigid engine (MuJoCo, PyBullet) for a `Scene`."""
+    """Interface of a rigid engine (MuJoCo, PyBullet) for a `Scene`.
+
+    Per-episode changes that need no rebuild (the ``set_*`` methods: the free body's mass and colour, the
+    body/statics friction, the table's colour, the light, the cameras' poses) keep ``scene`` describing what is
+    simulated now; ``built_scene`` stays the scene the engine was built from, and ``light`` is None while the
+    scene's own light is used. A changed geometry (another body, another robot) needs a new backend.
+    """
 
     scene: Scene
+    built_scene: Scene
+    light: Light | None = None
 
     @abstractmethod
     def reset(self, body_pose7: np.ndarray, tcp_xy: np.ndarray) -> None:
@@ -76,6 +92,84 @@ class RigidBackend(ABC):
     def render_views(self, cameras: tuple[Camera, ...], decorations: bool = True) -> Frames:
         """Render any ``cameras`` (one image size) at the current state, with the scene's decorations unless
         ``decorations`` is False (videos and figures; the simulation is unchanged)."""
+
+    # ------------------------------------------------------- per-episode changes
+    def set_body_mass(self, mass: float) -> None:
+        """Give the free body ``mass`` kg with the same shape and uniform density: its inertia is the built body's
+        scaled by ``mass / built mass``, its centre of mass unchanged (as if the scene had been built with it)."""
+        body = self._require_body()
+        if not (np.isfinite(mass) and mass > 0):
+            raise ValueError(f"free body {body.name!r}: mass must be positive and finite, got {mass!r}")
+        built = self.built_scene.body
+        inertia = None if built.inertia is None else np.asarray(built.inertia) * (float(mass) / built.mass)
+        self.scene = replace(self.scene, body=replace(body, mass=float(mass), inertia=inertia))
+        self._apply_body_mass(float(mass) / built.mass)
+
+    def set_friction(self, friction: float) -> None:
+        """Set the Coulomb coefficient between the free body and the statics (table and walls:
+        ``Scene.static_friction``) for the coming steps."""
+        if not (np.isfinite(friction) and friction >= 0):
+            raise ValueError(f"friction must be a finite number >= 0, got {friction!r}")
+        self.scene = replace(self.scene, static_friction=float(friction))
+        self._apply_friction_coefficient(float(friction))
+
+    def set_body_rgba(self, rgba) -> None:
+        """Draw the free body in colour ``rgba`` (rgb or rgba in [0, 1])."""
+        body = self._require_body()
+        body = replace(body, rgba=_rgba(rgba, "body colour"))
+        if body.boxes:
+            body = replace(body, boxes=tuple(replace(b, rgba=body.rgba) for b in body.boxes))
+        self.scene = replace(self.scene, body=body)
+        self._apply_body_rgba(body.rgba)
+
+    def set_table_rgba(self, rgba) -> None:
+        """Draw the table in colour ``rgba`` (rgb or rgba in [0, 1]); the walls keep theirs."""
+        self.scene = replace(self.scene, table=replace(self.scene.table, rgba=_rgba(rgba, "table colour")))
+        self._apply_table_rgba(self.scene.table.rgba)
+
+    def set_light(self, light: Light | None) -> None:
+        """Light the scene with the directional ``light`` (None: the scene's own light, as built)."""
+        self.light = light
+        self._apply_light(light)
+
+    def set_cameras(self, cameras: tuple[Camera, ...]) -> None:
+        """Render the observations from ``cameras`` (as many as the scene's, the same image size) from now on."""
+        cameras = tuple(cameras)
+        old = self.scene.cameras
+        if len(cameras) != len(old) or any((c.width, c.height) != (old[0].width, old[0].height) for c in cameras):
+            raise ValueError(f"set_cameras needs {len(old)} cameras of {old[0].width}x{old[0].height} px (the "
+                             f"scene's), got {[(c.width, c.height) for c in cameras]}")
+        self._apply_cameras(cameras)
+        self.scene = replace(self.scene, cameras=cameras)
+
+    def _require_body(self):
+        if self.scene.body is None:
+            raise ValueError("this scene has no free body (Scene.body is None)")
+        return self.scene.body
+
+    @abstractmethod
+    def _apply_body_mass(self, ratio: float) -> None:
+        """Engine part of `set_body_mass`: the built body's mass and inertia times ``ratio``."""
+
+    @abstractmethod
+    def _apply_friction_coefficient(self, friction: float) -> None:
+        """Engine part of `set_friction`."""
+
+    @abstractmethod
+    def _apply_body_rgba(self, rgba: tuple[float, float, float, float]) -> None:
+        """Engine part of `set_body_rgba`."""
+
+    @abstractmethod
+    def _apply_table_rgba(self, rgba: tuple[float, float, float, float]) -> None:
+        """Engine part of `set_table_rgba`."""
+
+    @abstractmethod
+    def _apply_light(self, light: Light | None) -> None:
+        """Engine part of `set_light`."""
+
+    @abstractmethod
+    def _apply_cameras(self, cameras: tuple[Camera, ...]) -> None:
+        """Engine part of `set_cameras` (checked: as many as before, the same image size)."""
 
     def placed_decorations(self) -> list[Box]:
         """The scene's decorations placed in the world for the current gantry position (floating robots carry

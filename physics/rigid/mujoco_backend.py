@@ -22,8 +22,8 @@ import numpy as np
 from physics.render import LABEL_OBJECT, LABEL_ROBOT, LABEL_STATIC, Camera, Frames
 
 from .base import RigidBackend, SimState
-from .mjcf import scene_to_mjcf
-from .spec import Scene
+from .mjcf import mat_to_quat, scene_to_mjcf
+from .spec import Light, Scene
 
 STATE_SPEC = mujoco.mjtState.mjSTATE_INTEGRATION
 IK_AXIS_WEIGHT = 0.3
@@ -35,7 +35,7 @@ class MujocoBackend(RigidBackend):
     """A `Scene` simulated by MuJoCo; rendering is created lazily on the first `render` call."""
 
     def __init__(self, scene: Scene, servo_dt: float = 0.01):
-        self.scene = scene
+        self.scene = self.built_scene = scene
         xml, assets = scene_to_mjcf(scene)
         self.model = mujoco.MjModel.from_xml_string(xml, assets)
         self.data = mujoco.MjData(self.model)
@@ -85,6 +85,16 @@ class MujocoBackend(RigidBackend):
             elif b in robot_bodies:
                 labels[g] = LABEL_ROBOT
         self._geom_labels = labels
+        # what the per-episode changes (`RigidBackend.set_*`) start from
+        self._body_id = body_id
+        self._body_geoms = np.flatnonzero(m.geom_bodyid == body_id)
+        self._built_mass = m.body_mass[body_id].copy() if body_id >= 0 else None
+        self._built_inertia = m.body_inertia[body_id].copy() if body_id >= 0 else None
+        statics = [mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, b.name) for b in (scene.table, *scene.statics)]
+        self._table_geom, self._static_geoms = statics[0], np.array(statics, dtype=int)
+        self._sun = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_LIGHT, "sun")
+        self._built_light = (m.light_dir[self._sun].copy(), m.light_diffuse[self._sun].copy())
+        self._const_data = None  # scratch data for mj_setConst (it runs the model at qpos0)
         # floating base: offset between the carriage origin (base_x, base_y) and the tcp
         self._tcp_offset_xy = np.zeros(2)
         if r.floating:
@@ -193,6 +203,48 @@ class MujocoBackend(RigidBackend):
         self._q_cmd = np.array(end_cmd)
         self._setpoint = end_xy
         mujoco.mj_kinematics(m, d)  # poses of the final state (mj_step leaves those of the state before)
+
+    # ------------------------------------------------------- per-episode changes
+    def _apply_body_mass(self, ratio: float) -> None:
+        """The body's mass and principal inertia times ``ratio``, then the model's derived constants (as compiling
+        with them would give: `mj_setConst`, and the mean mass and inertia the solver scales its tolerance by)."""
+        m, b = self.model, self._body_id
+        m.body_mass[b] = self._built_mass * ratio
+        m.body_inertia[b] = self._built_inertia * ratio
+        if self._const_data is None:
+            self._const_data = mujoco.MjData(m)
+        mujoco.mj_setConst(m, self._const_data)
+        m.stat.meanmass = float(np.mean(m.body_mass[1:]))
+        m.stat.meaninertia = float(np.mean(m.dof_M0))
+
+    def _apply_friction_coefficient(self, friction: float) -> None:
+        self.model.geom_friction[self._static_geoms, 0] = friction  # statics have priority: theirs is the pair's
+
+    def _apply_body_rgba(self, rgba: tuple[float, float, float, float]) -> None:
+        self.model.geom_rgba[self._body_geoms] = rgba
+
+    def _apply_table_rgba(self, rgba: tuple[float, float, float, float]) -> None:
+        self.model.geom_rgba[self._table_geom] = rgba
+
+    def _apply_light(self, light: Light | None) -> None:
+        """The directional light ``sun`` along ``light.direction`` with its built diffuse times ``intensity``."""
+        m, built_dir, built_diffuse = self.model, *self._built_light
+        m.light_dir[self._sun] = built_dir if light is None else light.direction
+        m.light_diffuse[self._sun] = built_diffuse * (1.0 if light is None else light.intensity)
+        mujoco.mj_camlight(m, self.data)
+
+    def _apply_cameras(self, cameras: tuple[Camera, ...]) -> None:
+        """Move the model's fixed cameras (OpenCV cam2world -> MuJoCo's x right, y up, looking along -z)."""
+        m = self.model
+        for i, c in enumerate(cameras):
+            centred = abs(c.cx - (c.width - 1) / 2) <= 1e-6 and abs(c.cy - (c.height - 1) / 2) <= 1e-6
+            if abs(c.fx - c.fy) > 1e-6 * c.fx or not centred:
+                raise ValueError(f"camera {c.name!r}: MuJoCo cameras need fx == fy and a centred principal point")
+            T = np.asarray(c.cam2world, dtype=float)
+            m.cam_pos[i] = T[:3, 3]
+            m.cam_quat[i] = mat_to_quat(T[:3, :3] @ np.diag([1.0, -1.0, -1.0]))
+            m.cam_fovy[i] = c.fovy_deg
+        mujoco.mj_camlight(m, self.data)
 
     # ------------------------------------------------------------------ state
     def body_pose7(self) -> np.ndarray:

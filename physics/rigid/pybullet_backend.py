@@ -56,7 +56,7 @@ from physics.render import LABEL_OBJECT, LABEL_ROBOT, LABEL_STATIC, Camera, Fram
 from .base import RigidBackend, SimState
 from .bodies import hull_mesh, principal_axes, shrink_hull, spread_points
 from .planar_friction import planar_friction
-from .spec import Box, MeshGeom, RobotModel, Scene
+from .spec import Box, Light, MeshGeom, RobotModel, Scene
 from .urdf_export import robot_urdf
 
 GROUP_BODY, GROUP_ROBOT, GROUP_STATIC = 1, 2, 4
@@ -73,6 +73,7 @@ N_HISTORY = 7  # friction history: previous planar velocity (3), applied wrench 
 STALL_PERIODS = 2  # servo periods in a row the body must push back harder than max_push_force (not an impact)
 FAR_AWAY = [0.0, 0.0, 1000.0]  # m: where a reset parks the body for a moment, out of every collision pair
 PARKED = (0.0, 0.0, -100.0)  # m: where decorations wait between `render_views` calls (beyond every camera's far plane)
+TINY_DIFFUSE = 0.35  # TinyRenderer's diffuse light coefficient when none is given (`set_light` scales it)
 
 
 def _quat_xyzw(wxyz) -> list[float]:
@@ -118,7 +119,8 @@ class PybulletBackend(RigidBackend):
     """A `Scene` simulated by PyBullet; see the module docstring."""
 
     def __init__(self, scene: Scene, servo_dt: float = 0.01, solver_iterations: int = 50):
-        self.scene = scene
+        self.scene = self.built_scene = scene
+        self._light_args: dict = {}  # TinyRenderer's light arguments (`set_light`; empty: its defaults)
         self.client = pb.connect(pb.DIRECT)
         c = self.client
         pb.setGravity(0, 0, 0, physicsClientId=c)  # the free body's weight: `_apply_friction`
@@ -175,7 +177,8 @@ class PybulletBackend(RigidBackend):
         if np.abs(inertia - np.diag(np.diag(inertia))).max() > 1e-12:
             raise ValueError("the free body's boxes must be symmetric about its frame axes")
         self._com_local = com
-        self._izz = float(inertia[2, 2])
+        self._izz = self._built_izz = float(inertia[2, 2])
+        self._built_moments = np.diag(inertia).copy()
         n_box, n_feet = len(body.boxes), len(body.feet)
         col = pb.createCollisionShapeArray(
             [pb.GEOM_BOX] * n_box + [pb.GEOM_SPHERE] * n_feet,
@@ -202,6 +205,7 @@ class PybulletBackend(RigidBackend):
         com = np.asarray(body.com, dtype=float)
         moments, R = principal_axes(body.inertia)
         self._com_local, self._izz = com, float(body.inertia[2, 2])  # planar friction: inertia about the body z
+        self._built_izz, self._built_moments = self._izz, moments.copy()
 
         def to_base(points: np.ndarray) -> np.ndarray:
             return (np.asarray(points, dtype=float) - com) @ R
@@ -428,6 +432,34 @@ class PybulletBackend(RigidBackend):
         self._table_contacts = [tuple(rest[3 * i:3 * i + 3]) for i in range(n_t)]
         self._robot_contacts = [tuple(rest[3 * n_t + 8 * i:3 * n_t + 8 * i + 8]) for i in range(n_r)]
 
+    # ------------------------------------------------------- per-episode changes
+    def _apply_body_mass(self, ratio: float) -> None:
+        """Bullet's base mass and principal inertia, and the planar friction's inertia, times ``ratio`` (one call:
+        Bullet recomputes the inertia from the collision shapes when given a mass alone)."""
+        self._izz = self._built_izz * ratio
+        pb.changeDynamics(self.body, -1, mass=self.built_scene.body.mass * ratio,
+                          localInertiaDiagonal=(self._built_moments * ratio).tolist(), physicsClientId=self.client)
+
+    def _apply_friction_coefficient(self, friction: float) -> None:
+        """The walls' Bullet friction; the table's is the backend's own (``scene.static_friction``, already set)."""
+        for uid in self._statics[1:]:
+            pb.changeDynamics(uid, -1, lateralFriction=friction, physicsClientId=self.client)
+
+    def _apply_body_rgba(self, rgba: tuple[float, float, float, float]) -> None:
+        pb.changeVisualShape(self.body, -1, rgbaColor=list(rgba), physicsClientId=self.client)
+
+    def _apply_table_rgba(self, rgba: tuple[float, float, float, float]) -> None:
+        pb.changeVisualShape(self._statics[0], -1, rgbaColor=list(rgba), physicsClientId=self.client)
+
+    def _apply_light(self, light: Light | None) -> None:
+        """TinyRenderer's light: from ``-direction`` (its light position's direction), diffuse times
+        ``intensity``; None: its defaults."""
+        self._light_args = {} if light is None else dict(
+            lightDirection=[-v for v in light.direction], lightDiffuseCoeff=TINY_DIFFUSE * light.intensity)
+
+    def _apply_cameras(self, cameras: tuple[Camera, ...]) -> None:
+        """Nothing to do: `render` draws ``scene.cameras``."""
+
     # ------------------------------------------------------------------ state
     def body_pose7(self) -> np.ndarray:
         """(x, y, z, qw, qx, qy, qz) of the free body's frame."""
@@ -509,7 +541,7 @@ class PybulletBackend(RigidBackend):
             proj[9] += 1.0 / cam.height
             _, _, px, z, ids = pb.getCameraImage(
                 cam.width, cam.height, view, proj, shadow=0, renderer=pb.ER_TINY_RENDERER,
-                physicsClientId=self.client)
+                physicsClientId=self.client, **self._light_args)
             px = np.asarray(px, dtype=np.uint8).reshape(cam.height, cam.width, 4)
             z = np.asarray(z, dtype=np.float32).reshape(cam.height, cam.width)
             ids = np.asarray(ids, dtype=np.int64).reshape(cam.height, cam.width)

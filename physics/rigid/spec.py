@@ -157,6 +157,26 @@ def _visual_mesh(name: str, mesh) -> tuple[np.ndarray, np.ndarray]:
 
 
 @dataclass(frozen=True)
+class Light:
+    """A directional light: ``direction`` (3,), the unit vector its light travels along (world; pointing down,
+    z < 0), and ``intensity``, a factor of the scene's own directional light (1: as bright as the built scene's;
+    each engine scales its diffuse term by it). ValueError for a direction that is not finite and downward or an
+    intensity that is not positive."""
+
+    direction: tuple[float, float, float]
+    intensity: float = 1.0
+
+    def __post_init__(self):
+        d = np.asarray(self.direction, dtype=float).ravel()
+        if d.shape != (3,) or not np.all(np.isfinite(d)) or not d[2] < 0:
+            raise ValueError(f"light direction must be 3 finite numbers pointing down (z < 0), got {self.direction!r}")
+        if not (np.isfinite(self.intensity) and self.intensity > 0):
+            raise ValueError(f"light intensity must be a positive finite number, got {self.intensity!r}")
+        object.__setattr__(self, "direction", tuple(float(v) for v in d / np.linalg.norm(d)))
+        object.__setattr__(self, "intensity", float(self.intensity))
+
+
+@dataclass(frozen=True)
 class MeshGeom:
     """A geometry on a link, placed by ``T_link_mesh``: a mesh file (``shape="mesh"``: ``path``, ``scale`` per
     axis) or a primitive centred on its frame (``"box"``: ``size`` = full extents (x, y, z); ``"cylinder"``:

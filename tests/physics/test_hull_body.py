@@ -10,8 +10,8 @@ import pybullet as pb
 import pytest
 from scipy.spatial.transform import Rotation
 
-from envs.pusht.scene import table
 from envs.robot_setup import make_robot
+from envs.workspace import table
 from physics.render import LABEL_OBJECT
 from physics.render.cameras import backproject, look_at, pinhole, pixel_rays
 from physics.rigid import BACKENDS, Box, FreeBody, Scene, make_backend
