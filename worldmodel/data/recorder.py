@@ -24,18 +24,23 @@ from .writer import RolloutWriter
 def resolved_env_kwargs(env: gym.Env) -> dict[str, Any]:
     """Every keyword argument the env was built with, defaults included (JSON types).
 
-    The defaults come from the ``__init__`` signatures along the unwrapped env's class
-    hierarchy (a subclass's default wins); the values given to ``gym.make`` override them.
+    The defaults come from the ``__init__`` signatures of the unwrapped env's class and, as far as each passes
+    ``**kwargs`` on, of its bases (a subclass's default wins; a class that names all its arguments ends the walk:
+    its bases' arguments are not the env's, e.g. PushT4D-v0 builds a Push4D env without taking its ``object``);
+    the values given to ``gym.make`` override them.
     """
     given = dict(env.spec.kwargs) if env.spec is not None else {}
     resolved: dict[str, Any] = {}
-    for cls in reversed(type(env.unwrapped).__mro__):
+    for cls in type(env.unwrapped).__mro__:
         init = cls.__dict__.get("__init__")
         if init is None:
             continue
-        for name, p in inspect.signature(init).parameters.items():
+        params = inspect.signature(init).parameters
+        for name, p in params.items():
             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.default is not p.empty and name != "self":
-                resolved[name] = p.default
+                resolved.setdefault(name, p.default)
+        if not any(p.kind == p.VAR_KEYWORD for p in params.values()):
+            break
     resolved.update(given)
     return jsonable(resolved)
 
