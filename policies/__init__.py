@@ -1,4 +1,5 @@
-"""Policies for the PushT4D tasks: scripted pushers (exploration data, a goal-directed heuristic)."""
+"""Policies for the pushing tasks (PushT4D-v0, Push4D-v0 with any footprint): scripted pushers (exploration data,
+a goal-directed heuristic); their geometry in `policies.footprint` and `policies.hand`."""
 
 from .rewards import FlowReward, ModelReward
 from .scripted import HeuristicPushPolicy, PushPolicy, RandomPushPolicy

@@ -1,4 +1,4 @@
-"""Dynamics adapters for planning: what a candidate sequence of fingertip targets does to the block.
+"""Dynamics adapters for planning: what a candidate sequence of fingertip targets does to the object.
 
 Both adapters answer one question for a batch of K candidate plans of T absolute fingertip
 xy targets (one per 0.1 s control step): where do the block's points go?
@@ -9,8 +9,9 @@ having travelled there around the block (the scripted pushers' travel); step 1 i
 first step after arriving.
 
 - `OracleDynamics`: the simulator itself. A twin env in ``obs_mode="state"`` (same robot,
-  backend and physics) is set to the planning env's snapshot and stepped for every
-  candidate; the points are the env's exact object tracks.
+  backend and physics; PushT4D-v0 or Push4D-v0 with any object) is set to the planning env's
+  snapshot and stepped for every candidate; the points are the env's exact object tracks, and
+  a travel to ``start_xy`` goes around the env's current object (`policies.footprint`).
 - `worldmodel.dynamics.LearnedDynamics`: a point-flow model (S x A -> S), next to the models.
 """
 
@@ -25,7 +26,8 @@ import torch
 from envs.pusht import geometry as geo
 from worldmodel.dynamics import Prediction  # what every adapter's rollout returns
 
-from .scripted import STEP, travel
+from .footprint import object_geometry, object_pose
+from .scripted import STEP
 
 
 class Dynamics(Protocol):
@@ -38,8 +40,10 @@ class Dynamics(Protocol):
         ...
 
 
-def goal_positions(points: np.ndarray, block_pose: np.ndarray, goal_pose=geo.GOAL_POSE) -> np.ndarray:
-    """Where world points (N, 3) rigidly attached to the block at ``block_pose`` (x, y, yaw) are at the goal."""
+def goal_positions(points: np.ndarray, block_pose: np.ndarray,
+                   goal_pose: np.ndarray | tuple[float, float, float] = geo.GOAL_POSE) -> np.ndarray:
+    """Where world points (N, 3) rigidly attached to the object at ``block_pose`` (x, y, yaw) are with the object at
+    ``goal_pose`` (default PushT4D's goal; Push4D's is ``info["goal_pose"]``)."""
     R, G = geo.rot_z(block_pose[2]), geo.rot_z(goal_pose[2])
     local = (points - np.array([block_pose[0], block_pose[1], 0.0])) @ R
     return local @ G.T + np.array([goal_pose[0], goal_pose[1], 0.0])
@@ -68,11 +72,12 @@ class OracleDynamics:
         out = np.empty((K, T, len(self.env.object_local), 3), np.float32)
         plans = targets.detach().cpu().numpy().astype(np.float64)
         starts = None if start_xy is None else np.broadcast_to(np.asarray(start_xy, np.float64), (K, 2))
-        pose, ee = np.asarray(obs["block_pose"], np.float64), np.asarray(obs["agent_pos"], np.float64)
+        pose, ee = object_pose(obs), np.asarray(obs["agent_pos"], np.float64)
+        geometry = object_geometry(info)
         for k in range(K):
             self.twin.set_state(snapshot)
             if starts is not None:
-                for target in travel(pose, ee, starts[k], STEP):
+                for target in geometry.travel(pose, ee, starts[k], STEP):
                     self.twin.step(target)
             for t in range(T):
                 _, _, _, _, step_info = self.twin.step(plans[k, t])

@@ -3,10 +3,11 @@
 A free-form target sequence lets a sampling planner find hand motions no dataset contains
 (sweeps through the block, fast jabs), and a learned model is most wrong exactly there:
 the planner then exploits the model's errors. Here the action space is the one the data
-were collected in (`policies.scripted`): a push is a contact on the T's outline, a
+were collected in (`policies.scripted`): a push is a contact on the object's outline (any footprint:
+`policies.footprint`), a
 direction within ``max_angle_deg`` of the inward normal and a length; the hand travels
-around the block until its front (the part of the gripper that reaches furthest along the push, at the
-block's height) is ``standoff`` behind the contact and pushes its front ``length`` past it. Measured from
+around the object until its front (the part of the gripper that reaches furthest along the push, at the
+object's height) is ``standoff`` behind the contact and pushes its front ``length`` past it. Measured from
 the front rather than the fingertip centre, a short push moves the block by millimetres: the Panda
 hand's fingers reach 1-3 cm ahead of the centre, so a centre-referenced push could not move the block
 less than that, and near the goal every push overshot.
@@ -98,12 +99,14 @@ class PrimitiveMPC(PushPolicy):
         if hasattr(self.dynamics, "observe"):
             self.dynamics.observe(obs, info)
         self._context = (obs, info)
+        if not self._queue:
+            self.prior.observe(info, obs)
         return super().act(obs, info)
 
     def choose_push(self, pose: np.ndarray, ee: np.ndarray) -> tuple[int, np.ndarray, float]:
         """The sampled push of least predicted cost."""
         t0 = time.perf_counter()
-        c, M = self.cfg, len(self.outline)
+        c, M = self.cfg, len(self.contact_geometry(pose).outline)
         idx = self.rng.integers(M, size=c.samples)
         ang = self.rng.uniform(-1, 1, c.samples) * math.radians(c.max_angle_deg)
         log_len = self.rng.uniform(math.log(c.min_length), math.log(c.max_length), c.samples)
@@ -130,7 +133,7 @@ class PrimitiveMPC(PushPolicy):
         if not np.isfinite(cost).any():  # no approachable push sampled: the heuristic's choice
             return self.prior.choose_push(pose, ee)
         k = int(np.argmin(cost))
-        u = push_direction(pose, self.normals[idx[k : k + 1]], ang[k : k + 1])[0]
+        u = push_direction(pose, self.contact_geometry(pose).normals[idx[k : k + 1]], ang[k : k + 1])[0]
         pre, push = self.push_path(pose, int(idx[k]), u, math.exp(log_len[k]))
         self.last_plan = {"targets": np.asarray(push, np.float32), "points": final[k][None],
                           "goal": goal, "cost": np.float32(cost[k])}
@@ -140,13 +143,14 @@ class PrimitiveMPC(PushPolicy):
     def _score(self, pose: np.ndarray, ee: np.ndarray, idx: np.ndarray, ang: np.ndarray,
                log_len: np.ndarray) -> tuple[np.ndarray, list, np.ndarray | None]:
         """Costs (K,), predicted final block points (K lists of (N, 3); inf / None for pushes whose
-        approach would touch the block) and those points' goal positions (None if no push was
-        approachable); pushes are batched by how many model chunks they need (all at
-        once for models without a horizon)."""
+        approach would touch the block or whose contact the hand cannot reach) and those points' goal
+        positions (None if no push was approachable); pushes are batched by how many model chunks they
+        need (all at once for models without a horizon)."""
         obs, info = self._context
-        u = push_direction(pose, self.normals[idx], ang)
+        g = self.contact_geometry(pose)
+        u = push_direction(pose, g.normals[idx], ang)
         cost, final, goal = np.full(len(idx), np.inf), [None] * len(idx), None
-        clear = np.flatnonzero(self.clear_approach(pose, idx, u))
+        clear = np.flatnonzero(self.clear_approach(pose, idx, u) & g.reachable(pose, ee)[idx])
         if len(clear):
             cost[clear], pts, goal = self._predict(pose, ee, idx[clear], u[clear], log_len[clear])
             for j, k in enumerate(clear):
@@ -158,6 +162,8 @@ class PrimitiveMPC(PushPolicy):
         targets that take the front ``length`` past the contact along ``u``; the front is measured on the
         gripper points of the last observation (none seen yet: the fingertip centre)."""
         obs = self._context[0] if self._context is not None else {}
+        if self.contact_geometry(pose).hand is not None:  # the candidates already hold the hand's front
+            return super().push_path(pose, i, u, length)
         front = max(float(self._hand_lead(obs, u[None])[0]) - LEAD_MARGIN, 0.0)
         return super().push_path(pose, i, u, length, front=front)
 

@@ -1,4 +1,5 @@
-"""Push primitives as an RL action space: one agent action = one whole push of the T.
+"""Push primitives as an RL action space: one agent action = one whole push of the object (PushT4D's T, or
+Push4D's object of the episode, `policies.footprint`).
 
 Per-step fingertip actions make reinforcement learning on Push-T an exploration problem: a
 Gaussian policy jitters in place, rarely reaches the block, and when it does its pushes move
@@ -31,10 +32,12 @@ from typing import Any, SupportsFloat
 import gymnasium as gym
 import numpy as np
 import shapely
+from shapely.geometry import Polygon
 
 from envs.pusht import geometry as geo
 
-from .scripted import STEP, push_through, travel
+from .footprint import PushGeometry, object_geometry, object_pose, pusht_geometry, ring_coordinates
+from .scripted import STEP, push_through
 
 EDGE_MARGIN = 0.005  # m: the outermost push lines pass this far inside the T's silhouette
 
@@ -53,7 +56,7 @@ class PushPlan:
 
 
 class PushPrimitiveActions(gym.Wrapper):
-    """PushT4D with push-primitive actions (module docstring); the wrapped env takes absolute actions."""
+    """PushT4D (or Push4D) with push-primitive actions (module docstring); the wrapped env takes absolute actions."""
 
     def __init__(self, env: gym.Env, min_length: float = 0.01, max_length: float = 0.10, standoff: float = 0.03,
                  step: float = STEP):
@@ -68,9 +71,18 @@ class PushPrimitiveActions(gym.Wrapper):
         self.lengths = (math.log(min_length), math.log(max_length))
         self.standoff, self.step_length = float(standoff), float(step)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
-        self._footprint = geo.footprint()
-        self._from_com = geo.footprint_vertices() - geo.COM_LOCAL[:2]
+        self._use(pusht_geometry())
         self._obs: Any = None
+
+    def _use(self, geometry: PushGeometry) -> None:
+        """Decode pushes on ``geometry``'s footprint (PushT4D's T; Push4D's object of the episode)."""
+        self.geometry = geometry
+        self._footprint = geometry.footprint
+        rings = ring_coordinates(geometry.footprint)
+        self._from_com = np.concatenate([r for r, where in rings if where < 0]) - geometry.com
+        # where a push line enters: the T's outer ring as always; every ring of a footprint with holes or parts
+        single = isinstance(geometry.footprint, Polygon) and not geometry.footprint.interiors
+        self._entry = geometry.footprint.exterior if single else geometry.footprint.boundary
 
     def decode(self, action: Any) -> tuple[np.ndarray, np.ndarray, float]:
         """(contact point (2,), unit push direction (2,), both in the block frame, and length in m) of ``action``."""
@@ -81,13 +93,13 @@ class PushPrimitiveActions(gym.Wrapper):
         norm = math.hypot(a[0], a[1])
         u = a[:2] / norm if norm > 1e-6 else np.array([1.0, 0.0])
         side = np.array([-u[1], u[0]])
-        com = geo.COM_LOCAL[:2]
-        across = self._from_com @ side  # the T's silhouette seen along u
+        com = self.geometry.com
+        across = self._from_com @ side  # the object's silhouette seen along u
         lo, hi = across.min() + EDGE_MARGIN, across.max() - EDGE_MARGIN
         offset = a[2] * (hi if a[2] > 0 else -lo)  # 0: through the centre of mass (inside the T)
         origin = com + offset * side
-        line = shapely.LineString([origin - u, origin + u])  # 1 m each way: longer than the T
-        hit = line.intersection(self._footprint.exterior)
+        line = shapely.LineString([origin - u, origin + u])  # 1 m each way: longer than the object
+        hit = line.intersection(self._entry)
         pts = np.array([c for g in getattr(hit, "geoms", [hit]) for c in g.coords])
         contact = pts[np.argmin((pts - origin) @ u)]  # where the line first enters the T
         lo_len, hi_len = self.lengths
@@ -96,15 +108,16 @@ class PushPrimitiveActions(gym.Wrapper):
     def plan(self, obs: dict, action: Any) -> PushPlan:
         """The fingertip targets that execute ``action`` from observation ``obs``."""
         contact, u, length = self.decode(action)
-        pose, ee = np.asarray(obs["block_pose"], np.float64), np.asarray(obs["agent_pos"], np.float64)
+        pose, ee = object_pose(obs), np.asarray(obs["agent_pos"], np.float64)
         R = geo.rot_z(pose[2])[:2, :2]
         contact, u = R @ contact + pose[:2], R @ u
         pre, push = push_through(contact, u, length, self.standoff, self.step_length)
-        return PushPlan(travel(pose, ee, pre, self.step_length), push, pre, contact, u, length)
+        return PushPlan(self.geometry.travel(pose, ee, pre, self.step_length), push, pre, contact, u, length)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[Any, dict]:
-        """Reset the wrapped env."""
+        """Reset the wrapped env (and take the episode's object from its ``info``)."""
         self._obs, info = self.env.reset(seed=seed, options=options)
+        self._use(object_geometry(info))
         return self._obs, info
 
     def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict]:

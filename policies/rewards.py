@@ -95,7 +95,8 @@ class _FlowTargetWrapper(gym.Wrapper):
         if self.target_flow is not None:
             return self.target_flow[min(t, len(self.target_flow) - 1)]
         if self.target_pose is not None:
-            return goal_positions(np.asarray(info["goal_object_points"], np.float64), np.asarray(geo.GOAL_POSE),
+            goal = info.get("goal_pose", geo.GOAL_POSE)  # Push4D's goal; PushT4D's fixed one
+            return goal_positions(np.asarray(info["goal_object_points"], np.float64), np.asarray(goal, np.float64),
                                   self.target_pose)
         return np.asarray(info["goal_object_points"], np.float64)
 

@@ -1,17 +1,22 @@
-"""Scripted pushing policies for PushT4D: random exploratory pushes and a goal-directed heuristic.
+"""Scripted pushing policies for PushT4D and Push4D: random exploratory pushes and a goal-directed heuristic.
 
-Both work by *push primitives*: pick a contact point on the T's outline and a push
-direction, travel to a point ``standoff`` behind the contact while going around the block
+Both work by *push primitives*: pick a contact point on the object's outline and a push
+direction, travel to a point ``standoff`` behind the contact while going around the object
 (never through it), then push through the contact for a given length. Targets are
 emitted one per control step, spaced at most ``step`` metres apart, as absolute fingertip
 xy actions (converted to steps for ``action_mode="delta"``).
 
-- `RandomPushPolicy`: contact points uniform on the outline, directions within +-30 deg of
-  the inward normal, lengths U(0.03, 0.12) m: the data Dream2Flow-style dynamics models
-  learn from.
-- `HeuristicPushPolicy`: scores every candidate push with a quasi-static model (the block
-  translates along the push and turns by (r x u) / c^2, c the radius of gyration) and
-  takes the one that most reduces a pose error to the goal.
+The object is any footprint: its contact candidates, centre of mass, limit surface and the travel
+around it come from `policies.footprint` (`object_geometry`: ``info["object_footprint"]`` and
+``info["object_com"]`` of Push4D-v0, cached per footprint; PushT4D-v0's T when ``info`` has none),
+its pose from ``obs["object_pose"]`` (Push4D) or ``obs["block_pose"]`` (PushT4D).
+
+- `RandomPushPolicy`: contact points uniform on the outline (those the hand can reach), directions
+  within +-30 deg of the inward normal, lengths U(0.03, 0.12) m: the data Dream2Flow-style dynamics
+  models learn from.
+- `HeuristicPushPolicy`: scores every candidate push with a quasi-static model (the object
+  translates along the push and turns by (r x u) / c^2, c its limit surface's radius) and
+  takes the one that most reduces a pose error to the goal (the env's ``info["goal_pose"]``).
 """
 
 from __future__ import annotations
@@ -19,109 +24,115 @@ from __future__ import annotations
 from collections import deque
 
 import numpy as np
-import shapely
 
 from envs.base import MAX_DELTA
 from envs.pusht import geometry as geo
 
-OUTLINE_SPACING = 0.01  # m: spacing of the candidate contact points along the T's outline
-BLOCK_CLEARANCE = 0.035  # m: the hand travels around the block along its outline offset by this much
-STRAIGHT_MARGIN = 0.005  # m: a straight travel may pass this much closer to the T than BLOCK_CLEARANCE
-NORMAL_PROBE = 1e-3  # m: how far off the outline a point is tested (inside the T?) to orient its normal
-REACH = geo.WORKSPACE / 2 - 0.01  # targets stay 1 cm inside the workspace
+from .footprint import (  # noqa: F401 - the pushers' geometry constants, as this module has always offered them
+    APPROACH_CLEARANCE,
+    APPROACH_FINAL,
+    BLOCK_CLEARANCE,
+    OUTLINE_SPACING,
+    REACH,
+    STRAIGHT_MARGIN,
+    PushGeometry,
+    object_geometry,
+    object_pose,
+    pusht_geometry,
+    segment,
+    to_world,
+)
+from .hand import HandLayer, grow_by_hand, hand_layers, object_points_local
+
 STEP = 0.04  # default spacing of the pushers' targets (m per control step)
 SHORT_PUSH_STEPS = 4  # control steps a push takes at least (short pushes go slowly) ...
 MIN_PUSH_STEP = 0.004  # m per control step: ... but its targets are never closer than this
-APPROACH_CLEARANCE = 0.005  # m: the approach to a contact keeps this far from the block ...
-APPROACH_FINAL = 0.01  # m: ... until this far before the contact
-FOOTPRINT_BOX = ((-0.1, 0.0), (0.1, 0.2))  # m: (low, high) block-frame xy box around the T, for sampling it
-LIMIT_SURFACE_SAMPLES = 20000  # uniform draws in FOOTPRINT_BOX that average the limit surface's radius
 
 
 def outline_candidates(spacing: float = OUTLINE_SPACING) -> tuple[np.ndarray, np.ndarray]:
-    """Points on the T outline (block frame, (M, 2)) and their outward unit normals."""
-    v = geo.footprint_vertices()
-    pts, nrm = [], []
-    for a, b in zip(v[:-1], v[1:], strict=True):
-        edge = b - a
-        length = np.linalg.norm(edge)
-        n = max(1, int(length / spacing))
-        t = (np.arange(n) + 0.5) / n
-        pts.append(a + t[:, None] * edge)
-        normal = np.array([edge[1], -edge[0]]) / length  # exterior is clockwise-right for normalized shapely rings
-        nrm.append(np.repeat(normal[None], n, axis=0))
-    pts, nrm = np.concatenate(pts), np.concatenate(nrm)
-    probe = pts + NORMAL_PROBE * nrm
-    inside = np.array([geo.footprint().contains(shapely.Point(*p)) for p in probe])
-    nrm[inside] *= -1  # orient every normal outward whatever the ring orientation
-    return pts, nrm
+    """Points on the T outline (block frame, (M, 2)) and their outward unit normals (`PushGeometry.outline`)."""
+    g = pusht_geometry() if spacing == OUTLINE_SPACING else PushGeometry.build(geo.footprint(), geo.COM_LOCAL, spacing)
+    return g.outline.copy(), g.normals.copy()
 
 
-def _to_world(pose: np.ndarray, pts: np.ndarray, vecs: np.ndarray | None = None):
-    R = geo.rot_z(pose[2])[:2, :2]
-    w = pts @ R.T + pose[:2]
-    return (w, vecs @ R.T) if vecs is not None else w
+def limit_surface_radius() -> float:
+    """The T's limit surface radius (`PushGeometry.radius`)."""
+    return pusht_geometry().radius
 
 
-def around_block(start: np.ndarray, goal: np.ndarray, pose: np.ndarray, step: float) -> list[np.ndarray]:
-    """Waypoints (at most ``step`` apart) from ``start`` to ``goal`` that never approach the block at ``pose``.
-
-    The straight segment is taken when it keeps ``BLOCK_CLEARANCE - STRAIGHT_MARGIN`` from the T or comes no
-    closer than its end points; otherwise the hand moves out to the T's outline offset by
-    ``BLOCK_CLEARANCE``, along it the shorter way round, and in to ``goal``. The moves out and in
-    follow the distance gradient (each end's nearest point on the offset outline), so they never
-    cut across the T, not even from inside its concave corners.
-    """
-    block = geo.footprint_at(pose)
-    line = shapely.LineString([start, goal])
-    gap = min(BLOCK_CLEARANCE - STRAIGHT_MARGIN, block.distance(shapely.Point(*start)),
-              block.distance(shapely.Point(*goal)))
-    if line.distance(block) >= gap - 1e-9:
-        return _segment(start, goal, step)
-    ring = block.buffer(BLOCK_CLEARANCE).exterior
-    a, b = ring.project(shapely.Point(*start)), ring.project(shapely.Point(*goal))
-    forward = (b - a) % ring.length
-    span = forward if forward <= ring.length / 2 else forward - ring.length  # signed, the shorter way
-    n = max(1, int(np.ceil(abs(span) / step)))
-    arc = [np.array(ring.interpolate((a + span * k / n) % ring.length).coords[0]) for k in range(n + 1)]
-    return _segment(start, arc[0], step) + arc[1:] + _segment(arc[-1], goal, step)
+def around_block(start: np.ndarray, goal: np.ndarray, pose: np.ndarray, step: float,
+                 geometry: PushGeometry | None = None) -> list[np.ndarray]:
+    """Waypoints from ``start`` to ``goal`` around the object (default: the T) at ``pose`` (`PushGeometry.around`)."""
+    return (geometry or pusht_geometry()).around(start, goal, pose, step)
 
 
-def travel(pose: np.ndarray, ee: np.ndarray, pre: np.ndarray, step: float) -> list[np.ndarray]:
-    """Targets (at most ``step`` apart) from ``ee`` to ``pre`` around the block at ``pose``, inside the workspace."""
-    return [np.clip(p, -REACH, REACH) for p in around_block(ee, pre, pose, step)]
+def travel(pose: np.ndarray, ee: np.ndarray, pre: np.ndarray, step: float,
+           geometry: PushGeometry | None = None) -> list[np.ndarray]:
+    """Targets (at most ``step`` apart) from ``ee`` to ``pre`` around the object (default: the T) at ``pose``,
+    inside the workspace (`PushGeometry.travel`)."""
+    return (geometry or pusht_geometry()).travel(pose, ee, pre, step)
 
 
 def push_through(contact: np.ndarray, u: np.ndarray, length: float, standoff: float,
                  step: float) -> tuple[np.ndarray, list[np.ndarray]]:
     """The pre-push point ``standoff`` behind world point ``contact`` and the targets of a push along
-    unit ``u`` for ``length`` metres past it (short pushes go slowly: the block slides on after a
+    unit ``u`` for ``length`` metres past it (short pushes go slowly: the object slides on after a
     fast pusher stops)."""
     pre = contact - u * standoff
     end = np.clip(contact + u * length, -REACH, REACH)
-    return pre, _segment(pre, end, float(np.clip(length / SHORT_PUSH_STEPS, MIN_PUSH_STEP, step)))
-
-
-def _segment(a: np.ndarray, b: np.ndarray, step: float) -> list[np.ndarray]:
-    n = max(1, int(np.ceil(np.linalg.norm(b - a) / step)))
-    return [a + (b - a) * k / n for k in range(1, n + 1)]
+    return pre, segment(pre, end, float(np.clip(length / SHORT_PUSH_STEPS, MIN_PUSH_STEP, step)))
 
 
 class PushPolicy:
-    """Base of the scripted pushers: turns chosen pushes into per-step fingertip targets."""
+    """Base of the scripted pushers: turns chosen pushes into per-step fingertip targets.
 
-    REQUIRED_KEYS = {"obs": ("agent_pos", "block_pose"), "info": ()}  # what ``act`` reads: the env must give it
+    ``geometry`` (`policies.footprint.PushGeometry`) is the current object's, taken from the ``info`` that
+    `act` receives (`observe`), and ``hand`` the layers of the gripper's part that can touch it (Push4D
+    point-cloud observations: `policies.hand.hand_layers`; None, a point, otherwise or with ``use_hand=False``).
+    A push is planned on `contact_geometry` (the geometry grown by the hand at the object's yaw); ``outline``
+    and ``normals`` are its contact candidates (those of the last pose planned at).
+    """
+
+    # what ``act`` reads (the env must give it); a tuple inside names alternatives, one of which is enough
+    REQUIRED_KEYS = {"obs": ("agent_pos", ("block_pose", "object_pose")), "info": ()}
 
     def __init__(self, rng: np.random.Generator, step: float = STEP, standoff: float = 0.03,
-                 action_mode: str = "absolute"):
+                 action_mode: str = "absolute", use_hand: bool = True):
         if action_mode not in ("absolute", "delta"):
             raise ValueError(f"action_mode must be 'absolute' or 'delta', got {action_mode!r}")
         self.rng = rng
         self.step = step
         self.standoff = standoff
         self.action_mode = action_mode
-        self.outline, self.normals = outline_candidates()
+        self.use_hand = bool(use_hand)
+        self.geometry: PushGeometry = pusht_geometry()
+        self.hand: tuple[HandLayer, ...] | None = None
+        self._points: np.ndarray | None = None  # the object's surface points (object frame)
+        self._contact: tuple[tuple, PushGeometry] | None = None
         self._queue: deque[np.ndarray] = deque()
+
+    @property
+    def outline(self) -> np.ndarray:
+        """Contact candidates (M, 2, object frame): the fingertip centre's position when the hand touches."""
+        return self._last_contact().outline
+
+    @property
+    def normals(self) -> np.ndarray:
+        """Their outward unit normals (M, 2): the contact normals."""
+        return self._last_contact().normals
+
+    def _last_contact(self) -> PushGeometry:
+        return self._contact[1] if self.hand is not None and self._contact is not None else self.geometry
+
+    def contact_geometry(self, pose: np.ndarray) -> PushGeometry:
+        """The geometry pushes at ``pose`` are planned on: ``geometry`` grown by ``hand`` at the pose's yaw
+        (`policies.hand.grow_by_hand`; the object's own for a point hand); the last one is kept."""
+        if self.hand is None:
+            return self.geometry
+        key = (id(self.geometry), tuple((h.z_lo, h.z_hi, h.outline.tobytes()) for h in self.hand), float(pose[2]))
+        if self._contact is None or self._contact[0] != key:
+            self._contact = (key, grow_by_hand(self.geometry, self.hand, float(pose[2]), self._points))
+        return self._contact[1]
 
     def reset(self, rng: np.random.Generator | None = None) -> None:
         """Forget the current push (and optionally reseed)."""
@@ -129,40 +140,46 @@ class PushPolicy:
         if rng is not None:
             self.rng = rng
 
+    def observe(self, info: dict | None, obs: dict | None = None) -> None:
+        """Take the current object's geometry from the env's ``info`` (the T without ``object_footprint``) and,
+        when planning, the hand's outline from ``obs``."""
+        self.geometry = object_geometry(info)
+        if obs is not None:
+            self.hand = hand_layers(obs, info) if self.use_hand else None
+            self._points = object_points_local(info) if self.hand is not None else None
+
     def choose_push(self, pose: np.ndarray, ee: np.ndarray) -> tuple[int, np.ndarray, float]:
         """(outline index, world push direction, push length) of the next push."""
         raise NotImplementedError
 
     def push_path(self, pose: np.ndarray, i: int, u: np.ndarray, length: float,
                   front: float = 0.0) -> tuple[np.ndarray, list[np.ndarray]]:
-        """The pre-push point (``standoff`` behind outline contact ``i`` of the block at ``pose``) and the
+        """The pre-push point (``standoff`` behind outline contact ``i`` of the object at ``pose``) and the
         push's targets along world direction ``u`` for ``length`` metres past the contact; with ``front`` > 0
         (how far the hand reaches ahead of its fingertip centre along ``u``) the path is moved back by it,
         so that the hand's front rather than its centre goes ``length`` past the contact."""
-        contact = _to_world(pose, self.outline[i : i + 1])[0] - u * front
+        contact = to_world(pose, self.contact_geometry(pose).outline[i : i + 1])[0] - u * front
         return push_through(contact, u, length, self.standoff, self.step)
 
     def clear_approach(self, pose: np.ndarray, idx: np.ndarray, u: np.ndarray) -> np.ndarray:
-        """Whether pushes at outline points ``idx`` along world directions ``u`` (K, 2) can be approached:
-        the pre-push point lies outside the block and the approach stays 5 mm from it until 1 cm before
-        the contact (a push into a concave corner at an angle can put its pre-push point inside the
-        other arm of the T, and the hand would sweep the block while getting there)."""
-        contact = _to_world(pose, self.outline[idx])
-        lines = shapely.linestrings(np.stack([contact - u * self.standoff, contact - u * APPROACH_FINAL], axis=1))
-        return shapely.distance(geo.footprint_at(pose), lines) > APPROACH_CLEARANCE
+        """Whether pushes at outline points ``idx`` along world directions ``u`` (K, 2) can be approached
+        (`PushGeometry.clear_approach` with this policy's ``standoff``)."""
+        return self.contact_geometry(pose).clear_approach(pose, idx, u, self.standoff)
 
     def plan(self, pose: np.ndarray, ee: np.ndarray) -> None:
         """Queue the targets of one push primitive."""
         i, u, length = self.choose_push(pose, ee)
         pre, push = self.push_path(pose, i, u, length)
-        self._queue.extend(travel(pose, ee, pre, self.step))
+        self._queue.extend(self.contact_geometry(pose).travel(pose, ee, pre, self.step))
         self._queue.extend(push)
 
     def act(self, obs: dict, info: dict | None = None) -> np.ndarray:
-        """The next action for observation ``obs`` (uses ``agent_pos`` and ``block_pose``)."""
+        """The next action for observation ``obs`` (``agent_pos`` and ``object_pose`` or ``block_pose``) and the
+        env's ``info`` (the object's geometry; PushT4D's T without it)."""
         ee = np.asarray(obs["agent_pos"], dtype=float)
+        self.observe(info, obs if not self._queue else None)
         if not self._queue:
-            self.plan(np.asarray(obs["block_pose"], dtype=float), ee)
+            self.plan(object_pose(obs), ee)
         target = self._queue.popleft()
         if self.action_mode == "delta":
             return np.clip(target - ee, -MAX_DELTA, MAX_DELTA).astype(np.float32)
@@ -170,35 +187,28 @@ class PushPolicy:
 
 
 class RandomPushPolicy(PushPolicy):
-    """Random pushes starting at the block: exploration data for point-flow dynamics models."""
+    """Random pushes starting at the object: exploration data for point-flow dynamics models."""
 
     def __init__(self, rng: np.random.Generator, max_angle_deg: float = 30.0, length_range=(0.03, 0.12), **kw):
         super().__init__(rng, **kw)
         self.max_angle = np.radians(max_angle_deg)
         self.length_range = length_range
 
-    def choose_push(self, pose, ee):
-        """A uniformly random contact, direction and length."""
-        i = int(self.rng.integers(len(self.outline)))
+    def choose_push(self, pose: np.ndarray, ee: np.ndarray) -> tuple[int, np.ndarray, float]:
+        """A uniformly random contact (of those the hand can reach), direction and length."""
+        g = self.contact_geometry(pose)
+        ids = np.flatnonzero(g.reachable(pose, ee))
+        i = int(ids[self.rng.integers(len(ids))])
         a = self.rng.uniform(-self.max_angle, self.max_angle)
-        u = push_direction(pose, self.normals[i : i + 1], np.array([a]))[0]
+        u = push_direction(pose, g.normals[i : i + 1], np.array([a]))[0]
         return i, u, float(self.rng.uniform(*self.length_range))
 
 
 def push_direction(pose: np.ndarray, normals: np.ndarray, ang: np.ndarray) -> np.ndarray:
-    """World push directions (K, 2): the inward normals (block frame, (K, 2)) turned by ``ang`` (K,)."""
+    """World push directions (K, 2): the inward normals (object frame, (K, 2)) turned by ``ang`` (K,)."""
     n = normals @ geo.rot_z(pose[2])[:2, :2].T
     c, s = np.cos(ang), np.sin(ang)
     return -np.stack([c * n[:, 0] - s * n[:, 1], s * n[:, 0] + c * n[:, 1]], 1)
-
-
-def limit_surface_radius() -> float:
-    """Mean distance of the T's support area from its centre of mass: the ellipsoidal limit
-    surface's moment-to-force ratio for uniform pressure (m_max / f_max)."""
-    rng = np.random.default_rng(0)
-    pts = rng.uniform(*FOOTPRINT_BOX, size=(LIMIT_SURFACE_SAMPLES, 2))
-    inside = shapely.contains_xy(geo.footprint(), pts[:, 0], pts[:, 1])
-    return float(np.mean(np.linalg.norm(pts[inside] - geo.COM_LOCAL[:2], axis=1)))
 
 
 def pushed_twist(r: np.ndarray, u: np.ndarray, c: float) -> np.ndarray:
@@ -216,8 +226,6 @@ def pushed_twist(r: np.ndarray, u: np.ndarray, c: float) -> np.ndarray:
 
 
 HEURISTIC_ANGLES_DEG = (-20.0, 0.0, 20.0)  # deg: push directions tried off each contact's inward normal
-PROBE_DRAWS = 400  # uniform draws in FOOTPRINT_BOX for the points that measure the pose error ...
-PROBE_POINTS = 60  # ... of which the first this many inside the T are kept
 FALLBACK_PUSH_LENGTH = 0.02  # m: the push straight through the centre of mass when no push sticks
 SHORTEST_PUSH = 0.002  # m: the shortest push length tried
 LONGEST_PUSH_PER_ERROR = 2  # pushes are at most this many times the current rms point error long ...
@@ -225,80 +233,207 @@ LONGEST_PUSH_FLOOR = 0.005  # m: ... but may always be this long
 PUSH_LENGTHS = 10  # push lengths tried, geometrically spaced
 TRAVEL_COST = 1e-4  # m^2 of predicted footprint error per m from the hand to the pre-push point
 TIE_BREAK_NOISE = 1e-9  # m^2: scale of the uniform noise that breaks ties between equal costs
+STUCK_FRACTION = 0.25  # a push that moved the object less than this fraction of the predicted motion was stuck ...
+STUCK_MIN_MOTION = 0.003  # m: ... (of pushes predicted to move it at least this much)
+TABU_RADIUS = 0.02  # m: contacts this close to a stuck push's (object frame) are avoided ...
+TABU_PLANS = 4  # ... for this many plans
+TIP_ABORT = np.radians(5.0)  # rad: a push that tilts the object this much beyond its resting tilt is abandoned
+
+
+def tilt_of(pose7: np.ndarray) -> float:
+    """The angle (rad) between an object's z axis and the world's up, from its pose (x, y, z, qw, qx, qy, qz)."""
+    q = np.asarray(pose7, dtype=float)[3:]
+    q = q / np.linalg.norm(q)
+    return float(np.arccos(np.clip(1.0 - 2.0 * (q[1] ** 2 + q[2] ** 2), -1.0, 1.0)))
 
 
 class HeuristicPushPolicy(PushPolicy):
-    """Goal-directed pushes chosen by a quasi-static model of their effect on the block pose.
+    """Goal-directed pushes chosen by a quasi-static model of their effect on the object's pose.
 
     For every outline contact (pushing along the inward normal, and +-20 deg off it) and a
-    range of push lengths, the block's motion is predicted from `pushed_twist`; pushes whose
-    force would leave the friction cone, or whose approach would touch the block, are skipped.
-    The push that minimises the mean squared
-    distance of the T's footprint points to their goal positions is taken (``explore_top_k`` > 1:
-    one of that many best, uniformly, for data that covers what a planner proposes).
+    range of push lengths, the object's motion is predicted from `pushed_twist` with its own centre of
+    mass and limit surface; pushes whose force would leave the friction cone, whose approach would touch
+    the object or whose contact the hand cannot reach are skipped, and so, with ``avoid_stuck`` (None: for
+    Push4D observations, not for PushT4D's recorded behaviour), for a few plans are pushes near the contact of
+    a push that moved the object far less than predicted (`_review`) or tipped it (`act`). The push that
+    minimises the mean squared distance of the footprint's probe points to their goal positions is taken
+    (``explore_top_k`` > 1: one of that many best, uniformly, for data that covers what a planner proposes).
+    The goal is ``goal`` when given, else the env's ``info["goal_pose"]`` (PushT4D's goal without it); a
+    footprint with rotational symmetry aims at whichever of the goal's symmetric twins is nearest, and one
+    whose yaw hardly matters (a disk, a ring) only brings its centroid to the goal's.
     """
 
-    def __init__(self, rng: np.random.Generator, goal=geo.GOAL_POSE, max_length: float = 0.06,
-                 friction: float = 0.5, explore_top_k: int = 1, **kw):
+    def __init__(self, rng: np.random.Generator, goal=None, max_length: float = 0.06,
+                 friction: float = 0.5, explore_top_k: int = 1, avoid_stuck: bool | None = None, **kw):
         super().__init__(rng, **kw)
         if explore_top_k < 1:
             raise ValueError(f"explore_top_k must be a positive integer, got {explore_top_k}")
         self.explore_top_k = int(explore_top_k)
-        self.goal = np.asarray(goal, dtype=float)
+        self.fixed_goal = goal is not None
+        self.goal = np.asarray(geo.GOAL_POSE if goal is None else goal, dtype=float)
         self.max_length = max_length
         self.friction = friction
-        self.c = limit_surface_radius()
-        probe = np.random.default_rng(1).uniform(*FOOTPRINT_BOX, size=(PROBE_DRAWS, 2))
-        inside = shapely.contains_xy(geo.footprint(), probe[:, 0], probe[:, 1])
-        self.probe = probe[inside][:PROBE_POINTS] - geo.COM_LOCAL[:2]
-        self.goal_probe = self.probe @ geo.rot_z(self.goal[2])[:2, :2].T + geo.com_pose(self.goal)[:2]
         self.angles = np.radians(HEURISTIC_ANGLES_DEG)
+        self.avoid_stuck = avoid_stuck
+        self._watch = bool(avoid_stuck)
+        self._tabu: list[tuple[np.ndarray, int]] = []  # contacts (object frame) of stuck pushes, plans left
+        self._last: tuple | None = None  # the last push: (pose, geometry, contact, predicted motion)
+        self._rest_tilt: float | None = None  # rad: the least tilt of the object seen this episode
 
-    def choose_push(self, pose, ee):
+    def reset(self, rng: np.random.Generator | None = None) -> None:
+        """Forget the current push and the stuck ones (and optionally reseed)."""
+        super().reset(rng)
+        self._tabu, self._last, self._rest_tilt = [], None, None
+
+    def act(self, obs: dict, info: dict | None = None) -> np.ndarray:
+        """The next action (`PushPolicy.act`); with ``avoid_stuck``, a push that tips the object more than
+        ``TIP_ABORT`` beyond its resting tilt is abandoned (its contact avoided for a while) and a new one planned."""
+        if self._watch and self._queue and info and info.get("object_pose7") is not None:
+            tilt = tilt_of(info["object_pose7"])
+            self._rest_tilt = tilt if self._rest_tilt is None else min(self._rest_tilt, tilt)
+            if tilt > self._rest_tilt + TIP_ABORT:
+                self._queue.clear()
+                if self._last is not None:
+                    self._tabu.append((self._last[2], TABU_PLANS))
+                    self._last = None
+        return super().act(obs, info)
+
+    def observe(self, info: dict | None, obs: dict | None = None) -> None:
+        """Take the object's geometry, the hand and (unless ``goal`` was given) the goal pose from the env."""
+        super().observe(info, obs)
+        if obs is not None and self.avoid_stuck is None:  # Push4D: on; PushT4D keeps its recorded behaviour
+            self._watch = "object_pose" in obs
+        if not self.fixed_goal and info and info.get("goal_pose") is not None:
+            self.goal = np.asarray(info["goal_pose"], dtype=float)
+
+    @property
+    def c(self) -> float:
+        """The current object's limit surface radius (m)."""
+        return self.geometry.radius
+
+    @property
+    def probe(self) -> np.ndarray:
+        """Points of the object's footprint (P, 2) relative to its centre of mass that measure the pose error."""
+        return self.geometry.probe
+
+    def goal_probes(self) -> np.ndarray:
+        """Where the probe points are (S, P, 2) at the goal and at each of its symmetric twins."""
+        g = self.geometry
+        return np.stack([g.probe @ geo.rot_z(goal[2])[:2, :2].T + g.com_pose(goal)[:2]
+                         for goal in g.symmetric_goals(self.goal)])
+
+    @property
+    def goal_probe(self) -> np.ndarray:
+        """Where the probe points are (P, 2) at the goal."""
+        return self.goal_probes()[0]
+
+    def choose_push(self, pose: np.ndarray, ee: np.ndarray) -> tuple[int, np.ndarray, float]:
         """The push that minimises the predicted footprint error (tiny random tie-break), or with
         ``explore_top_k`` > 1 a uniform pick among that many best (exploration data)."""
+        if self._watch:
+            self._review(pose)
         idx, ang, length, cost = self.ranked_pushes(pose, ee, self.explore_top_k)
         n_ok = int(np.isfinite(cost).sum())
         if n_ok > 1:
             j = int(self.rng.integers(n_ok))
             idx, ang, length, cost = idx[j:], ang[j:], length[j:], cost[j:]
-        if not np.isfinite(cost[0]):  # no sticking push: push straight through the centre of mass
-            pts, n = _to_world(pose, self.outline, self.normals)
-            i = int(np.argmin(np.linalg.norm(pts - ee, axis=1)))
-            return i, -n[i], FALLBACK_PUSH_LENGTH
-        return int(idx[0]), push_direction(pose, self.normals[idx[:1]], ang[:1])[0], float(length[0])
+        g = self.contact_geometry(pose)
+        if not np.isfinite(cost[0]):  # no sticking push: push straight through the nearest reachable contact
+            pts, n = to_world(pose, g.outline, g.normals)
+            d = np.linalg.norm(pts - ee, axis=1)
+            d[~g.reachable(pose, ee)] = np.inf
+            i, u, length = int(np.argmin(d)), -n[int(np.argmin(d))], FALLBACK_PUSH_LENGTH
+        else:
+            i, u, length = int(idx[0]), push_direction(pose, g.normals[idx[:1]], ang[:1])[0], float(length[0])
+        if self._watch:
+            V = pushed_twist(to_world(pose, g.contacts[i : i + 1]) - g.com_pose(pose)[:2], u[None], g.radius)[0]
+            self._last = (pose.copy(), self.geometry, g.contacts[i].copy(),
+                          length * (np.linalg.norm(V[:2]) + g.radius * abs(V[2])))
+        return i, u, length
+
+    def _review(self, pose: np.ndarray) -> None:
+        """Age the stuck contacts, and add the last push's when it moved the object (its centre of mass, and its
+        turn times the limit surface radius) less than ``STUCK_FRACTION`` of the predicted motion: a push the
+        model gets wrong (a hand pressing down on the object's top, a jam) is not tried again at once."""
+        self._tabu = [(c, n - 1) for c, n in self._tabu if n > 1]
+        if self._last is None or self._last[1] is not self.geometry:
+            return
+        before, _, contact, predicted = self._last
+        g = self.geometry
+        moved = np.linalg.norm(g.com_pose(pose)[:2] - g.com_pose(before)[:2]) + \
+            g.radius * abs(float(geo.wrap_angle(pose[2] - before[2])))
+        if predicted >= STUCK_MIN_MOTION and moved < STUCK_FRACTION * predicted:
+            self._tabu.append((contact, TABU_PLANS))
 
     def ranked_pushes(self, pose: np.ndarray, ee: np.ndarray, k: int) -> tuple[np.ndarray, ...]:
         """The ``k`` pushes of least predicted footprint error: outline indices, angles off the inward
         normal (rad), lengths (m) and the errors (inf where no push sticks)."""
-        com = geo.com_pose(pose)
-        pts, n = _to_world(pose, self.outline, self.normals)
+        g = self.contact_geometry(pose)
+        com = g.com_pose(pose)
+        pts, n = to_world(pose, g.outline, g.normals)
+        touch = pts if g.hand is None else to_world(pose, g.contacts)  # where the hand touches the object
         idx = np.tile(np.arange(len(pts)), len(self.angles))
         ang = np.repeat(self.angles, len(pts))
-        u = push_direction(pose, self.normals[idx], ang)
-        r = pts[idx] - com[:2]
-        V = pushed_twist(r, u, self.c)
+        u = push_direction(pose, g.normals[idx], ang)
+        r = touch[idx] - com[:2]
+        V = pushed_twist(r, u, g.radius)
         # sticking needs the contact force inside the friction cone about the inward normal
         f = V[:, :2]
         fn = -np.sum(f * n[idx], axis=1)
         ft = np.abs(f[:, 0] * n[idx][:, 1] - f[:, 1] * n[idx][:, 0])
         ok = (fn > 0) & (ft <= self.friction * fn) & self.clear_approach(pose, idx, u)
+        ok &= g.reachable(pose, ee)[idx]
+        if self._tabu:  # not where a push was just stuck, unless nothing else is left
+            near = np.zeros(len(g.contacts), dtype=bool)
+            for contact, _ in self._tabu:
+                near |= np.linalg.norm(g.contacts - contact, axis=1) < TABU_RADIUS
+            if (ok & ~near[idx]).any():
+                ok &= ~near[idx]
+        if g.yaw_free:  # only the centroid has to reach the goal's
+            return self._ranked_by_centroid(pose, ee, k, idx, ang, V, ok, pts, u)
         # no push longer than twice the current rms point error: fine pushes near the goal
         cs0, sn0 = np.cos(pose[2]), np.sin(pose[2])
-        now = self.probe @ np.array([[cs0, sn0], [-sn0, cs0]]) + com[:2]
-        rms = float(np.sqrt(np.mean(np.sum((now - self.goal_probe) ** 2, axis=1))))
+        now = g.probe @ np.array([[cs0, sn0], [-sn0, cs0]]) + com[:2]
+        goals = self.goal_probes()
+        errors = np.mean(np.sum((now - goals) ** 2, axis=-1), axis=-1)  # (S,) mean squared error to each twin
+        goal_probe = goals[int(np.argmin(errors))]
+        rms = float(np.sqrt(np.mean(np.sum((now - goal_probe) ** 2, axis=1))))
         longest = float(np.clip(LONGEST_PUSH_PER_ERROR * rms, LONGEST_PUSH_FLOOR, self.max_length))
         lengths = np.geomspace(SHORTEST_PUSH, longest, PUSH_LENGTHS)
         L = lengths[:, None]  # (PUSH_LENGTHS, 1) x candidates
         theta = pose[2] + L * V[:, 2]
         cs, sn = np.cos(theta)[..., None], np.sin(theta)[..., None]
         cx, cy = (com[0] + L * V[:, 0])[..., None], (com[1] + L * V[:, 1])[..., None]
-        px = cs * self.probe[:, 0] - sn * self.probe[:, 1] + cx
-        py = sn * self.probe[:, 0] + cs * self.probe[:, 1] + cy
-        cost = np.mean((px - self.goal_probe[:, 0]) ** 2 + (py - self.goal_probe[:, 1]) ** 2, axis=-1)
+        px = cs * g.probe[:, 0] - sn * g.probe[:, 1] + cx
+        py = sn * g.probe[:, 0] + cs * g.probe[:, 1] + cy
+        cost = np.mean((px - goal_probe[:, 0]) ** 2 + (py - goal_probe[:, 1]) ** 2, axis=-1)
+        return self._best(cost, k, idx, ang, lengths, ok, pts, u, ee)
+
+    def _best(self, cost: np.ndarray, k: int, idx: np.ndarray, ang: np.ndarray, lengths: np.ndarray, ok: np.ndarray,
+              pts: np.ndarray, u: np.ndarray, ee: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The ``k`` best of predicted errors ``cost`` (lengths x candidates) after the travel cost and tie-break."""
         cost += TRAVEL_COST * np.linalg.norm(pts[idx] - u * self.standoff - ee, axis=1)  # prefer nearby contacts
         cost += TIE_BREAK_NOISE * self.rng.random(cost.shape)
         cost[:, ~ok] = np.inf
         best = np.argsort(cost, axis=None)[:k]
         li, ci = np.unravel_index(best, cost.shape)
         return idx[ci], ang[ci], lengths[li], cost[li, ci]
+
+    def _ranked_by_centroid(self, pose: np.ndarray, ee: np.ndarray, k: int, idx: np.ndarray, ang: np.ndarray,
+                            V: np.ndarray, ok: np.ndarray, pts: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, ...]:
+        """`ranked_pushes` for a footprint whose yaw does not matter: the error is the centroid's squared distance
+        from its goal position."""
+        g = self.geometry
+        com = g.com_pose(pose)
+        arm = g.centroid - g.com  # the centroid seen from the centre of mass (object frame)
+        goal = geo.rot_z(self.goal[2])[:2, :2] @ g.centroid + self.goal[:2]
+        now = geo.rot_z(pose[2])[:2, :2] @ arm + com[:2]
+        longest = float(np.clip(LONGEST_PUSH_PER_ERROR * np.linalg.norm(now - goal), LONGEST_PUSH_FLOOR,
+                                self.max_length))
+        lengths = np.geomspace(SHORTEST_PUSH, longest, PUSH_LENGTHS)
+        L = lengths[:, None]
+        theta = pose[2] + L * V[:, 2]
+        cs, sn = np.cos(theta), np.sin(theta)
+        px = com[0] + L * V[:, 0] + cs * arm[0] - sn * arm[1]
+        py = com[1] + L * V[:, 1] + sn * arm[0] + cs * arm[1]
+        return self._best((px - goal[0]) ** 2 + (py - goal[1]) ** 2, k, idx, ang, lengths, ok, pts, u, ee)

@@ -32,6 +32,7 @@ from robots.control import CONTROL_DT
 from robots.gripper_points import finite_difference_motion
 from robots.transforms import kabsch_transform, pose_matrix
 
+from .data.schema import POSE7_KEYS, pose7_key
 from .formulation import LOSS_SCALE
 
 PAST_KEYS = ("previous_displacement", "earlier_displacement")  # x_t - x_(t-1), x_(t-1) - x_(t-2)
@@ -109,8 +110,13 @@ class LearnedDynamics:
         self._poses = []
 
     def observe(self, obs: dict, info: dict) -> None:
-        """Remember the block pose of this control step (for the points' previous displacement)."""
-        self._poses = (self._poses + [np.asarray(info["block_pose7"], np.float64)])[-3:]
+        """Remember the object's pose of this control step (``info["object_pose7"]`` of Push4D, ``block_pose7`` of
+        PushT4D; for the points' previous displacement)."""
+        key = pose7_key(info)
+        if key is None:
+            raise ValueError(f"LearnedDynamics needs the object's pose in info ({' or '.join(POSE7_KEYS)}); "
+                             f"info holds {sorted(info)}")
+        self._poses = (self._poses + [np.asarray(info[key], np.float64)])[-3:]
 
     def previous_displacement(self, obs: dict, lag: int = 1) -> np.ndarray:
         """x_{t-lag+1} - x_{t-lag} of the scene points (Ns, 3) (lag 1: previous, 2: earlier displacement):

@@ -29,7 +29,7 @@ def hand_env():
 
 
 def test_env_id_loads_the_task_file_under_the_command_line():
-    assert task_ids() == ["Poke4D-v0", "PushT4D-v0"]
+    assert task_ids() == ["Poke4D-v0", "Push4D-v0", "PushT4D-v0"]
     poke = OmegaConf.to_container(compose_config("eval", ["env_id=Poke4D-v0"]).env)
     assert poke == {"task": "reach", "shape": "rod", "robot": "panda_hand", "obs_mode": "pointcloud"}
     pusht = compose_config("eval").env  # eval's own PushT4D-v0 defaults: short goals, panda, mujoco, point clouds

@@ -4,8 +4,9 @@ A sample at row t of an episode holds the scene cloud at t (points, colours, nor
 labels), the gripper points of rows t..t+H with their velocity and acceleration, and the
 exact target displacements (H, Ns, 3) of every scene point for t+1..t+H relative to t.
 Two sources of targets, chosen per store:
-- rigid (simulator stores): block points move with the recorded block poses
-  (``scene_obj_coords`` are their body-frame coordinates), static points do not move;
+- rigid (simulator stores): object points move with the recorded object poses (``block_pose7`` of
+  PushT4D stores, ``object_pose7`` of Push4D stores; ``scene_obj_coords`` are their body-frame
+  coordinates), static points do not move;
 - tracks (schema 2, e.g. bring-your-own data): when a store has ``scene_track_ids`` and
   ``tracks``, ``target[h, i] = tracks[t+h+1, id_i] - tracks[t, id_i]`` for ``id_i >= 0`` and 0
   for static points (``id_i = -1``); ``scene_obj_coords``/``block_pose7`` are then not needed,
@@ -34,9 +35,11 @@ from robots.gripper_points import finite_difference_motion
 from robots.transforms import quat_to_mat
 
 from .rollouts import RolloutStore
+from .schema import POSE7_KEYS, pose7_key
 
 SCENE_KEYS = ("scene_points", "scene_colors", "scene_normals", "scene_labels")
-REQUIRED_KEYS = SCENE_KEYS + ("scene_obj_coords", "block_pose7", "gripper_points")  # rigid targets
+# rigid targets: these and the object's full pose (PushT4D's ``block_pose7`` or Push4D's ``object_pose7``)
+REQUIRED_KEYS = SCENE_KEYS + ("scene_obj_coords", "gripper_points")
 TRACK_REQUIRED_KEYS = SCENE_KEYS + ("scene_track_ids", "tracks")  # track targets; gripper_points optional
 
 
@@ -142,6 +145,7 @@ class PointFlowDataset(Dataset):
         self.num_points, self.num_gripper_points = num_points, num_gripper_points
         self.epoch = 0
         self._episodes: list[dict[str, np.ndarray]] = []
+        self._pose_keys: list[str | None] = []  # per kept episode: its store's object-pose key (rigid targets)
         self.episode_sources: list[dict[str, str]] = []  # per kept episode: its store's push source, robot, object
         index = []
         for path in paths:
@@ -160,6 +164,7 @@ class PointFlowDataset(Dataset):
                     continue
                 k = len(self._episodes)
                 self._episodes.append(ep)
+                self._pose_keys.append(pose7_key(ep))
                 self.episode_sources.append(source)
                 index.append(np.stack([np.full(T - self.horizon, k), np.arange(T - self.horizon)], 1))
         if not index:
@@ -172,7 +177,7 @@ class PointFlowDataset(Dataset):
         if store.has_tracks:
             required, optional = TRACK_REQUIRED_KEYS, ("gripper_points",)
         else:
-            required, optional = REQUIRED_KEYS, ()
+            required, optional = REQUIRED_KEYS + (pose7_key(store.keys) or " or ".join(POSE7_KEYS),), ()
         missing = [k for k in required if k not in store.keys]
         if missing:
             raise ValueError(f"{path} lacks keys {missing} needed for point-flow samples (record obs_mode "
@@ -212,10 +217,10 @@ class PointFlowDataset(Dataset):
         if "tracks" in ep:
             target, prev, earlier = track_displacements(ep["tracks"], ep["scene_track_ids"][t], int(t), H)
         else:
-            coords = ep["scene_obj_coords"][t]
-            target = exact_displacements(coords, pts, ep["block_pose7"][t + 1 : t + H + 1])
-            # where the block points were at t-1 and t-2, relative to t (rows before 0: where they were at 0)
-            past = exact_displacements(coords, pts, ep["block_pose7"][np.clip([t - 2, t - 1, t], 0, None)])
+            coords, pose7 = ep["scene_obj_coords"][t], ep[self._pose_keys[e]]
+            target = exact_displacements(coords, pts, pose7[t + 1 : t + H + 1])
+            # where the object points were at t-1 and t-2, relative to t (rows before 0: where they were at 0)
+            past = exact_displacements(coords, pts, pose7[np.clip([t - 2, t - 1, t], 0, None)])
             prev, earlier = past[2] - past[1], past[1] - past[0]
         if "gripper_points" in ep:
             grip = ep["gripper_points"][t : t + H + 1].astype(np.float64)

@@ -2,8 +2,10 @@
 
 Row t holds the observation at t (``STEP_KEYS`` and, unless left out, ``IMAGE_KEYS``), its
 ``info`` entries (``INFO_KEYS``, ``EXTRA_INFO_KEYS``, per-point ``TRACK_KEYS``, or each scene
-point's object-frame coordinates ``scene_obj_coords``), and what the action taken from it did
-(``action``, ``reward``, ``terminated``, ``is_success``); see `worldmodel.data.schema`.
+point's object-frame coordinates ``scene_obj_coords`` from the object's full pose, ``block_pose7`` or
+``object_pose7``), and what the action taken from it did (``action``, ``reward``, ``terminated``,
+``is_success``); one key of each object-pose pair is recorded (``POSE_KEYS``, ``POSE7_KEYS``): see
+`worldmodel.data.schema`.
 """
 
 from __future__ import annotations
@@ -17,7 +19,17 @@ import numpy as np
 
 from robots.transforms import pose_matrix
 
-from .schema import EXTRA_INFO_KEYS, IMAGE_KEYS, INFO_KEYS, STEP_KEYS, TRACK_KEYS, jsonable
+from .schema import (
+    EXTRA_INFO_KEYS,
+    IMAGE_KEYS,
+    INFO_KEYS,
+    POSE7_KEYS,
+    POSE_KEYS,
+    STEP_KEYS,
+    TRACK_KEYS,
+    jsonable,
+    pose7_key,
+)
 from .writer import RolloutWriter
 
 
@@ -46,7 +58,8 @@ def resolved_env_kwargs(env: gym.Env) -> dict[str, Any]:
 
 
 def scene_object_coords(points: np.ndarray, labels: np.ndarray, block_pose7: np.ndarray) -> np.ndarray:
-    """Block-frame coordinates of block-labelled scene points (N, 3); NaN for static points."""
+    """Object-frame coordinates of object-labelled scene points (N, 3) for the object's full pose ``block_pose7``
+    (PushT4D's ``block_pose7`` or Push4D's ``object_pose7``); NaN for static points."""
     T = pose_matrix(block_pose7)
     local = (points - T[:3, 3]) @ T[:3, :3]
     return np.where((labels == 1)[:, None], local, np.nan).astype(np.float32)
@@ -59,14 +72,21 @@ def step_row(obs: dict, info: dict, record_images: bool | None = None) -> dict[s
     unless ``record_images`` is False.
     """
     # copies: an env may hand out views of buffers it updates in place on the next step
-    keys = STEP_KEYS + (IMAGE_KEYS if record_images is not False else ())
+    keys = _one_pose(STEP_KEYS + (IMAGE_KEYS if record_images is not False else ()), obs, POSE_KEYS)
     row = {k: np.array(obs[k]) for k in keys if k in obs}
-    row.update({k: np.array(info[k]) for k in INFO_KEYS + EXTRA_INFO_KEYS if k in info})
+    row.update({k: np.array(info[k]) for k in _one_pose(INFO_KEYS + EXTRA_INFO_KEYS, info, POSE7_KEYS) if k in info})
+    pose7 = pose7_key(info)
     if "scene_track_ids" in info:
         row.update({k: np.array(info[k]) for k in TRACK_KEYS})
-    elif "scene_points" in obs and "block_pose7" in info:
-        row["scene_obj_coords"] = scene_object_coords(obs["scene_points"], obs["scene_labels"], info["block_pose7"])
+    elif "scene_points" in obs and pose7 is not None:
+        row["scene_obj_coords"] = scene_object_coords(obs["scene_points"], obs["scene_labels"], info[pose7])
     return row
+
+
+def _one_pose(keys: tuple[str, ...], given: dict, pair: tuple[str, ...]) -> tuple[str, ...]:
+    """``keys`` without the keys of ``pair`` after the first one ``given`` holds (a store records one pose key)."""
+    first = next((k for k in pair if k in given), None)
+    return tuple(k for k in keys if k not in pair or k == first)
 
 
 def check_image_recording(observation_space: gym.spaces.Space, record_images: bool | None) -> None:

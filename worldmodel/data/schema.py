@@ -48,6 +48,14 @@ Schema versions (`worldmodel.data.rollouts` reads 1 to ``SCHEMA_VERSION``; 1 to 
 4. The keys and attributes of version 3, stored as zarr format 2 (``.zgroup``/``.zarray``/``.zattrs``
    metadata, Blosc-zstd chunks) so that zarr-python 2.x reads them too. Resuming a version-3 store
    is refused (its schema differs); record into a new path.
+
+The object's pose is recorded under its task's own keys, one pair per store (``POSE_KEYS``,
+``POSE7_KEYS``): PushT4D-v0's ``block_pose`` (step) and ``block_pose7`` (info), Push4D-v0's
+``object_pose`` and ``object_pose7`` (the pose of the object's own frame, not of its centre of mass).
+Everything that reads a pose (the recorder's ``scene_obj_coords``, the datasets' rigid targets) takes
+whichever the store holds (`pose7_key`); an env that reports both records only the first. This added
+no schema version: PushT4D stores are unchanged, and a reader that knows only ``block_pose7`` refuses a
+Push4D store as lacking it rather than misreading it.
 """
 
 from __future__ import annotations
@@ -61,10 +69,12 @@ import zarr
 SCHEMA_VERSION = 4  # see the module docstring
 MIN_SCHEMA_VERSION = 1  # oldest version still read (version 1 = version 2 without tracks)
 REQUIRED_PARTS = ("data", "meta/episode_ends", "meta/episode_seeds")
-STEP_KEYS = ("agent_pos", "block_pose", "qpos", "scene_points", "scene_colors", "scene_normals", "scene_labels",
+POSE_KEYS = ("block_pose", "object_pose")  # the object's planar pose (step key): PushT4D's, Push4D's; one per store
+POSE7_KEYS = ("block_pose7", "object_pose7")  # its full pose (info key), likewise
+STEP_KEYS = ("agent_pos", *POSE_KEYS, "qpos", "scene_points", "scene_colors", "scene_normals", "scene_labels",
              "gripper_points")
 IMAGE_KEYS = ("rgb", "depth", "segmentation")
-INFO_KEYS = ("block_pose7", "object_points", "object_points_visible", "coverage")
+INFO_KEYS = (*POSE7_KEYS, "object_points", "object_points_visible", "coverage")
 TRACK_KEYS = ("scene_track_ids", "tracks", "track_visible")  # schema 2, from envs whose objects deform
 EXTRA_INFO_KEYS = ("collider_poses",)  # recorded when an env reports them (deformable tasks' MPM colliders)
 # Root attributes that make up a store's configuration: a resumed run must match every one of them.
@@ -72,6 +82,12 @@ IDENTITY_KEYS = ("schema_version", "env_id", "env_kwargs", "policy", "seed", "ma
 ROWS_PER_CHUNK_BYTES = 4 << 20
 ZARR_FORMAT = 2  # written by schema 4 (readable by zarr-python 2.x and 3.x); schemas 1 to 3 wrote format 3
 METADATA_FILES = ("zarr.json", ".zgroup")  # a group's metadata file in zarr format 3 / 2
+
+
+def pose7_key(keys: Any) -> str | None:
+    """The key of the object's full pose among ``keys`` (a store's keys, an info or a row): ``block_pose7`` or
+    ``object_pose7``, whichever is there first (`POSE7_KEYS`); None when neither is."""
+    return next((k for k in POSE7_KEYS if k in keys), None)
 
 
 def compressor() -> Any:

@@ -50,11 +50,24 @@ def make_policy(policy_cfg: dict, seed: int) -> Any:
     return instantiate_checked(policy_cfg, "policy", "policy", rng=np.random.default_rng(seed), _convert_="all")
 
 
+def _lacking(where: str, keys: Any, given: dict) -> list[str]:
+    """The entries of ``keys`` that ``given`` lacks, as ``where[key]``; an entry that is a tuple of keys names
+    alternatives (one of them is enough: ``where['a'] or where['b']``)."""
+    out = []
+    for k in keys:
+        options = (k,) if isinstance(k, str) else tuple(k)
+        if not any(o in given for o in options):
+            out.append(" or ".join(f"{where}[{o!r}]" for o in options))
+    return out
+
+
 def policy_fit_error(policy: Any, env_id: str, obs: dict, info: dict) -> str | None:
-    """Why ``policy`` cannot act in ``env_id`` (the observation/info keys it reads that the env lacks), or None."""
+    """Why ``policy`` cannot act in ``env_id`` (the observation/info keys it reads that the env lacks), or None.
+
+    ``policy.REQUIRED_KEYS`` maps ``obs`` and ``info`` to the keys it reads; a tuple among them names alternatives
+    (the scripted pushers read ``block_pose`` of PushT4D-v0 or ``object_pose`` of Push4D-v0)."""
     required = getattr(policy, "REQUIRED_KEYS", {})
-    lacking = [f"obs[{k!r}]" for k in required.get("obs", ()) if k not in obs]
-    lacking += [f"info[{k!r}]" for k in required.get("info", ()) if k not in info]
+    lacking = _lacking("obs", required.get("obs", ()), obs) + _lacking("info", required.get("info", ()), info)
     if not lacking:
         return None
     return (f"policy {type(policy).__name__} does not fit {env_id}: it reads {', '.join(lacking)}, which "

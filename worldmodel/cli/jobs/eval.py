@@ -83,7 +83,7 @@ def _parse_shard(shard: str) -> tuple[int, int]:
     return i, n
 
 
-PUSH_TASKS = ("PushT4D-v0",)  # tasks with a goal pose and coverage, which the planners' cost and summary use
+PUSH_TASKS = ("PushT4D-v0", "Push4D-v0")  # tasks with a goal pose and coverage (the planners' cost, the summary)
 PLANNER_KINDS = ("planner", "policy")  # planner.kind: acts through dynamics + cost | acts alone (a baseline)
 
 

@@ -36,15 +36,17 @@ def ground_truth_flow(ep: dict[str, np.ndarray], t: int, horizon: int) -> np.nda
     """Exact displacement (Ns, 3) of the scene points of row ``t`` to row ``t + horizon`` (clamped to the
     episode's last row); None when the store holds neither rigid targets nor per-point tracks."""
     from worldmodel.data.dataset import exact_displacements, track_displacements
+    from worldmodel.data.schema import pose7_key
 
     end = min(t + horizon, len(ep["scene_points"]) - 1)
     if end <= t:
         return np.zeros_like(ep["scene_points"][t])
     if "tracks" in ep and "scene_track_ids" in ep:
         return track_displacements(ep["tracks"], ep["scene_track_ids"][t], t, end - t)[0][-1]
-    if "scene_obj_coords" in ep and "block_pose7" in ep:
+    pose7 = pose7_key(ep)  # PushT4D's block_pose7 or Push4D's object_pose7
+    if "scene_obj_coords" in ep and pose7 is not None:
         return exact_displacements(ep["scene_obj_coords"][t], ep["scene_points"][t].astype(np.float64),
-                                   ep["block_pose7"][end][None])[0]
+                                   ep[pose7][end][None])[0]
     return None
 
 
