@@ -55,12 +55,18 @@ def showcase_cameras(height: int = 480) -> tuple[Camera, Camera]:
 
 
 def goal_polygon(env: Any) -> np.ndarray | None:
-    """The goal footprint's outline (N, 2) in xy of a pushing task (PushT4D: the T at its goal pose), else None."""
+    """The goal footprint's outline (N, 2) in xy of a pushing task (PushT4D: the T at its goal pose; Push4D: the
+    object's footprint at its goal pose, the outer ring of its largest part), else None."""
+    from .push import Push4DEnv
     from .pusht import PushT4DEnv
     from .pusht import geometry as geo
 
-    if isinstance(getattr(env, "unwrapped", env), PushT4DEnv):
+    base = getattr(env, "unwrapped", env)
+    if isinstance(base, PushT4DEnv):
         return np.asarray(geo.footprint_at(np.asarray(geo.GOAL_POSE)).exterior.coords)
+    if isinstance(base, Push4DEnv):
+        goal = base.goal_footprint
+        return np.asarray(max(getattr(goal, "geoms", [goal]), key=lambda part: part.area).exterior.coords)
     return None
 
 

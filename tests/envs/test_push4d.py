@@ -167,3 +167,15 @@ def test_bad_input_is_refused(tmp_path):
     with pytest.raises(ValueError, match="object"):
         env.reset(seed=0, options={"block_pose": (0.0, 0.0, 0.0)})
     env.close()
+
+
+def test_videos_shade_the_objects_goal_footprint():
+    from envs.overlay import goal_polygon
+
+    env = gym.make("Push4D-v0", object={"polygon": L_POLYGON, "height": 0.03}, obs_mode="state",
+                   goal_pose=(0.05, -0.02, 0.3))
+    outline = goal_polygon(env)
+    expected = affinity.translate(affinity.rotate(shapely.Polygon(L_POLYGON), 0.3, origin=(0, 0), use_radians=True),
+                                  0.05, -0.02)
+    assert shapely.Polygon(outline).symmetric_difference(expected).area < 1e-12
+    env.close()
