@@ -261,6 +261,9 @@ def test_wm4d_collect_and_eval_push4d(tmp_path):
     summary = json.loads((tmp_path / "e" / "summary.json").read_text())
     assert summary["episodes"] == 2 and summary["env_id"] == "Push4D-v0" and summary["env"]["start"] == "near_goal"
     assert summary["env"]["object"] == {"polygon": [[0, 0], [0.12, 0], [0.06, 0.1]]}
+    (name,) = summary["per_object"]  # each episode's row names its object; the summary groups by it
+    assert summary["per_object"][name]["episodes"] == 2
+    assert summary["per_object"][name]["pc_success"] == summary["pc_success"]
 
 
 def test_push_primitive_actions_push_the_episodes_object():

@@ -86,3 +86,37 @@ def test_train_init_fine_tunes_a_checkpoint_with_its_model_and_normalisation(sto
     with pytest.raises(ValueError, match="horizon"):
         run_job("train", [f"data={stores[1]}", "horizon=6", f"init={base}", "trainer.steps=1",
                           "trainer.num_workers=0", "val_fraction=0", f"out={tmp_path / 'bad'}"])
+
+
+def test_push4d_stores_keep_each_episodes_object_and_factors_and_eval_model_groups_by_them(tmp_path):
+    import gymnasium as gym
+
+    from worldmodel.cli.jobs.collect import episode_seeds
+    from worldmodel.data import RolloutStore
+
+    out = tmp_path / "mix.zarr"
+    small = ["env.image_size=48", "env.num_scene_points=128", "env.num_gripper_points=32"]
+    run_job("collect", ["env_id=Push4D-v0", "env.object=[L, disk]", "+env.randomize={scale: [0.8, 1.2], "
+                        "gripper: [stick, panda_hand]}", "policy=random_push", "episodes=4", "max_steps=8", "seed=5",
+                        *small, f"out={out}"])
+    store = RolloutStore(out)
+    env = gym.make("Push4D-v0", **store.attrs["env_kwargs"])
+    for i, seed in enumerate(episode_seeds(5, 4)):  # what the env drew at each episode's reset, as recorded
+        _, info = env.reset(seed=seed)
+        assert store.episode_info(i) == {"object_name": info["object_name"],
+                                         "randomization": info["randomization"]}, i
+    env.close()
+    names = {store.episode_info(i)["object_name"] for i in range(4)}
+    assert names <= {"L", "disk"}
+    data = PointFlowDataset(out, horizon=3, split="all")
+    assert set(data.sample_labels("factor")) == {"gripper+scale"}
+    assert set(data.sample_labels("object")) == names
+    run_dir = tmp_path / "run"
+    train(PointNetFlow(horizon=3, width=16), data, TrainConfig(steps=1, batch_size=4, warmup_steps=1), run_dir,
+          config={"model": {"_target_": "worldmodel.models.PointNetFlow", "horizon": 3, "width": 16}, "horizon": 3})
+    run_job("eval-model", [f"checkpoint={run_dir}", f"data=[{out}]", f"out={tmp_path / 'ev'}"])
+    m = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert set(m["per_object"]) == names and set(m["per_factor"]) == {"gripper+scale"}
+    grippers = {store.episode_info(i)["randomization"]["gripper"] for i in range(4)}
+    assert set(m["per_gripper"]) == grippers
+    assert sum(b["num_samples"] for b in m["per_object"].values()) == m["num_samples"] == len(data)

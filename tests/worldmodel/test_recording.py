@@ -101,7 +101,8 @@ from worldmodel.data.writer import RolloutWriter
 w = RolloutWriter(sys.argv[1], resume=True) if __import__('os').path.exists(sys.argv[1]) else RolloutWriter(sys.argv[1])
 i = w.num_episodes
 while True:
-    w.add_episode({"x": np.full((50, 64), i, np.float32), "y": np.arange(50)[:, None] + 50 * i}, seed=i)
+    w.add_episode({"x": np.full((50, 64), i, np.float32), "y": np.arange(50)[:, None] + 50 * i}, seed=i,
+                  info={"object_name": f"obj{i}", "randomization": {"scale": 1.0 + i / 100}})
     print(i, flush=True)
     i += 1
 """
@@ -121,10 +122,14 @@ def test_kill_9_leaves_committed_episodes_and_resume_appends(tmp_path):
     for i in range(n):
         ep = store.episode(i)
         assert np.all(ep["x"] == i) and np.array_equal(ep["y"][:, 0], np.arange(50) + 50 * i)
+        assert store.episode_info(i) == {"object_name": f"obj{i}", "randomization": {"scale": 1.0 + i / 100}}
     w = RolloutWriter(path, resume=True)
-    w.add_episode({"x": np.full((50, 64), n, np.float32), "y": np.arange(50)[:, None] + 50 * n}, seed=n)
+    w.add_episode({"x": np.full((50, 64), n, np.float32), "y": np.arange(50)[:, None] + 50 * n}, seed=n,
+                  info={"object_name": "after"})
     store = RolloutStore(path)
     assert store.num_episodes == n + 1 and np.all(store.episode(n)["x"] == n)
+    assert store.episode_info(n) == {"object_name": "after"}
+    assert store.episode_info(n - 1)["object_name"] == f"obj{n - 1}"
     assert store.array("x").shape[0] == 50 * (n + 1)
 
 
@@ -141,3 +146,32 @@ def test_an_end_entry_grown_but_never_written_is_not_committed(tmp_path):
     w.add_episode({"x": np.full((4, 3), 7, np.float32)}, seed=7)
     store = RolloutStore(path)
     assert store.num_episodes == 3 and np.all(store.episode(2)["x"] == 7) and len(store.array("x")) == 14
+
+
+def test_per_episode_info_survives_torn_writes_and_stores_recorded_before_it(tmp_path):
+    path = tmp_path / "info.zarr"
+    w = RolloutWriter(path)
+    w.add_episode({"x": np.zeros((3, 1))}, seed=0, info={"object_name": "T", "randomization": {"mass": 0.5}})
+    w.add_episode({"x": np.ones((3, 1))}, seed=1)
+    info, info_ends = w.root["meta/episode_info"], w.root["meta/episode_info_ends"]
+    info.resize((info.shape[0] + 5,))  # a crash after writing an episode's info bytes and end, before its commit
+    info_ends.resize((3,))
+    info_ends[2] = info.shape[0]
+    store = RolloutStore(path)
+    assert store.num_episodes == 2 and store.episode_info(0) == {"object_name": "T", "randomization": {"mass": 0.5}}
+    assert store.episode_info(1) == {} and store.episode_info(-2) == store.episode_info(0)
+    with pytest.raises(IndexError, match="out of range"):
+        store.episode_info(2)
+    w = RolloutWriter(path, resume=True)
+    w.add_episode({"x": np.ones((2, 1))}, seed=2, info={"object_name": "duck"})
+    assert RolloutStore(path).episode_info(2) == {"object_name": "duck"}
+    # a store recorded before per-episode info: every old episode reads {}, new ones keep theirs
+    old = tmp_path / "old.zarr"
+    w = RolloutWriter(old)
+    w.add_episode({"x": np.zeros((3, 1))}, seed=0)
+    for part in ("episode_info", "episode_info_ends"):
+        del w.root["meta"][part]
+    assert RolloutStore(old).episode_info(0) == {}
+    RolloutWriter(old, resume=True).add_episode({"x": np.zeros((2, 1))}, seed=1, info={"object_name": "mug"})
+    store = RolloutStore(old)
+    assert [store.episode_info(i) for i in range(2)] == [{}, {"object_name": "mug"}]

@@ -86,7 +86,7 @@ class FlowSample:
     earlier_displacement: np.ndarray  # (Ns, 3)
 
 
-SOURCE_KEYS = ("policy", "robot", "object")  # what `episode_source` reads of a store's configuration
+SOURCE_KEYS = ("policy", "robot", "object", "factor")  # what `episode_source` tells of an episode
 
 
 def _snake(name: str) -> str:
@@ -95,11 +95,14 @@ def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
-def episode_source(attrs: dict) -> dict[str, str]:
-    """Where a store's episodes come from, from its configuration attributes: ``policy`` (the push source, e.g.
-    "random_push", "heuristic_push"; an exploring heuristic is "heuristic_push_top8"), ``robot`` (the gripper)
-    and ``object``; keys the store does not record are left out."""
+def episode_source(attrs: dict, info: dict | None = None) -> dict[str, str]:
+    """Where an episode comes from, from its store's configuration attributes and its own recorded ``info``
+    (`RolloutStore.episode_info`): ``policy`` (the push source, e.g. "random_push", "heuristic_push"; an exploring
+    heuristic is "heuristic_push_top8"), ``robot`` (the gripper: the episode's drawn ``randomization.gripper``, else
+    the env's), ``object`` (the episode's ``object_name``, else the env's) and ``factor`` (the factors the store's
+    env randomises, e.g. "scale" or "light+scale"; "nominal" for none); keys neither records are left out."""
     out: dict[str, str] = {}
+    info = info or {}
     policy = attrs.get("policy")
     if isinstance(policy, dict) and isinstance(policy.get("_target_"), str):
         label = _snake(policy["_target_"].rsplit(".", 1)[-1])
@@ -110,6 +113,15 @@ def episode_source(attrs: dict) -> dict[str, str]:
         value = next((kwargs[n] for n in names if isinstance(kwargs.get(n), str)), None)
         if value is not None:
             out[key] = value
+    drawn = info.get("randomization") if isinstance(info.get("randomization"), dict) else {}
+    if isinstance(drawn.get("gripper"), str):
+        out["robot"] = drawn["gripper"]
+    if isinstance(info.get("object_name"), str):
+        out["object"] = info["object_name"]
+    if "randomize" in kwargs:
+        factors = kwargs["randomize"] if isinstance(kwargs["randomize"], dict) else {}
+        varied = sorted(k for k, v in factors.items() if v not in (None, False))
+        out["factor"] = "+".join(varied) or "nominal"
     return out
 
 
@@ -151,7 +163,6 @@ class PointFlowDataset(Dataset):
         for path in paths:
             store = RolloutStore(path)
             keys = self._keys_of(store, path)
-            source = episode_source(store.attrs)
             order = np.random.default_rng(split_seed).permutation(store.num_episodes)
             n_val = int(round(val_fraction * store.num_episodes))
             chosen = {"train": order[n_val:], "val": order[:n_val], "all": order}[split]
@@ -165,7 +176,7 @@ class PointFlowDataset(Dataset):
                 k = len(self._episodes)
                 self._episodes.append(ep)
                 self._pose_keys.append(pose7_key(ep))
-                self.episode_sources.append(source)
+                self.episode_sources.append(episode_source(store.attrs, store.episode_info(int(e))))
                 index.append(np.stack([np.full(T - self.horizon, k), np.arange(T - self.horizon)], 1))
         if not index:
             raise ValueError(f"no episode in {paths} ({split} split) is longer than the horizon {self.horizon}")
@@ -200,8 +211,8 @@ class PointFlowDataset(Dataset):
         return len(self.index)
 
     def sample_labels(self, key: str) -> np.ndarray:
-        """The ``key`` ("policy", "robot" or "object") of every sample's episode (len(self),) as strings; "" where
-        its store does not record it."""
+        """The ``key`` ("policy", "robot", "object" or "factor") of every sample's episode (len(self),) as strings;
+        "" where its store does not record it."""
         values = np.array([src.get(key, "") for src in self.episode_sources] + [""], dtype=object)
         return values[self.index[:, 0]]
 

@@ -20,6 +20,7 @@ import numpy as np
 from robots.transforms import pose_matrix
 
 from .schema import (
+    EPISODE_INFO_KEYS,
     EXTRA_INFO_KEYS,
     IMAGE_KEYS,
     INFO_KEYS,
@@ -83,6 +84,11 @@ def step_row(obs: dict, info: dict, record_images: bool | None = None) -> dict[s
     return row
 
 
+def episode_info(info: dict) -> dict[str, Any]:
+    """The per-episode facts of a reset's ``info`` that a store keeps (``EPISODE_INFO_KEYS``), as JSON types."""
+    return jsonable({k: info[k] for k in EPISODE_INFO_KEYS if k in info})
+
+
 def _one_pose(keys: tuple[str, ...], given: dict, pair: tuple[str, ...]) -> tuple[str, ...]:
     """``keys`` without the keys of ``pair`` after the first one ``given`` holds (a store records one pose key)."""
     first = next((k for k in pair if k in given), None)
@@ -101,17 +107,19 @@ class EpisodeRecorder:
     """Builds one episode's rows from ``reset`` and ``step`` results (the row layout of the module docstring).
 
     ``start(obs, info)`` after a reset, ``step(action, obs, reward, terminated, info)`` after each
-    step, ``arrays()`` for ``RolloutWriter.add_episode``.
+    step, ``arrays()`` and ``episode_info`` (the reset info's ``EPISODE_INFO_KEYS``) for ``RolloutWriter.add_episode``.
     """
 
     def __init__(self, record_images: bool | None = None):
         self.record_images = record_images
         self.rows: dict[str, list] = {}
+        self.episode_info: dict[str, Any] = {}
         self._pending: dict | None = None
 
     def start(self, obs: dict, info: dict) -> None:
         """Begin a new episode at its first observation."""
         self.rows = {}
+        self.episode_info = episode_info(info)
         self._pending = step_row(obs, info, self.record_images)
 
     def step(self, action: Any, obs: dict, reward: float, terminated: bool, info: dict) -> None:
@@ -170,6 +178,6 @@ class RecordRollout(gym.Wrapper):
         obs, reward, terminated, truncated, info = self.env.step(action)
         self.recorder.step(action, obs, reward, terminated, info)
         if terminated or truncated:
-            self.writer.add_episode(self.recorder.arrays(), self._seed)
+            self.writer.add_episode(self.recorder.arrays(), self._seed, self.recorder.episode_info)
             self.recorder.start(obs, info)
         return obs, reward, terminated, truncated, info

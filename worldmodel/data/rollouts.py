@@ -9,12 +9,14 @@ store without the schema's required parts, is refused with a ``ValueError`` that
 
 from __future__ import annotations
 
+import json
 import os
+from typing import Any
 
 import numpy as np
 import zarr
 
-from .schema import TRACK_KEYS, check_store, committed_episode_ends, is_store
+from .schema import EPISODE_INFO_PARTS, TRACK_KEYS, check_store, committed_episode_ends, is_store
 
 
 class RolloutStore:
@@ -59,6 +61,17 @@ class RolloutStore:
             raise IndexError(f"episode {i} out of range: the store has {self.num_episodes} episodes")
         i %= self.num_episodes
         return (int(self.episode_ends[i - 1]) if i > 0 else 0), int(self.episode_ends[i])
+
+    def episode_info(self, i: int) -> dict[str, Any]:
+        """Episode ``i``'s per-episode facts as recorded (e.g. ``object_name``, ``randomization``); {} for a store
+        that does not record them."""
+        self.episode_bounds(i)  # checks i
+        if any(p not in self.root for p in EPISODE_INFO_PARTS):
+            return {}
+        ends = self.root[EPISODE_INFO_PARTS[1]]
+        i %= self.num_episodes
+        lo, hi = (int(ends[i - 1]) if i > 0 else 0), int(ends[i])
+        return json.loads(bytes(np.asarray(self.root[EPISODE_INFO_PARTS[0]][lo:hi])).decode())
 
     def episode(self, i: int, keys: list[str] | None = None) -> dict[str, np.ndarray]:
         """All (or the named) arrays of episode ``i``."""

@@ -56,6 +56,13 @@ Everything that reads a pose (the recorder's ``scene_obj_coords``, the datasets'
 whichever the store holds (`pose7_key`); an env that reports both records only the first. This added
 no schema version: PushT4D stores are unchanged, and a reader that knows only ``block_pose7`` refuses a
 Push4D store as lacking it rather than misreading it.
+
+Per-episode facts (``EPISODE_INFO_KEYS`` of the reset's ``info``: Push4D-v0's ``object_name`` and the factor
+values ``randomization`` drawn for the episode) are one JSON object per episode, UTF-8 bytes concatenated in
+``meta/episode_info`` with the exclusive end of each episode's bytes in ``meta/episode_info_ends``; both are
+written before the episode's ``episode_ends`` entry (the commit point), and readers look only at the committed
+episodes' entries (``{}`` for a store without them). This too added no schema version: older readers ignore
+the two arrays.
 """
 
 from __future__ import annotations
@@ -77,6 +84,8 @@ IMAGE_KEYS = ("rgb", "depth", "segmentation")
 INFO_KEYS = (*POSE7_KEYS, "object_points", "object_points_visible", "coverage")
 TRACK_KEYS = ("scene_track_ids", "tracks", "track_visible")  # schema 2, from envs whose objects deform
 EXTRA_INFO_KEYS = ("collider_poses",)  # recorded when an env reports them (deformable tasks' MPM colliders)
+EPISODE_INFO_KEYS = ("object_name", "randomization")  # per-episode facts of the reset's info, kept as JSON
+EPISODE_INFO_PARTS = ("meta/episode_info", "meta/episode_info_ends")  # their bytes and each episode's end
 # Root attributes that make up a store's configuration: a resumed run must match every one of them.
 IDENTITY_KEYS = ("schema_version", "env_id", "env_kwargs", "policy", "seed", "max_steps", "fps", "record_images")
 ROWS_PER_CHUNK_BYTES = 4 << 20

@@ -75,8 +75,8 @@ def policy_fit_error(policy: Any, env_id: str, obs: dict, info: dict) -> str | N
 
 
 def run_episode(env_id: str, env_kwargs: dict, policy_cfg: dict, seed: int, max_steps: int,
-                record_images: bool) -> dict:
-    """Run one episode and return its rows as arrays (see `worldmodel.data.recorder`)."""
+                record_images: bool) -> tuple[dict, dict]:
+    """Run one episode; its rows as arrays and its per-episode info (see `worldmodel.data.recorder`)."""
     import gymnasium as gym
 
     import envs  # noqa: F401  (registers the tasks)
@@ -93,12 +93,12 @@ def run_episode(env_id: str, env_kwargs: dict, policy_cfg: dict, seed: int, max_
             obs, reward, terminated, truncated, info = env.step(action)
             recorder.step(action, obs, reward, terminated, info)
             if terminated or truncated:
-                return recorder.arrays()
+                return recorder.arrays(), recorder.episode_info
     finally:
         env.close()
 
 
-def _worker(args: tuple) -> dict:
+def _worker(args: tuple) -> tuple[dict, dict]:
     return run_episode(*args)
 
 
@@ -161,8 +161,8 @@ def run(cfg: DictConfig) -> None:
     pool = mp.get_context("spawn").Pool(int(cfg.workers)) if cfg.workers > 1 and len(todo) > 1 else None
     try:
         results = pool.imap(_worker, jobs) if pool else map(_worker, jobs)
-        for i, episode in zip(todo, results, strict=True):
-            writer.add_episode(episode, seeds[i])
+        for i, (episode, info) in zip(todo, results, strict=True):
+            writer.add_episode(episode, seeds[i], info)
             bar.update(1)
     finally:
         bar.close()

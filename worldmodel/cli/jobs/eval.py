@@ -6,7 +6,8 @@ already there, and ``shard=i/n`` runs only the episodes with index % n == i, so 
 processes (or several sessions) share one evaluation. ``DIR/summary.json`` is recomputed from
 every line of the JSONL at the end of each run: ``episodes``, ``pc_success`` and its 95%
 Wilson interval ``pc_success_ci95``, ``avg_max_reward``, ``final_coverage_mean`` (with 95%
-normal intervals), ``seconds_per_replan``; ``coverage.png`` plots coverage over time and the
+normal intervals), ``seconds_per_replan``, and for Push4D-v0 the success of each object (``per_object``) and
+each drawn gripper (``per_gripper``) with Wilson intervals; ``coverage.png`` plots coverage over time and the
 first ``videos`` episodes of a shard are written as mp4: an oblique view of the rig beside a top-down view
 of the table (``video_height`` pixels high), with the goal pose shaded on the table, the plan's predicted
 block points at its end (red) and their goal positions (dark green), and the coverage in the corner.
@@ -56,9 +57,19 @@ def summarise(rows: list[dict]) -> dict:
     amr, amr_ci = mean_ci("max_reward")
     fc, fc_ci = mean_ci("final_coverage")
     replans = [s for r in rows for s in r.get("replan_seconds", [])]
-    return {"episodes": n, "pc_success": succ / n if n else float("nan"), "pc_success_ci95": wilson_interval(succ, n),
-            "avg_max_reward": amr, "avg_max_reward_ci95": amr_ci, "final_coverage_mean": fc,
-            "final_coverage_ci95": fc_ci, "seconds_per_replan": float(np.mean(replans)) if replans else 0.0}
+    out = {"episodes": n, "pc_success": succ / n if n else float("nan"), "pc_success_ci95": wilson_interval(succ, n),
+           "avg_max_reward": amr, "avg_max_reward_ci95": amr_ci, "final_coverage_mean": fc,
+           "final_coverage_ci95": fc_ci, "seconds_per_replan": float(np.mean(replans)) if replans else 0.0}
+    for name, label in (("per_object", lambda r: r.get("object_name")),
+                        ("per_gripper", lambda r: r.get("randomization", {}).get("gripper"))):
+        groups: dict[str, list[bool]] = {}
+        for r in rows:
+            if isinstance(label(r), str):
+                groups.setdefault(label(r), []).append(bool(r["success"]))
+        if groups:  # success of each object (gripper) the episodes drew
+            out[name] = {k: {"episodes": len(v), "pc_success": sum(v) / len(v),
+                             "pc_success_ci95": wilson_interval(sum(v), len(v))} for k, v in sorted(groups.items())}
+    return out
 
 
 def _read_rows(path: Path) -> list[dict]:
@@ -157,8 +168,12 @@ def video_frame(env, policy, info: dict, step: int, height: int) -> np.ndarray:
 
 
 def run_episode(env, policy, seed: int, frames: list | None, video_height: int = 480) -> dict:
-    """One episode; ``frames`` (if a list) receives its video frames (`video_frame`) with the plan drawn."""
+    """One episode's results (with the reset's per-episode facts: Push4D's ``object_name``, ``randomization``);
+    ``frames`` (if a list) receives its video frames (`video_frame`) with the plan drawn."""
+    from worldmodel.data.recorder import episode_info
+
     obs, info = env.reset(seed=seed)
+    facts = episode_info(info)
     if hasattr(policy, "reset"):
         policy.reset()
     coverage, rewards, done = [info["coverage"]], [], False
@@ -174,7 +189,7 @@ def run_episode(env, policy, seed: int, frames: list | None, video_height: int =
         frames.append(video_frame(env, policy, info, len(rewards), video_height))
     return {"success": bool(max(coverage) > 0.95), "max_reward": float(max(rewards)),
             "final_coverage": float(coverage[-1]), "steps": len(rewards), "coverage": [round(c, 4) for c in coverage],
-            "replan_seconds": [round(s, 4) for s in getattr(policy, "replan_seconds", [])]}
+            "replan_seconds": [round(s, 4) for s in getattr(policy, "replan_seconds", [])], **facts}
 
 
 def checkpoint_digest(checkpoint: str) -> str:

@@ -3,7 +3,8 @@
 L2 per horizon step on moved, static and all points and the Chamfer distance at t+H, each
 next to the zero-flow and constant-velocity baselines (`worldmodel.training.flow_metrics`), overall
 and per push source (``per_policy``), robot (``per_gripper``), both (``per_policy_gripper``, e.g.
-``random_push/panda``) and object (``per_object``) where the stores record them;
+``random_push/panda``), object (``per_object``) and randomised factors (``per_factor``: "nominal", "scale",
+...) where the stores record them;
 ``error_vs_horizon.png`` plots them, ``flow.png`` draws predicted against true flow on the
 point clouds of a few samples.
 """
@@ -54,7 +55,7 @@ def run(cfg: DictConfig) -> None:
 
 
 # metrics.json breakdowns (DESIGN §13) and the episode source each groups samples by
-BREAKDOWNS = {"per_policy": "policy", "per_gripper": "robot", "per_object": "object"}
+BREAKDOWNS = {"per_policy": "policy", "per_gripper": "robot", "per_object": "object", "per_factor": "factor"}
 
 
 def metric_block(m: dict) -> dict:
