@@ -5,7 +5,7 @@
   rigid or an MPM block through the entry point `envs.pusht.make_pusht4d`).
 - ``Push4D-v0``: push any object (a library shape or mesh, the user's mesh, URDF or polygon) with any
   gripper (`envs.push.Push4DEnv`, imported on demand; objects in `envs.objects`, grippers in
-  `robots.grippers`).
+  `robots.grippers`); ``material`` picks a rigid or an MPM object through the entry point `envs.push.make_push4d`.
 - ``Poke4D-v0``: poke a flexible object (rod, stem with a head, plate) clamped to the table
   with the URDF gripper; modal physics, the same observation contract and exact surface
   tracks; tasks ``reach`` and ``settle`` (`envs.poke.Poke4DEnv`, imported on demand).
@@ -24,7 +24,7 @@ if "PushT4D-v0" not in registry:
     register(id="PushT4D-v0", entry_point="envs.pusht:make_pusht4d", max_episode_steps=300)
 
 if "Push4D-v0" not in registry:
-    register(id="Push4D-v0", entry_point="envs.push:Push4DEnv", max_episode_steps=300)
+    register(id="Push4D-v0", entry_point="envs.push:make_push4d", max_episode_steps=300)
 
 if "Poke4D-v0" not in registry:
     register(id="Poke4D-v0", entry_point="envs.poke:Poke4DEnv", max_episode_steps=100)

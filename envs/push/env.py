@@ -25,6 +25,7 @@ from .factors import Draw, moved_cameras, parse_randomize, scaled_object, with_m
 from .scene import object_body, object_pool
 
 STARTS = ("full", "near_goal")
+MATERIALS = ("rigid", "jelly", "plasticine", "sand")  # all but "rigid" are MPM objects (envs.push.deformable)
 ROBOTS = (None, "panda")  # None: the floating ``gripper``; "panda": the arm on its gantry (its own hand)
 GOAL_POSE = ws.GOAL_POSE
 EE_RESET_RANGE = 0.33  # m: full start, fingertips xy ~ U([-0.33, 0.33]^2)
@@ -130,7 +131,9 @@ class Push4DEnv(TaskEnv):
     "height": h}``; either as a dict with ``mass``, ``density``, ``friction``, ``color``, ``scale``;
     a list of these; or ``"train"``/``"val"``/``"test"``), ``gripper``, ``robot`` (None or
     ``"panda"``), ``goal_pose`` ((0, 0, pi/4)), ``start``, ``backend`` ("mujoco", "pybullet"),
-    ``friction`` (object-table, 0.5; an object's own ``friction`` overrides it), ``randomize`` (None), and PushT4D-v0's
+    ``friction`` (object-table, 0.5; an object's own ``friction`` overrides it), ``randomize`` (None), ``material``
+    ("rigid", default; "jelly", "plasticine", "sand": an MPM object, see `envs.push.deformable.DeformablePush4DEnv`,
+    which ``gym.make("Push4D-v0", ...)`` then builds, with its own arguments), and PushT4D-v0's
     ``obs_mode``, ``action_mode``, ``render_mode``, ``render_size``, ``image_size``,
     ``num_cameras``, ``num_scene_points``, ``num_gripper_points``, ``num_object_points``,
     ``object_point_fraction``, ``max_speed``, ``seed_points``.
@@ -163,7 +166,12 @@ class Push4DEnv(TaskEnv):
         seed_points: int = 0,
         render_size: int | tuple[int, int] | None = None,
         randomize: dict[str, Any] | None = None,
+        material: str = "rigid",
     ):
+        self.material = choice("material", material, MATERIALS)
+        if material != "rigid" and not getattr(self, "MPM_OBJECT", False):
+            raise ValueError(f"{type(self).__name__} builds rigid objects, got material={material!r}: "
+                             "gym.make('Push4D-v0', material=...) picks the class")
         self.robot_name = choice("robot", robot, ROBOTS)
         if robot == "panda" and gripper != "panda_hand":
             raise ValueError(f"robot='panda' pushes with its own hand; gripper={gripper!r} needs robot=None")

@@ -2,8 +2,8 @@
 
 - `env`: the task on the task base (its docstring is the specification); `geometry`: the T, its
   poses, goal, coverage and surface points; `scene`: the rigid engines' scene.
-- `deformable`: the MPM block's env; `mpm_block`: its particles, solver, colliders and replay
-  contract; `footprint`: coverage of a deformed block. Imported only for a deformable block
+- `deformable`: the MPM block's env (Push4D's MPM object, `envs.push.deformable`, with the T); `mpm_block`: its
+  particles and its solver from PushT4D kwargs (replay contract). Imported only for a deformable block
   (they load Warp).
 """
 

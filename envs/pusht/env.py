@@ -7,12 +7,12 @@ import numpy as np
 from physics.rigid import Scene
 
 from ..checks import choice, fraction
-from ..push.env import EE_CLEARANCE, Push4DEnv
+from ..push.env import EE_CLEARANCE, MATERIALS, Push4DEnv
 from ..robot_setup import ROBOTS, RobotSetup, make_robot
 from . import geometry as geo
 from .scene import make_scene
 
-BLOCK_MATERIALS = ("rigid", "jelly", "plasticine", "sand")  # all but "rigid" are MPM blocks (envs.pusht.deformable)
+BLOCK_MATERIALS = MATERIALS  # all but "rigid" are MPM blocks (envs.pusht.deformable)
 SUCCESS_090 = 0.90  # coverage of the looser success flag is_success_090
 
 

@@ -8,8 +8,8 @@ import pytest
 from scipy.spatial import ConvexHull
 from scipy.spatial.transform import Rotation
 
+from envs.push.particle_footprint import footprint_coverage
 from envs.pusht import geometry as geo
-from envs.pusht.footprint import footprint_coverage
 from envs.pusht.mpm_block import DEFAULT_SPACING, link_boxes, pose_colliders, rest_particles
 from physics.mpm import Box, MPMConfig, MPMSolver
 from robots.transforms import kabsch_transform, pose_matrix, quat_to_mat
@@ -101,9 +101,10 @@ def test_undeformed_particles_give_rigid_coverage():
     for i in range(20):
         pose = np.array(geo.GOAL_POSE) if i == 0 else np.array([*rng.uniform(-0.1, 0.1, 2), rng.uniform(-np.pi, np.pi)])
         world = geo.transform_points(pose_matrix(geo.pose7_from_pose3(pose, 0.0)), x)
-        assert abs(footprint_coverage(world, DEFAULT_SPACING) - geo.coverage(pose)) < 0.02
+        covered = footprint_coverage(world, DEFAULT_SPACING, geo.footprint(), geo.GOAL_POSE)
+        assert abs(covered - geo.coverage(pose)) < 0.02
     with pytest.raises(ValueError):
-        footprint_coverage(np.full((3, 3), np.nan), DEFAULT_SPACING)
+        footprint_coverage(np.full((3, 3), np.nan), DEFAULT_SPACING, geo.footprint(), geo.GOAL_POSE)
 
 
 def test_kabsch_recovers_a_rigid_transform_and_rejects_bad_input():
