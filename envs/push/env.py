@@ -17,7 +17,7 @@ from robots.transforms import pose_matrix
 from robots.urdf import RobotDescription
 
 from .. import workspace as ws
-from ..base import CROP_MARGIN, TaskEnv
+from ..base import CLOUD_MODES, CROP_MARGIN, TaskEnv
 from ..checks import MAX_POINTS, choice, fraction, nonnegative_int, option_vector, positive_float, positive_int
 from ..objects import RigidObject, load_object
 from ..robot_setup import MAX_SPEED, RobotSetup, make_gripper, make_robot
@@ -90,7 +90,8 @@ class Push4DEnv(TaskEnv):
     the object's geometry: ``object_footprint`` (its shapely footprint in the object frame),
     ``object_com`` (its centre of mass, object frame) and ``goal_pose``; with cameras also
     ``object_points_visible``; ``randomization``: the factor values of the episode (below; ``{}`` without
-    ``randomize``).
+    ``randomize``); in ``state`` and ``rgbd`` modes (no gripper points) ``gripper_outline`` (K, 2): the convex
+    outline, relative to the fingertip centre, of the gripper's contact geometry lower than the object's top.
 
     **Factors of variation** (``randomize``, a dict; None or ``{}``: none, nothing changes). Each factor asked for
     is drawn at every reset through ``self.np_random``, in this order, and reported in ``info["randomization"]``
@@ -489,6 +490,8 @@ class Push4DEnv(TaskEnv):
             "goal_pose": self.goal_pose.copy(),
             "randomization": self.setting.draw.report(),
         }
+        if self.obs_mode not in CLOUD_MODES and len(self._finger_outline):  # no gripper points to read its shape
+            info["gripper_outline"] = self._finger_outline.copy()
         return obs, info
 
     def _render_frames(self) -> Frames:

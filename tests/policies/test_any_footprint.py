@@ -176,6 +176,29 @@ def test_the_heuristic_pushes_a_tall_mesh_with_the_hands_real_outline(gripper):
     assert best < 0.5 * start and final < 0.8 * start, (start, best, final)
 
 
+@pytest.mark.parametrize("gripper", ["stick", "xarm_gripper"])
+def test_state_mode_gives_the_grippers_outline_and_the_heuristic_plans_with_it(gripper):
+    """Without gripper points (state mode) ``info["gripper_outline"]`` is the contact geometry's outline below the
+    object's top: the point-cloud mode's gripper points there lie on or inside it, and the pushers use it."""
+    opts = {"object_pose": (0.0, 0.0, 0.0), "ee_xy": (-0.2, 0.1)}
+    state = gym.make("Push4D-v0", object="arrow", gripper=gripper, obs_mode="state")
+    cloud = gym.make("Push4D-v0", object="arrow", gripper=gripper, obs_mode="pointcloud", num_gripper_points=1024)
+    obs, info = state.reset(seed=0, options=opts)
+    cobs, cinfo = cloud.reset(seed=0, options=opts)
+    assert "gripper_outline" not in cinfo
+    outline = shapely.Polygon(info["gripper_outline"])
+    grip = cobs["gripper_points"]
+    low = grip[grip[:, 2] < cloud.unwrapped.object.height]
+    assert len(low) > 20
+    assert shapely.distance(outline, shapely.points(low[:, :2] - cobs["agent_pos"])).max() < 1e-3
+    (layer,) = hand_layers(obs, info)
+    np.testing.assert_array_equal(layer.outline, info["gripper_outline"])
+    for env in (state, cloud):
+        env.close()
+    start, best, final, _ = near_goal_progress("duck", "panda_hand", seed=3, steps=120, obs_mode="state")
+    assert best < 0.5 * start and final < 0.8 * start, (start, best, final)
+
+
 def test_random_pushes_move_every_kind_of_object():
     for obj, gripper, kw in (("L", "stick", {"obs_mode": "state"}), ("ring", "panda_hand", {"obs_mode": "state"}),
                              ("duck", "panda_hand", SMALL_CLOUD)):
