@@ -1,7 +1,10 @@
 """``wm4d collect``: record scripted-policy episodes into a zarr rollout store (resumable).
 
 Episode i uses reset seed and policy generator from ``SeedSequence(seed).spawn``, so a
-resumed or multi-process collection writes exactly what one uninterrupted run would.
+resumed or multi-process collection writes exactly what one uninterrupted run would. Episodes run in this
+process, in ``workers`` local processes, or as tasks on a Ray cluster (``launcher=ray``, `worldmodel.cli.launchers`:
+a local cluster, or an existing one at ``ray_address``); they are written in order whatever the launcher, and an
+episode whose Ray worker dies is run again.
 
 Before anything is written the job builds the env, resets it and asks the policy for its
 first action, so an unknown env id or kwarg, or a policy that does not fit the env, fails
@@ -15,7 +18,6 @@ store's ``env_kwargs`` say so).
 
 from __future__ import annotations
 
-import multiprocessing as mp
 from typing import Any
 
 import numpy as np
@@ -98,10 +100,6 @@ def run_episode(env_id: str, env_kwargs: dict, policy_cfg: dict, seed: int, max_
         env.close()
 
 
-def _worker(args: tuple) -> tuple[dict, dict]:
-    return run_episode(*args)
-
-
 def preflight(env_id: str, env_kwargs: dict, policy_cfg: dict, seed: int, record_images: bool | None) -> dict:
     """Build the env, reset it and take the policy's first action; the store's configuration attributes.
 
@@ -142,7 +140,10 @@ def run(cfg: DictConfig) -> None:
     """Collect ``cfg.episodes`` episodes into ``cfg.out`` (appending when ``resume=true``)."""
     from worldmodel.data.writer import RolloutWriter
 
+    from ..launchers import check_launcher, run_in_order
+
     require_positive_ints(cfg, "episodes", "max_steps", "workers")
+    check_launcher(cfg.launcher, cfg.ray_address)
     record_images = cfg.record_images
     if record_images not in (None, True, False):
         raise ValueError(f"record_images must be true, false or null (whatever the obs mode gives), "
@@ -157,15 +158,14 @@ def run(cfg: DictConfig) -> None:
     todo = list(range(writer.num_episodes, int(cfg.episodes)))
     jobs = [(cfg.env_id, setup["env_kwargs"], policy_cfg, seeds[i], int(cfg.max_steps), setup["record_images"])
             for i in todo]
-    bar = tqdm(total=int(cfg.episodes), initial=writer.num_episodes, desc="collect", unit="ep")
-    pool = mp.get_context("spawn").Pool(int(cfg.workers)) if cfg.workers > 1 and len(todo) > 1 else None
+    bar = tqdm(total=int(cfg.episodes), initial=writer.num_episodes, unit="ep",
+               desc="collect" if cfg.launcher == "local" else f"collect (ray, {cfg.workers} workers)")
+    results = run_in_order(run_episode, jobs, str(cfg.launcher), int(cfg.workers), cfg.ray_address)
     try:
-        results = pool.imap(_worker, jobs) if pool else map(_worker, jobs)
         for i, (episode, info) in zip(todo, results, strict=True):
             writer.add_episode(episode, seeds[i], info)
             bar.update(1)
     finally:
+        results.close()
         bar.close()
-        if pool:
-            pool.terminate()
     print(f"{writer.num_episodes} episodes, {writer.num_rows} steps in {cfg.out}")
