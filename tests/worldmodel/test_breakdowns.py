@@ -64,6 +64,18 @@ def test_eval_model_reports_each_push_source_and_robot(stores, tmp_path):
     for block in m["per_policy"].values():
         assert len(block["l2_moved_per_step"]) == 4 and block["moved_l2_ratio_to_zero_flow_at_H"] >= 0
     assert m["per_object"]["rigid"]["l2_all_per_step"] == pytest.approx(m["l2_all_per_step"])
+    # groups of stores (the generalisation protocol's): here one store each, so each group is that store's policy
+    run_job("eval-model", [f"checkpoint={run_dir}", f"groups={{hand: [{stores[0]}], arm: [{stores[1]}]}}",
+                           f"out={tmp_path / 'ev2'}"])
+    g = json.loads((tmp_path / "ev2" / "metrics.json").read_text())
+    assert g["per_group"]["hand"] == m["per_policy"]["random_push"]
+    assert g["per_group"]["arm"] == m["per_policy"]["heuristic_push"]
+    with pytest.raises(ValueError, match="two groups"):
+        run_job("eval-model", [f"checkpoint={run_dir}", f"groups={{a: [{stores[0]}], b: [{stores[0]}]}}",
+                               f"out={tmp_path / 'ev3'}"])
+    with pytest.raises(ValueError, match="belong to none"):
+        run_job("eval-model", [f"checkpoint={run_dir}", f"data=[{stores[0]},{stores[1]}]",
+                               f"groups={{a: [{stores[0]}]}}", f"out={tmp_path / 'ev4'}"])
 
 
 def test_train_init_fine_tunes_a_checkpoint_with_its_model_and_normalisation(stores, tmp_path):

@@ -176,7 +176,8 @@ class PointFlowDataset(Dataset):
                 k = len(self._episodes)
                 self._episodes.append(ep)
                 self._pose_keys.append(pose7_key(ep))
-                self.episode_sources.append(episode_source(store.attrs, store.episode_info(int(e))))
+                self.episode_sources.append({**episode_source(store.attrs, store.episode_info(int(e))),
+                                             "store": str(path)})
                 index.append(np.stack([np.full(T - self.horizon, k), np.arange(T - self.horizon)], 1))
         if not index:
             raise ValueError(f"no episode in {paths} ({split} split) is longer than the horizon {self.horizon}")
@@ -211,8 +212,8 @@ class PointFlowDataset(Dataset):
         return len(self.index)
 
     def sample_labels(self, key: str) -> np.ndarray:
-        """The ``key`` ("policy", "robot", "object" or "factor") of every sample's episode (len(self),) as strings;
-        "" where its store does not record it."""
+        """The ``key`` ("policy", "robot", "object", "factor" or "store": the path it was given) of every sample's
+        episode (len(self),) as strings; "" where its store does not record it."""
         values = np.array([src.get(key, "") for src in self.episode_sources] + [""], dtype=object)
         return values[self.index[:, 0]]
 

@@ -4,7 +4,9 @@ L2 per horizon step on moved, static and all points and the Chamfer distance at 
 next to the zero-flow and constant-velocity baselines (`worldmodel.training.flow_metrics`), overall
 and per push source (``per_policy``), robot (``per_gripper``), both (``per_policy_gripper``, e.g.
 ``random_push/panda``), object (``per_object``) and randomised factors (``per_factor``: "nominal", "scale",
-...) where the stores record them;
+...) where the stores record them, and with ``groups={name: [stores], ...}`` per group of stores (``per_group``:
+the generalisation protocol's seen and unseen objects, unseen gripper, each factor alone, ...; ``data`` then
+defaults to all their stores);
 ``error_vs_horizon.png`` plots them, ``flow.png`` draws predicted against true flow on the
 point clouds of a few samples.
 """
@@ -25,9 +27,16 @@ def run(cfg: DictConfig) -> None:
     from worldmodel.pretrained import load_model
     from worldmodel.training import flow_metrics
 
+    groups = protocol_groups(cfg.get("groups"))
+    if cfg.data is None and not groups:
+        raise ValueError("give data=PATH.zarr or [A.zarr, B.zarr], or groups={name: [stores], ...}")
+    paths = [p for ps in groups.values() for p in ps] if cfg.data is None else \
+        (list(cfg.data) if OmegaConf.is_list(cfg.data) else [str(cfg.data)])
+    outside = [p for p in paths if groups and not any(p in ps for ps in groups.values())]
+    if outside:
+        raise ValueError(f"with groups= every store of data= belongs to a group; {outside} belong to none")
     model, config = load_model(cfg.checkpoint)
     horizon = int(config["horizon"])
-    paths = list(cfg.data) if OmegaConf.is_list(cfg.data) else [str(cfg.data)]
     dataset = PointFlowDataset(paths, horizon=horizon, split="all")
     max_batches = None if cfg.max_batches is None else int(cfg.max_batches)
     labels = {name: dataset.sample_labels(key) for name, key in BREAKDOWNS.items()}
@@ -35,6 +44,9 @@ def run(cfg: DictConfig) -> None:
     if {"per_policy", "per_gripper"} <= set(labels):  # each push source of each robot
         labels["per_policy_gripper"] = np.array([f"{p}/{g}" for p, g in zip(labels["per_policy"],
                                                                             labels["per_gripper"], strict=True)])
+    if groups:  # the protocol's groups of stores (DESIGN §13: seen/unseen objects, an unseen gripper, ...)
+        group_of = {p: name for name, ps in groups.items() for p in ps}
+        labels["per_group"] = np.array([group_of[s] for s in dataset.sample_labels("store")])
     m = flow_metrics(model, dataset, int(cfg.batch_size), max_batches, progress=True, labels=labels)
     metrics = {"horizon": horizon, **metric_block(m)}
     for name in labels:
@@ -52,6 +64,25 @@ def run(cfg: DictConfig) -> None:
             print(f"{name} {value}: moved L2 at H {1000 * block['l2_moved_per_step'][-1]:.1f} mm = "
                   f"{block['moved_l2_ratio_to_zero_flow_at_H']:.3f}x zero flow, static "
                   f"{1000 * block['l2_static_per_step'][-1]:.2f} mm ({block['num_samples']} samples)")
+
+
+def protocol_groups(groups) -> dict[str, list[str]]:
+    """``groups=`` as {name: [store paths]} ({} for None); ValueError for anything but a mapping of names to
+    non-empty lists of paths, or a store in two groups."""
+    if groups is None:
+        return {}
+    plain = OmegaConf.to_container(groups) if OmegaConf.is_config(groups) else groups
+    if not isinstance(plain, dict) or not plain or not all(
+            isinstance(v, list) and v and all(isinstance(p, str) for p in v) for v in plain.values()):
+        raise ValueError(f"groups must map group names to lists of stores, e.g. {{seen: [a.zarr], unseen: "
+                         f"[b.zarr]}}, got {plain!r}")
+    seen: dict[str, str] = {}
+    for name, paths in plain.items():
+        for p in paths:
+            if p in seen:
+                raise ValueError(f"store {p} is in two groups ({seen[p]!r} and {name!r}); a store belongs to one")
+            seen[p] = str(name)
+    return {str(k): list(v) for k, v in plain.items()}
 
 
 # metrics.json breakdowns (DESIGN §13) and the episode source each groups samples by
