@@ -9,8 +9,12 @@ Names:
   a pushable size (footprint about 0.08-0.25 m across) and, for the duck and the torus, turned upright from their
   y-up files (``rpy``): see `NAMED_MESHES` for the file, URDF, scale and orientation of each;
 - ``"random_urdf/NNN"``: ``random_urdfs/NNN/NNN.urdf`` (000-999, convex-part unions at the URDF's 0.015 scale),
-  times a per-entry scale that brings the larger footprint side into [0.08, 0.25] m (1 for most; computed from the
-  OBJ's vertex bounds, see `random_urdf_scale`). `EXCLUDED_RANDOM_URDFS` lists the 16 left out, with why.
+  resting as a pushed object can: turned (the least turn, no spin about z) onto the nearest face of its convex hull
+  it rests on stably (``trimesh.poses.compute_stable_poses``, a face that catches >= 5% of random drops) and on
+  which it is squat (its centre of mass no higher than half its narrower footprint side: it tips only past 45
+  degrees), else onto its most probable face (a tall thin piece lies down);
+  then times a per-entry scale that brings the larger footprint side into [0.08, 0.25] m (1 for most). See
+  `random_urdf_pose`. `EXCLUDED_RANDOM_URDFS` lists those left out, with why.
 
 Splits (fixed, deterministic, disjoint; together they are the whole library; `SPLITS`):
 
@@ -26,11 +30,13 @@ from __future__ import annotations
 
 import difflib
 import re
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+import trimesh
 
 from .shapes import PROCEDURAL_SHAPES, STAR_PREFIX, is_shape_name
 
@@ -40,18 +46,20 @@ RANDOM_URDF_COUNT = 1000
 RANDOM_URDF_SPLIT_STARTS = {"train": 0, "val": 800, "test": 900}  # index ranges [start, next start)
 RANDOM_URDF_SCALE = 0.015  # the scale every random_urdfs/NNN.urdf gives its mesh
 FOOTPRINT_RANGE = (0.08, 0.25)  # m: the larger footprint side of a library mesh after scaling
-# Left out of the library, found once with the rule of `random_urdf_scale` (the larger footprint side is brought into
+# Left out of the library, found once with the rule of `random_urdf_pose` (the larger footprint side is brought into
 # FOOTPRINT_RANGE) and these limits: height in [0.02, 0.25] m (flatter objects pass under a gripper held 0.01 m above
 # the table) and the narrower footprint side at least 0.015 m. `tests/envs/test_objects.py` re-derives the list.
 EXCLUDED_RANDOM_URDFS = {
     168: "its OBJ has non-finite (nan) vertices",
     **{i: "too flat to push once scaled (height < 0.02 m)" for i in (110, 292, 295, 507)},
-    **{i: "a thin stick taller than 0.25 m once its footprint is scaled up" for i in
-       (167, 178, 232, 350, 357, 479, 578, 933)},
-    **{i: "a thin sheet standing on edge (narrower footprint side < 0.015 m)" for i in (297, 602, 824)},
+    **{i: "a thin stick: lying on its most stable face it is too flat to push (height < 0.02 m)" for i in
+       (167, 178, 232, 350, 357, 479, 578)},
+    **{i: "a thin sheet: lying on its most stable face it is too flat to push (height < 0.02 m)" for i in
+       (297, 602, 824)},
 }
 HEIGHT_RANGE = (0.02, 0.25)  # m: the limits above
 MIN_NARROW_SIDE = 0.015  # m
+MIN_REST_PROBABILITY = 0.05  # a resting face must catch at least this share of random drops (trimesh's estimate)
 
 PROCEDURAL_SPLITS = {
     "train": ("T", "L", "plus", "U", "E", "disk", *(f"{STAR_PREFIX}{i}" for i in range(16))),
@@ -133,21 +141,46 @@ def _split_of(name: str) -> str | None:
     return None
 
 
-def _obj_extents(path: Path) -> np.ndarray:
-    """Extents (3,) of the vertices of an OBJ file (a plain scan of its ``v`` lines)."""
+def _obj_vertices(path: Path) -> np.ndarray:
+    """The vertices (V, 3) of an OBJ file (a plain scan of its ``v`` lines)."""
     with open(path) as f:
-        v = np.array([line.split()[1:4] for line in f if line.startswith("v ")], dtype=float)
-    return v.max(axis=0) - v.min(axis=0)
+        return np.array([line.split()[1:4] for line in f if line.startswith("v ")], dtype=float)
 
 
-def random_urdf_scale(index: int) -> float:
-    """Library scale of ``random_urdf/<index>`` (on top of the URDF's 0.015): 1 when the larger footprint side at
-    the URDF's scale lies in `FOOTPRINT_RANGE`, else the factor that moves it to the nearer end of that range."""
+@lru_cache(maxsize=1024)
+def random_urdf_pose(index: int) -> tuple[tuple[float, float, float], float, np.ndarray]:
+    """How ``random_urdf/<index>`` rests in the library (module docstring): its ``rpy`` (radians), its scale (on top
+    of the URDF's 0.015) and its extents (3,) in metres once turned and scaled. ValueError for an unusable file."""
+    from scipy.spatial.transform import Rotation
+
     path = pybullet_data_dir() / "random_urdfs" / f"{index:03d}" / f"{index:03d}.obj"
-    side = float(_obj_extents(path)[:2].max()) * RANDOM_URDF_SCALE
-    if not np.isfinite(side) or side <= 0:
+    v = _obj_vertices(path) * RANDOM_URDF_SCALE
+    if len(v) < 4 or not np.isfinite(v).all():
         raise ValueError(f"random_urdf/{index:03d} has no usable geometry ({path})")
-    return float(np.clip(side, *FOOTPRINT_RANGE) / side)
+    hull = trimesh.convex.convex_hull(v)
+    poses, probabilities = trimesh.poses.compute_stable_poses(hull)
+    best = None  # (rotation angle, rotation) of the least-turned squat pose
+    for T, p in zip(poses, probabilities, strict=True):
+        down = T[:3, :3].T @ np.array([0.0, 0.0, -1.0])  # the face it rests on, as a direction of the file
+        R = Rotation.align_vectors([[0.0, 0.0, -1.0]], [down])[0]  # the least turn onto it (no spin about z)
+        turned = v @ R.as_matrix().T
+        extents = turned.max(axis=0) - turned.min(axis=0)
+        squat = (R.apply(hull.center_mass)[2] - turned[:, 2].min()) <= extents[:2].min() / 2
+        if squat and p >= MIN_REST_PROBABILITY and (best is None or R.magnitude() < best[0]):
+            best = (R.magnitude(), R)
+    if best is None:  # nothing squat: the most probable face
+        down = poses[int(np.argmax(probabilities))][:3, :3].T @ np.array([0.0, 0.0, -1.0])
+        best = (0.0, Rotation.align_vectors([[0.0, 0.0, -1.0]], [down])[0])
+    with warnings.catch_warnings():  # a face turned by 90 degrees about y: the angles are still exact
+        warnings.simplefilter("ignore", UserWarning)
+        rpy = tuple(float(a) for a in best[1].as_euler("xyz"))
+    turned = v @ Rotation.from_euler("xyz", rpy).as_matrix().T
+    extents = turned.max(axis=0) - turned.min(axis=0)
+    side = float(extents[:2].max())
+    scale = float(np.clip(side, *FOOTPRINT_RANGE) / side)
+    out = extents * scale
+    out.flags.writeable = False
+    return rpy, scale, out
 
 
 def _unknown(name: str) -> ValueError:
@@ -180,4 +213,5 @@ def library_entry(name: str) -> LibraryEntry:
                          "see envs.objects.library.EXCLUDED_RANDOM_URDFS and library_names()")
     split = next(s for s in reversed(SPLITS) if index >= RANDOM_URDF_SPLIT_STARTS[s])
     path = pybullet_data_dir() / "random_urdfs" / f"{index:03d}" / f"{index:03d}.urdf"
-    return LibraryEntry(name, "urdf", str(path), split, random_urdf_scale(index))
+    rpy, scale, _ = random_urdf_pose(index)
+    return LibraryEntry(name, "urdf", str(path), split, scale, rpy)

@@ -1,13 +1,16 @@
 """The object library of Push4D (`envs.objects`): shapes, meshes, URDFs, splits, mass properties and bad input."""
 
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import shapely
 import trimesh
 from scipy.spatial import ConvexHull
+from scipy.spatial.transform import Rotation
 from shapely.geometry import Polygon, box
 
+import envs  # noqa: F401  (registers the tasks)
 from envs.objects import (
     DEFAULT_DENSITY,
     PROCEDURAL_SHAPES,
@@ -252,7 +255,7 @@ def test_library_splits_are_fixed_disjoint_and_cover_the_library():
     sets = {s: set(v) for s, v in names.items()}
     assert all(len(sets[s]) == len(names[s]) for s in SPLITS)
     assert not (sets["train"] & sets["val"] or sets["train"] & sets["test"] or sets["val"] & sets["test"])
-    assert {len(v) for v in names.values()} and [len(names[s]) for s in SPLITS] == [815, 107, 107]
+    assert {len(v) for v in names.values()} and [len(names[s]) for s in SPLITS] == [815, 107, 108]
     assert "T" in sets["train"] and {"duck", "mug"} <= sets["train"] and {"bunny", "torus"} <= sets["test"]
     shapes_only_in_test = {n for n in sets["test"] if library_entry(n).kind == "shape"} - sets["train"]
     meshes_only_in_test = {n for n in sets["test"] if library_entry(n).kind != "shape"
@@ -266,20 +269,43 @@ def test_library_splits_are_fixed_disjoint_and_cover_the_library():
 
 
 def test_random_urdf_exclusions_follow_their_rule():
-    """Every random_urdf is scaled so its larger footprint side lies in [0.08, 0.25] m; the excluded ones are
-    exactly those whose height or narrower side is then unpushable, or whose file is broken."""
-    root = library.pybullet_data_dir() / "random_urdfs"
+    """Every random_urdf rests as a pushed object can (laid on its most stable face when it would tip before 45
+    degrees) and is scaled so its larger footprint side lies in [0.08, 0.25] m; the excluded ones are exactly those
+    whose height or narrower side is then unpushable, or whose file is broken."""
     excluded = set()
     for i in range(library.RANDOM_URDF_COUNT):
-        extents = library._obj_extents(root / f"{i:03d}" / f"{i:03d}.obj") * library.RANDOM_URDF_SCALE
-        if not np.isfinite(extents).all():
+        try:
+            _, _, extents = library.random_urdf_pose(i)
+        except ValueError:
             excluded.add(i)
             continue
-        s = np.clip(extents[:2].max(), *library.FOOTPRINT_RANGE) / extents[:2].max()
-        height_ok = library.HEIGHT_RANGE[0] <= extents[2] * s <= library.HEIGHT_RANGE[1]
-        if not height_ok or extents[:2].min() * s < library.MIN_NARROW_SIDE:
+        height_ok = library.HEIGHT_RANGE[0] <= extents[2] <= library.HEIGHT_RANGE[1]
+        if not height_ok or extents[:2].min() < library.MIN_NARROW_SIDE:
             excluded.add(i)
     assert excluded == set(library.EXCLUDED_RANDOM_URDFS)
+
+
+@pytest.mark.parametrize("name", ["random_urdf/910", "random_urdf/944", "random_urdf/988", "random_urdf/000"])
+def test_random_urdfs_rest_squat_and_stay_put(name):
+    """A library random URDF rests with its centre of mass no higher than half its narrower footprint side (tall
+    thin ones lie down; squat ones are only tilted onto the face they rest on) and does not rock at rest."""
+    obj = load_object(name)
+    lo, hi = obj.mesh.bounds
+    assert obj.com[2] - lo[2] <= (hi - lo)[:2].min() / 2 + 1e-9
+    turn = np.degrees(Rotation.from_euler("xyz", library_entry(name).rpy).magnitude())
+    if name == "random_urdf/000":  # squat already: only tilted onto the face it rests on (its file leans 11 deg)
+        assert 5.0 < turn < 15.0, turn
+    else:  # tall and thin: laid down
+        assert turn > 45.0, turn
+    env = gym.make("Push4D-v0", object=name, obs_mode="state")
+    _, info = env.reset(seed=0, options={"object_pose": (0.0, 0.0, 0.3), "ee_xy": (0.35, 0.35)})
+    z0 = info["object_pose7"][:3].copy()
+    for _ in range(10):
+        _, _, _, _, info = env.step(np.array([0.35, 0.35]))
+    q = info["object_pose7"][3:]
+    tilt = np.degrees(2 * np.arccos(np.clip(np.hypot(q[0], q[3]), -1.0, 1.0)))  # angle off a pure yaw
+    assert tilt < 2.0 and np.linalg.norm(info["object_pose7"][:3] - z0) < 0.002, (tilt, info["object_pose7"])
+    env.close()
 
 
 @pytest.mark.parametrize("name", ["T", "plus", "star/5", "I", "star/17", "arrow", "star/21", "duck", "mug", "lego",
