@@ -70,6 +70,10 @@ def test_eval_model_reports_each_push_source_and_robot(stores, tmp_path):
     g = json.loads((tmp_path / "ev2" / "metrics.json").read_text())
     assert g["per_group"]["hand"] == m["per_policy"]["random_push"]
     assert g["per_group"]["arm"] == m["per_policy"]["heuristic_push"]
+    table = (tmp_path / "ev2" / "protocol.md").read_text().splitlines()
+    rows = {row.split("|")[1].strip(): row for row in table[2:]}
+    assert list(rows) in (["hand", "arm", "all"], ["arm", "hand", "all"])
+    assert f"| {g['per_group']['arm']['moved_l2_ratio_to_zero_flow_at_H']:.2f}x |" in rows["arm"]
     with pytest.raises(ValueError, match="two groups"):
         run_job("eval-model", [f"checkpoint={run_dir}", f"groups={{a: [{stores[0]}], b: [{stores[0]}]}}",
                                f"out={tmp_path / 'ev3'}"])

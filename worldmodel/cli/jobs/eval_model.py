@@ -6,7 +6,7 @@ and per push source (``per_policy``), robot (``per_gripper``), both (``per_polic
 ``random_push/panda``), object (``per_object``) and randomised factors (``per_factor``: "nominal", "scale",
 ...) where the stores record them, and with ``groups={name: [stores], ...}`` per group of stores (``per_group``:
 the generalisation protocol's seen and unseen objects, unseen gripper, each factor alone, ...; ``data`` then
-defaults to all their stores);
+defaults to all their stores; ``protocol.md`` tabulates them next to zero flow and constant velocity);
 ``error_vs_horizon.png`` plots them, ``flow.png`` draws predicted against true flow on the
 point clouds of a few samples.
 """
@@ -55,6 +55,8 @@ def run(cfg: DictConfig) -> None:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    if groups:
+        (out / "protocol.md").write_text(protocol_table(metrics))
     _plot_errors(out / "error_vs_horizon.png", metrics)
     _plot_flow(out / "flow.png", model, dataset, int(cfg.flow_samples))
     print(json.dumps({k: metrics[k] for k in ("horizon", "chamfer", "moved_l2_ratio_to_zero_flow_at_H",
@@ -83,6 +85,20 @@ def protocol_groups(groups) -> dict[str, list[str]]:
                 raise ValueError(f"store {p} is in two groups ({seen[p]!r} and {name!r}); a store belongs to one")
             seen[p] = str(name)
     return {str(k): list(v) for k, v in plain.items()}
+
+
+def protocol_table(metrics: dict) -> str:
+    """A markdown table of ``metrics["per_group"]`` (and the whole): moved-point L2 at step H for the model, zero
+    flow and constant velocity, the model's ratio to zero flow, static-point L2 and the number of samples."""
+    lines = ["| group | model, moved L2 at H (mm) | / zero flow | zero flow (mm) | constant velocity (mm) "
+             "| static L2 at H (mm) | samples |", "|---|---|---|---|---|---|---|"]
+    for name, m in [*metrics["per_group"].items(), ("all", metrics)]:
+        lines.append(f"| {name} | {1000 * m['l2_moved_per_step'][-1]:.1f} "
+                     f"| {m['moved_l2_ratio_to_zero_flow_at_H']:.2f}x "
+                     f"| {1000 * m['zero_flow_l2_moved_per_step'][-1]:.1f} "
+                     f"| {1000 * m['constant_velocity_l2_moved_per_step'][-1]:.1f} "
+                     f"| {1000 * m['l2_static_per_step'][-1]:.2f} | {m['num_samples']} |")
+    return "\n".join(lines) + "\n"
 
 
 # metrics.json breakdowns (DESIGN §13) and the episode source each groups samples by
