@@ -15,9 +15,10 @@ horizon are chained: the predicted scene of one chunk is the input of the next. 
 ``num_points`` scene and ``num_gripper_points`` gripper points (an even subset of the Morton-
 ordered cloud, the sizes it was trained with; None: all), and the points are those scene points
 labelled block. Models that take each point's ``previous_displacement`` (and
-``earlier_displacement``) get them from the block poses of the last two (three) observed steps
-(`observe` is called every control step; zero where the episode has no such step yet, as in the
-data).
+``earlier_displacement``, and older motions up to ``displacement_lag{MAX_HISTORY}``) get them from the
+block poses of the last two (three, ...) observed steps, and ``start_displacement`` from the first
+observed pose of the episode (`observe` is called every control step; zero where the episode has no
+such step yet, as in the data).
 """
 
 from __future__ import annotations
@@ -33,9 +34,7 @@ from robots.gripper_points import finite_difference_motion
 from robots.transforms import kabsch_transform, pose_matrix
 
 from .data.schema import POSE7_KEYS, pose7_key
-from .formulation import LOSS_SCALE
-
-PAST_KEYS = ("previous_displacement", "earlier_displacement")  # x_t - x_(t-1), x_(t-1) - x_(t-2)
+from .formulation import LOSS_SCALE, MAX_HISTORY, PAST_KEYS, START_KEY
 
 
 @dataclass
@@ -92,7 +91,9 @@ class LearnedDynamics:
         self.num_points, self.num_gripper_points = num_points, num_gripper_points
         self.horizon = int(model.horizon)
         self.past = [k for k in PAST_KEYS if k in getattr(model, "inputs", ())]  # past displacements it takes
+        self.since_start = START_KEY in getattr(model, "inputs", ())
         self._poses: list[np.ndarray] = []
+        self._first_pose: np.ndarray | None = None
 
     @classmethod
     def from_checkpoint(cls, checkpoint: str, env: Any = None, **kwargs: Any) -> LearnedDynamics:
@@ -107,7 +108,7 @@ class LearnedDynamics:
 
     def reset(self) -> None:
         """Forget the observed block poses (new episode)."""
-        self._poses = []
+        self._poses, self._first_pose = [], None
 
     def observe(self, obs: dict, info: dict) -> None:
         """Remember the object's pose of this control step (``info["object_pose7"]`` of Push4D, ``block_pose7`` of
@@ -116,7 +117,10 @@ class LearnedDynamics:
         if key is None:
             raise ValueError(f"LearnedDynamics needs the object's pose in info ({' or '.join(POSE7_KEYS)}); "
                              f"info holds {sorted(info)}")
-        self._poses = (self._poses + [np.asarray(info[key], np.float64)])[-3:]
+        pose = np.asarray(info[key], np.float64)
+        if self._first_pose is None:
+            self._first_pose = pose
+        self._poses = (self._poses + [pose])[-(MAX_HISTORY + 1):]
 
     def previous_displacement(self, obs: dict, lag: int = 1) -> np.ndarray:
         """x_{t-lag+1} - x_{t-lag} of the scene points (Ns, 3) (lag 1: previous, 2: earlier displacement):
@@ -129,6 +133,17 @@ class LearnedDynamics:
             a, b = (pose_matrix(self._poses[-1 - i]) @ now for i in (lag - 1, lag))  # world at t -> t-i
             block = np.asarray(obs["scene_labels"]) == 1
             out[block] = pts[block] @ (a[:3, :3] - b[:3, :3]).T + (a[:3, 3] - b[:3, 3])
+        return out
+
+    def start_displacement(self, obs: dict) -> np.ndarray:
+        """x_t - x_0 of the scene points (Ns, 3) since the episode's first observed step: block points moved
+        rigidly by the observed block poses, static points 0 (0 everywhere before a step was observed)."""
+        pts = np.asarray(obs["scene_points"], np.float64)
+        out = np.zeros_like(pts)
+        if self._first_pose is not None and self._poses:
+            back = pose_matrix(self._first_pose) @ np.linalg.inv(pose_matrix(self._poses[-1]))  # world at t -> 0
+            block = np.asarray(obs["scene_labels"]) == 1
+            out[block] = pts[block] - (pts[block] @ back[:3, :3].T + back[:3, 3])
         return out
 
     @torch.no_grad()
@@ -151,6 +166,8 @@ class LearnedDynamics:
         for lag, key in enumerate(self.past, start=1):  # after a travel the block is at rest
             past = self.previous_displacement(obs, lag)[keep] if start_xy is None else np.zeros((len(keep), 3))
             scene[key] = torch.as_tensor(past, dtype=torch.float32)[None]
+        if self.since_start:  # a travel to start_xy leaves the block where it is now
+            scene[START_KEY] = torch.as_tensor(self.start_displacement(obs)[keep], dtype=torch.float32)[None]
         H, chunks, spreads, t0 = self.horizon, [], [], 0
         while t0 < T:
             steps = min(H, T - t0)
@@ -166,10 +183,12 @@ class LearnedDynamics:
             spreads.append(log_var[:, :steps][..., torch.from_numpy(block)])
             scene = {k: v.expand(K, *v.shape[1:]) for k, v in scene.items()}
             history = torch.cat([scene["scene_points"][:, None], pts], dim=1)  # t0 .. t0 + steps
-            # a one-step chunk's earlier motion is the motion before it
-            past = [history[:, -lag] - history[:, -lag - 1] if steps >= lag else scene[self.past[lag - 2]]
+            # lags beyond a short chunk are the motions before it
+            past = [history[:, -lag] - history[:, -lag - 1] if steps >= lag else scene[self.past[lag - steps - 1]]
                     for lag in range(1, len(self.past) + 1)]
             scene.update(zip(self.past, past, strict=True))
+            if self.since_start:
+                scene[START_KEY] = scene[START_KEY] + (pts[:, -1] - scene["scene_points"])
             scene["scene_points"] = pts[:, -1]
             t0 += steps
         points = torch.cat(chunks, dim=1)[:, :, torch.from_numpy(block)]

@@ -4,7 +4,10 @@ Input: the scene's points at time t (Ns, with colour and normal; optionally each
 ``previous_displacement`` x_t - x_{t-1}, its motion over the last control period, which
 a single snapshot cannot show: a block kicked at 0.5 m/s slides on after the hand stops;
 and its ``earlier_displacement`` x_{t-1} - x_{t-2}: with both, a vibrating point's phase and
-amplitude follow without knowing its rest position)
+amplitude follow without knowing its rest position; further back, ``displacement_lag3`` ..
+x_{t-k+1} - x_{t-k} up to ``MAX_HISTORY`` periods, and ``start_displacement`` x_t - x_0, its
+displacement since the episode's first row: for an object anchored in place that starts at
+rest, how far it is deflected)
 and the gripper points of rows t..t+H (H + 1, Nr, 3) with their velocity and acceleration. Output: the displacement
 of every scene point at t+1..t+H relative to t, (H, Ns, 3), and a per-point log-variance
 (H, Ns). Control at 10 Hz, H = 10 by default.
@@ -28,6 +31,18 @@ HORIZON = 10
 LOSS_SCALE = 0.01  # m: the displacement scale s of the loss (the default of wm4d train's trainer.loss_scale)
 MOVED_THRESHOLD = 0.005
 STATIC_THRESHOLD = 0.001
+MAX_HISTORY = 6  # past per-point displacements a sample carries (lags 1 .. MAX_HISTORY)
+START_KEY = "start_displacement"  # x_t - x_0 per scene point (rows before t: the episode's first)
+
+
+def past_key(lag: int) -> str:
+    """The batch key of each point's motion x_{t-lag+1} - x_{t-lag} (lag 1 .. ``MAX_HISTORY``)."""
+    if not 1 <= lag <= MAX_HISTORY:
+        raise ValueError(f"lag must lie in [1, {MAX_HISTORY}], got {lag!r}")
+    return {1: "previous_displacement", 2: "earlier_displacement"}.get(lag, f"displacement_lag{lag}")
+
+
+PAST_KEYS = tuple(past_key(lag) for lag in range(1, MAX_HISTORY + 1))
 BATCH_KEYS = ("scene_points", "scene_colors", "scene_normals", "gripper_points", "gripper_velocity",
               "gripper_acceleration")
 

@@ -5,6 +5,8 @@ import pytest
 
 from worldmodel.cli.main import run_job
 from worldmodel.data import PointFlowDataset, RolloutStore, track_displacements
+from worldmodel.data.dataset import track_history
+from worldmodel.formulation import MAX_HISTORY, PAST_KEYS
 
 H = 5
 
@@ -63,7 +65,7 @@ def test_augmentation_is_a_rigid_motion_of_the_whole_sample(store):
         np.testing.assert_allclose(a.scene_points @ R.T + t, b.scene_points, atol=1e-5)
         np.testing.assert_allclose(a.gripper_points @ R.T + t, b.gripper_points, atol=1e-5)
         for field in ("scene_normals", "gripper_velocity", "gripper_acceleration", "target", "previous_displacement",
-                      "earlier_displacement"):
+                      "earlier_displacement", "older_displacements", "start_displacement"):
             np.testing.assert_allclose(getattr(a, field) @ R.T, getattr(b, field), atol=1e-5, err_msg=field)
     first = aug.sample(0).scene_points
     aug.set_epoch(1)
@@ -130,3 +132,47 @@ def test_track_targets_index_the_tracks():
     np.testing.assert_allclose(prev1[0], tracks[1, 2] - tracks[0, 2])
     assert np.all(earlier1 == 0)
     np.testing.assert_allclose(target0[-1, 0], tracks[7, 2] - tracks[0, 2])
+
+
+def test_older_motions_and_the_displacement_since_the_start_follow_the_object(store):
+    ds = PointFlowDataset(store, horizon=H, split="all")
+    raw = RolloutStore(store)
+    checked = 0
+    for i in range(0, len(ds), 5):
+        s = ds.sample(i)
+        e, t = ds.index[i]
+        ep = raw.episode(int(e), ["object_points"])
+        block = s.scene_labels == 1
+        obj = ep["object_points"].astype(float)
+
+        def where(row: int, obj=obj, t=t, s=s, block=block) -> np.ndarray:  # block points (as at t) at ``row``
+            R, tr = kabsch(obj[t], obj[max(row, 0)])
+            return s.scene_points[block] @ R.T + tr
+
+        for lag in range(3, MAX_HISTORY + 1):
+            np.testing.assert_allclose(s.older_displacements[lag - 3][block], where(t - lag + 1) - where(t - lag),
+                                       atol=2e-4)
+        np.testing.assert_allclose(s.start_displacement[block], s.scene_points[block] - where(0), atol=2e-4)
+        assert np.all(s.older_displacements[:, ~block] == 0.0) and np.all(s.start_displacement[~block] == 0.0)
+        checked += int(block.any() and t > MAX_HISTORY)
+    assert checked > 2
+    batch = ds[len(ds) - 1]
+    assert all(batch[k].shape == batch["scene_points"].shape for k in (*PAST_KEYS, "start_displacement"))
+
+
+def test_track_history_indexes_the_tracks():
+    tracks = np.random.default_rng(1).normal(size=(9, 5, 3))
+    ids = np.array([2, -1, 0, 4])
+    past, start = track_history(tracks, ids, 5, 4)
+    assert past.shape == (4, 4, 3) and start.shape == (4, 3)
+    for i, k in enumerate(ids):
+        for lag in range(1, 5):
+            expected = tracks[max(5 - lag + 1, 0), k] - tracks[max(5 - lag, 0), k] if k >= 0 else np.zeros(3)
+            np.testing.assert_allclose(past[lag - 1, i], expected)
+        np.testing.assert_allclose(start[i], tracks[5, k] - tracks[0, k] if k >= 0 else np.zeros(3))
+    _, prev, earlier = track_displacements(tracks, ids, 5, 2)
+    np.testing.assert_allclose(past[0], prev)
+    np.testing.assert_allclose(past[1], earlier)
+    past1, start0 = track_history(tracks, ids, 1, 4)  # rows before 0: no motion
+    assert np.all(past1[1:] == 0) and np.any(past1[0] != 0)
+    assert np.all(track_history(tracks, ids, 0, 4)[1] == 0)

@@ -48,7 +48,22 @@ def test_shapes_and_bad_input():
     b["earlier_displacement"] = torch.full((2, 64, 3), 0.01)
     assert not torch.equal(phased(b)[0], still)  # an input, not ignored
     with pytest.raises(ValueError, match="history"):
-        PointNetFlow(history=3)
+        PointNetFlow(history=7)
+    with pytest.raises(ValueError, match="history"):
+        PointNetFlow(history=0)
+    ringing = PointNetFlow(horizon=4, width=32, use_velocity=True, history=4, since_start=True)
+    assert ringing.inputs == ("previous_displacement", "earlier_displacement", "displacement_lag3",
+                              "displacement_lag4", "start_displacement")
+    b["displacement_lag3"] = torch.zeros(2, 64, 3)
+    b["displacement_lag4"] = torch.zeros(2, 64, 3)
+    with pytest.raises(ValueError, match="start_displacement"):
+        ringing(b)
+    b["start_displacement"] = torch.zeros(2, 64, 3)
+    rest = ringing(b)[0]
+    for key in ("displacement_lag4", "start_displacement"):  # inputs, not ignored
+        b[key] = torch.full((2, 64, 3), 0.01)
+        assert not torch.equal(ringing(b)[0], rest)
+        b[key] = torch.zeros(2, 64, 3)
 
 
 def test_metrics_separate_moved_and_static_points():

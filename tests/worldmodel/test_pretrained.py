@@ -70,12 +70,13 @@ def test_poke4d_checkpoint_predicts_held_out_pokes_of_the_ringing_rod(tmp_path):
     name = "poke4d-pointflow"
     assert name in available()
     m = json.loads((CHECKPOINTS / name / "metrics.json").read_text())
-    assert m["moved_l2_ratio_to_zero_flow_at_H"] <= 0.5
+    assert m["moved_l2_ratio_to_zero_flow_at_H"] <= 0.4
     path = tmp_path / "pokes.zarr"
     run_job("collect", ["env_id=Poke4D-v0", "policy=random_poke", "policy.retreat=0.06", "policy.rest_range=[4,12]",
                         "episodes=4", "max_steps=100", "seed=777777", f"out={path}"])
     model = load_pretrained(name)
-    assert model.inputs == ("previous_displacement", "earlier_displacement")
+    assert model.inputs == ("previous_displacement", "earlier_displacement", "displacement_lag3",
+                            "displacement_lag4", "start_displacement")
     m = flow_metrics(model, PointFlowDataset(path, horizon=model.horizon, split="all"), batch_size=8)
     assert m["zero_flow_moved"][-1] > 0.01  # the pokes and the ringing moved the rod
     assert m["model_moved"][-1] < 0.7 * m["zero_flow_moved"][-1]

@@ -13,8 +13,11 @@ Two sources of targets, chosen per store:
   and a store without ``gripper_points`` gives empty (H + 1, 0, 3) gripper arrays.
 ``previous_displacement`` (Ns, 3) is each point's motion from t-1 to t (zero at t = 0), which
 the constant-velocity baseline extrapolates, and ``earlier_displacement`` (Ns, 3) its motion
-from t-2 to t-1 (zero before t = 2): together they give the phase of a vibration. Episodes are
-split into train/val as a whole.
+from t-2 to t-1 (zero before t = 2): together they give the phase of a vibration. Further back,
+``displacement_lag3`` .. ``displacement_lag{MAX_HISTORY}`` (`worldmodel.formulation.past_key`) are
+its motions from t-k to t-k+1 (zero before row 0), and ``start_displacement`` (Ns, 3) is x_t - x_0,
+its displacement since the episode's first row (the deflection of an object anchored in place
+that starts at rest). Episodes are split into train/val as a whole.
 Augmentation rotates the whole sample about the vertical axis through the origin and
 shifts it horizontally; positions, directions and displacements transform consistently.
 """
@@ -34,6 +37,7 @@ from robots.control import CONTROL_DT
 from robots.gripper_points import finite_difference_motion
 from robots.transforms import quat_to_mat
 
+from ..formulation import MAX_HISTORY, past_key
 from .rollouts import RolloutStore
 from .schema import POSE7_KEYS, pose7_key
 
@@ -70,6 +74,20 @@ def track_displacements(tracks: np.ndarray, track_ids: np.ndarray, t: int, horiz
     return target, prev, earlier
 
 
+def track_history(tracks: np.ndarray, track_ids: np.ndarray, t: int, lags: int = MAX_HISTORY
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Past displacements (lags, N, 3), lag k = ``tracks[t-k+1, id] - tracks[t-k, id]`` (rows before 0: row 0),
+    and the displacement since row 0 (N, 3), ``tracks[t, id] - tracks[0, id]``, of scene points with track ids
+    ``track_ids`` (N,) (-1 = static: 0) at row ``t`` of ``tracks`` (T, K, 3)."""
+    ids = np.asarray(track_ids)
+    tracked = (ids >= 0)[:, None]
+    rows = np.clip(np.arange(t - lags, t + 1), 0, None)
+    window = tracks[rows][:, np.maximum(ids, 0)].astype(np.float64)  # rows t-lags .. t (clamped at 0)
+    past = np.where(tracked[None], (window[1:] - window[:-1])[::-1], 0.0)
+    start = np.where(tracked, window[-1] - tracks[0][np.maximum(ids, 0)], 0.0)
+    return past, start
+
+
 @dataclass
 class FlowSample:
     """One sample as numpy arrays (see the module docstring); a batch stacks each field."""
@@ -84,6 +102,14 @@ class FlowSample:
     target: np.ndarray  # (H, Ns, 3)
     previous_displacement: np.ndarray  # (Ns, 3)
     earlier_displacement: np.ndarray  # (Ns, 3)
+    older_displacements: np.ndarray  # (MAX_HISTORY - 2, Ns, 3): lags 3 .. MAX_HISTORY
+    start_displacement: np.ndarray  # (Ns, 3)
+
+    def batch_items(self) -> dict[str, np.ndarray]:
+        """The fields under their batch keys (the older displacements as ``displacement_lag3`` ..)."""
+        out = {k: v for k, v in vars(self).items() if k != "older_displacements"}
+        out.update({past_key(lag): d for lag, d in enumerate(self.older_displacements, start=3)})
+        return out
 
 
 SOURCE_KEYS = ("policy", "robot", "object", "factor")  # what `episode_source` tells of an episode
@@ -228,12 +254,17 @@ class PointFlowDataset(Dataset):
         pts = ep["scene_points"][t].astype(np.float64)
         if "tracks" in ep:
             target, prev, earlier = track_displacements(ep["tracks"], ep["scene_track_ids"][t], int(t), H)
+            older, start = track_history(ep["tracks"], ep["scene_track_ids"][t], int(t))
+            older = older[2:]
         else:
             coords, pose7 = ep["scene_obj_coords"][t], ep[self._pose_keys[e]]
             target = exact_displacements(coords, pts, pose7[t + 1 : t + H + 1])
-            # where the object points were at t-1 and t-2, relative to t (rows before 0: where they were at 0)
-            past = exact_displacements(coords, pts, pose7[np.clip([t - 2, t - 1, t], 0, None)])
-            prev, earlier = past[2] - past[1], past[1] - past[0]
+            # where the object points were at t-K .. t, relative to t (rows before 0: where they were at 0)
+            past = exact_displacements(coords, pts, pose7[np.clip(np.arange(t - MAX_HISTORY, t + 1), 0, None)])
+            prev, earlier = past[-1] - past[-2], past[-2] - past[-3]
+            older = (past[1:-2] - past[:-3])[::-1]  # lags 3 .. K
+            start = past[-1] - past[0] if t <= MAX_HISTORY else \
+                past[-1] - exact_displacements(coords, pts, pose7[:1])[0]
         if "gripper_points" in ep:
             grip = ep["gripper_points"][t : t + H + 1].astype(np.float64)
         else:
@@ -246,11 +277,13 @@ class PointFlowDataset(Dataset):
             R = np.array([[np.cos(a), -np.sin(a), 0.0], [np.sin(a), np.cos(a), 0.0], [0.0, 0.0, 1.0]])
             shift = np.array([*rng.uniform(-self.max_shift, self.max_shift, 2), 0.0])
             pts, grip = pts @ R.T + shift, grip @ R.T + shift
-            nrm, vel, acc, target, prev, earlier = (x @ R.T for x in (nrm, vel, acc, target, prev, earlier))
+            nrm, vel, acc, target, prev, earlier, older, start = (
+                x @ R.T for x in (nrm, vel, acc, target, prev, earlier, older, start))
         f32 = np.float32
         sample = FlowSample(pts.astype(f32), ep["scene_colors"][t].astype(f32), nrm.astype(f32),
                             ep["scene_labels"][t].astype(np.int64), grip.astype(f32), vel.astype(f32),
-                            acc.astype(f32), target.astype(f32), prev.astype(f32), earlier.astype(f32))
+                            acc.astype(f32), target.astype(f32), prev.astype(f32), earlier.astype(f32),
+                            np.ascontiguousarray(older, dtype=f32), start.astype(f32))
         return self._subsample(sample, int(i))
 
     def _subsample(self, s: FlowSample, i: int) -> FlowSample:
@@ -263,11 +296,12 @@ class PointFlowDataset(Dataset):
         grip = np.sort(rng.permutation(s.gripper_points.shape[1])[:g]) if g is not None else slice(None)
         return FlowSample(s.scene_points[keep], s.scene_colors[keep], s.scene_normals[keep], s.scene_labels[keep],
                           s.gripper_points[:, grip], s.gripper_velocity[:, grip], s.gripper_acceleration[:, grip],
-                          s.target[:, keep], s.previous_displacement[keep], s.earlier_displacement[keep])
+                          s.target[:, keep], s.previous_displacement[keep], s.earlier_displacement[keep],
+                          s.older_displacements[:, keep], s.start_displacement[keep])
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         s = self.sample(i)
-        return {k: torch.from_numpy(v) for k, v in vars(s).items()}
+        return {k: torch.from_numpy(v) for k, v in s.batch_items().items()}
 
     def statistics(self, max_samples: int = 2000, seed: int = 0) -> dict[str, list[float]]:
         """Per-axis mean and std of scene positions, gripper positions, gripper velocities and target

@@ -14,7 +14,11 @@ to H displacements and H log-variances. Positions are centred and scaled by norm
 statistics. With ``use_velocity`` every query (and anchor) also carries the point's
 ``previous_displacement`` over the last control period (see `worldmodel.formulation`), and
 with ``history=2`` its ``earlier_displacement`` over the period before: two past motions fix
-the phase and amplitude of a vibration, which one motion and an unknown rest shape do not.
+the phase and amplitude of a vibration, which one motion and an unknown rest shape do not;
+``history`` up to ``MAX_HISTORY`` adds older motions (``displacement_lag3`` ..), which tell a
+vibration's frequency and several modes apart. With ``since_start`` every query also carries
+its ``start_displacement`` x_t - x_0 since the episode's first row: for an object clamped in place
+that starts at rest, its deflection, to the millimetre (the position alone hides it in the shape).
 With ``point_offsets`` every query also sees its own offsets to the gripper's centroid at
 every step t..t+H (a linear term added to the decoder's first layer): where the hand passes
 relative to *this* point, which decides how a slender object bends under a poke.
@@ -31,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..formulation import HORIZON, check_batch
+from ..formulation import HORIZON, MAX_HISTORY, PAST_KEYS, START_KEY, check_batch
 
 INFERENCE_CHUNK = 16  # pushes per pass without autograd: the per-point buffers stay in cache (~1.5x faster)
 
@@ -75,15 +79,18 @@ class PointNetFlow(nn.Module):
 
     def __init__(self, horizon: int = HORIZON, width: int = 128, anchors: int = 128, position_scale: float = 0.2,
                  velocity_scale: float = 0.3, displacement_scale: float = 0.02, contact_scale: float = 0.05,
-                 use_velocity: bool = False, dt: float = 0.1, point_offsets: bool = False, history: int = 1):
+                 use_velocity: bool = False, dt: float = 0.1, point_offsets: bool = False, history: int = 1,
+                 since_start: bool = False):
         super().__init__()
         if horizon <= 0 or width <= 0 or anchors <= 0:
             raise ValueError(f"horizon, width and anchors must be positive, got {horizon}, {width}, {anchors}")
         self.horizon, self.anchors, self.contact_scale = horizon, anchors, contact_scale
-        if history not in (1, 2):
-            raise ValueError(f"history must be 1 or 2 past displacements, got {history!r}")
-        self.use_velocity, self.dt = bool(use_velocity), float(dt)
-        self.inputs = ("previous_displacement", "earlier_displacement")[:history] if use_velocity else ()
+        if not isinstance(history, int) or not 1 <= history <= MAX_HISTORY:
+            raise ValueError(f"history must be 1 .. {MAX_HISTORY} past displacements, got {history!r}")
+        self.use_velocity, self.dt, self.since_start = bool(use_velocity), float(dt), bool(since_start)
+        self.inputs = PAST_KEYS[:history] if use_velocity else ()
+        if self.since_start:
+            self.inputs += (START_KEY,)
         q = 9 + 3 * len(self.inputs)
         self.register_buffer("position_mean", torch.zeros(3))
         self.register_buffer("position_scale", torch.tensor(float(position_scale)))
