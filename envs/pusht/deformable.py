@@ -6,14 +6,11 @@ from typing import Any
 
 import numpy as np
 
-from ..checks import positive_float
 from ..push.deformable import MPMObject
-from ..push.mpm_object import DEFAULT_SPACING, MATERIALS, MAX_YOUNGS_MODULUS
+from ..push.mpm_object import DEFAULT_SPACING, MATERIALS
 from .env import PushT4DEnv
 from .mpm_block import block_config, rest_particles
 from .scene import BLOCK_RGBA
-
-MAX_BLOCK_YOUNGS_MODULUS = MAX_YOUNGS_MODULUS  # Pa: stiffer is "rigid"
 
 
 class DeformablePushT4DEnv(MPMObject, PushT4DEnv):
@@ -68,15 +65,11 @@ class DeformablePushT4DEnv(MPMObject, PushT4DEnv):
         block_device: str = "cpu",
         **kwargs: Any,
     ):
-        if block_youngs_modulus is not None:
-            positive_float("block_youngs_modulus", block_youngs_modulus, MAX_BLOCK_YOUNGS_MODULUS, " Pa")
-        block_kwargs = dict(block_material=block_material, block_youngs_modulus=block_youngs_modulus,
-                            block_particle_spacing=block_particle_spacing, block_domain_size=block_domain_size,
-                            block_device=block_device)
-        self.solver_kwargs = {**kwargs, **block_kwargs}
-        self.block = block_config(self.solver_kwargs)
+        config = block_config({**kwargs, "block_material": block_material, "block_youngs_modulus": block_youngs_modulus,
+                               "block_particle_spacing": block_particle_spacing,
+                               "block_domain_size": block_domain_size, "block_device": block_device})
         super().__init__(block_material=block_material, **kwargs)
-        self._init_mpm(self.block, rest_particles(self.block.spacing, kwargs.get("seed_points", 0)))
+        self._init_mpm(config, rest_particles(config.spacing, kwargs.get("seed_points", 0)))
 
     def _particle_rgb(self) -> np.ndarray:
         return np.asarray(BLOCK_RGBA[:3])
