@@ -11,6 +11,9 @@ The rigid engines render into the same `Frames` with the same labels.
 - :mod:`physics.render.splatting`: ``splat_points`` draws point sets (MPM particles, deformed
   surface samples, robot link samples) into RGB-D cameras as depth-tested discs (two Warp kernels;
   imported on first use, so the cameras alone do not load Warp).
+- :mod:`physics.render.gaussian_raster`: ``render_gaussians`` draws 3D Gaussian splats (EWA projection,
+  tile-based front-to-back alpha blending, as 3DGS) over an optional checkerboard ``Floor``; ``preview_camera``
+  frames a point set (Warp kernels, imported on first use).
 """
 
 from typing import Any
@@ -30,8 +33,10 @@ from .frames import (
 __all__ = [
     "ARRAY_RENDER_MODES", "Camera", "Frames", "LABEL_OBJECT", "LABEL_ROBOT", "LABEL_STATIC", "RENDER_MODES",
     "backproject", "colorize_depth", "depth_range", "look_at", "orbit_cameras", "pinhole", "pixel_rays", "project",
-    "resized", "splat_points",
+    "resized", "splat_points", "Floor", "preview_camera", "render_gaussians",
 ]
+
+_GAUSSIAN_RASTER = ("Floor", "preview_camera", "render_gaussians")
 
 
 def __getattr__(name: str) -> Any:
@@ -39,4 +44,8 @@ def __getattr__(name: str) -> Any:
         from .splatting import splat_points
 
         return splat_points
+    if name in _GAUSSIAN_RASTER:
+        from . import gaussian_raster
+
+        return getattr(gaussian_raster, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
