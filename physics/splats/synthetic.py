@@ -15,7 +15,7 @@ from scipy.spatial.transform import Rotation
 from .gaussians import GaussianSplats
 from .sh import rgb_to_sh_dc
 
-__all__ = ["surface_splats", "sphere_splats", "box_splats"]
+__all__ = ["surface_splats", "sphere_splats", "box_splats", "torus_splats", "volume_splats"]
 
 
 def _frames(normals: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -111,3 +111,46 @@ def box_splats(
             points.append(p)
             normals.append(nrm)
     return surface_splats(np.concatenate(points), np.concatenate(normals), spacing, rng, degree, opacity)
+
+
+def torus_splats(
+    center: object, major: float, minor: float, spacing: float, rng: np.random.Generator, degree: int = 3,
+    opacity: float = 0.9,
+) -> GaussianSplats:
+    """A closed torus of splats about the z axis through ``center`` (radii ``major`` > ``minor``), ~``spacing`` apart.
+
+    Volume 2 pi^2 major minor^2.
+    """
+    c = np.asarray(center, dtype=np.float64)
+    if c.shape != (3,) or not (np.isfinite(major) and np.isfinite(minor) and 0.0 < minor < major):
+        raise ValueError(f"need a 3-vector center and radii 0 < minor < major, got {center!r}, {major}, {minor}")
+    if not (np.isfinite(spacing) and 0.0 < spacing < minor):
+        raise ValueError(f"spacing must lie in (0, minor), got {spacing}")
+    nu = max(8, int(round(2.0 * np.pi * major / spacing)))
+    nv = max(8, int(round(2.0 * np.pi * minor / spacing)))
+    u, v = (a.ravel() for a in np.meshgrid(np.linspace(0, 2 * np.pi, nu, endpoint=False),
+                                           np.linspace(0, 2 * np.pi, nv, endpoint=False), indexing="ij"))
+    normals = np.stack([np.cos(v) * np.cos(u), np.cos(v) * np.sin(u), np.sin(v)], axis=1)
+    ring = major + minor * np.cos(v)
+    points = c + np.stack([ring * np.cos(u), ring * np.sin(u), minor * np.sin(v)], axis=1)
+    return surface_splats(points, normals, spacing, rng, degree, opacity)
+
+
+def volume_splats(
+    points: np.ndarray, sigma: float, rng: np.random.Generator, opacity: float = 0.99, degree: int = 0
+) -> GaussianSplats:
+    """Round Gaussians of standard deviation ``sigma`` at ``points`` (N, 3) filling a volume (an opaque body).
+
+    Such a splat's opacity field stays high right through the body, as in real captures of solid objects.
+    """
+    x = np.asarray(points, dtype=np.float64)
+    if x.ndim != 2 or x.shape[1] != 3 or len(x) == 0:
+        raise ValueError(f"points must be (N, 3) with N >= 1, got {x.shape}")
+    if not (np.isfinite(sigma) and sigma > 0.0):
+        raise ValueError(f"sigma must be a finite positive length, got {sigma}")
+    n = len(x)
+    rgb = np.clip(0.5 + rng.normal(0.0, 0.1, (n, 3)), 0.02, 0.98)
+    sh = np.zeros((n, (degree + 1) ** 2, 3))
+    sh[:, 0] = rgb_to_sh_dc(rgb)
+    quats = np.tile([1.0, 0.0, 0.0, 0.0], (n, 1))
+    return GaussianSplats.from_arrays(x, np.full((n, 3), sigma), quats, np.full(n, opacity), sh)

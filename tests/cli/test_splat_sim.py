@@ -139,3 +139,111 @@ def test_splat_sim_appends_point_track_episodes_for_training(ball, tmp_path):
     with pytest.raises(ValueError, match="dataset_tracks"):
         run_job("splat-sim", [f"input={ball}", "frames=2", f"out={tmp_path / 'x'}", f"dataset={store}",
                               "dataset_tracks=0"])
+
+
+def _cat(*parts):
+    return GaussianSplats(PlyFile(np.concatenate([p.ply.vertex for p in parts])))
+
+
+def test_default_run_reports_volume_mass_fill_and_warnings(ball, tmp_path, capsys):
+    out = tmp_path / "default"
+    assert main(["splat-sim", f"input={ball}", "frames=2", f"out={out}"]) == 0  # every other setting at its default
+    summary = json.loads((out / "splat_sim.json").read_text())
+    exact = 4.0 / 3.0 * np.pi * 0.1**3  # the 1-unit ball scaled to 0.2 m
+    assert summary["simulated_volume_m3"] == pytest.approx(exact, rel=0.03)
+    assert summary["mass_kg"] == pytest.approx(1000.0 * exact, rel=0.03)
+    assert summary["num_fill_particles"] > 10000
+    assert any("up axis guessed" in w for w in summary["warnings"])  # a ball has no ground to tell up by
+    assert "up axis guessed" in capsys.readouterr().err
+    stills = sorted(p.name for p in out.glob("preview_*.png"))
+    assert stills == ["preview_0000.png", "preview_0001.png"]
+    assert imageio.imread(out / stills[0]).shape[:2] == (480, 640)
+
+
+def test_opaque_body_is_filled_to_its_solid_volume(tmp_path):
+    from physics.splats.synthetic import volume_splats
+
+    rng = np.random.default_rng(2)
+    g = np.mgrid[-0.5:0.51:0.05, -0.5:0.51:0.05, -0.5:0.51:0.05].reshape(3, -1).T
+    inner = g[np.linalg.norm(g, axis=1) < 0.475]
+    path = tmp_path / "opaque.ply"
+    volume_splats(np.concatenate([inner, sphere_splats((0, 0, 0), 0.5, 0.04, rng).positions]), 0.05, rng).save(path)
+    out = tmp_path / "opaque"
+    run_job("splat-sim", [f"input={path}", "frames=1", f"out={out}", "preview=false", "up=+z"])
+    summary = json.loads((out / "splat_sim.json").read_text())
+    assert summary["num_fill_particles"] > 10000 and summary["warnings"] == []
+    assert summary["simulated_volume_m3"] == pytest.approx(4.0 / 3.0 * np.pi * 0.1**3, rel=0.03)
+
+
+def test_whole_scene_is_refused_or_warned_about(tmp_path, capsys):
+    rng = np.random.default_rng(3)
+    obj = sphere_splats((0.0, 0.0, 0.0), 0.5, 0.05, rng)
+    g = np.mgrid[-5:5:0.25, -5:5:0.25].reshape(2, -1).T
+    ground = np.c_[g, np.full(len(g), -0.55)]
+    strays = rng.uniform(-300, 300, (60, 3))
+    floor_splats = box_splats((0, 0, 0), (1, 1, 1), 0.5, rng)  # a donor of rows in the same layout
+    rows = np.resize(floor_splats.ply.vertex, len(ground) + len(strays))
+    rows["x"], rows["y"], rows["z"] = np.concatenate([ground, strays]).T
+    path = tmp_path / "scene.ply"
+    _cat(obj, GaussianSplats(PlyFile(rows))).save(path)
+    assert main(["splat-sim", f"input={path}", "frames=2", f"out={tmp_path / 'a'}", "grid_res=16",
+                 "on_scene=refuse"]) == 2
+    err = capsys.readouterr().err
+    assert "looks like a whole scene" in err and "crop=" in err and "component 0:" in err
+    assert not (tmp_path / "a" / "splat_sim.json").exists()
+    out = tmp_path / "b"  # the default: simulated, with the warnings in the summary and on stderr
+    run_job("splat-sim", [f"input={path}", "frames=2", f"out={out}", "grid_res=16", "preview=false"])
+    assert "warning: the input looks like a whole scene" in capsys.readouterr().err
+    summary = json.loads((out / "splat_sim.json").read_text())
+    assert any("whole scene" in w for w in summary["warnings"])
+    assert any("stray" in w for w in summary["warnings"]) and summary["num_strays_removed"] >= 55
+    out = tmp_path / "c"  # selecting the object by a crop is fine
+    run_job("splat-sim", [f"input={path}", "frames=2", f"out={out}", "grid_res=16", "preview=false",
+                          "crop=[[-1,-1,-0.52],[1,1,1]]"])
+    summary = json.loads((out / "splat_sim.json").read_text())
+    assert summary["num_simulated_gaussians"] == len(obj) and summary["up"] == [0.0, 0.0, 1.0]
+    assert summary["up_from"] == "ground plane"
+
+
+def test_y_down_file_falls_along_plus_y_onto_the_floor(tmp_path):
+    rng = np.random.default_rng(4)
+    ball = sphere_splats((0.0, 0.0, 0.0), 0.5, 0.08, rng)
+    path = tmp_path / "ydown.ply"
+    ball.save(path)
+    out = tmp_path / "ydown"
+    # the floor 0.1 file units below the ball's lowest point along up = -y (y = +0.5): at y = 0.6
+    run_job("splat-sim", [f"input={path}", "up=-y", "floor=-0.6", "units=0.2", "frames=10", f"out={out}",
+                          "preview=false"])
+    summary = json.loads((out / "splat_sim.json").read_text())
+    assert summary["up"] == [0.0, -1.0, 0.0] and summary["scale_to_metres"] == 0.2
+    rest = GaussianSplats.load(path)
+    frames = [GaussianSplats.load(out / f"frame_{i:04d}.ply").positions for i in range(10)]
+    fall = np.array([f.mean(axis=0) - rest.positions.mean(axis=0) for f in frames])
+    assert fall[:, 1].max() > 0.08 and np.abs(fall[:, [0, 2]]).max() < 0.02  # falls along +y past the 0.1 gap
+    assert max(f[:, 1].max() for f in frames) < 0.6 + 0.03  # and the floor at y = 0.6 stops it (it bounces)
+    with pytest.raises(ValueError, match="lies above the object's lowest point"):
+        run_job("splat-sim", [f"input={path}", "up=-y", "floor=-0.2", "frames=2", f"out={out}", "preview=false"])
+
+
+def test_modal_on_separate_pieces_has_no_near_zero_modes_and_flings_nothing(tmp_path, capsys):
+    rng = np.random.default_rng(5)
+    parts = [box_splats((0.0, 0.0, 0.0), (0.2, 0.2, 0.8), 0.05, rng),
+             box_splats((0.6, 0.0, 0.0), (0.8, 0.2, 0.6), 0.05, rng),
+             box_splats((0.0, 0.6, 0.2), (0.25, 0.85, 0.45), 0.05, rng)]
+    path = tmp_path / "pieces.ply"
+    _cat(*parts).save(path)
+    out = tmp_path / "modal"
+    run_job("splat-sim", [f"input={path}", "engine=modal", "frames=8", f"out={out}", "preview=false", "up=+z",
+                          "poke_velocity=[0.1,0,0]"])
+    summary = json.loads((out / "splat_sim.json").read_text())
+    assert len(summary["modal_pieces"]) == 3 and min(summary["frequencies_hz"]) > 0.5
+    assert any("3 separate solid pieces" in w for w in summary["warnings"])
+    rest = GaussianSplats.load(path)
+    size = float(np.ptp(rest.positions, axis=0).max())
+    for i in range(8):
+        moved = GaussianSplats.load(out / f"frame_{i:04d}.ply")
+        assert np.linalg.norm(moved.positions - rest.positions, axis=1).max() < 0.2 * size
+        assert np.all(np.prod(moved.scales, axis=1) / np.prod(rest.scales, axis=1) < 2.0)
+    assert main(["splat-sim", f"input={path}", "engine=modal", "frames=2", f"out={tmp_path / 'x'}", "up=+z",
+                 "modal_max_pieces=2"]) == 2
+    assert "3 separate pieces" in capsys.readouterr().err
