@@ -32,19 +32,20 @@ __all__ = ["ModalPiece", "PieceModes", "modal_pieces", "coarse_solid"]
 
 
 def coarse_solid(fill: SolidFill, factor: int = 2,
-                 points: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, float]:
+                 points: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
     """The solid on voxels of ``factor`` fill nodes a side: grid (occupied when at least half solid, or holding one
-    of ``points``), cell origin (corner of cell 0) and voxel size."""
+    of ``points``), cell origin (corner of cell 0), voxel size and each voxel's solid volume (the fill's, m^3)."""
     f = fill.fraction
     pad = [(0, (-s) % factor) for s in f.shape]
     f = np.pad(f, pad)
     blocks = f.reshape(f.shape[0] // factor, factor, f.shape[1] // factor, factor, f.shape[2] // factor, factor)
     occupied = blocks.mean(axis=(1, 3, 5)) >= 0.5
+    solid = blocks.sum(axis=(1, 3, 5)) * fill.spacing**3
     corner, voxel = fill.origin - 0.5 * fill.spacing, factor * fill.spacing
     if points is not None and len(points):
         cell = np.clip(np.floor((points - corner) / voxel).astype(np.int64), 0, np.array(occupied.shape) - 1)
         occupied[tuple(cell.T)] = True
-    return occupied, corner, voxel
+    return occupied, corner, voxel, solid
 
 
 @dataclass
@@ -59,6 +60,7 @@ class ModalPiece:
     num_voxels: int
     frequencies_hz: np.ndarray
     num_dropped: int
+    solid_volume: float  # m^3 of the solid in the piece's voxels (its mass / density)
 
 
 class PieceModes:
@@ -133,7 +135,7 @@ def modal_pieces(
 
     if fixed not in ("bottom", "none"):
         raise ValueError(f"fixed must be 'bottom' or 'none', got {fixed!r}")
-    occupied, corner, voxel = coarse_solid(fill, points=rest.positions)
+    occupied, corner, voxel, solid = coarse_solid(fill, points=rest.positions)
     if not occupied.any():
         raise ValueError("the solid has no voxel at least half full; nothing to mesh for engine=modal")
     labels, sizes = solid_components(occupied)
@@ -149,9 +151,12 @@ def modal_pieces(
             held[rows] = True
             continue
         vertices, tets = voxel_tet_mesh(labels == label, voxel, corner)
+        solid_volume = float(solid[labels == label].sum())
+        # the voxel mesh is coarser and fatter than the solid: its density keeps the piece's mass the solid's
+        density = material.density * solid_volume / float(np.sum(tet_volumes(vertices, tets)))
         base = max(float(vertices[:, 2].min()), float(rest.positions[rows, 2].min()))  # under the lowest Gaussians
         clamp = vertices[:, 2] <= base + 1e-6 * voxel if fixed == "bottom" else None
-        model = modal.ModalModel(vertices, tets, material.youngs_modulus, material.poisson_ratio, material.density,
+        model = modal.ModalModel(vertices, tets, material.youngs_modulus, material.poisson_ratio, density,
                                  fixed=clamp, order=order)
         k = int(min(num_modes, model.num_dofs - model.num_rigid_modes))
         if k < 1:
@@ -166,7 +171,7 @@ def modal_pieces(
         modes = Modes(modes.frequencies_hz[keep], modes.node_shapes[keep], modes.num_vertices,
                       modes.num_rigid_modes_removed)
         dynamics = modal.ModalDynamics(modes, damping=np.full(modes.num_modes, float(damping)))
-        node_mass = float(np.sum(tet_volumes(vertices, tets)) * material.density) / len(vertices)
+        node_mass = solid_volume * material.density / len(vertices)
         ids = np.arange(len(vertices))
         force = modes.modal_load(ids, np.broadcast_to(node_mass * np.asarray(gravity, dtype=np.float64),
                                                       vertices.shape))
@@ -179,5 +184,5 @@ def modal_pieces(
 
         point_modes = PointModes(modes, PointEmbedding(model, rest.positions[rows]), dtype=torch.float64)
         pieces.append(ModalPiece(rows, point_modes, dynamics, force, len(tets), int(count), modes.frequencies_hz,
-                                 int((~keep).sum())))
+                                 int((~keep).sum()), solid_volume))
     return PieceModes(rest, pieces, held, sizes.tolist(), voxel)

@@ -238,6 +238,12 @@ def test_modal_on_separate_pieces_has_no_near_zero_modes_and_flings_nothing(tmp_
     summary = json.loads((out / "splat_sim.json").read_text())
     assert len(summary["modal_pieces"]) == 3 and min(summary["frequencies_hz"]) > 0.5
     assert any("3 separate solid pieces" in w for w in summary["warnings"])
+    # the boxes' solid volume (file units 0.032 + 0.024 + 0.015625, scaled to metres) and its mass, although the
+    # modes are solved on a coarser, fatter voxel mesh
+    exact = (0.2 * 0.2 * 0.8 + 0.2 * 0.2 * 0.6 + 0.25 * 0.25 * 0.25) * summary["scale_to_metres"] ** 3
+    assert summary["simulated_volume_m3"] == pytest.approx(exact, rel=0.05)
+    assert summary["mass_kg"] == pytest.approx(1000.0 * summary["simulated_volume_m3"], rel=1e-9)
+    assert summary["modal_mesh_volume_m3"] > summary["simulated_volume_m3"]
     rest = GaussianSplats.load(path)
     size = float(np.ptp(rest.positions, axis=0).max())
     for i in range(8):

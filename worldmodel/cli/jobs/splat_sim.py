@@ -250,8 +250,13 @@ class ModalEngine:
 
     @property
     def tets_volume(self) -> float:
-        """Volume of the meshed pieces (m^3)."""
+        """Volume of the meshed pieces (m^3): whole voxels, so above the solid's."""
         return sum(p.num_voxels for p in self.pieces.pieces) * self.pieces.voxel**3
+
+    @property
+    def solid_volume(self) -> float:
+        """Solid volume of the simulated pieces (m^3); their mass is this times the density."""
+        return sum(p.solid_volume for p in self.pieces.pieces)
 
     def finish(self, warnings: Warnings) -> None:
         """Warn when the motion left the linear range."""
@@ -272,7 +277,8 @@ class ModalEngine:
                 "num_held_gaussians": int(p.held.sum()), "max_displacement_m": self.max_displacement,
                 "max_displacement_sizes": self.max_displacement / self.size,
                 "gaussian_volume_change": list(self.volume_change),
-                "simulated_volume_m3": self.tets_volume, "mass_kg": self.tets_volume * self.density}
+                "simulated_volume_m3": self.solid_volume, "modal_mesh_volume_m3": self.tets_volume,
+                "mass_kg": self.solid_volume * self.density}
 
 
 @dataclass
@@ -353,7 +359,7 @@ def modal_engine(cfg: DictConfig, sim_rest: object, fill: object, material: obje
     if not isinstance(material, (FixedCorotated, NeoHookean)):
         raise ValueError("engine=modal needs an elastic material (FixedCorotated or NeoHookean, e.g. jelly, rubber), "
                          f"got {cfg.material!r}")
-    occupied, _, _ = coarse_solid(fill, points=sim_rest.positions)
+    occupied = coarse_solid(fill, points=sim_rest.positions)[0]
     _, sizes = solid_components(occupied)
     big = sizes[sizes >= 8]
     if len(big) > int(cfg.modal_max_pieces):
