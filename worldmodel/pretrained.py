@@ -9,6 +9,9 @@ evaluation) and ``recipe.yaml`` (the data collection, training and evaluation co
     from worldmodel import pretrained
     model = pretrained.load_pretrained("pusht4d-pointflow")   # eval mode, on the CPU
     displacements, log_var = model(batch)                      # DESIGN §6 batch
+
+A checkpoint whose ``config.json`` holds ``"inference": {"rotations": K}`` (``wm4d train rotations=K``) is
+returned averaged over K turns about z (`worldmodel.models.RotationAveraged`); ``rotations=`` overrides it.
 """
 
 from __future__ import annotations
@@ -46,8 +49,12 @@ def checkpoint_dir(name_or_path: str | os.PathLike) -> Path:
                      f"(shipped: {', '.join(available()) or 'none'})")
 
 
-def load_model(checkpoint: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
+def load_model(checkpoint: str | os.PathLike, device: str | torch.device = "cpu",
+               rotations: int | None = None) -> tuple[torch.nn.Module, dict]:
     """The model of a checkpoint directory or shipped name (EMA weights when present) and its config.
+
+    ``rotations``: test-time averaging over that many turns about z (1: the bare model, for fine-tuning or
+    ablations); None: the checkpoint's own ``inference.rotations`` (1 when it names none).
 
     The directory is data: ``config.json``'s ``model`` may name only the package's model classes
     (`worldmodel.safe_config`, registry ``model``) and the weights are read from safetensors only;
@@ -67,7 +74,20 @@ def load_model(checkpoint: str | os.PathLike, device: str | torch.device = "cpu"
     model = instantiate_checked(config["model"], "model", where=f"{ckpt / 'config.json'}: model")
     weights = ckpt / "ema.safetensors" if (ckpt / "ema.safetensors").exists() else ckpt / "model.safetensors"
     load_weights(model, weights)
+    count = checkpoint_rotations(config, ckpt) if rotations is None else rotations
+    if count != 1:
+        from worldmodel.models import RotationAveraged
+
+        model = RotationAveraged(model, count)
     return model.to(device).eval(), config
+
+
+def checkpoint_rotations(config: dict, where: object = "config.json") -> int:
+    """The test-time rotation count a checkpoint config asks for (``inference.rotations``; 1 when absent)."""
+    count = (config.get("inference") or {}).get("rotations", 1)
+    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+        raise ValueError(f"{where}: inference.rotations must be a positive integer, got {count!r}")
+    return count
 
 
 def load_pretrained(name: str = DEFAULT, device: str | torch.device = "cpu") -> torch.nn.Module:

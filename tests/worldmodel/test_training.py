@@ -83,11 +83,19 @@ def test_wm4d_train_job_writes_a_loadable_checkpoint(tmp_path, collect_small_sto
     path = tmp_path / "d.zarr"
     collect_small_store(path, seed=6)
     run_job("train", [f"data={path}", "horizon=4", "model.width=16", "trainer.steps=4", "trainer.batch_size=4",
-                      "trainer.warmup_steps=1", "trainer.num_workers=0", "val_fraction=0.34", f"out={out}"])
+                      "trainer.warmup_steps=1", "trainer.num_workers=0", "val_fraction=0.34", "rotations=3",
+                      f"out={out}"])
     import json
 
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["model"]["width"] == 16 and cfg["train"]["steps"] == 4
+    assert cfg["inference"] == {"rotations": 3}  # test-time rotation averaging, for load_model
+    from worldmodel.models import RotationAveraged
+    from worldmodel.pretrained import load_model
+
+    assert load_model(out)[0].rotations == 3 and not isinstance(load_model(out, rotations=1)[0], RotationAveraged)
+    with pytest.raises(ValueError, match="only a model trained with augment=true"):
+        run_job("train", [f"data={path}", "augment=false", "rotations=2", f"out={tmp_path / 'no'}"])
     model = PointNetFlow(horizon=4, width=16, use_velocity=True)  # model/pointnet.yaml
     assert load_weights(model, out / "model.safetensors") == 4
     stats = json.loads((out / "stats.json").read_text())
@@ -103,6 +111,10 @@ def test_wm4d_eval_model_writes_the_design_metrics(data, store, tmp_path):
           config={"model": {"_target_": "worldmodel.models.PointNetFlow", "horizon": 4, "width": 16}, "horizon": 4})
     run_job("eval-model", [f"checkpoint={out}", f"data={store}", f"out={tmp_path / 'ev'}"])
     m = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    run_job("eval-model", [f"checkpoint={out}", f"data={store}", "rotations=4", f"out={tmp_path / 'ev4'}"])
+    m4 = json.loads((tmp_path / "ev4" / "metrics.json").read_text())
+    assert m["rotations"] == 1 and m4["rotations"] == 4 and m4["num_samples"] == m["num_samples"]
+    assert m4["l2_moved_per_step"] != m["l2_moved_per_step"]  # another (averaged) prediction
     for key in ("horizon", "l2_moved_per_step", "l2_static_per_step", "l2_all_per_step",
                 "zero_flow_l2_moved_per_step", "chamfer", "num_samples", "constant_velocity_l2_moved_per_step",
                 "zero_flow_chamfer", "constant_velocity_chamfer", "moved_l2_ratio_to_zero_flow_at_H"):

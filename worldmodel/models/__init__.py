@@ -2,5 +2,6 @@
 
 from .point_transformer import PointFlowTransformer
 from .pointnet_flow import PointNetFlow
+from .rotation_averaging import RotationAveraged
 
-__all__ = ["PointFlowTransformer", "PointNetFlow"]
+__all__ = ["PointFlowTransformer", "PointNetFlow", "RotationAveraged"]

@@ -35,7 +35,8 @@ def run(cfg: DictConfig) -> None:
     outside = [p for p in paths if groups and not any(p in ps for ps in groups.values())]
     if outside:
         raise ValueError(f"with groups= every store of data= belongs to a group; {outside} belong to none")
-    model, config = load_model(cfg.checkpoint)
+    rotations = None if cfg.get("rotations") is None else int(cfg.rotations)
+    model, config = load_model(cfg.checkpoint, rotations=rotations)
     horizon = int(config["horizon"])
     dataset = PointFlowDataset(paths, horizon=horizon, split="all")
     max_batches = None if cfg.max_batches is None else int(cfg.max_batches)
@@ -51,7 +52,7 @@ def run(cfg: DictConfig) -> None:
     metrics = {"horizon": horizon, **metric_block(m)}
     for name in labels:
         metrics[name] = {value: metric_block(group) for value, group in m[name].items()}
-    metrics.update(checkpoint=str(cfg.checkpoint), data=paths)
+    metrics.update(checkpoint=str(cfg.checkpoint), data=paths, rotations=getattr(model, "rotations", 1))
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))

@@ -19,6 +19,7 @@ def run(cfg: DictConfig) -> None:
 
     check_config(cfg.model, "model", "model")  # fail now rather than write a checkpoint load_model refuses
     check_config(cfg.trainer, "trainer", "trainer")
+    inference = inference_config(cfg)  # checked before any data is read
     paths = list(cfg.data) if OmegaConf.is_list(cfg.data) else [str(cfg.data)]
     common = {"horizon": int(cfg.horizon), "val_fraction": float(cfg.val_fraction)}
     subsets = {"num_points": cfg.num_points, "num_gripper_points": cfg.num_gripper_points}
@@ -43,7 +44,7 @@ def run(cfg: DictConfig) -> None:
         model, model_cfg = initial_model(str(cfg.init), int(cfg.horizon))
     trainer_cfg = instantiate_checked(cfg.trainer, "trainer", "trainer")
     config = {"model": model_cfg, "data": paths, "horizon": int(cfg.horizon),
-              **({} if cfg.init is None else {"init": str(cfg.init)})}
+              **({} if cfg.init is None else {"init": str(cfg.init)}), **inference}
     result = train(model, train_set, trainer_cfg, out, val_set=val_set, config=config)
     (out / "result.json").write_text(json.dumps(result, indent=2))
     print(json.dumps({k: v for k, v in result.items() if k != "val"}))
@@ -54,8 +55,20 @@ def initial_model(checkpoint: str, horizon: int) -> tuple[torch.nn.Module, dict]
     in training mode, and its model config; its normalisation is kept. ValueError if its horizon differs."""
     from worldmodel.pretrained import load_model
 
-    model, config = load_model(checkpoint)
+    model, config = load_model(checkpoint, rotations=1)
     if int(config.get("horizon", horizon)) != horizon:
         raise ValueError(f"init={checkpoint} predicts {config['horizon']} steps, but this run has horizon={horizon}; "
                          f"set horizon={config['horizon']} to fine-tune it")
     return model.train(), config["model"]
+
+
+def inference_config(cfg: DictConfig) -> dict:
+    """The checkpoint's inference settings: ``{"inference": {"rotations": K}}`` for test-time averaging over K
+    turns about z (`worldmodel.models.RotationAveraged`), which needs training with rotation augmentation."""
+    rotations = cfg.get("rotations", 1)
+    if not isinstance(rotations, int) or isinstance(rotations, bool) or rotations < 1:
+        raise ValueError(f"rotations must be a positive integer (1: no test-time averaging), got {rotations!r}")
+    if rotations > 1 and not cfg.augment:
+        raise ValueError(f"rotations={rotations} averages over turns about z, which only a model trained with "
+                         "augment=true has seen; set augment=true or rotations=1")
+    return {"inference": {"rotations": rotations}} if rotations > 1 else {}
