@@ -7,6 +7,13 @@ toward the camera; drop background, robot pixels and points outside the workspac
 deduplicate on a voxel grid (cameras overlap) and pick a fixed number of points evenly
 along the Morton (z-order) curve of each class — block points get up to
 ``object_fraction`` of the budget. Every step is deterministic: same images, same points.
+
+`PointCloudFuser.fuse` does this in one vectorised pass over preallocated buffers: the
+cameras' world-frame pixel rays and origins are computed once (axis-major, so every crop test
+reads contiguous memory), Morton codes come from per-axis lookup tables, and the voxel
+deduplication is one plain sort of keys that carry each point's index in their low bits (the
+first point of every voxel is the one of lowest index, as a stable ``np.unique`` would pick).
+Normals are computed for the chosen points only.
 """
 
 from __future__ import annotations
@@ -32,13 +39,21 @@ def morton_codes(cells: np.ndarray) -> np.ndarray:
     return spread(cells[:, 0]) | (spread(cells[:, 1]) << np.uint64(1)) | (spread(cells[:, 2]) << np.uint64(2))
 
 
+def even_positions(n: int, count: int) -> np.ndarray:
+    """Positions of ``count`` entries spread evenly over ``n`` sorted ones (cycled if too few; empty if ``n`` is 0)."""
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    return (np.arange(count) * n) // count if count <= n else np.arange(count) % n
+
+
 def even_subset(codes: np.ndarray, count: int) -> np.ndarray:
     """Indices of ``count`` entries spread evenly along ascending ``codes`` (cycled if too few)."""
     order = np.argsort(codes, kind="stable")
-    if len(order) == 0:
-        return order
-    pos = (np.arange(count) * len(order)) // count if count <= len(order) else np.arange(count) % len(order)
-    return order[pos]
+    return order[even_positions(len(order), count)]
+
+
+_BYTE_TO_UNIT = (np.arange(256) / 255.0).astype(np.float32)  # uint8 colour -> [0, 1], as uint8 / 255.0 then float32
+_MAX_TABLE_CELLS = 1 << 16  # per axis: larger crops (in voxels) compute Morton codes instead of looking them up
 
 
 @dataclass
@@ -72,6 +87,18 @@ class PointCloudFuser:
         # world-frame rays and origins per flat pixel: point = origin + depth * ray
         self.rays_world = np.matmul(rays, np.transpose(self.cam2world[:, None, :3, :3], (0, 1, 3, 2))).reshape(-1, 3)
         self.origins = np.repeat(self.cam2world[:, :3, 3], rays.shape[1] * rays.shape[2], axis=0)
+        # axis-major copies (3, P) and per-step buffers: fuse() allocates only what it returns
+        n = len(self.rays_world)
+        self._rays_t, self._origins_t = np.ascontiguousarray(self.rays_world.T), np.ascontiguousarray(self.origins.T)
+        self._world, self._scaled = np.empty((3, n)), np.empty((3, n))
+        self._keep, self._tmp = np.empty(n, dtype=bool), np.empty(n, dtype=bool)
+        cells = np.floor((self.crop_max - self.crop_min) / voxel).astype(np.int64) + 2  # every cell inside the crop
+        self._morton_tables = None
+        if cells.max() <= _MAX_TABLE_CELLS:
+            self._morton_tables = [morton_codes(np.eye(3, dtype=np.int64)[axis] * np.arange(c)[:, None])
+                                   for axis, c in enumerate(cells)]
+        # bits of the deduplication keys (code * 2 + is_object): short keys are sorted by 16-bit radix passes
+        self._key_bits = 1 + (3 * max(1, int(cells.max() - 1).bit_length()) if self._morton_tables is not None else 63)
 
     def capacity(self, plane_z: float = 0.0) -> int:
         """The number of distinct points (voxels) the cameras see of the plane z = ``plane_z`` inside the crop:
@@ -112,52 +139,89 @@ class PointCloudFuser:
 
         ``world`` (V*H*W, 3) are the back-projected pixels of ``depth`` (V, H, W).
         """
+        return self._normals(np.ascontiguousarray(np.asarray(world).T), depth, pix).T
+
+    def _normals(self, world: np.ndarray, depth: np.ndarray, pix: np.ndarray) -> np.ndarray:
+        """`normals` of axis-major ``world`` (3, V*H*W), axis-major (3, N): per axis, the one-sided difference
+        with the smaller depth jump (background neighbours never used), crossed, turned toward the camera and
+        normalised."""
         V, H, W = depth.shape
         d = depth.reshape(-1)
         col, row = pix % W, (pix // W) % H
-        p = world[pix]
-
-        def one_sided(step: int, has_fwd: np.ndarray, has_bwd: np.ndarray) -> np.ndarray:
-            fwd_pix, bwd_pix = np.where(has_fwd, pix + step, pix), np.where(has_bwd, pix - step, pix)
-            df, db = d[fwd_pix], d[bwd_pix]
-            jf = np.where(has_fwd & (df > 0), np.abs(df - d[pix]), np.inf)  # background: never used
-            jb = np.where(has_bwd & (db > 0), np.abs(d[pix] - db), np.inf)
-            return np.where((jf <= jb)[:, None], world[fwd_pix] - p, p - world[bwd_pix])
-
-        nrm = np.cross(one_sided(W, row < H - 1, row > 0), one_sided(1, col < W - 1, col > 0))
-        to_cam = self.origins[pix] - p
-        nrm = np.where((np.sum(nrm * to_cam, -1) < 0)[:, None], -nrm, nrm)
-        norm = np.linalg.norm(nrm, axis=-1, keepdims=True)
+        p, dp = np.take(world, pix, axis=1), d[pix]
+        # both image axes at once (rows: down the image, then along it): neighbour ahead and behind
+        has_fwd, has_bwd = np.stack([row < H - 1, col < W - 1]), np.stack([row > 0, col > 0])
+        step = np.array([[W], [1]])
+        fwd_pix, bwd_pix = np.where(has_fwd, pix + step, pix), np.where(has_bwd, pix - step, pix)
+        df, db = d[fwd_pix], d[bwd_pix]
+        jf = np.where(has_fwd & (df > 0), np.abs(df - dp), np.inf)  # background: never used
+        jb = np.where(has_bwd & (db > 0), np.abs(dp - db), np.inf)
+        pc = p[:, None]
+        diff = np.where(jf <= jb, np.take(world, fwd_pix, axis=1) - pc, pc - np.take(world, bwd_pix, axis=1))
+        a, b = diff[:, 0], diff[:, 1]  # (3, N) each: down the image, along it
+        nrm = np.stack([a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]])
+        to_cam = np.take(self._origins_t, pix, axis=1) - p
+        facing = nrm[0] * to_cam[0] + nrm[1] * to_cam[1] + nrm[2] * to_cam[2]
+        nrm = np.where(facing < 0, -nrm, nrm)
+        norm = np.sqrt(nrm[0] * nrm[0] + nrm[1] * nrm[1] + nrm[2] * nrm[2])
         return nrm / np.where(norm > 0, norm, 1.0)
+
+    def _codes(self, cells: np.ndarray) -> np.ndarray:
+        """Morton codes of axis-major cells (3, N) inside the crop."""
+        if self._morton_tables is None:
+            return morton_codes(np.ascontiguousarray(cells.T))
+        tx, ty, tz = self._morton_tables
+        return tx[cells[0]] | ty[cells[1]] | tz[cells[2]]
+
+    def _first_per_voxel(self, codes: np.ndarray, is_obj: np.ndarray) -> np.ndarray:
+        """Index of the first point of every (voxel, class), in ascending (code, class) order: ``np.unique``'s
+        ``return_index`` of ``codes * 2 + is_obj`` (a stable sort; here as 16-bit radix passes when keys are short)."""
+        keys = codes * np.uint64(2) + is_obj.astype(np.uint64)
+        if self._key_bits > 48:
+            return np.unique(keys, return_index=True)[1]
+        order = None
+        for shift in range(0, self._key_bits, 16):  # least significant digit first; each pass stable
+            digit = ((keys >> np.uint64(shift)) & np.uint64(0xFFFF)).astype(np.uint16)
+            step = np.argsort(digit if order is None else digit[order], kind="stable")
+            order = step if order is None else order[step]
+        ordered = keys[order]
+        return order[np.concatenate(([True], ordered[1:] != ordered[:-1]))]
 
     def fuse(self, rgb: np.ndarray, depth: np.ndarray, labels: np.ndarray) -> PointCloud:
         """The fused, cropped, robot-free and downsampled cloud of one set of frames."""
-        world = self.world_points(depth)
-        keep = ((depth > 0) & (labels != LABEL_ROBOT)).reshape(-1)
+        d, lab_all = depth.reshape(-1), labels.reshape(-1)
+        world, keep, tmp = self._world, self._keep, self._tmp
+        np.multiply(d, self._rays_t, out=world)
+        np.add(self._origins_t, world, out=world)
+        np.greater(d, 0, out=keep)
+        np.not_equal(lab_all, LABEL_ROBOT, out=tmp)
+        keep &= tmp
         for axis in range(3):
-            keep &= (world[:, axis] >= self.crop_min[axis]) & (world[:, axis] <= self.crop_max[axis])
+            keep &= np.greater_equal(world[axis], self.crop_min[axis], out=tmp)
+            keep &= np.less_equal(world[axis], self.crop_max[axis], out=tmp)
         idx = np.flatnonzero(keep)
-        pts = world[idx]
-        lab = labels.reshape(-1)[idx]
-        cells = np.floor((pts - self.crop_min) / self.voxel).astype(np.int64)
-        codes = morton_codes(cells)
-        _, first = np.unique(codes * np.uint64(2) + (lab == LABEL_OBJECT).astype(np.uint64), return_index=True)
+        pts = np.take(world, idx, axis=1)
+        lab = lab_all[idx]
+        # floor of non-negative values (every kept point is inside the crop): truncation
+        scaled = self._scaled[:, : len(idx)]
+        np.subtract(pts, self.crop_min[:, None], out=scaled)
+        np.divide(scaled, self.voxel, out=scaled)
+        codes = self._codes(scaled.astype(np.int64))
+        first = self._first_per_voxel(codes, lab == LABEL_OBJECT)
         is_obj = lab[first] == LABEL_OBJECT
-        obj, stat = first[is_obj], first[~is_obj]
+        obj, stat = first[is_obj], first[~is_obj]  # each in ascending code order
         n_obj = min(len(obj), int(round(self.object_fraction * self.num_points)))
         if len(stat) == 0:
             n_obj = self.num_points
         chosen = np.concatenate(
-            [obj[even_subset(codes[obj], n_obj)], stat[even_subset(codes[stat], self.num_points - n_obj)]]
-        )
+            [obj[even_positions(len(obj), n_obj)], stat[even_positions(len(stat), self.num_points - n_obj)]])
         if len(chosen) == 0:
             raise RuntimeError("no scene point is visible: every camera pixel was cropped or masked")
         pix = idx[chosen]
-        nrm = self.normals(world, depth, pix)
         return PointCloud(
-            points=pts[chosen].astype(np.float32),
-            colors=(rgb.reshape(-1, 3)[pix] / 255.0).astype(np.float32),
-            normals=nrm.astype(np.float32),
+            points=np.take(pts, chosen, axis=1).T.astype(np.float32),
+            colors=_BYTE_TO_UNIT[rgb.reshape(-1, 3)[pix]],
+            normals=self._normals(world, depth, pix).T.astype(np.float32),
             labels=lab[chosen].astype(np.int32),
         )
 
@@ -169,6 +233,6 @@ class PointCloudFuser:
             u, w, z = project(points, cam)
             ui, vi = np.rint(u).astype(int), np.rint(w).astype(int)
             inside = (z > 0) & (ui >= 0) & (ui < cam.width) & (vi >= 0) & (vi < cam.height)
-            ui, vi = np.clip(ui, 0, cam.width - 1), np.clip(vi, 0, cam.height - 1)
+            ui, vi = np.minimum(np.maximum(ui, 0), cam.width - 1), np.minimum(np.maximum(vi, 0), cam.height - 1)
             seen |= inside & (labels[v, vi, ui] == label) & (depth[v, vi, ui] > z - tol)
         return seen

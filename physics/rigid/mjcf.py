@@ -7,7 +7,8 @@ MuJoCo uses their coefficient for each pair (rather than the maximum of the two)
 robot's contacts are stiffer than MuJoCo's default (time constant 10 ms, impedance
 0.95-0.99): the pusher sinks less into the block, which brings pushes closer to PyBullet's
 hard contacts (median block difference over the parity scenarios 31 -> 19 mm). Visual geoms are in group 1,
-robot collision geoms in group 3 (not rendered). Robot geometry is a mesh or a URDF primitive (box, cylinder, sphere).
+robot collision geoms and free bodies' contact feet (under the body, never in view) in group 3 (not rendered).
+Robot geometry is a mesh or a URDF primitive (box, cylinder, sphere).
 The robot is gravity-compensated and servoed by position actuators. A free body of boxes gets uniform density;
 one of convex pieces (``hulls``) its given inertia (``fullinertia``) and massless mesh geoms of the pieces.
 """
@@ -25,6 +26,7 @@ STATIC_BITS = 'contype="1" conaffinity="0" priority="1"'
 BODY_BITS = 'contype="1" conaffinity="3"'
 ROBOT_BITS = 'contype="2" conaffinity="0" priority="1"'
 VISUAL_ONLY = 'contype="0" conaffinity="0" group="1"'
+HIDDEN = 'group="3"'  # collision-only geoms, not rendered: robot collision meshes, a free body's hulls and contact feet
 ROBOT_SOLREF = "0.01 1"
 ROBOT_SOLIMP = "0.95 0.99 0.001"
 # MuJoCo sizes of the URDF primitives: box half extents, cylinder (radius, half length), sphere radius
@@ -176,7 +178,7 @@ def _free_body(body: FreeBody) -> str:
     geoms = "\n".join(
         [_box(b, BODY_BITS, f'density="{density:.10g}"') for b in body.boxes]
         + [f'<geom name="{body.name}_foot{i}" type="sphere" size="{body.foot_radius:.6g}" pos="{_f(p)}" '
-           f'mass="0" rgba="{_f(body.boxes[0].rgba)}" {BODY_BITS}/>' for i, p in enumerate(body.feet)]
+           f'mass="0" rgba="{_f(body.boxes[0].rgba)}" {BODY_BITS} {HIDDEN}/>' for i, p in enumerate(body.feet)]
     )
     return f'<body name="{body.name}" pos="0 0 0"><freejoint name="{body.name}_free"/>{geoms}</body>'
 
@@ -187,11 +189,11 @@ def _hull_body(body: FreeBody, files: dict[str, bytes]) -> tuple[str, str]:
     visual mesh (a visual-only geom; its STL goes into ``files``) with the hulls then hidden (group 3)."""
     n = body.name
     assets = [f'<mesh name="{n}_hull{i}" vertex="{_f(h)}"/>' for i, h in enumerate(body.hulls)]
-    hidden = 'group="3"' if body.visual is not None else ""
+    hidden = HIDDEN if body.visual is not None else ""
     geoms = [f'<geom name="{n}_hull{i}" type="mesh" mesh="{n}_hull{i}" mass="0" rgba="{_f(body.rgba)}" '
              f"{BODY_BITS} {hidden}/>" for i in range(len(body.hulls))]
     geoms += [f'<geom name="{n}_foot{i}" type="sphere" size="{body.foot_radius:.6g}" pos="{_f(p)}" '
-              f'mass="0" rgba="{_f(body.rgba)}" {BODY_BITS}/>' for i, p in enumerate(body.feet)]
+              f'mass="0" rgba="{_f(body.rgba)}" {BODY_BITS} {HIDDEN}/>' for i, p in enumerate(body.feet)]
     if body.visual is not None:
         files[f"{n}_visual.stl"] = trimesh.Trimesh(*body.visual, process=False).export(file_type="stl")
         # shell inertia: any surface is accepted (the geom is massless; MuJoCo still measures every mesh)
