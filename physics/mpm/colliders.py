@@ -150,6 +150,11 @@ class Collider:
         return d
 
 
+def collider_array(colliders: list[Collider], device: str) -> wp.array:
+    """The kernel-side `ColliderData` of ``colliders`` as one device array (in order)."""
+    return wp.array([c.data(device) for c in colliders], dtype=ColliderData, device=device)
+
+
 def rotation_from_rotvec(rotvec: np.ndarray) -> np.ndarray:
     """Rotation matrix of a rotation vector (axis times angle), Rodrigues' formula."""
     angle = float(np.linalg.norm(rotvec))
@@ -348,6 +353,11 @@ def collide(c: ColliderData, x: wp.vec3, v: wp.vec3, t: float, reach: float):
     Inside (signed distance < 0) the contact law always applies; in the band
     0 <= distance < ``reach`` only to velocity approaching the surface (v_rel . n < 0).
     """
+    if c.kind == BOX or c.kind == SPHERE or c.kind == CAPSULE:
+        # outside the body's bounding sphere by reach: phi >= reach, the velocity is kept (cheap early out)
+        radius = wp.where(c.kind == BOX, wp.length(c.size), c.size[0] + c.size[1]) + reach
+        if wp.length_sq(x - (c.position + c.linear_velocity * t)) >= radius * radius:
+            return v
     pos, R = collider_pose(c, t)
     phi, n_local = local_sdf(c, wp.transpose(R) * (x - pos))
     if phi >= reach:
@@ -360,4 +370,4 @@ def collide(c: ColliderData, x: wp.vec3, v: wp.vec3, t: float, reach: float):
 
 
 __all__ = ["Collider", "Plane", "Box", "Sphere", "Capsule", "TriMesh", "ColliderData", "CONTACT_MODES",
-           "rotation_from_rotvec"]
+           "collider_array", "rotation_from_rotvec"]

@@ -30,7 +30,7 @@ import numpy as np
 import warp as wp
 
 from . import kernels as K
-from .colliders import ColliderData
+from .colliders import collider_array
 from .materials import check_positive_moduli
 from .solver import MPMSolver, launch_substep
 from .state import STATE_FIELDS
@@ -228,7 +228,7 @@ class _Rollout:
 
     @staticmethod
     def _frame_tables(solver: MPMSolver, num_frames: int, frame_dt: float, drive: Callable[[int], None] | None
-                      ) -> tuple[list[list[ColliderData]], list[float]]:
+                      ) -> tuple[list[wp.array], list[float]]:
         saved = [(c.position.copy(), c.rotation.copy(), c.linear_velocity.copy(), c.angular_velocity.copy())
                  for c in solver.colliders]
         reach = solver.config.dx * solver.config.grid_res
@@ -237,7 +237,7 @@ class _Rollout:
             for frame in range(num_frames):
                 if drive is not None:
                     drive(frame)
-                tables.append([c.data(solver.device) for c in solver.colliders])
+                tables.append(collider_array(solver.colliders, solver.device))
                 speeds.append(max((float(np.linalg.norm(c.linear_velocity) + np.linalg.norm(c.angular_velocity) * reach)
                                    for c in solver.colliders), default=0.0))
                 for c in solver.colliders:
@@ -313,7 +313,7 @@ class _Rollout:
                     launches = launch_substep(solver, state, state, mu, lam, state.F, tau, self.no_covariance, grid_mv,
                                               grid_v, dt, t, table, record=True)
                     recorded = (key, launches or [])
-                for cmd in recorded[1][3 : 3 + len(table)]:  # the contact launches: colliders move within the frame
+                for cmd in recorded[1][1:-1]:  # the grid launches: colliders move within the frame
                     cmd.set_param_by_name("frame_time", t)
                 grid_mv.zero_()
                 for cmd in recorded[1]:

@@ -1,15 +1,17 @@
 """The MLS/APIC MPM substep as Warp kernels (quadratic B-splines, dense grid).
 
-One substep of length dt, in launch order:
+One substep of length dt is three kinds of launch:
 
-1. ``stress_and_return_mapping`` (particles): project the trial elastic F onto the
-   material's yield surface and compute the Kirchhoff stress tau.
-2. ``p2g`` (particles): scatter mass m_p w_ip and momentum
-   w_ip (m_p v_p + (m_p C_p - dt V_p 4/dx^2 tau_p)(x_i - x_p)) to the 27 nodes i.
-3. ``grid_update`` (nodes): v_i = momentum / mass + dt g, domain walls; then
-   ``grid_collide`` once per collider (sticky / slip / friction contact at nodes inside
-   it, and against approach at nodes less than ``CONTACT_REACH`` cells outside it).
-4. ``g2p`` (particles): v_p = sum w_ip v_i, C_p = 4/dx^2 sum w_ip v_i (x_i - x_p)^T,
+1. ``stress_and_p2g`` (particles): project the trial elastic F onto the material's yield
+   surface, compute the Kirchhoff stress tau, and scatter mass m_p w_ip and momentum
+   w_ip (m_p v_p + (m_p C_p - dt V_p 4/dx^2 tau_p)(x_i - x_p)) to the 27 nodes i. One kernel
+   per material kind when all particles share one (`stress_and_p2g_kernel`): only that
+   material's code is compiled into it.
+2. ``grid_update`` (nodes): v_i = momentum / mass + dt g, domain walls, then the contact
+   of the colliders in order (sticky / slip / friction at nodes inside a collider, and
+   against approach at nodes less than ``CONTACT_REACH`` cells outside it); it handles the
+   first ``COLLIDERS_PER_LAUNCH`` colliders, ``grid_collide`` launches the rest.
+3. ``g2p`` (particles): v_p = sum w_ip v_i, C_p = 4/dx^2 sum w_ip v_i (x_i - x_p)^T,
    F_p <- (I + dt C_p) F_p, x_p <- x_p + dt v_p (clamped to the bounds and counted).
 
 Kernels read inputs and write outputs through separate arguments, so the forward solver
@@ -19,14 +21,17 @@ state per substep for ``wp.Tape``.
 
 from __future__ import annotations
 
+from functools import cache
+
 import warp as wp
 
 from .colliders import ColliderData, collide
 from .config import Grid
-from .constitutive import constitutive_update
+from .constitutive import material_model
 from .materials import FLUID, MaterialModel
 
 CONTACT_REACH = wp.constant(1.0)  # cells: nodes this close to a collider's surface resist approach
+COLLIDERS_PER_LAUNCH = 4  # colliders one grid launch applies (an unrolled loop keeps it differentiable)
 CLAMPED = wp.constant(0)  # stats counter slots
 NON_FINITE = wp.constant(1)
 
@@ -69,64 +74,78 @@ def lame(
         lam[p] = E * nu / ((1.0 + nu) * (1.0 - 2.0 * nu))
 
 
-@wp.kernel
-def stress_and_return_mapping(
-    F_trial: wp.array(dtype=wp.mat33),
-    plastic_in: wp.array(dtype=float),
-    C: wp.array(dtype=wp.mat33),
-    mu: wp.array(dtype=float),
-    lam: wp.array(dtype=float),
-    material_id: wp.array(dtype=wp.int32),
-    materials: wp.array(dtype=MaterialModel),
-    dt: float,
-    F_out: wp.array(dtype=wp.mat33),
-    plastic_out: wp.array(dtype=float),
-    tau: wp.array(dtype=wp.mat33),
-):
-    """Plastic projection of F and Kirchhoff stress, per particle."""
-    p = wp.tid()
-    F_e, plastic, stress = constitutive_update(
-        materials[material_id[p]], F_trial[p], plastic_in[p], C[p], mu[p], lam[p], dt
-    )
-    F_out[p] = F_e
-    plastic_out[p] = plastic
-    tau[p] = stress
-
-
-@wp.kernel
-def p2g(
-    x: wp.array(dtype=wp.vec3),
-    v: wp.array(dtype=wp.vec3),
-    C: wp.array(dtype=wp.mat33),
-    tau: wp.array(dtype=wp.mat33),
-    mass: wp.array(dtype=float),
-    volume: wp.array(dtype=float),
-    grid: Grid,
-    dt: float,
-    apic_blend: float,
-    grid_mv: wp.array(dtype=wp.vec4),
-):
-    """Particle to grid: scatter momentum (with APIC affine and stress terms) and mass."""
-    p = wp.tid()
-    base, fx = stencil(x[p], grid)
+@wp.func
+def scatter_to_grid(x: wp.vec3, v: wp.vec3, m: float, affine: wp.mat33, grid: Grid, grid_mv: wp.array(dtype=wp.vec4)):
+    """Add w_o (m v + affine (x_o - x_p), m) to the 27 nodes o of the particle at x (P2G)."""
+    base, fx = stencil(x, grid)
     w = bspline_weights(fx)
-    m = mass[p]
-    affine = (-dt * volume[p] * 4.0 * grid.inv_dx * grid.inv_dx) * tau[p] + (m * apic_blend) * C[p]
-    # w_o (m v + affine (x_o - x_p)) with x_o - x_p = (o - fx) dx, split per axis of o
-    q = m * v[p] - affine * (fx * grid.dx)
-    ax = wp.vec3(affine[0, 0], affine[1, 0], affine[2, 0]) * grid.dx
-    ay = wp.vec3(affine[0, 1], affine[1, 1], affine[2, 1]) * grid.dx
-    az = wp.vec3(affine[0, 2], affine[1, 2], affine[2, 2]) * grid.dx
+    # (m v + affine (x_o - x_p), m) with x_o - x_p = (o - fx) dx: a start value plus one step per axis of o
+    q = m * v - affine * (fx * grid.dx)
+    step_x = wp.vec4(affine[0, 0], affine[1, 0], affine[2, 0], 0.0) * grid.dx
+    step_y = wp.vec4(affine[0, 1], affine[1, 1], affine[2, 1], 0.0) * grid.dx
+    step_z = wp.vec4(affine[0, 2], affine[1, 2], affine[2, 2], 0.0) * grid.dx
+    start_i = wp.vec4(q[0], q[1], q[2], m)
     for i in range(3):
-        q_i = q + float(i) * ax
+        start_ij = start_i
         for j in range(3):
-            q_ij = q_i + float(j) * ay
             w_ij = w[i, 0] * w[j, 1]
             row = ((base[0] + i) * grid.ny + base[1] + j) * grid.nz + base[2]
-            for k in range(3):
-                weight = w_ij * w[k, 2]
-                momentum = weight * (q_ij + float(k) * az)
-                wp.atomic_add(grid_mv, row + k, wp.vec4(momentum[0], momentum[1], momentum[2], weight * m))
+            node = w_ij * start_ij
+            dz = w_ij * step_z
+            wp.atomic_add(grid_mv, row, w[0, 2] * node)
+            node = node + dz
+            wp.atomic_add(grid_mv, row + 1, w[1, 2] * node)
+            node = node + dz
+            wp.atomic_add(grid_mv, row + 2, w[2, 2] * node)
+            start_ij = start_ij + step_y
+        start_i = start_i + step_x
+
+
+@cache
+def stress_and_p2g_kernel(kind: int | None) -> wp.Kernel:
+    """The ``stress_and_p2g`` kernel for particles all of material ``kind`` (None: any mix of materials).
+
+    Each kind gets its own module, compiled once on first use, holding only its material's
+    return mapping (no per-particle switch over every model, no SVD where none is needed).
+    """
+    model = material_model(kind)
+
+    @wp.kernel(module="unique")
+    def stress_and_p2g(
+        F_trial: wp.array(dtype=wp.mat33),
+        plastic_in: wp.array(dtype=float),
+        C: wp.array(dtype=wp.mat33),
+        mu: wp.array(dtype=float),
+        lam: wp.array(dtype=float),
+        material_id: wp.array(dtype=wp.int32),
+        materials: wp.array(dtype=MaterialModel),
+        x: wp.array(dtype=wp.vec3),
+        v: wp.array(dtype=wp.vec3),
+        mass: wp.array(dtype=float),
+        volume: wp.array(dtype=float),
+        grid: Grid,
+        dt: float,
+        apic_blend: float,
+        F_out: wp.array(dtype=wp.mat33),
+        plastic_out: wp.array(dtype=float),
+        tau: wp.array(dtype=wp.mat33),
+        grid_mv: wp.array(dtype=wp.vec4),
+    ):
+        """Plastic projection of F and Kirchhoff stress, then the particle's momentum (APIC affine and stress
+        terms) and mass scattered to the grid."""
+        p = wp.tid()
+        C_p = C[p]
+        F_e, plastic, stress = wp.static(model)(
+            materials[material_id[p]], F_trial[p], plastic_in[p], C_p, mu[p], lam[p], dt
+        )
+        F_out[p] = F_e
+        plastic_out[p] = plastic
+        tau[p] = stress
+        m = mass[p]
+        affine = (-dt * volume[p] * 4.0 * grid.inv_dx * grid.inv_dx) * stress + (m * apic_blend) * C_p
+        scatter_to_grid(x[p], v[p], m, affine, grid, grid_mv)
+
+    return stress_and_p2g
 
 
 @wp.func
@@ -146,23 +165,40 @@ def wall_factor(node: float, v: float, lower: float, upper: float, dx: float):
     return 1.0
 
 
+@wp.func
+def collide_chunk(colliders: wp.array(dtype=ColliderData), first: int, x: wp.vec3, v: wp.vec3, t: float,
+                  reach: float):
+    """Velocity v at node position x after the contact of colliders first .. first + COLLIDERS_PER_LAUNCH - 1
+    (those that exist), in order."""
+    for c in range(wp.static(COLLIDERS_PER_LAUNCH)):
+        if first + c < colliders.shape[0]:
+            v = collide(colliders[first + c], x, v, t, reach)
+    return v
+
+
 @wp.kernel
 def grid_update(
     grid_mv: wp.array(dtype=wp.vec4),
     grid: Grid,
     gravity: wp.vec3,
     dt: float,
+    colliders: wp.array(dtype=ColliderData),
+    frame_time: float,
     grid_v: wp.array(dtype=wp.vec3),
 ):
-    """Grid velocities: momentum / mass plus gravity, then the domain walls."""
+    """Grid velocities: momentum / mass plus gravity, the domain walls, then the first colliders' contact.
+
+    Nodes inside a collider take its contact law; nodes less than ``CONTACT_REACH`` cells
+    outside it take it only when moving towards the surface.
+    """
     n = wp.tid()
     mv = grid_mv[n]
     if mv[3] <= 0.0:
         grid_v[n] = wp.vec3(0.0)
         return
     v = wp.vec3(mv[0], mv[1], mv[2]) / mv[3] + dt * gravity
+    node = node_position(n, grid)
     if grid.boundary != 2:
-        node = node_position(n, grid)
         wall = wp.vec3(
             wall_factor(node[0], v[0], grid.lower[0], grid.upper[0], grid.dx),
             wall_factor(node[1], v[1], grid.lower[1], grid.upper[1], grid.dx),
@@ -171,7 +207,7 @@ def grid_update(
         if grid.boundary == 1 and wall[0] * wall[1] * wall[2] == 0.0:
             wall = wp.vec3(0.0)
         v = wp.cw_mul(v, wall)
-    grid_v[n] = v
+    grid_v[n] = collide_chunk(colliders, 0, node, v, frame_time, CONTACT_REACH * grid.dx)
 
 
 @wp.kernel
@@ -179,19 +215,17 @@ def grid_collide(
     grid_v: wp.array(dtype=wp.vec3),
     grid_mv: wp.array(dtype=wp.vec4),
     grid: Grid,
-    collider: ColliderData,
+    colliders: wp.array(dtype=ColliderData),
+    first: int,
     frame_time: float,
     grid_v_out: wp.array(dtype=wp.vec3),
 ):
-    """Contact of one collider with the grid velocities (one launch per collider).
-
-    Nodes inside the collider take the contact law; nodes less than ``CONTACT_REACH``
-    cells outside take it only when moving towards the surface.
-    """
+    """Contact of colliders ``first`` .. ``first + COLLIDERS_PER_LAUNCH - 1`` with the grid velocities (the
+    colliders past those `grid_update` applies)."""
     n = wp.tid()
     v = grid_v[n]
     if grid_mv[n][3] > 0.0:
-        v = collide(collider, node_position(n, grid), v, frame_time, CONTACT_REACH * grid.dx)
+        v = collide_chunk(colliders, first, node_position(n, grid), v, frame_time, CONTACT_REACH * grid.dx)
     grid_v_out[n] = v
 
 
@@ -214,17 +248,40 @@ def g2p(
     p = wp.tid()
     base, fx = stencil(x[p], grid)
     w = bspline_weights(fx)
+    # sum_o w_o v_o (o - fx)^T dx = (moment - v_new (fx - 1)^T) dx, moment = sum_o w_o v_o (o - 1)^T taken per
+    # axis of o (offsets -1, 0, 1 from the stencil's centre: differences of partial sums, no products)
     v_new = wp.vec3(0.0)
-    B = wp.mat33(0.0)
+    moment_x = wp.vec3(0.0)
+    moment_y = wp.vec3(0.0)
+    moment_z = wp.vec3(0.0)
     for i in range(3):
+        plane = wp.vec3(0.0)  # sums over the nodes of x-offset i
+        plane_y = wp.vec3(0.0)
+        plane_z = wp.vec3(0.0)
         for j in range(3):
             row = ((base[0] + i) * grid.ny + base[1] + j) * grid.nz + base[2]
-            for k in range(3):
-                dpos = (wp.vec3(float(i), float(j), float(k)) - fx) * grid.dx
-                weighted_v = (w[i, 0] * w[j, 1] * w[k, 2]) * grid_v[row + k]
-                v_new += weighted_v
-                B += wp.outer(weighted_v, dpos)
-    C_new = (4.0 * grid.inv_dx * grid.inv_dx) * B
+            v0 = w[0, 2] * grid_v[row]
+            v1 = w[1, 2] * grid_v[row + 1]
+            v2 = w[2, 2] * grid_v[row + 2]
+            column = w[j, 1] * (v0 + v1 + v2)
+            plane += column
+            if wp.static(j == 0):
+                plane_y -= column
+            if wp.static(j == 2):
+                plane_y += column
+            plane_z += w[j, 1] * (v2 - v0)
+        weighted = w[i, 0] * plane
+        v_new += weighted
+        if wp.static(i == 0):
+            moment_x -= weighted
+        if wp.static(i == 2):
+            moment_x += weighted
+        moment_y += w[i, 0] * plane_y
+        moment_z += w[i, 0] * plane_z
+    scale = 4.0 * grid.inv_dx  # 4 / dx^2 times the dx of (o - fx) dx
+    shift = fx - wp.vec3(1.0)
+    C_new = scale * wp.matrix_from_cols(moment_x - shift[0] * v_new, moment_y - shift[1] * v_new,
+                                        moment_z - shift[2] * v_new)
     step = wp.identity(n=3, dtype=float) + dt * C_new
     x_new = x[p] + dt * v_new
     if not wp.isfinite(v_new):

@@ -10,7 +10,7 @@ import numpy as np
 import warp as wp
 
 from . import kernels as K
-from .colliders import Collider, ColliderData, Plane
+from .colliders import Collider, Plane, collider_array
 from .config import MPMConfig, make_grid
 from .materials import Material, MaterialModel
 from .state import STATE_FIELDS, Particles
@@ -22,6 +22,12 @@ class SimulationDivergedError(FloatingPointError):
     def __init__(self, message: str, indices: np.ndarray) -> None:
         super().__init__(message)
         self.indices = indices
+
+
+def material_kind(materials: list[Material]) -> int | None:
+    """The material kind all of ``materials`` share, None for a mix (picks the ``stress_and_p2g`` kernel)."""
+    kinds = {m.kind for m in materials}
+    return kinds.pop() if len(kinds) == 1 else None
 
 
 def launch_substep(
@@ -37,19 +43,21 @@ def launch_substep(
     grid_v: wp.array,
     dt: float,
     frame_time: float,
-    colliders: list[ColliderData],
+    colliders: wp.array,
     record: bool = False,
 ) -> list[wp.Launch] | None:
-    """Launch the four kernels of one substep from state ``src`` into state ``dst``.
+    """Launch the kernels of one substep from state ``src`` into state ``dst``.
 
     With ``record`` nothing runs: the launches are returned as recorded commands (in order:
-    stress, P2G, grid update, one contact launch per collider, G2P) to be replayed with
-    ``Launch.launch()``, which skips Warp's argument packing on every substep.
+    stress and P2G, grid update, one contact launch per further ``COLLIDERS_PER_LAUNCH``
+    colliders, G2P; the grid launches, ``[1:-1]``, take the ``frame_time`` parameter) to be
+    replayed with ``Launch.launch()``, which skips Warp's argument packing on every substep.
 
     ``src`` and ``dst`` have arrays ``x, v, C, F, plastic`` (F is the trial F of the last
     G2P; after the substep ``dst.F`` is the next trial F). They may be the same object
     (in-place forward stepping, ``F_elastic`` then ``src.F``) or distinct (one state per
     substep under ``wp.Tape``, with fresh ``F_elastic``, ``tau`` and grid arrays).
+    ``colliders`` is the `collider_array` of the colliders' `ColliderData`.
     ``grid_mv`` must be zero on entry; ``covariance`` is updated in place (may be empty).
     """
     p = solver.particles
@@ -62,14 +70,15 @@ def launch_substep(
         if record:
             launches.append(cmd)
 
-    launch(K.stress_and_return_mapping, n,
-           [src.F, src.plastic, src.C, mu, lam, p.material_id, solver._material_table, dt],
-           [F_elastic, dst.plastic, tau])
-    launch(K.p2g, n, [src.x, src.v, src.C, tau, p.mass, p.volume, solver.grid, dt, solver.config.apic_blend], [grid_mv])
-    launch(K.grid_update, grid_mv.shape[0], [grid_mv, solver.grid, solver.gravity, dt], [grid_v])
-    for collider in colliders:
+    launch(K.stress_and_p2g_kernel(material_kind(solver.materials)), n,
+           [src.F, src.plastic, src.C, mu, lam, p.material_id, solver._material_table, src.x, src.v, p.mass, p.volume,
+            solver.grid, dt, solver.config.apic_blend],
+           [F_elastic, dst.plastic, tau, grid_mv])
+    nodes = grid_mv.shape[0]
+    launch(K.grid_update, nodes, [grid_mv, solver.grid, solver.gravity, dt, colliders, frame_time], [grid_v])
+    for first in range(K.COLLIDERS_PER_LAUNCH, colliders.shape[0], K.COLLIDERS_PER_LAUNCH):
         contact_v = grid_v if in_place else wp.zeros_like(grid_v)
-        launch(K.grid_collide, grid_mv.shape[0], [grid_v, grid_mv, solver.grid, collider, frame_time], [contact_v])
+        launch(K.grid_collide, nodes, [grid_v, grid_mv, solver.grid, colliders, first, frame_time], [contact_v])
         grid_v = contact_v
     launch(K.g2p, n, [src.x, F_elastic, grid_v, solver.grid, dt],
            [dst.x, dst.v, dst.C, dst.F, covariance, solver._counters, solver._max_speed_sq])
@@ -109,7 +118,7 @@ class MPMSolver:
         self.time = 0.0
         self._max_wave_speed = 0.0
         self._material_table = wp.zeros(0, dtype=MaterialModel, device=self.device)
-        self._collider_table: list[ColliderData] = []
+        self._collider_table = collider_array([], self.device)
         self._collider_versions: list[int] = []
         num_nodes = int(np.prod(config.grid_shape))
         self.grid_mv = wp.zeros(num_nodes, dtype=wp.vec4, device=self.device)
@@ -247,10 +256,11 @@ class MPMSolver:
                           "bounds, where the domain's wall acts instead of the plane's contact law; extend the "
                           "bounds past it or use boundary='open'", RuntimeWarning, stacklevel=2)
 
-    def _sync_colliders(self) -> list[ColliderData]:
+    def _sync_colliders(self) -> wp.array:
+        """The colliders' `collider_array`, rebuilt when one of them moved or was added."""
         versions = [c.version for c in self.colliders]
         if versions != self._collider_versions:
-            self._collider_table = [c.data(self.device) for c in self.colliders]
+            self._collider_table = collider_array(self.colliders, self.device)
             self._collider_versions = versions
         return self._collider_table
 
@@ -300,7 +310,7 @@ class MPMSolver:
         self.time += frame_dt
         return count
 
-    def substep(self, dt: float, frame_time: float = 0.0, colliders: list[ColliderData] | None = None) -> None:
+    def substep(self, dt: float, frame_time: float = 0.0, colliders: wp.array | None = None) -> None:
         """One MPM substep of ``dt`` seconds, in place (no checks; ``step`` is the safe entry)."""
         p = self.particles
         table = self._sync_colliders() if colliders is None else colliders
@@ -310,7 +320,7 @@ class MPMSolver:
             self._recorded = (key, launch_substep(self, p, p, p.mu, p.lam, p.F, p.tau, p.covariance, self.grid_mv,
                                                   self.grid_v, dt, frame_time, table, record=True))
         launches = self._recorded[1]
-        for cmd in launches[3 : 3 + len(table)]:  # the contact launches: the collider moves within the frame
+        for cmd in launches[1:-1]:  # the grid launches: the colliders move within the frame
             cmd.set_param_by_name("frame_time", frame_time)
         self.grid_mv.zero_()
         for cmd in launches:

@@ -204,3 +204,37 @@ def test_mpm_demo_job_writes_an_mp4(tmp_path: object) -> None:
     assert (tmp_path / "mpm_fracture.mp4").stat().st_size > 0  # type: ignore[operator]
     with pytest.raises(ValueError, match="unknown scene"):
         mpm_demo.build_scene("lava", 16, np.random.default_rng(0), "cpu")
+
+
+def test_colliders_past_one_grid_launch_act_like_the_first() -> None:
+    """A floor behind 5 far-away boxes (so in the second `grid_collide` chunk) holds the block as it does alone."""
+    x, vol = block(lo=(0.15, 0.15, 0.11), hi=(0.25, 0.25, 0.21))
+    runs = []
+    for far_boxes in (0, 5):
+        solver = small_solver()
+        solver.add_particles(x, vol, FixedCorotated(1e4, 0.3, 1000.0))
+        for i in range(far_boxes):
+            solver.add_collider(Box((0.05 + 0.06 * i, 0.39, 0.39), (0.01, 0.01, 0.01)))
+        solver.add_collider(Plane((0.0, 0.0, 0.1), (0.0, 0.0, 1.0), contact="sticky"))
+        for _ in range(5):
+            solver.step(1.0 / 60.0)
+        runs.append(solver.positions())
+    assert runs[0][:, 2].min() > 0.1 - 0.01  # the floor held
+    np.testing.assert_allclose(runs[1], runs[0], atol=1e-6)
+
+
+def test_single_material_kernel_matches_the_mixed_material_kernel() -> None:
+    """Particles of one material step alike whether the solver compiles their model alone or dispatches per
+    particle (another material far away, not touching them)."""
+    x, vol = block(lo=(0.03, 0.03, 0.1), hi=(0.12, 0.12, 0.19))  # 2 cells apart: no node in common
+    other, other_vol = block(lo=(0.28, 0.28, 0.1), hi=(0.37, 0.37, 0.19))
+    for material in (FixedCorotated(1e4, 0.3, 1000.0), Fluid(bulk_modulus=1e4, density=1000.0)):
+        runs = []
+        for mixed in (False, True):
+            solver = small_solver(dt=2e-4)  # the same substeps whatever the other material's wave speed
+            ids = solver.add_particles(x, vol, material, velocities=np.tile([0.3, 0.1, 0.5], (len(x), 1)))
+            if mixed:
+                solver.add_particles(other, other_vol, Snow())
+            solver.step(1.0 / 60.0)
+            runs.append(solver.positions()[ids])
+        np.testing.assert_allclose(runs[1], runs[0], atol=1e-6)
