@@ -19,6 +19,7 @@ scene, its episode initialisation and its evaluation, by overriding these hooks
   ``_initialize_episode(parsed)``.
 - ``_state_spaces()``, ``_observe_task()``: the task's state keys and its info (with
   ``object_points``); ``_render_frames()``: RGB-D and segmentation of every camera;
+  ``_render_cloud_frames()``: the same where only the fused cloud reads them (robot pixels need no colour);
   ``_render_views(cameras)``: the same of any cameras, with visual-only decorations (videos);
   ``_object_visibility(...)``/``_track_info(...)`` where the object's tracks are more than its points.
 - ``_evaluate(info)`` -> (reward, terminated, truncated); ``_save_state``/``_restore_state``.
@@ -181,6 +182,12 @@ class TaskEnv(gym.Env):
         """RGB-D and segmentation frames of every camera at the current state."""
         raise NotImplementedError
 
+    def _render_cloud_frames(self) -> Frames | None:
+        """Frames that only the fused cloud and the visibility test read (``obs_mode="pointcloud"``): the robot's
+        pixels need depth and label but no colour, so a task may draw them cheaper; ``render()`` then draws whole
+        frames. None (the default): the task has no cheaper frames, `_render_frames` serves."""
+        return None
+
     def _render_views(self, cameras: tuple[Camera, ...], decorations: bool = True) -> Frames:
         """Frames of any ``cameras`` (one image size) at the current state, with the scene's visual-only
         decorations unless ``decorations`` is False."""
@@ -273,7 +280,7 @@ class TaskEnv(gym.Env):
 
     def gripper_points(self) -> np.ndarray:
         """Gripper surface points (Nr, 3) in the world, placed by forward kinematics of the current joints."""
-        return self.gripper.place(self._link_poses(self.gripper.links))[0]
+        return self.gripper.place_points(self._link_poses(self.gripper.links))
 
     # ------------------------------------------------------------ internals
     def _set_cameras(self, cameras: tuple[Camera, ...]) -> None:
@@ -333,7 +340,9 @@ class TaskEnv(gym.Env):
         obs, info = self._observe_task()
         self._frames = None
         if self.uses_cameras:
-            f = self._frames = self._render_frames()
+            f = self._render_cloud_frames() if self.obs_mode == "pointcloud" and self._human is None else None
+            if f is None:  # whole frames: render() shows them
+                f = self._frames = self._render_frames()
             info["object_points_visible"] = self._object_visibility(info, f)
             if self.obs_mode in CAMERA_MODES:
                 obs.update(

@@ -8,12 +8,15 @@ deduplicate on a voxel grid (cameras overlap) and pick a fixed number of points 
 along the Morton (z-order) curve of each class — block points get up to
 ``object_fraction`` of the budget. Every step is deterministic: same images, same points.
 
-`PointCloudFuser.fuse` does this in one vectorised pass over preallocated buffers: the
-cameras' world-frame pixel rays and origins are computed once (axis-major, so every crop test
-reads contiguous memory), Morton codes come from per-axis lookup tables, and the voxel
-deduplication is one plain sort of keys that carry each point's index in their low bits (the
-first point of every voxel is the one of lowest index, as a stable ``np.unique`` would pick).
-Normals are computed for the chosen points only.
+`PointCloudFuser.fuse` works incrementally, over preallocated buffers: it keeps the last frames and
+the sorted deduplication keys of their kept pixels (each key carries its pixel index in its low
+bits, so the first pixel of every voxel is the one of lowest index, as a stable ``np.unique`` would
+pick), and per call back-projects and keys only the pixels whose depth or label changed (the
+moving block and robot; cameras are fixed), merging them into the kept keys. The result is that of
+the whole computation, bit for bit (every value is computed per pixel by the same operations);
+when most pixels change, it is the whole computation. Morton codes come from per-axis lookup
+tables, camera rays and origins are computed once (axis-major), and world points and normals are
+computed for the chosen points only.
 """
 
 from __future__ import annotations
@@ -99,6 +102,18 @@ class PointCloudFuser:
                                    for axis, c in enumerate(cells)]
         # bits of the deduplication keys (code * 2 + is_object): short keys are sorted by 16-bit radix passes
         self._key_bits = 1 + (3 * max(1, int(cells.max() - 1).bit_length()) if self._morton_tables is not None else 63)
+        # incremental fusion: keys (code * 2 + is_object) << pixel bits | pixel of the last frames' kept pixels
+        self._pix_bits = max(1, (n - 1).bit_length())
+        self._incremental = self._key_bits + self._pix_bits <= 63
+        self._last: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # depth, labels, sorted keys
+        self._changed = np.empty(n, dtype=bool)
+        self._crop_min_c, self._crop_max_c = self.crop_min[:, None], self.crop_max[:, None]
+        # normals: every pixel's neighbours down the image, along it, then up and back (itself where there is none)
+        H, W = rays.shape[1:3]
+        pix = np.arange(n)
+        row, col = (pix // W) % H, pix % W
+        self._has_nbr = np.stack([row < H - 1, col < W - 1, row > 0, col > 0])
+        self._nbr = np.where(self._has_nbr, pix + np.array([[W], [1], [-W], [-1]]), pix).astype(np.int32)
 
     def capacity(self, plane_z: float = 0.0) -> int:
         """The number of distinct points (voxels) the cameras see of the plane z = ``plane_z`` inside the crop:
@@ -173,66 +188,135 @@ class PointCloudFuser:
         tx, ty, tz = self._morton_tables
         return tx[cells[0]] | ty[cells[1]] | tz[cells[2]]
 
-    def _first_per_voxel(self, codes: np.ndarray, is_obj: np.ndarray) -> np.ndarray:
-        """Index of the first point of every (voxel, class), in ascending (code, class) order: ``np.unique``'s
-        ``return_index`` of ``codes * 2 + is_obj`` (a stable sort; here as 16-bit radix passes when keys are short)."""
-        keys = codes * np.uint64(2) + is_obj.astype(np.uint64)
+    def _stable_order(self, keys: np.ndarray) -> np.ndarray:
+        """``np.argsort(keys, kind="stable")`` of non-negative keys below 2 ** ``_key_bits`` (16-bit radix passes)."""
         if self._key_bits > 48:
-            return np.unique(keys, return_index=True)[1]
+            return np.argsort(keys, kind="stable")
         order = None
         for shift in range(0, self._key_bits, 16):  # least significant digit first; each pass stable
             digit = ((keys >> np.uint64(shift)) & np.uint64(0xFFFF)).astype(np.uint16)
             step = np.argsort(digit if order is None else digit[order], kind="stable")
             order = step if order is None else order[step]
-        ordered = keys[order]
-        return order[np.concatenate(([True], ordered[1:] != ordered[:-1]))]
+        return order
+
+    def _keys(self, d: np.ndarray, lab: np.ndarray, pix: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """Kept pixels among flat pixels ``pix`` (None: all, in the preallocated buffers) of flat depth ``d`` and
+        labels ``lab`` (positive depth, not the robot, inside the crop; ascending) and their keys, code * 2 +
+        is_object."""
+        if pix is None:
+            world, keep, tmp = self._world, self._keep, self._tmp
+            np.multiply(d, self._rays_t, out=world)
+            np.add(self._origins_t, world, out=world)
+            np.greater(d, 0, out=keep)
+            np.not_equal(lab, LABEL_ROBOT, out=tmp)
+        else:
+            d, lab = d[pix], lab[pix]
+            world = np.take(self._origins_t, pix, axis=1) + d * np.take(self._rays_t, pix, axis=1)
+            keep, tmp = d > 0, lab != LABEL_ROBOT
+        keep &= tmp
+        if pix is None:
+            for axis in range(3):
+                keep &= np.greater_equal(world[axis], self.crop_min[axis], out=tmp)
+                keep &= np.less_equal(world[axis], self.crop_max[axis], out=tmp)
+        else:
+            keep &= np.all((world >= self._crop_min_c) & (world <= self._crop_max_c), axis=0)
+        idx = np.flatnonzero(keep)
+        # floor of non-negative values (every kept point is inside the crop): truncation
+        scaled = self._scaled[:, : len(idx)]
+        np.subtract(np.take(world, idx, axis=1), self.crop_min[:, None], out=scaled)
+        np.divide(scaled, self.voxel, out=scaled)
+        codes = self._codes(scaled.astype(np.int64))
+        keys = codes * np.uint64(2) + (lab[idx] == LABEL_OBJECT).astype(np.uint64)
+        return (idx if pix is None else pix[idx]), keys
+
+    def _sorted_keys(self, d: np.ndarray, lab: np.ndarray) -> np.ndarray:
+        """Ascending keys << pixel bits | pixel of every kept pixel (see `_keys`) of flat ``d``, ``lab``: the last
+        call's, with the pixels whose depth or label changed keyed again (all of them when most changed)."""
+        changed = self._changed
+        if self._last is not None:
+            last_d, last_lab, last_keys = self._last
+            np.not_equal(d, last_d, out=changed)
+            changed |= lab != last_lab
+            pix = np.flatnonzero(changed)
+        if self._last is None or 4 * len(pix) > len(d):
+            pix, keys = self._keys(d, lab, None)
+            order = self._stable_order(keys)
+            merged = (keys[order] << np.uint64(self._pix_bits)) | pix[order].astype(np.uint64)
+            self._last = (d.copy(), lab.copy(), merged)
+            return merged
+        pix, keys = self._keys(d, lab, pix)
+        mask = np.uint64((1 << self._pix_bits) - 1)
+        kept = last_keys[~changed[(last_keys & mask).astype(np.intp)]]
+        # one ascending run and a short one: a stable sort (timsort) merges them (the values are distinct)
+        merged = np.sort(np.concatenate([kept, (keys << np.uint64(self._pix_bits)) | pix.astype(np.uint64)]),
+                         kind="stable")
+        last_d[:] = d
+        last_lab[:] = lab
+        self._last = (last_d, last_lab, merged)
+        return merged
+
+    def _first_per_voxel(self, d: np.ndarray, lab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The first kept pixel (lowest index) of every (voxel, class), in ascending (Morton code, class) order, and
+        whether its class is the object."""
+        if not self._incremental:
+            pix, keys = self._keys(d, lab, None)
+            _, first = np.unique(keys, return_index=True)
+            return pix[first], (keys[first] & np.uint64(1)).astype(bool)
+        merged = self._sorted_keys(d, lab)
+        keys = merged >> np.uint64(self._pix_bits)
+        first = np.empty(len(merged), dtype=bool)
+        first[:1] = True
+        np.not_equal(keys[1:], keys[:-1], out=first[1:])
+        pix = (merged[first] & np.uint64((1 << self._pix_bits) - 1)).astype(np.intp)
+        return pix, (keys[first] & np.uint64(1)).astype(bool)
+
+    def _normals_at(self, d: np.ndarray, pix: np.ndarray, o: np.ndarray, p: np.ndarray) -> np.ndarray:
+        """`normals` (axis-major (3, N)) at flat pixels ``pix`` of flat depth ``d``, whose camera origins are ``o``
+        and world points ``p`` (3, N), back-projecting only the neighbours used (the same values: a neighbour is
+        in the same image, so it has the same origin)."""
+        has, nb = np.take(self._has_nbr, pix, axis=1), np.take(self._nbr, pix, axis=1)
+        dn = d[nb]
+        jump = np.where(has & (dn > 0), np.abs(dn - d[pix]), np.inf)  # background: never used
+        fwd = jump[:2] <= jump[2:]  # per image axis: the neighbour ahead, else the one behind
+        used = np.where(fwd, nb[:2], nb[2:])
+        wn, pc = o[:, None] + d[used] * np.take(self._rays_t, used, axis=1), p[:, None]  # (3, 2, N), (3, 1, N)
+        diff = np.where(fwd, wn - pc, pc - wn)
+        a, b = diff[:, 0], diff[:, 1]  # (3, N) each: down the image, along it
+        nrm = np.stack([a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]])
+        to_cam = o - p
+        facing = nrm[0] * to_cam[0] + nrm[1] * to_cam[1] + nrm[2] * to_cam[2]
+        nrm = np.where(facing < 0, -nrm, nrm)
+        norm = np.sqrt(nrm[0] * nrm[0] + nrm[1] * nrm[1] + nrm[2] * nrm[2])
+        return nrm / np.where(norm > 0, norm, 1.0)
 
     def fuse(self, rgb: np.ndarray, depth: np.ndarray, labels: np.ndarray) -> PointCloud:
         """The fused, cropped, robot-free and downsampled cloud of one set of frames."""
         d, lab_all = depth.reshape(-1), labels.reshape(-1)
-        world, keep, tmp = self._world, self._keep, self._tmp
-        np.multiply(d, self._rays_t, out=world)
-        np.add(self._origins_t, world, out=world)
-        np.greater(d, 0, out=keep)
-        np.not_equal(lab_all, LABEL_ROBOT, out=tmp)
-        keep &= tmp
-        for axis in range(3):
-            keep &= np.greater_equal(world[axis], self.crop_min[axis], out=tmp)
-            keep &= np.less_equal(world[axis], self.crop_max[axis], out=tmp)
-        idx = np.flatnonzero(keep)
-        pts = np.take(world, idx, axis=1)
-        lab = lab_all[idx]
-        # floor of non-negative values (every kept point is inside the crop): truncation
-        scaled = self._scaled[:, : len(idx)]
-        np.subtract(pts, self.crop_min[:, None], out=scaled)
-        np.divide(scaled, self.voxel, out=scaled)
-        codes = self._codes(scaled.astype(np.int64))
-        first = self._first_per_voxel(codes, lab == LABEL_OBJECT)
-        is_obj = lab[first] == LABEL_OBJECT
+        first, is_obj = self._first_per_voxel(d, lab_all)
         obj, stat = first[is_obj], first[~is_obj]  # each in ascending code order
         n_obj = min(len(obj), int(round(self.object_fraction * self.num_points)))
         if len(stat) == 0:
             n_obj = self.num_points
-        chosen = np.concatenate(
+        pix = np.concatenate(
             [obj[even_positions(len(obj), n_obj)], stat[even_positions(len(stat), self.num_points - n_obj)]])
-        if len(chosen) == 0:
+        if len(pix) == 0:
             raise RuntimeError("no scene point is visible: every camera pixel was cropped or masked")
-        pix = idx[chosen]
+        o = np.take(self._origins_t, pix, axis=1)
+        p = o + d[pix] * np.take(self._rays_t, pix, axis=1)
         return PointCloud(
-            points=np.take(pts, chosen, axis=1).T.astype(np.float32),
-            colors=_BYTE_TO_UNIT[rgb.reshape(-1, 3)[pix]],
-            normals=self._normals(world, depth, pix).T.astype(np.float32),
-            labels=lab[chosen].astype(np.int32),
+            points=p.T.astype(np.float32),
+            colors=np.take(_BYTE_TO_UNIT, np.take(rgb.reshape(-1, 3), pix, axis=0)),
+            normals=self._normals_at(d, pix, o, p).T.astype(np.float32),
+            labels=lab_all[pix].astype(np.int32),
         )
 
     def visible(self, points: np.ndarray, depth: np.ndarray, labels: np.ndarray, label: int, tol: float = 0.01
                 ) -> np.ndarray:
         """Whether each world point (K, 3) is seen by some camera (z-buffer test on its label's pixels)."""
-        seen = np.zeros(len(points), dtype=bool)
-        for v, cam in enumerate(self.cameras):
-            u, w, z = project(points, cam)
-            ui, vi = np.rint(u).astype(int), np.rint(w).astype(int)
-            inside = (z > 0) & (ui >= 0) & (ui < cam.width) & (vi >= 0) & (vi < cam.height)
-            ui, vi = np.minimum(np.maximum(ui, 0), cam.width - 1), np.minimum(np.maximum(vi, 0), cam.height - 1)
-            seen |= inside & (labels[v, vi, ui] == label) & (depth[v, vi, ui] > z - tol)
-        return seen
+        V, H, W = depth.shape
+        u, w, z = (np.stack(c) for c in zip(*(project(points, cam) for cam in self.cameras), strict=True))  # (V, K)
+        ui, vi = np.rint(u).astype(np.intp), np.rint(w).astype(np.intp)
+        inside = (z > 0) & (ui >= 0) & (ui < W) & (vi >= 0) & (vi < H)
+        flat = np.where(inside, (np.arange(V)[:, None] * H + vi) * W + ui, 0)
+        seen = inside & (labels.reshape(-1)[flat] == label) & (depth.reshape(-1)[flat] > z - tol)
+        return seen.any(axis=0)

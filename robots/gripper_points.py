@@ -162,13 +162,21 @@ class GripperPoints:
 
     def place(self, link_poses: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """World points and normals (..., Nr, 3) from the poses of ``links`` (..., len(links), 4, 4)."""
-        link_poses = np.asarray(link_poses)
-        if link_poses.shape[-3:] != (len(self.links), 4, 4):
-            raise ValueError(f"link_poses must have shape (..., {len(self.links)}, 4, 4), got {link_poses.shape}")
-        T = link_poses[..., self.link_ids, :, :]
+        T = self._point_poses(link_poses)
         points = np.einsum("...nij,nj->...ni", T[..., :3, :], self._local_h)
         normals = np.einsum("...nij,nj->...ni", T[..., :3, :3], self.local_normals)
         return points, normals
+
+    def place_points(self, link_poses: np.ndarray) -> np.ndarray:
+        """The world points (..., Nr, 3) of `place` alone (the same values)."""
+        return np.einsum("...nij,nj->...ni", self._point_poses(link_poses)[..., :3, :], self._local_h)
+
+    def _point_poses(self, link_poses: np.ndarray) -> np.ndarray:
+        """The pose (..., Nr, 4, 4) of every point's link."""
+        link_poses = np.asarray(link_poses)
+        if link_poses.shape[-3:] != (len(self.links), 4, 4):
+            raise ValueError(f"link_poses must have shape (..., {len(self.links)}, 4, 4), got {link_poses.shape}")
+        return link_poses[..., self.link_ids, :, :]
 
     def from_joints(
         self, fk: ForwardKinematics, q: np.ndarray, base: np.ndarray | None = None

@@ -497,6 +497,12 @@ class Push4DEnv(TaskEnv):
     def _render_frames(self) -> Frames:
         return self.sim.render()
 
+    def _render_cloud_frames(self) -> Frames | None:
+        # (a subclass that draws more, such as MPM particles, keeps whole frames)
+        if not self.sim.SKIPS_ROBOT_RGB or type(self)._render_frames is not Push4DEnv._render_frames:
+            return None
+        return self.sim.render(robot_rgb=False)
+
     def _render_views(self, cameras: tuple[Camera, ...], decorations: bool = True) -> Frames:
         return self.sim.render_views(cameras, decorations)
 

@@ -51,6 +51,7 @@ class RigidBackend(ABC):
     scene: Scene
     built_scene: Scene
     light: Light | None = None
+    SKIPS_ROBOT_RGB = False  # whether ``render(robot_rgb=False)`` draws cheaper frames than ``render()``
 
     @abstractmethod
     def reset(self, body_pose7: np.ndarray, tcp_xy: np.ndarray) -> None:
@@ -85,8 +86,10 @@ class RigidBackend(ABC):
         """Restore a snapshot taken by `get_state`."""
 
     @abstractmethod
-    def render(self) -> Frames:
-        """Render every camera of the scene (the observations' images: no decorations)."""
+    def render(self, robot_rgb: bool = True) -> Frames:
+        """Render every camera of the scene (the observations' images: no decorations). ``robot_rgb=False``: the
+        robot's pixels may keep any colour (frames for a point cloud, which drops them; a backend may draw them
+        cheaper); depth, labels and all other pixels are unchanged."""
 
     @abstractmethod
     def render_views(self, cameras: tuple[Camera, ...], decorations: bool = True) -> Frames:

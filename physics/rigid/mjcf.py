@@ -6,7 +6,8 @@ table). Friction: statics and robot geoms have a higher ``priority`` than the fr
 MuJoCo uses their coefficient for each pair (rather than the maximum of the two). The
 robot's contacts are stiffer than MuJoCo's default (time constant 10 ms, impedance
 0.95-0.99): the pusher sinks less into the block, which brings pushes closer to PyBullet's
-hard contacts (median block difference over the parity scenarios 31 -> 19 mm). Visual geoms are in group 1,
+hard contacts (median block difference over the parity scenarios 31 -> 19 mm). Visual geoms are in group 1
+(the robot's in group 2, so that a renderer can draw the robot apart from the rest, `mujoco_render`),
 robot collision geoms and free bodies' contact feet (under the body, never in view) in group 3 (not rendered).
 Robot geometry is a mesh or a URDF primitive (box, cylinder, sphere).
 The robot is gravity-compensated and servoed by position actuators. A free body of boxes gets uniform density;
@@ -26,6 +27,7 @@ STATIC_BITS = 'contype="1" conaffinity="0" priority="1"'
 BODY_BITS = 'contype="1" conaffinity="3"'
 ROBOT_BITS = 'contype="2" conaffinity="0" priority="1"'
 VISUAL_ONLY = 'contype="0" conaffinity="0" group="1"'
+ROBOT_VISUAL = 'contype="0" conaffinity="0" group="2"'
 HIDDEN = 'group="3"'  # collision-only geoms, not rendered: robot collision meshes, a free body's hulls and contact feet
 ROBOT_SOLREF = "0.01 1"
 ROBOT_SOLIMP = "0.95 0.99 0.001"
@@ -109,7 +111,7 @@ class _RobotWriter:
         for kind, geoms in (("v", link.visual), ("c", link.collision if link.name in self.robot.contact_links else ())):
             for i, g in enumerate(geoms):
                 name = f"{link.name}_{kind}{i}"
-                attrs = VISUAL_ONLY if kind == "v" else (
+                attrs = ROBOT_VISUAL if kind == "v" else (
                     f'{ROBOT_BITS} group="3" friction="{self.robot.friction:.6g} 0.005 0.0001" '
                     f'solref="{ROBOT_SOLREF}" solimp="{ROBOT_SOLIMP}"')
                 out.append(

@@ -34,6 +34,8 @@ STALL_PERIODS = 2  # servo periods in a row the body must push back harder than 
 class MujocoBackend(RigidBackend):
     """A `Scene` simulated by MuJoCo; rendering is created lazily on the first `render` call."""
 
+    SKIPS_ROBOT_RGB = True
+
     def __init__(self, scene: Scene, servo_dt: float = 0.01):
         self.scene = self.built_scene = scene
         xml, assets = scene_to_mjcf(scene)
@@ -300,8 +302,9 @@ class MujocoBackend(RigidBackend):
         mujoco.mj_forward(self.model, self.data)
 
     # -------------------------------------------------------------- rendering
-    def render(self) -> Frames:
-        """RGB, depth (metres along the optical axis; 0 where nothing is hit) and labels of every camera."""
+    def render(self, robot_rgb: bool = True) -> Frames:
+        """RGB, depth (metres along the optical axis; 0 where nothing is hit) and labels of every camera;
+        ``robot_rgb=False`` leaves the robot's pixels uncoloured (`MujocoCameraRenderer.render`)."""
         if self._renderer is None:
             from .mujoco_render import MujocoCameraRenderer
 
@@ -309,7 +312,7 @@ class MujocoBackend(RigidBackend):
         cams = self.scene.cameras
         if any((c.width, c.height) != (cams[0].width, cams[0].height) for c in cams):
             raise ValueError("all cameras of a scene must share one image size")
-        return Frames(*self._renderer.render(self.data, cams[0].width, cams[0].height))
+        return Frames(*self._renderer.render(self.data, cams[0].width, cams[0].height, robot_rgb))
 
     def render_views(self, cameras: tuple[Camera, ...], decorations: bool = True) -> Frames:
         """RGB, depth and labels of any ``cameras``, with the scene's decorations unless ``decorations`` is False

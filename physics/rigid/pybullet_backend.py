@@ -511,8 +511,9 @@ class PybulletBackend(RigidBackend):
         self._restore_friction(state.controller[n:])
 
     # -------------------------------------------------------------- rendering
-    def render(self) -> Frames:
-        """RGB, depth (metres along the optical axis; 0 where nothing is hit) and labels (TinyRenderer)."""
+    def render(self, robot_rgb: bool = True) -> Frames:
+        """RGB, depth (metres along the optical axis; 0 where nothing is hit) and labels (TinyRenderer; the robot's
+        colours are always drawn)."""
         return self._render(self.scene.cameras)
 
     def render_views(self, cameras: tuple[Camera, ...], decorations: bool = True) -> Frames:
