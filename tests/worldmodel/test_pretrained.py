@@ -81,3 +81,26 @@ def test_poke4d_checkpoint_predicts_held_out_pokes_of_the_ringing_rod(tmp_path):
     assert m["zero_flow_moved"][-1] > 0.01  # the pokes and the ringing moved the rod
     assert m["model_moved"][-1] < 0.7 * m["zero_flow_moved"][-1]
     assert m["model_static"][-1] < 0.003
+
+
+def test_generalist_checkpoint_predicts_pushes_of_an_object_and_gripper_it_never_saw(tmp_path):
+    """push4d-pointflow: complete and small, its protocol groups in metrics.json, and on fresh random pushes of
+    an object outside its training split (a polygon written here) by an unseen gripper it beats zero flow."""
+    name = "push4d-pointflow"
+    assert name in available()
+    files = {p.name: p.stat().st_size for p in (CHECKPOINTS / name).iterdir()}
+    assert {"model.safetensors", "config.json", "stats.json", "metrics.json", "recipe.yaml"} <= set(files)
+    assert sum(files.values()) <= 20 * 2**20
+    m = json.loads((CHECKPOINTS / name / "metrics.json").read_text())
+    groups = m["per_group"]
+    assert {"seen", "unseen_objects", "unseen_family", "unseen_gripper", "nominal", "camera"} <= set(groups)
+    assert groups["unseen_objects"]["moved_l2_ratio_to_zero_flow_at_H"] < 0.6
+    path = tmp_path / "unseen.zarr"
+    arrow = "{polygon: [[0, 0], [0.1, 0], [0.1, 0.03], [0.05, 0.07], [0, 0.03]], height: 0.04}"
+    run_job("collect", ["env_id=Push4D-v0", f"env.object={arrow}", "env.gripper=xarm_gripper", "policy=random_push",
+                        "episodes=2", "max_steps=40", "seed=515151", f"out={path}"])
+    model = load_pretrained(name)
+    m = flow_metrics(model, PointFlowDataset(path, horizon=model.horizon, split="all"), batch_size=8)
+    assert m["zero_flow_moved"][-1] > 0.01  # the pushes moved the object
+    assert m["model_moved"][-1] < 0.8 * m["zero_flow_moved"][-1]
+    assert m["model_static"][-1] < 0.003
