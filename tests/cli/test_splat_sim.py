@@ -158,6 +158,17 @@ def test_default_run_reports_volume_mass_fill_and_warnings(ball, tmp_path, capsy
     stills = sorted(p.name for p in out.glob("preview_*.png"))
     assert stills == ["preview_0000.png", "preview_0001.png"]
     assert imageio.imread(out / stills[0]).shape[:2] == (480, 640)
+    top = tmp_path / "top"  # a chosen camera: from straight above (elevation 89 deg), 320 x 256
+    run_job("splat-sim", [f"input={ball}", "frames=1", f"out={top}", "up=+z",
+                          "preview_view={elevation_deg: 89.0, width: 320, height: 256}"])
+    image = imageio.imread(top / "preview_0000.png")
+    assert image.shape[:2] == (256, 320)
+    ball_px = np.any(np.abs(image[..., :3].astype(int) - image[0, 0, :3].astype(int)) > 40, axis=-1)
+    rows, cols = np.nonzero(ball_px)  # seen from above, the ball is a disc at the centre of the image
+    assert abs(rows.mean() - 128) < 20 and abs(cols.mean() - 160) < 20
+    assert 0.6 < np.ptp(rows) / np.ptp(cols) < 1.6
+    with pytest.raises(ValueError, match="preview_view has unknown keys"):
+        run_job("splat-sim", [f"input={ball}", "frames=1", f"out={tmp_path / 'bad'}", "+preview_view.yaw=3"])
 
 
 def test_opaque_body_is_filled_to_its_solid_volume(tmp_path):

@@ -2,8 +2,9 @@
 
 `Preview` writes ``splat_sim.mp4`` (every frame) and ``preview_NNNN.png`` stills (``PREVIEW_STILLS``
 frames spread over the run) with :func:`physics.render.gaussian_raster.render_gaussians`: each
-Gaussian drawn with its covariance and opacity (faint haze stays faint), 640x480, from a camera
-that frames the object and its floor about the run's up axis.
+Gaussian drawn with its covariance and opacity (faint haze stays faint), from a camera that frames
+the object and its floor about the run's up axis at ``preview_view``'s azimuth, elevation and field
+of view (640x480 by default).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from omegaconf import DictConfig
 
 PREVIEW_GAUSSIANS = 1_000_000  # Gaussians drawn per preview frame at most (an even, seeded subset beyond)
 PREVIEW_STILLS = 4  # preview frames also saved as PNG
-PREVIEW_SIZE = (640, 480)  # width, height in pixels
+VIEW_KEYS = ("azimuth_deg", "elevation_deg", "fovy_deg", "width", "height")  # preview_view's keys
 
 
 class Preview:
@@ -52,7 +53,7 @@ class Preview:
             self.floor = Floor(centre, up, 1.5 * size)
             spokes = np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]], dtype=float)
             framed.append(centre + 0.75 * size * spokes @ (np.eye(3) - np.outer(up, up)))
-        self.camera = preview_camera(np.concatenate(framed), up, width=PREVIEW_SIZE[0], height=PREVIEW_SIZE[1])
+        self.camera = preview_camera(np.concatenate(framed), up, **preview_view(cfg))
         self.tmp = out / "splat_sim.tmp.mp4"
         self.writer = imageio.get_writer(self.tmp, fps=int(cfg.fps), macro_block_size=1)
 
@@ -76,3 +77,19 @@ class Preview:
         self.writer.close()
         if ok:
             os.replace(self.tmp, self.out / "splat_sim.mp4")
+
+
+def preview_view(cfg: DictConfig) -> dict:
+    """``cfg.preview_view`` checked: the preview camera's azimuth and elevation about up, field of view (deg) and
+    image size (px); missing keys take their defaults."""
+    view = {"azimuth_deg": 30.0, "elevation_deg": 25.0, "fovy_deg": 40.0, "width": 640, "height": 480}
+    given = dict(cfg.get("preview_view") or {})
+    unknown = set(given) - set(VIEW_KEYS)
+    if unknown:
+        raise ValueError(f"preview_view has unknown keys {sorted(unknown)}; allowed: {', '.join(VIEW_KEYS)}")
+    view.update(given)
+    if not -90.0 < float(view["elevation_deg"]) < 90.0 or not 1.0 <= float(view["fovy_deg"]) < 180.0:
+        raise ValueError(f"preview_view needs elevation_deg in (-90, 90) and fovy_deg in [1, 180), got {given}")
+    if int(view["width"]) < 16 or int(view["height"]) < 16:
+        raise ValueError(f"preview_view's width and height must be at least 16 px, got {given}")
+    return {k: (int(v) if k in ("width", "height") else float(v)) for k, v in view.items()}
