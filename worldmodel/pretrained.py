@@ -84,10 +84,9 @@ def load_model(checkpoint: str | os.PathLike, device: str | torch.device = "cpu"
 
 def checkpoint_rotations(config: dict, where: object = "config.json") -> int:
     """The test-time rotation count a checkpoint config asks for (``inference.rotations``; 1 when absent)."""
-    count = (config.get("inference") or {}).get("rotations", 1)
-    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
-        raise ValueError(f"{where}: inference.rotations must be a positive integer, got {count!r}")
-    return count
+    from worldmodel.models.rotation_averaging import check_rotations
+
+    return check_rotations((config.get("inference") or {}).get("rotations", 1), f"{where}: inference.rotations")
 
 
 def load_pretrained(name: str = DEFAULT, device: str | torch.device = "cpu") -> torch.nn.Module:

@@ -112,6 +112,7 @@ def modal_pieces(
     poke: tuple[np.ndarray, float, np.ndarray] | None = None,
     frequency_floor: float = 1e-2,
     min_voxels: int = 8,
+    max_pieces: int | None = None,
 ) -> PieceModes:
     """Modal models of the solid's pieces with the Gaussians of ``rest`` embedded (see the module docstring).
 
@@ -127,6 +128,7 @@ def modal_pieces(
         poke: (centre, radius, velocity): nodes within ``radius`` of ``centre`` get ``velocity``, or None.
         frequency_floor: modes below this fraction of the piece's wave frequency are dropped.
         min_voxels: pieces with fewer voxels are not simulated.
+        max_pieces: ValueError (naming the pieces' sizes) when more pieces than this have ``min_voxels``; None: any.
     """
     from physics import modal
     from physics.modal.embedding import PointEmbedding, PointModes
@@ -139,6 +141,12 @@ def modal_pieces(
     if not occupied.any():
         raise ValueError("the solid has no voxel at least half full; nothing to mesh for engine=modal")
     labels, sizes = solid_components(occupied)
+    big = sizes[sizes >= min_voxels]
+    if max_pieces is not None and len(big) > max_pieces:
+        raise ValueError(f"engine=modal: the solid falls into {len(big)} separate pieces of >= {min_voxels} voxels "
+                         f"(voxels: {big[:12].tolist()}{' ...' if len(big) > 12 else ''}), more than "
+                         f"modal_max_pieces={max_pieces}; select one with component= or crop=, or raise "
+                         "modal_max_pieces")
     cell = np.clip(np.floor((rest.positions - corner) / voxel).astype(np.int64), 0, np.array(occupied.shape) - 1)
     gap, near = ndimage.distance_transform_edt(labels == 0, return_indices=True)
     owner = labels[tuple(near[(slice(None),) + tuple(cell.T)])]  # each Gaussian's piece (nearest occupied voxel)

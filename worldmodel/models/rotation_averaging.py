@@ -29,6 +29,13 @@ VECTOR_KEYS = ("scene_points", "scene_normals", "gripper_points", "gripper_veloc
                *PAST_KEYS, START_KEY)  # batch entries that are 3-vectors in world axes (turned with the scene)
 
 
+def check_rotations(count: object, where: str = "rotations") -> int:
+    """``count`` as a rotation count (a positive integer; 1: no averaging), else ValueError naming ``where``."""
+    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+        raise ValueError(f"{where} must be a positive integer (1: no averaging), got {count!r}")
+    return count
+
+
 def z_rotations(count: int, dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu") -> torch.Tensor:
     """The ``count`` rotations (count, 3, 3) about z by 2 pi k / count, k = 0 .. count - 1."""
     angles = torch.arange(count, dtype=torch.float64) * (2.0 * math.pi / count)
@@ -52,8 +59,7 @@ class RotationAveraged(nn.Module):
 
     def __init__(self, model: nn.Module, rotations: int) -> None:
         super().__init__()
-        if not isinstance(rotations, int) or isinstance(rotations, bool) or rotations < 1:
-            raise ValueError(f"rotations must be a positive integer (1: no averaging), got {rotations!r}")
+        check_rotations(rotations)
         for name in ("encode_scene", "encode_push", "decode", "horizon"):
             if not hasattr(model, name):
                 raise ValueError(f"{type(model).__name__} lacks {name}: rotation averaging needs the MPC interface")

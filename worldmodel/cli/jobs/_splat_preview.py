@@ -80,16 +80,10 @@ class Preview:
 
 
 def preview_view(cfg: DictConfig) -> dict:
-    """``cfg.preview_view`` checked: the preview camera's azimuth and elevation about up, field of view (deg) and
-    image size (px); missing keys take their defaults."""
-    view = {"azimuth_deg": 30.0, "elevation_deg": 25.0, "fovy_deg": 40.0, "width": 640, "height": 480}
+    """``cfg.preview_view`` as keyword arguments of `physics.render.gaussian_raster.preview_camera` (which checks
+    the values and holds the defaults of missing keys); unknown keys raise ValueError."""
     given = dict(cfg.get("preview_view") or {})
     unknown = set(given) - set(VIEW_KEYS)
     if unknown:
         raise ValueError(f"preview_view has unknown keys {sorted(unknown)}; allowed: {', '.join(VIEW_KEYS)}")
-    view.update(given)
-    if not -90.0 < float(view["elevation_deg"]) < 90.0 or not 1.0 <= float(view["fovy_deg"]) < 180.0:
-        raise ValueError(f"preview_view needs elevation_deg in (-90, 90) and fovy_deg in [1, 180), got {given}")
-    if int(view["width"]) < 16 or int(view["height"]) < 16:
-        raise ValueError(f"preview_view's width and height must be at least 16 px, got {given}")
-    return {k: (int(v) if k in ("width", "height") else float(v)) for k, v in view.items()}
+    return {k: (int(v) if k in ("width", "height") else float(v)) for k, v in given.items()}

@@ -353,22 +353,14 @@ def modal_engine(cfg: DictConfig, sim_rest: object, fill: object, material: obje
                  poke: tuple, warnings: Warnings) -> ModalEngine:
     """FE modes of the solid's pieces, each clamped at its bottom or free, and the poke."""
     from physics.mpm.materials import FixedCorotated, NeoHookean
-    from physics.splats.pieces import coarse_solid, modal_pieces
-    from physics.splats.solid import solid_components
+    from physics.splats.pieces import modal_pieces
 
     if not isinstance(material, (FixedCorotated, NeoHookean)):
         raise ValueError("engine=modal needs an elastic material (FixedCorotated or NeoHookean, e.g. jelly, rubber), "
                          f"got {cfg.material!r}")
-    occupied = coarse_solid(fill, points=sim_rest.positions)[0]
-    _, sizes = solid_components(occupied)
-    big = sizes[sizes >= 8]
-    if len(big) > int(cfg.modal_max_pieces):
-        raise ValueError(f"engine=modal: the solid falls into {len(big)} separate pieces of >= 8 voxels "
-                         f"(voxels: {big[:12].tolist()}{' ...' if len(big) > 12 else ''}), more than "
-                         f"modal_max_pieces={cfg.modal_max_pieces}; select one with component= or crop=, or raise "
-                         "modal_max_pieces")
     pieces = modal_pieces(sim_rest, fill, material, int(cfg.num_modes), gravity, fixed=str(cfg.modal_fixed),
-                          order=int(cfg.modal_order), damping=float(cfg.modal_damping), poke=poke)
+                          order=int(cfg.modal_order), damping=float(cfg.modal_damping), poke=poke,
+                          max_pieces=int(cfg.modal_max_pieces))
     if len(pieces.pieces) > 1:
         warnings.warn(f"engine=modal: the object is {len(pieces.pieces)} separate solid pieces (voxels: "
                       f"{[p.num_voxels for p in pieces.pieces]}), each simulated with its own modes"

@@ -65,9 +65,9 @@ def initial_model(checkpoint: str, horizon: int) -> tuple[torch.nn.Module, dict]
 def inference_config(cfg: DictConfig) -> dict:
     """The checkpoint's inference settings: ``{"inference": {"rotations": K}}`` for test-time averaging over K
     turns about z (`worldmodel.models.RotationAveraged`), which needs training with rotation augmentation."""
-    rotations = cfg.get("rotations", 1)
-    if not isinstance(rotations, int) or isinstance(rotations, bool) or rotations < 1:
-        raise ValueError(f"rotations must be a positive integer (1: no test-time averaging), got {rotations!r}")
+    from worldmodel.models.rotation_averaging import check_rotations
+
+    rotations = check_rotations(cfg.get("rotations", 1))
     if rotations > 1 and not cfg.augment:
         raise ValueError(f"rotations={rotations} averages over turns about z, which only a model trained with "
                          "augment=true has seen; set augment=true or rotations=1")
