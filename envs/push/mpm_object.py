@@ -41,7 +41,7 @@ from .env import MATERIALS as OBJECT_MATERIALS
 
 MATERIALS = tuple(m for m in OBJECT_MATERIALS if m != "rigid")
 DEFAULT_YOUNGS_MODULUS = {"jelly": 2.0e4, "plasticine": 2.0e4, "sand": 2.0e4}  # Pa
-MAX_YOUNGS_MODULUS = 1e7  # Pa: the CFL substep count grows as sqrt(E) (~4000 substeps per step here)
+MAX_YOUNGS_MODULUS = 1e7  # Pa: the CFL substep count grows as sqrt(E) (~2700 substeps per step here)
 POISSON_RATIO = 0.3
 PLASTICINE_YIELD_STRESS = 1.5e3  # Pa: holds its own weight (rho g h ~ 450 Pa), dents under a push
 SAND_FRICTION_ANGLE = 30.0  # degrees

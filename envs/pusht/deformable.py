@@ -25,7 +25,7 @@ class DeformablePushT4DEnv(MPMObject, PushT4DEnv):
     ``"jelly"`` fixed-corotated elastic, ``"plasticine"`` von Mises (yield stress 1.5 kPa,
     keeps dents), ``"sand"`` Drucker-Prager (30 deg, cohesionless: it slumps and spreads).
     ``block_youngs_modulus`` is E in Pa (default 2e4 for each, at most 1e7; the CFL substep count
-    grows as sqrt(E): ~180 substeps per 0.1 s step at 2e4). Poisson ratio 0.3. The table is a Coulomb
+    grows as sqrt(E): ~165 substeps per 0.1 s step at 2e4 while pushed). Poisson ratio 0.3. The table is a Coulomb
     friction plane (``friction``); the walls are slip planes. The hand and finger links are
     kinematic box colliders (their collision meshes' bounding boxes) posed every step from
     URDF forward kinematics of the rigid backend's robot (which still simulates the robot; the

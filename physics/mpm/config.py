@@ -24,7 +24,9 @@ class MPMConfig:
             raises ``ValueError`` when it violates the CFL condition dt (c + |v|max) <= dx.
         gravity: acceleration in m/s^2.
         device: Warp device, ``"cpu"`` or ``"cuda"`` / ``"cuda:N"``.
-        cfl: Courant number used when ``dt`` is None, in (0, 1].
+        cfl: Courant number used when ``dt`` is None, in (0, 1]. The default 0.5 is the largest at which the
+            contact and closed-form physics tests hold; a pushed jelly T stays stable up to 1.0, and against a
+            0.15 reference its particles differ by 2.7 mm on average (1.9 mm at 0.4, 4 mm spacing).
         apic_blend: 1 for APIC, 0 for PIC (affine velocity dropped in the transfer).
         boundary: domain walls acting on grid nodes within one cell of the bounds:
             ``"slip"`` (outward normal velocity removed), ``"sticky"`` or ``"open"`` (no walls). In every case
@@ -37,7 +39,7 @@ class MPMConfig:
     dt: float | None = None
     gravity: tuple[float, float, float] = (0.0, 0.0, -9.81)
     device: str = "cpu"
-    cfl: float = 0.4
+    cfl: float = 0.5
     apic_blend: float = 1.0
     boundary: str = "slip"
     track_covariance: bool = False

@@ -1,6 +1,7 @@
 """Record golden trajectories (state-mode observations and info tracks for fixed seeds and actions).
 
-``python tests/envs/golden/record_golden.py OUT_DIR`` writes one ``<case>.npz`` per case of ``CASES``:
+``python tests/envs/golden/record_golden.py OUT_DIR [CASE ...]`` writes one ``<case>.npz`` per case of ``CASES``
+(or of the cases named):
 the actions (drawn once from a seeded generator: heuristic pushes for PushT4D, random fingertip
 targets for Poke4D) and what the env returned. ``tests/envs/test_golden.py`` replays the stored actions
 and compares, so a refactoring that changes behaviour fails. Rerun only when a behaviour change
@@ -72,14 +73,20 @@ def rollout(env_id: str, kwargs: dict, actions: np.ndarray | None, steps: int, s
     return {"actions": np.stack(taken), **{k: np.stack(v) for k, v in rows.items()}}
 
 
-def main(out: str) -> None:
-    """Record every case into ``out``."""
+def main(out: str, names: list[str]) -> None:
+    """Record the cases ``names`` (all when empty) into ``out``."""
+    unknown = sorted(set(names) - set(CASES))
+    if unknown:
+        raise SystemExit(f"unknown cases {unknown}; the cases are {sorted(CASES)}")
     Path(out).mkdir(parents=True, exist_ok=True)
-    for name, case in CASES.items():
+    for name in names or list(CASES):
+        case = CASES[name]
         result = rollout(case["env_id"], case["kwargs"], None, case["steps"])
         np.savez_compressed(Path(out) / f"{name}.npz", **result)
         print(name, {k: v.shape for k, v in result.items()})
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    if len(sys.argv) < 2:
+        raise SystemExit(__doc__)
+    main(sys.argv[1], sys.argv[2:])
