@@ -8,7 +8,8 @@ block after one warm-up step, in the default pointcloud mode with 2 cameras at 9
 per material: steps/s by wall time and by this process's CPU time (robust to other tenants'
 load; Warp runs CPU kernels on one thread), particles, MPM substeps per step, the MPM share of
 the step time and the particle-substeps/s of the solver; the rigid env's rate over the same
-pushes in the same run is the anchor (ratio column, wall time).
+pushes in the same run is the anchor (ratio column, wall time), and gym-pusht's 96x96 pixel mode
+(extra `bench`) the external one (issue target: jelly >= 0.005x gym-pusht pixels, ~3 steps/s).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import time
 
 import gymnasium as gym
 import numpy as np
+from bench_env import rate
 
 import envs  # noqa: F401
 
@@ -72,12 +74,23 @@ def main() -> None:
     ap.add_argument("--materials", default="jelly,plasticine,sand")
     args = ap.parse_args()
     base = dict(robot=args.robot, obs_mode=args.obs_mode)
+    try:
+        import gym_pusht  # noqa: F401
+
+        pixels_env = gym.make("gym_pusht/PushT-v0", obs_type="pixels")
+        pixels = rate(pixels_env, 300)
+        pixels_env.close()
+        print(f"gym-pusht   {pixels:8.1f} steps/s  (pixels 96x96, external anchor)")
+    except ImportError:
+        pixels = None
+        print("gym-pusht not installed (pip install -e .[bench]); no external anchor")
     rigid = measure(base, max(50, args.steps))["steps_per_s"]
     print(f"rigid       {rigid:8.2f} steps/s  (anchor, {args.robot}, {args.obs_mode})")
     for material in args.materials.split(","):
         r = measure({**base, "block_material": material, "block_particle_spacing": args.spacing}, args.steps)
         print(f"{material:11s} {r['steps_per_s']:8.3f} steps/s ({r['cpu_steps_per_s']:.3f} per CPU time)  "
               f"{r['steps_per_s'] / rigid:7.4f}x rigid  "
+              + (f"{r['steps_per_s'] / pixels:7.4f}x gym-pusht pixels  " if pixels else "") +
               f"{r['particles']} particles  {r['substeps']:.0f} substeps/step  MPM {100 * r['mpm_share']:.0f}% "
               f"of the step  {r['particle_substeps_per_s']:.3g} particle-substeps/s")
 
