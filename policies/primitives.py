@@ -19,7 +19,8 @@ each push plus ``settle_steps`` with the hand at rest (for a learned model from 
 front is about to reach the block: the approach through free space before that moves nothing),
 and scores them with the flow cost (DESIGN §7) plus ``travel_weight`` times the travel distance;
 then ``rounds`` CEM rounds each draw ``refine`` more pushes around the ``elites`` best so far
-(contact, angle and log-length). The best push is executed whole, then the planner replans.
+(contact, angle and log-length). The best push is executed whole (``commit_steps=0``), or its first
+``commit_steps`` steps from where the hand's front reaches the block; then the planner replans.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ REFINE_ANGLE_STD_DEG = 8  # deg: std of their angle around an elite's
 REFINE_LOG_LENGTH_STD = 0.3  # std of their log length (a factor exp(0.3) ~ 1.35) around an elite's
 BLOCK_TOP_MARGIN = 0.005  # m: gripper points up to this far above the block's top can reach it
 LEAD_MARGIN = 0.005  # m: added to the hand's reach ahead of the fingertips
+ON_PATH_TOLERANCE = 0.005  # m: a hand this close to a push's line, behind its end, pushes on without travelling
 
 
 @dataclass
@@ -56,6 +58,7 @@ class PrimitiveConfig:
     max_length: float = 0.10
     settle_steps: int = 2
     travel_weight: float = 0.02
+    commit_steps: int = 0
 
     def __post_init__(self) -> None:
         total = self.samples + self.prior_samples
@@ -65,8 +68,9 @@ class PrimitiveConfig:
                              f"refine={self.refine}, rounds={self.rounds}, elites={self.elites}")
         if not 0 < self.min_length <= self.max_length:
             raise ValueError(f"need 0 < min_length <= max_length, got {self.min_length}, {self.max_length}")
-        if not 0 <= self.max_angle_deg < 90 or self.settle_steps < 0 or self.travel_weight < 0:
-            raise ValueError("max_angle_deg must lie in [0, 90), settle_steps and travel_weight must be >= 0")
+        if not 0 <= self.max_angle_deg < 90 or min(self.settle_steps, self.commit_steps) < 0 or self.travel_weight < 0:
+            raise ValueError("max_angle_deg must lie in [0, 90); settle_steps, commit_steps and travel_weight must be "
+                             ">= 0")
 
 
 class PrimitiveMPC(PushPolicy):
@@ -180,16 +184,39 @@ class PrimitiveMPC(PushPolicy):
         ahead = (grip[:, :2] - np.asarray(obs["agent_pos"], np.float64)) @ u.T  # (Nr, K)
         return np.maximum(ahead.max(0), 0.0) + LEAD_MARGIN
 
+    def plan(self, pose: np.ndarray, ee: np.ndarray) -> None:
+        """Queue the travel to the chosen push and the push, cut after ``commit_steps`` steps from where the hand's
+        front reaches the block (all of it with ``commit_steps=0``). A hand already on the push's path (within
+        ``ON_PATH_TOLERANCE`` of its line, between the pre-push point and the end) skips the travel and the
+        targets behind it."""
+        i, u, length = self.choose_push(pose, ee)
+        pre, push = self.push_path(pose, i, u, length)
+        travel = self.contact_geometry(pose).travel(pose, ee, pre, self.step)
+        along = float((ee - pre) @ u)
+        if abs(float(np.cross(u, ee - pre))) < ON_PATH_TOLERANCE and 0.0 <= along < float((push[-1] - pre) @ u):
+            travel = []  # the hand is already on the push's path (a cut push goes on): it pushes on from there
+            push = [p for p in push if float((p - pre) @ u) > along + 1e-6]
+        if self.cfg.commit_steps:
+            push = push[: self._contact_index(pre, push, u) + self.cfg.commit_steps]
+        self._queue.extend(travel)
+        self._queue.extend(push)
+
+    def _contact_index(self, pre: np.ndarray, push: list[np.ndarray], u: np.ndarray) -> int:
+        """Index of the first push target at which the hand's front has come within ``LEAD_MARGIN`` of the
+        contact (the targets before it move the hand through free space)."""
+        free = self.standoff - LEAD_MARGIN
+        k = 0
+        while k < len(push) - 1 and float((push[k] - pre) @ u) < free:
+            k += 1
+        return k
+
     def _scored_part(self, pose: np.ndarray, i: int, u: np.ndarray,
                      length: float) -> tuple[np.ndarray, list[np.ndarray]]:
         """Start and targets of the part of a push that can move the block: the approach targets
         before the hand's front comes within ``LEAD_MARGIN`` of the contact are dropped, the hand
         moving through free space there (fewer steps to predict)."""
         pre, push = self.push_path(pose, i, u, length)
-        free = self.standoff - LEAD_MARGIN
-        k = 0
-        while k < len(push) - 1 and float((push[k] - pre) @ u) < free:
-            k += 1
+        k = self._contact_index(pre, push, u)
         return (pre if k == 0 else push[k - 1]), push[k:]
 
     def _predict(self, pose: np.ndarray, ee: np.ndarray, idx: np.ndarray, u: np.ndarray,

@@ -178,3 +178,29 @@ def test_a_short_push_takes_the_hands_front_millimetres_past_the_contact(env):
     moved = np.linalg.norm(info["object_points"] - start, axis=1)
     assert 0.001 < moved.mean() < 0.008, moved.mean()  # pushed, by millimetres
     policy.dynamics.close()
+
+
+def test_commit_steps_cut_the_push_and_a_cut_push_goes_on_without_travelling(monkeypatch):
+    pose, ee = np.array([0.0, 0.0, 0.3]), np.array([0.15, -0.2])
+    whole = PrimitiveMPC(None, np.random.default_rng(0))
+    i = 5
+    u = push_direction(pose, whole.contact_geometry(pose).normals[i : i + 1], np.zeros(1))[0]
+    pre, push = whole.push_path(pose, i, u, 0.08)
+    travel = whole.contact_geometry(pose).travel(pose, ee, pre, whole.step)
+    for policy in (whole, cut := PrimitiveMPC(None, np.random.default_rng(0), PrimitiveConfig(commit_steps=2))):
+        monkeypatch.setattr(policy, "choose_push", lambda p, e: (i, u, 0.08))
+        policy.plan(pose, ee)
+    assert len(whole._queue) == len(travel) + len(push)  # commit_steps=0: the whole push
+    first = next(k for k, p in enumerate(push) if (p - pre) @ u >= cut.standoff - 0.005)  # the front reaches the block
+    assert first + 2 < len(push) and len(cut._queue) == len(travel) + first + 2
+    np.testing.assert_allclose(cut._queue[-1], push[first + 1])
+    # replanning the same push from where the cut one stopped: no travel back, the next targets go on along u
+    hand = cut._queue[-1].copy()
+    cut._queue.clear()
+    cut.plan(pose, hand)
+    assert len(cut._queue) == 2
+    ahead = [(t - hand) @ u for t in cut._queue]
+    assert 0 < ahead[0] < ahead[1] and np.allclose([np.cross(u, t - hand) for t in cut._queue], 0.0, atol=1e-9)
+    np.testing.assert_allclose(cut._queue[-1], push[first + 3])
+    with pytest.raises(ValueError, match="commit_steps"):
+        PrimitiveConfig(commit_steps=-1)
