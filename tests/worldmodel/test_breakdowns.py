@@ -51,6 +51,32 @@ def test_group_metrics_equal_the_metrics_of_each_groups_samples(stores):
         flow_metrics(model, data, labels={"per_policy": labels[:-1]})
 
 
+class ScaledTruth(torch.nn.Module):
+    """A "model" predicting ``gain`` times the true displacement (it reads the batch's target)."""
+
+    def __init__(self, gain: float):
+        super().__init__()
+        self.gain = torch.nn.Parameter(torch.tensor(gain))
+
+    def forward(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        target = batch["target"]
+        return self.gain * target, torch.zeros(target.shape[:-1])
+
+
+@pytest.mark.parametrize("gain", [0.0, 0.5, 1.0, 1.3])
+def test_the_moved_point_gain_is_the_factor_a_model_scales_true_motion_by(stores, gain):
+    data = PointFlowDataset(list(stores), horizon=4, split="all")
+    labels = data.sample_labels("policy")
+    m = flow_metrics(ScaledTruth(gain), data, batch_size=5, labels={"per_policy": labels})
+    for block in (m, *m["per_policy"].values()):
+        moved = np.array(block["zero_flow_moved"]) > 0  # steps with moved points
+        assert moved.any()
+        np.testing.assert_allclose(np.array(block["model_moved_gain"])[moved], gain, rtol=1e-5, atol=1e-6)
+        # and the moved-point L2 is |1 - gain| times zero flow's (zero flow errs by the true displacement)
+        np.testing.assert_allclose(block["model_moved"], abs(1 - gain) * np.array(block["zero_flow_moved"]),
+                                   rtol=1e-4, atol=1e-7)
+
+
 def test_eval_model_reports_each_push_source_and_robot(stores, tmp_path):
     run_dir = tmp_path / "run"
     train(PointNetFlow(horizon=4, width=16), PointFlowDataset(stores[0], horizon=4),
@@ -63,6 +89,7 @@ def test_eval_model_reports_each_push_source_and_robot(stores, tmp_path):
     assert set(m["per_policy_gripper"]) == {"random_push/panda_hand", "heuristic_push/panda"}
     for block in m["per_policy"].values():
         assert len(block["l2_moved_per_step"]) == 4 and block["moved_l2_ratio_to_zero_flow_at_H"] >= 0
+        assert block["moved_gain_at_H"] == block["moved_gain_per_step"][-1] and len(block["moved_gain_per_step"]) == 4
     assert m["per_object"]["rigid"]["l2_all_per_step"] == pytest.approx(m["l2_all_per_step"])
     # groups of stores (the generalisation protocol's): here one store each, so each group is that store's policy
     run_job("eval-model", [f"checkpoint={run_dir}", f"groups={{hand: [{stores[0]}], arm: [{stores[1]}]}}",
@@ -74,6 +101,7 @@ def test_eval_model_reports_each_push_source_and_robot(stores, tmp_path):
     rows = {row.split("|")[1].strip(): row for row in table[2:]}
     assert list(rows) in (["hand", "arm", "all"], ["arm", "hand", "all"])
     assert f"| {g['per_group']['arm']['moved_l2_ratio_to_zero_flow_at_H']:.2f}x |" in rows["arm"]
+    assert f"| {g['per_group']['arm']['moved_gain_at_H']:.2f} |" in rows["arm"]
     with pytest.raises(ValueError, match="two groups"):
         run_job("eval-model", [f"checkpoint={run_dir}", f"groups={{a: [{stores[0]}], b: [{stores[0]}]}}",
                                f"out={tmp_path / 'ev3'}"])

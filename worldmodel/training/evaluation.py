@@ -2,7 +2,8 @@
 
 For each predictor: L2 per horizon step on moved, static and all points (see
 `worldmodel.formulation.l2_per_step`) and the Chamfer distance between predicted and true
-scene points at t+H, averaged over samples.
+scene points at t+H, averaged over samples; for the model also the gain on moved points per step
+(`worldmodel.formulation.moved_gain_sums`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from ..formulation import constant_velocity_flow, l2_sums_per_step
+from ..formulation import constant_velocity_flow, l2_sums_per_step, moved_gain_sums
 
 BASELINES = ("zero_flow", "constant_velocity")
 
@@ -45,7 +46,7 @@ def _means(sums: dict) -> dict[str, list[float] | float | int]:
         if k == "num_samples":
             out[k] = int(s)
             continue
-        v = (s / c.clamp(min=1)).cpu()
+        v = (s / c.clamp(min=1e-12 if k.endswith("_gain") else 1)).cpu()  # a gain's count is sum |true|^2 (m^2)
         out[k] = float(v) if v.ndim == 0 else v.tolist()
     return out
 
@@ -53,7 +54,8 @@ def _means(sums: dict) -> dict[str, list[float] | float | int]:
 def flow_metrics(model: torch.nn.Module, dataset: Dataset, batch_size: int = 16, max_batches: int | None = None,
                  progress: bool = False, labels: dict[str, Sequence[str]] | None = None) -> dict:
     """Metrics of ``model`` and the baselines on ``dataset``: keys ``{name}_{moved|static|all}`` (per-step
-    lists), ``{name}_chamfer`` with name in ("model", "zero_flow", "constant_velocity"), and ``num_samples``.
+    lists), ``{name}_chamfer`` with name in ("model", "zero_flow", "constant_velocity"), ``model_moved_gain``
+    (per-step list) and ``num_samples``.
 
     ``labels`` maps a breakdown (e.g. ``"per_policy"``) to one label per sample of ``dataset``; the result then
     also holds, under each breakdown, the same metrics of every label's samples (one pass over the data).
@@ -90,6 +92,7 @@ def flow_metrics(model: torch.nn.Module, dataset: Dataset, batch_size: int = 16,
                         _add(acc, f"{name}_{k}", s, c)
                     _add(acc, f"{name}_chamfer", chamfer(pts[m] + flow[m][:, -1], pts[m] + target[m][:, -1]).sum(),
                          int(m.sum()))
+                _add(acc, "model_moved_gain", *moved_gain_sums(pred[m], target[m]))
                 _add(acc, "num_samples", torch.tensor(float(m.sum())), 1)
     model.train(was_training)
     out = _means(_merge(sums))

@@ -61,11 +61,12 @@ def run(cfg: DictConfig) -> None:
     _plot_errors(out / "error_vs_horizon.png", metrics)
     _plot_flow(out / "flow.png", model, dataset, int(cfg.flow_samples))
     print(json.dumps({k: metrics[k] for k in ("horizon", "chamfer", "moved_l2_ratio_to_zero_flow_at_H",
-                                              "num_samples")}))
+                                              "moved_gain_at_H", "num_samples")}))
     for name in labels:
         for value, block in metrics[name].items():
             print(f"{name} {value}: moved L2 at H {1000 * block['l2_moved_per_step'][-1]:.1f} mm = "
-                  f"{block['moved_l2_ratio_to_zero_flow_at_H']:.3f}x zero flow, static "
+                  f"{block['moved_l2_ratio_to_zero_flow_at_H']:.3f}x zero flow, gain {block['moved_gain_at_H']:.2f}, "
+                  f"static "
                   f"{1000 * block['l2_static_per_step'][-1]:.2f} mm ({block['num_samples']} samples)")
 
 
@@ -90,14 +91,16 @@ def protocol_groups(groups) -> dict[str, list[str]]:
 
 def protocol_table(metrics: dict) -> str:
     """A markdown table of ``metrics["per_group"]`` (and the whole): moved-point L2 at step H for the model, zero
-    flow and constant velocity, the model's ratio to zero flow, static-point L2 and the number of samples."""
+    flow and constant velocity, the model's ratio to zero flow, its gain at H, static-point L2 and the number of
+    samples."""
     lines = ["| group | model, moved L2 at H (mm) | / zero flow | zero flow (mm) | constant velocity (mm) "
-             "| static L2 at H (mm) | samples |", "|---|---|---|---|---|---|---|"]
+             "| gain at H | static L2 at H (mm) | samples |", "|---|---|---|---|---|---|---|---|"]
     for name, m in [*metrics["per_group"].items(), ("all", metrics)]:
         lines.append(f"| {name} | {1000 * m['l2_moved_per_step'][-1]:.1f} "
                      f"| {m['moved_l2_ratio_to_zero_flow_at_H']:.2f}x "
                      f"| {1000 * m['zero_flow_l2_moved_per_step'][-1]:.1f} "
                      f"| {1000 * m['constant_velocity_l2_moved_per_step'][-1]:.1f} "
+                     f"| {m['moved_gain_at_H']:.2f} "
                      f"| {1000 * m['l2_static_per_step'][-1]:.2f} | {m['num_samples']} |")
     return "\n".join(lines) + "\n"
 
@@ -109,7 +112,8 @@ BREAKDOWNS = {"per_policy": "policy", "per_gripper": "robot", "per_object": "obj
 def metric_block(m: dict) -> dict:
     """DESIGN §11's metric names of a `worldmodel.training.flow_metrics` result (overall or one group's): L2 per
     step on moved/static/all points and Chamfer for the model and the baselines, the moved-point ratio to zero
-    flow at step H and ``num_samples``."""
+    flow at step H, the moved-point gain per step and at H (`worldmodel.formulation.moved_gain_sums`) and
+    ``num_samples``."""
     out: dict = {}
     for name in ("model", "zero_flow", "constant_velocity"):
         prefix = "" if name == "model" else name + "_"
@@ -117,6 +121,8 @@ def metric_block(m: dict) -> dict:
             out[f"{prefix}l2_{kind}_per_step"] = m[f"{name}_{kind}"]
         out[f"{prefix}chamfer"] = m[f"{name}_chamfer"]
     out["moved_l2_ratio_to_zero_flow_at_H"] = m["model_moved"][-1] / max(m["zero_flow_moved"][-1], 1e-12)
+    out["moved_gain_per_step"] = m["model_moved_gain"]
+    out["moved_gain_at_H"] = m["model_moved_gain"][-1]
     out["num_samples"] = m["num_samples"]
     return out
 
