@@ -41,7 +41,7 @@ REFINE_ANGLE_STD_DEG = 8  # deg: std of their angle around an elite's
 REFINE_LOG_LENGTH_STD = 0.3  # std of their log length (a factor exp(0.3) ~ 1.35) around an elite's
 BLOCK_TOP_MARGIN = 0.005  # m: gripper points up to this far above the block's top can reach it
 LEAD_MARGIN = 0.005  # m: added to the hand's reach ahead of the fingertips
-ON_PATH_TOLERANCE = 0.005  # m: a hand this close to a push's line, behind its end, pushes on without travelling
+ON_PATH_TOLERANCE = 0.005  # m: a hand this close to a push's line, short of its contact, pushes on in place
 
 
 @dataclass
@@ -186,17 +186,18 @@ class PrimitiveMPC(PushPolicy):
 
     def plan(self, pose: np.ndarray, ee: np.ndarray) -> None:
         """Queue the travel to the chosen push and the push, cut after ``commit_steps`` steps from where the hand's
-        front reaches the block (all of it with ``commit_steps=0``). A hand already on the push's path (within
-        ``ON_PATH_TOLERANCE`` of its line, between the pre-push point and the end) skips the travel and the
-        targets behind it."""
+        front reaches the block (all of it with ``commit_steps=0``). With ``commit_steps`` > 0, a hand already on
+        the push's path (within ``ON_PATH_TOLERANCE`` of its line, between the pre-push point and the contact)
+        skips the travel and the targets behind it."""
         i, u, length = self.choose_push(pose, ee)
         pre, push = self.push_path(pose, i, u, length)
         travel = self.contact_geometry(pose).travel(pose, ee, pre, self.step)
-        along = float((ee - pre) @ u)
-        if abs(float(np.cross(u, ee - pre))) < ON_PATH_TOLERANCE and 0.0 <= along < float((push[-1] - pre) @ u):
-            travel = []  # the hand is already on the push's path (a cut push goes on): it pushes on from there
-            push = [p for p in push if float((p - pre) @ u) > along + 1e-6]
         if self.cfg.commit_steps:
+            along = float((ee - pre) @ u)
+            if abs(float(np.cross(u, ee - pre))) < ON_PATH_TOLERANCE and 0.0 <= along <= self.standoff + \
+                    ON_PATH_TOLERANCE:
+                travel = []  # the hand is on the path, not past the contact (a cut push goes on): it pushes on
+                push = [p for p in push if float((p - pre) @ u) > along + 1e-6]
             push = push[: self._contact_index(pre, push, u) + self.cfg.commit_steps]
         self._queue.extend(travel)
         self._queue.extend(push)

@@ -194,13 +194,17 @@ def test_commit_steps_cut_the_push_and_a_cut_push_goes_on_without_travelling(mon
     first = next(k for k, p in enumerate(push) if (p - pre) @ u >= cut.standoff - 0.005)  # the front reaches the block
     assert first + 2 < len(push) and len(cut._queue) == len(travel) + first + 2
     np.testing.assert_allclose(cut._queue[-1], push[first + 1])
-    # replanning the same push from where the cut one stopped: no travel back, the next targets go on along u
+    # the object went ahead of the hand; the same push replanned there goes on from the hand, no travel back
     hand = cut._queue[-1].copy()
+    moved = pose + np.array([*(u * ((hand - pre) @ u - cut.standoff + 0.002)), 0.0])  # contact 2 mm ahead
+    cut._queue.clear()
+    cut.plan(moved, hand)
+    ahead = [(t - hand) @ u for t in cut._queue]
+    assert len(cut._queue) <= 3 and 0 < ahead[0] <= cut.step + 1e-9 and np.all(np.diff(ahead) > 0)
+    assert np.allclose([np.cross(u, t - hand) for t in cut._queue], 0.0, atol=1e-9)  # along the same line
+    # a hand past the contact (the object behind it) travels round as usual
     cut._queue.clear()
     cut.plan(pose, hand)
-    assert len(cut._queue) == 2
-    ahead = [(t - hand) @ u for t in cut._queue]
-    assert 0 < ahead[0] < ahead[1] and np.allclose([np.cross(u, t - hand) for t in cut._queue], 0.0, atol=1e-9)
-    np.testing.assert_allclose(cut._queue[-1], push[first + 3])
+    assert len(cut._queue) > 3
     with pytest.raises(ValueError, match="commit_steps"):
         PrimitiveConfig(commit_steps=-1)
