@@ -34,6 +34,21 @@ def rate(env: gym.Env, steps: int, seed: int = 0) -> float:
     return steps / (time.perf_counter() - t)
 
 
+def gym_pusht_rate(obs_type: str, steps: int = 400, repeats: int = 3) -> float | None:
+    """Median steps/s of gym-pusht (``obs_type`` "state" or "pixels") over ``repeats`` fresh envs of ``steps`` random
+    actions each, the first discarded as warm-up; None when gym-pusht (extra `bench`) is not installed."""
+    try:
+        import gym_pusht  # noqa: F401
+    except ImportError:
+        return None
+    rates = []
+    for _ in range(repeats + 1):
+        env = gym.make("gym_pusht/PushT-v0", obs_type=obs_type)
+        rates.append(rate(env, steps))
+        env.close()
+    return statistics.median(rates[1:])
+
+
 def main() -> None:
     """Print the table."""
     ap = argparse.ArgumentParser()
