@@ -46,7 +46,7 @@ def _means(sums: dict) -> dict[str, list[float] | float | int]:
         if k == "num_samples":
             out[k] = int(s)
             continue
-        v = (s / c.clamp(min=1e-12 if k.endswith("_gain") else 1)).cpu()  # a gain's count is sum |true|^2 (m^2)
+        v = torch.where(c > 0, s / c.clamp(min=torch.finfo(c.dtype).tiny), 0.0).cpu()  # 0 where nothing was summed
         out[k] = float(v) if v.ndim == 0 else v.tolist()
     return out
 
